@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import { awsProviderConfigSchema } from '../providers/aws/config.ts';
+import { localProviderConfigSchema } from '../providers/local/config.ts';
+import { parseDuration } from './duration.ts';
+
+const duration = z
+  .union([z.string(), z.number()])
+  .transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(value)} (use e.g. "30s", "5m", "1h")` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'expected "host:port", ":port" or "[v6]:port"');
+
+export const nodePortRangeSchema = z
+  .string()
+  .regex(/^\d+-\d+$/, 'expected "FROM-TO", e.g. "30000-32767"')
+  .transform((value, ctx) => {
+    const [from, to] = value.split('-').map(Number) as [number, number];
+    if (from < 1 || to > 65535 || from > to) {
+      ctx.addIssue({ code: 'custom', message: `invalid range ${value}` });
+      return z.NEVER;
+    }
+    return { from, to };
+  });
+
+export const configSchema = z.strictObject({
+  clusterName: z.string().min(1).max(63).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label').default('kubernetes'),
+  /** When set, only Services of this class are handled; when unset, only Services without a class. */
+  loadBalancerClass: z.string().min(1).nullable().default(null),
+  provider: z
+    .strictObject({
+      name: z.enum(['local', 'aws']).default('local'),
+      local: localProviderConfigSchema.prefault({}),
+      aws: awsProviderConfigSchema.optional(),
+    })
+    .prefault({})
+    .superRefine((provider, ctx) => {
+      if (provider.name === 'aws' && !provider.aws) {
+        ctx.addIssue({ code: 'custom', path: ['aws'], message: 'required when provider.name is "aws"' });
+      }
+    }),
+  controller: z
+    .strictObject({
+      workers: z.number().int().min(1).max(256).default(4),
+      /** How often every load balancer is ensured again, repairing changes made behind our back. */
+      resyncPeriod: duration.default(10 * 60_000),
+      nodePortRange: nodePortRangeSchema.prefault('30000-32767'),
+      backoff: z
+        .strictObject({ initial: duration.default(5_000), max: duration.default(300_000) })
+        .prefault({}),
+      garbageCollection: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          dryRun: z.boolean().default(false),
+          period: duration.default(5 * 60_000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  leaderElection: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      namespace: z.string().min(1).default('kube-system'),
+      leaseName: z.string().min(1).default('service-lb-controller'),
+      leaseDuration: duration.default(15_000),
+      renewDeadline: duration.default(10_000),
+      retryPeriod: duration.default(2_000),
+    })
+    .prefault({})
+    .refine((le) => le.renewDeadline < le.leaseDuration && le.retryPeriod < le.renewDeadline, {
+      message: 'need retryPeriod < renewDeadline < leaseDuration',
+    }),
+  server: z
+    .strictObject({
+      metricsAddress: listenAddress.default(':8080'),
+      healthAddress: listenAddress.default(':10258'),
+    })
+    .prefault({}),
+  logging: z
+    .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

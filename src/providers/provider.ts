@@ -1,0 +1,171 @@
+// The contract between the reconcile core and every load balancer provider.
+//
+// The core turns a Service and its eligible Nodes into a cloud-agnostic DesiredLoadBalancer; a provider
+// turns that into cloud resources. A provider never touches the Kubernetes API, and the core never
+// imports a cloud SDK.
+
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
+export type IPFamily = 'IPv4' | 'IPv6';
+
+/** Who a load balancer belongs to. Providers tag their resources with all of it. */
+export interface LoadBalancerIdentity {
+  clusterName: string;
+  namespace: string;
+  name: string;
+  uid: string;
+  /** Deterministic default name: "a" + UID without dashes, cut to 32 characters (as upstream). */
+  lbName: string;
+}
+
+/** One Service port. TCP and UDP on one port number are two listeners. */
+export interface Listener {
+  name: string;
+  protocol: Protocol;
+  port: number;
+  nodePort: number;
+  appProtocol?: string;
+}
+
+export interface NodeAddress {
+  type: string;
+  address: string;
+}
+
+/** An eligible node. The provider picks which of its addresses to use. */
+export interface Target {
+  nodeName: string;
+  addresses: NodeAddress[];
+  providerID?: string;
+}
+
+/**
+ * How the load balancer decides a node can take traffic: a TCP connect to the listener's nodePort, or
+ * (externalTrafficPolicy: Local) HTTP GET path on the healthCheckNodePort.
+ */
+export type HealthCheck = { kind: 'tcp' } | { kind: 'http'; port: number; path: string };
+
+export interface SessionAffinity {
+  type: 'None' | 'ClientIP';
+  timeoutSeconds?: number;
+}
+
+export interface DesiredLoadBalancer {
+  identity: LoadBalancerIdentity;
+  listeners: Listener[];
+  targets: Target[];
+  healthCheck: HealthCheck;
+  externalTrafficPolicy: 'Cluster' | 'Local';
+  sourceRanges: string[];
+  sessionAffinity: SessionAffinity;
+  /** spec.loadBalancerIP, when set (deprecated upstream, still widely used). */
+  requestedIPs: string[];
+  ipFamilies: IPFamily[];
+  /** The Service's annotations, for provider-specific options that each provider validates itself. */
+  annotations: Record<string, string>;
+  /** What status.loadBalancer.ingress says today, so a provider can keep addresses stable. */
+  currentIngress: IngressStatus[];
+}
+
+export interface PortStatus {
+  port: number;
+  protocol: Protocol;
+  error?: string;
+}
+
+/** One entry of status.loadBalancer.ingress. */
+export interface IngressStatus {
+  ip?: string;
+  hostname?: string;
+  ipMode?: 'VIP' | 'Proxy';
+  ports?: PortStatus[];
+}
+
+export interface ObservedLoadBalancer {
+  ingress: IngressStatus[];
+}
+
+/** A load balancer found by its ownership tags, for garbage collection. */
+export interface OwnedLoadBalancer {
+  identity: LoadBalancerIdentity;
+}
+
+/** A load balancer that already exists, handed to a provider at start so it can rebuild its state. */
+export interface KnownLoadBalancer {
+  identity: LoadBalancerIdentity;
+  ingress: IngressStatus[];
+}
+
+export interface LoadBalancerProvider {
+  readonly name: string;
+  /** Called once before any other call, with every Service that already has load balancer status. */
+  start(known: KnownLoadBalancer[]): Promise<void>;
+  stop(): Promise<void>;
+  get(identity: LoadBalancerIdentity): Promise<ObservedLoadBalancer | undefined>;
+  /** Creates or repairs the load balancer so that it matches desired; returns the ingress to publish. */
+  ensure(desired: DesiredLoadBalancer): Promise<IngressStatus[]>;
+  /** The cheap path for node changes: only the targets differ from the last ensure. */
+  updateTargets(desired: DesiredLoadBalancer): Promise<void>;
+  /** Idempotent: succeeds when nothing is there. */
+  delete(identity: LoadBalancerIdentity): Promise<void>;
+  /** Every load balancer tagged as owned by this cluster. */
+  listOwned(): Promise<OwnedLoadBalancer[]>;
+}
+
+export interface ProviderErrorOptions {
+  /** Worth retrying with backoff (cloud 5xx, throttling, timeouts). */
+  retryable: boolean;
+  /** Retry after exactly this delay instead of the exponential backoff. */
+  retryAfterMs?: number;
+  cause?: unknown;
+}
+
+/**
+ * Every error a provider throws on purpose. The message is shown to users in a Warning event, so it says
+ * what is wrong with the Service or the cloud in plain words and never carries credentials.
+ */
+export class ProviderError extends Error {
+  readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message: string, options: ProviderErrorOptions) {
+    super(message, { cause: options.cause });
+    this.name = 'ProviderError';
+    this.retryable = options.retryable;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** A Service the provider cannot serve as written (bad annotation, unsupported protocol, taken IP). */
+export function invalidService(message: string): ProviderError {
+  return new ProviderError(message, { retryable: false });
+}
+
+/** Ownership tag values shared by the cloud providers. */
+export function ownershipTags(identity: LoadBalancerIdentity): Record<string, string> {
+  return {
+    [`kubernetes.io/cluster/${identity.clusterName}`]: 'owned',
+    'kubernetes.io/service-name': `${identity.namespace}/${identity.name}`,
+    'kubernetes.io/service-uid': identity.uid,
+  };
+}
+
+/** Recovers an identity from ownership tags; undefined when the tags are not ours. */
+export function identityFromTags(
+  clusterName: string,
+  lbName: string,
+  tags: Record<string, string>,
+): LoadBalancerIdentity | undefined {
+  if (tags[`kubernetes.io/cluster/${clusterName}`] !== 'owned') return undefined;
+  const serviceName = tags['kubernetes.io/service-name'];
+  const uid = tags['kubernetes.io/service-uid'];
+  if (!serviceName || !uid) return undefined;
+  const slash = serviceName.indexOf('/');
+  if (slash <= 0) return undefined;
+  return {
+    clusterName,
+    namespace: serviceName.slice(0, slash),
+    name: serviceName.slice(slash + 1),
+    uid,
+    lbName,
+  };
+}
