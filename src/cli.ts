@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import packageJson from '../package.json' with { type: 'json' };
+import { runController } from './app.ts';
+import { ConfigError, loadConfig } from './config/load.ts';
+import { createLogger } from './logger.ts';
+
+const EXIT_CONFIG = 2;
+
+async function readConfig(file: string) {
+  try {
+    return await loadConfig(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    throw err;
+  }
+}
+
+const program = new Command()
+  .name('service-lb-controller')
+  .description(packageJson.description)
+  .version(packageJson.version);
+
+program
+  .command('run')
+  .description('run the controller')
+  .requiredOption('-c, --config <file>', 'YAML config file')
+  .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster config)')
+  .action(async (opts: { config: string; kubeconfig?: string }) => {
+    const config = await readConfig(opts.config);
+    const logger = createLogger(config.logging.level);
+    const running = await runController(config, {
+      ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
+      logger,
+      onLostLeadership: () => process.exit(1),
+    });
+    logger.info({ metrics: running.metricsUrl, health: running.healthUrl, provider: config.provider.name }, 'started');
+    let stopping = false;
+    const shutdown = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      running.stop().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err: (err as Error).message }, 'unclean shutdown');
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGINT', () => shutdown('SIGINT'));
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+  });
+
+program
+  .command('check-config')
+  .description('validate a config file and exit (0: valid, 2: invalid)')
+  .argument('<file>', 'YAML config file')
+  .action(async (file: string) => {
+    await readConfig(file);
+    process.stdout.write(`${file}: ok\n`);
+  });
+
+await program.parseAsync();

@@ -1,0 +1,200 @@
+// Wiring: informers mark Service keys dirty, workers sync them, timers resync and collect garbage.
+import type { V1Node, V1Service } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { KubeClient } from '../kube/client.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import { ResilientInformer } from '../kube/informer.ts';
+import { ProviderError, type KnownLoadBalancer, type LoadBalancerProvider } from '../providers/provider.ts';
+import { collectGarbage } from './garbage-collector.ts';
+import type { ControllerMetrics } from './metrics.ts';
+import type { PortRange } from './nodeports.ts';
+import { identityOf, ingressFromStatus } from './plan.ts';
+import {
+  hasFinalizer,
+  nodeChangeNeedsSync,
+  serviceKey,
+  serviceLifecycleChanged,
+  serviceNeedsUpdate,
+  wantsLoadBalancer,
+} from './predicates.ts';
+import { runWorkers, WorkQueue } from './queue.ts';
+import { messageOf, Reconciler } from './reconciler.ts';
+
+export interface ControllerOptions {
+  clusterName: string;
+  loadBalancerClass: string | null;
+  workers: number;
+  resyncPeriodMs: number;
+  nodePortRange: PortRange;
+  backoff: { initial: number; max: number };
+  garbageCollection: { enabled: boolean; dryRun: boolean; period: number };
+  /** Node changes within this window are folded into one round of updates. */
+  nodeSyncDelayMs?: number;
+  client: KubeClient;
+  provider: LoadBalancerProvider;
+  events: EventRecorder;
+  metrics: ControllerMetrics;
+  logger: Logger;
+}
+
+export class ServiceLoadBalancerController {
+  private readonly o: ControllerOptions;
+  private readonly queue: WorkQueue;
+  private readonly services: ResilientInformer<V1Service>;
+  private readonly nodes: ResilientInformer<V1Node>;
+  private readonly reconciler: Reconciler;
+  private readonly timers: ReturnType<typeof setInterval>[] = [];
+  private workersDone: Promise<void> | undefined;
+  private nodeRound: { started: number; pending: Set<string> } | undefined;
+  private gcRunning = false;
+
+  constructor(options: ControllerOptions) {
+    this.o = options;
+    const { metrics } = options;
+    this.queue = new WorkQueue(
+      { initialBackoffMs: options.backoff.initial, maxBackoffMs: options.backoff.max },
+      { onDepthChange: (depth) => metrics.queueDepth.set(depth), onRetry: () => metrics.queueRetries.inc() },
+    );
+    const log = options.logger;
+    this.services = new ResilientInformer<V1Service>(
+      options.client,
+      '/api/v1/services',
+      {
+        add: (svc) => this.relevant(svc) && this.queue.add(serviceKey(svc)),
+        update: (oldSvc, newSvc) => {
+          const cls = options.loadBalancerClass;
+          if (!this.relevant(oldSvc) && !this.relevant(newSvc)) return;
+          if (serviceNeedsUpdate(oldSvc, newSvc, cls) || serviceLifecycleChanged(oldSvc, newSvc)) this.queue.add(serviceKey(newSvc));
+        },
+        delete: (svc) => this.queue.add(serviceKey(svc)),
+      },
+      log,
+    );
+    this.nodes = new ResilientInformer<V1Node>(
+      options.client,
+      '/api/v1/nodes',
+      {
+        add: () => this.nodesChanged(),
+        update: (oldNode, newNode) => nodeChangeNeedsSync(oldNode, newNode) && this.nodesChanged(),
+        delete: () => this.nodesChanged(),
+      },
+      log,
+    );
+    this.reconciler = new Reconciler({
+      clusterName: options.clusterName,
+      loadBalancerClass: options.loadBalancerClass,
+      nodePortRange: options.nodePortRange,
+      services: this.services,
+      nodes: this.nodes,
+      client: options.client,
+      provider: options.provider,
+      events: options.events,
+      metrics: options.metrics,
+      logger: log,
+    });
+  }
+
+  get informersSynced(): boolean {
+    return this.services.hasSynced && this.nodes.hasSynced;
+  }
+
+  /** Fills the caches; safe to run before this replica leads, so a new leader starts warm. */
+  async startInformers(): Promise<void> {
+    await Promise.all([this.services.start(), this.nodes.start()]);
+  }
+
+  /** Starts reconciling. Call once, as leader, after startInformers(). */
+  async run(): Promise<void> {
+    const known: KnownLoadBalancer[] = this.lbServices()
+      .filter((svc) => svc.status?.loadBalancer?.ingress?.length)
+      .map((svc) => ({ identity: identityOf(svc, this.o.clusterName), ingress: ingressFromStatus(svc.status?.loadBalancer?.ingress) }));
+    await this.o.provider.start(known);
+    for (const svc of this.lbServices()) this.queue.add(serviceKey(svc));
+    this.workersDone = runWorkers(this.queue, this.o.workers, (key) => this.process(key));
+    this.timers.push(
+      setInterval(() => {
+        this.reconciler.markAllStale();
+        for (const svc of this.lbServices()) this.queue.add(serviceKey(svc));
+      }, this.o.resyncPeriodMs),
+    );
+    if (this.o.garbageCollection.enabled) {
+      this.timers.push(setInterval(() => void this.collectGarbage(), this.o.garbageCollection.period));
+    }
+    this.o.logger.info({ workers: this.o.workers, services: known.length }, 'controller running');
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    this.queue.shutDown();
+    await this.workersDone;
+    await Promise.all([this.services.stop(), this.nodes.stop()]);
+    await this.o.provider.stop();
+  }
+
+  /** One garbage collection pass; exposed so tests and operators need not wait for the period. */
+  async collectGarbage(): Promise<void> {
+    if (this.gcRunning) return;
+    this.gcRunning = true;
+    try {
+      await collectGarbage({
+        clusterName: this.o.clusterName,
+        loadBalancerClass: this.o.loadBalancerClass,
+        dryRun: this.o.garbageCollection.dryRun,
+        provider: this.o.provider,
+        services: this.services,
+        logger: this.o.logger,
+      });
+    } catch (err) {
+      this.o.logger.warn({ err: messageOf(err) }, 'garbage collection failed');
+    } finally {
+      this.gcRunning = false;
+    }
+  }
+
+  private relevant(svc: V1Service): boolean {
+    return wantsLoadBalancer(svc, this.o.loadBalancerClass) || hasFinalizer(svc);
+  }
+
+  private lbServices(): V1Service[] {
+    return this.services.list().filter((svc) => this.relevant(svc));
+  }
+
+  /** Marks every load-balanced Service dirty; the sync itself reads the live node set. */
+  private nodesChanged(): void {
+    const keys = this.lbServices().map(serviceKey);
+    if (!this.nodeRound) this.nodeRound = { started: performance.now(), pending: new Set() };
+    for (const key of keys) {
+      this.nodeRound.pending.add(key);
+      this.queue.addAfter(key, this.o.nodeSyncDelayMs ?? 200);
+    }
+    if (keys.length === 0) this.nodeRound = undefined;
+  }
+
+  private async process(key: string): Promise<void> {
+    const end = this.o.metrics.syncDuration.startTimer();
+    try {
+      await this.reconciler.sync(key);
+      this.queue.forget(key);
+      end({ result: 'success' });
+    } catch (err) {
+      end({ result: 'error' });
+      const retryAfter = err instanceof ProviderError ? err.retryAfterMs : undefined;
+      if (retryAfter !== undefined) {
+        this.queue.addAfterRetry(key, retryAfter);
+        this.o.logger.warn({ service: key, err: messageOf(err), retryAfterMs: retryAfter }, 'sync failed; retrying after the delay the provider asked for');
+      } else {
+        const delay = this.queue.addRateLimited(key);
+        this.o.logger.warn({ service: key, err: messageOf(err), backoffMs: delay }, 'sync failed; backing off');
+      }
+    } finally {
+      this.finishNodeRound(key);
+    }
+  }
+
+  private finishNodeRound(key: string): void {
+    const round = this.nodeRound;
+    if (!round || !round.pending.delete(key) || round.pending.size > 0) return;
+    this.o.metrics.nodeSyncLatency.observe((performance.now() - round.started) / 1000);
+    this.nodeRound = undefined;
+  }
+}

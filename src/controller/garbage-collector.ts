@@ -1,0 +1,46 @@
+import type { V1Service } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { LoadBalancerIdentity, LoadBalancerProvider } from '../providers/provider.ts';
+import { hasFinalizer, wantsLoadBalancer } from './predicates.ts';
+import type { ObjectCache } from './reconciler.ts';
+
+/** Pure: an owned load balancer is an orphan when no live Service with its name and UID claims it. */
+export function isOrphan(identity: LoadBalancerIdentity, services: ObjectCache<V1Service>, ownedClass: string | null): boolean {
+  const svc = services.get(identity.name, identity.namespace);
+  if (!svc || svc.metadata?.uid !== identity.uid) return true;
+  return !wantsLoadBalancer(svc, ownedClass) && !hasFinalizer(svc);
+}
+
+export interface GarbageCollectorOptions {
+  clusterName: string;
+  loadBalancerClass: string | null;
+  dryRun: boolean;
+  provider: LoadBalancerProvider;
+  services: ObjectCache<V1Service>;
+  logger: Logger;
+}
+
+/**
+ * Deletes load balancers tagged as owned by this cluster whose Service is gone or has another UID:
+ * what crashes, restarts and leader changes leave behind. Returns what it found.
+ */
+export async function collectGarbage(o: GarbageCollectorOptions): Promise<LoadBalancerIdentity[]> {
+  const owned = await o.provider.listOwned();
+  const orphans = owned
+    .map((lb) => lb.identity)
+    .filter((id) => id.clusterName === o.clusterName && isOrphan(id, o.services, o.loadBalancerClass));
+  for (const identity of orphans) {
+    const fields = { service: `${identity.namespace}/${identity.name}`, uid: identity.uid, lbName: identity.lbName };
+    if (o.dryRun) {
+      o.logger.info(fields, 'orphaned load balancer found (dry run: not deleting)');
+      continue;
+    }
+    o.logger.info(fields, 'deleting orphaned load balancer');
+    try {
+      await o.provider.delete(identity);
+    } catch (err) {
+      o.logger.warn({ ...fields, err: (err as Error).message }, 'could not delete orphaned load balancer; will retry');
+    }
+  }
+  return orphans;
+}

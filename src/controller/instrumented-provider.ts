@@ -1,0 +1,33 @@
+import type { Logger } from 'pino';
+import type { LoadBalancerProvider } from '../providers/provider.ts';
+import type { ControllerMetrics } from './metrics.ts';
+
+type Operation = 'get' | 'ensure' | 'updateTargets' | 'delete' | 'listOwned';
+const operations: Operation[] = ['get', 'ensure', 'updateTargets', 'delete', 'listOwned'];
+
+/** Counts, times and logs every provider operation in one place, whatever the provider. */
+export function instrumentProvider(provider: LoadBalancerProvider, metrics: ControllerMetrics, logger: Logger): LoadBalancerProvider {
+  const wrapped: LoadBalancerProvider = {
+    name: provider.name,
+    start: (known) => provider.start(known),
+    stop: () => provider.stop(),
+  } as LoadBalancerProvider;
+  for (const operation of operations) {
+    const call = provider[operation].bind(provider) as (...args: unknown[]) => Promise<unknown>;
+    (wrapped as unknown as Record<Operation, unknown>)[operation] = async (...args: unknown[]) => {
+      const end = metrics.providerCallDuration.startTimer({ provider: provider.name, operation });
+      try {
+        const result = await call(...args);
+        metrics.providerCalls.inc({ provider: provider.name, operation, outcome: 'success' });
+        return result;
+      } catch (err) {
+        metrics.providerCalls.inc({ provider: provider.name, operation, outcome: 'error' });
+        logger.debug({ operation, err: (err as Error).message }, 'provider operation failed');
+        throw err;
+      } finally {
+        end();
+      }
+    };
+  }
+  return wrapped;
+}

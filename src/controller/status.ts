@@ -1,0 +1,24 @@
+// Pure status handling: what to write into status.loadBalancer.ingress, and whether it changed.
+import type { V1LoadBalancerIngress } from '@kubernetes/client-node';
+import { isDeepStrictEqual } from 'node:util';
+import type { IngressStatus } from '../providers/provider.ts';
+import { ingressFromStatus } from './plan.ts';
+
+function normalize(entries: readonly IngressStatus[]): IngressStatus[] {
+  return entries
+    .map((e) => ({
+      ...e,
+      ...(e.ports ? { ports: [...e.ports].sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol)) } : {}),
+    }))
+    .sort((a, b) => `${a.ip ?? ''}|${a.hostname ?? ''}`.localeCompare(`${b.ip ?? ''}|${b.hostname ?? ''}`));
+}
+
+/** True when the published ingress already says what the provider returned (ip, hostname, ipMode, ports). */
+export function ingressEqual(current: readonly V1LoadBalancerIngress[] | undefined, wanted: readonly IngressStatus[]): boolean {
+  return isDeepStrictEqual(normalize(ingressFromStatus(current)), normalize(wanted));
+}
+
+/** A merge patch for the status subresource; null clears the list. */
+export function statusPatch(ingress: readonly IngressStatus[]): { status: { loadBalancer: { ingress: IngressStatus[] | null } } } {
+  return { status: { loadBalancer: { ingress: ingress.length ? normalize(ingress) : null } } };
+}

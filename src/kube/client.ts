@@ -1,0 +1,94 @@
+import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
+import { fetch } from 'undici';
+
+export type PatchType = 'merge' | 'json' | 'strategic';
+
+const patchContentTypes: Record<PatchType, string> = {
+  merge: 'application/merge-patch+json',
+  json: 'application/json-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+};
+
+/** A failed API request, with the HTTP status and the Status object's reason. */
+export class KubeApiError extends Error {
+  readonly status: number;
+  readonly reason: string | undefined;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(status: number, reason: string | undefined, message: string, retryAfterMs?: number) {
+    super(message);
+    this.name = 'KubeApiError';
+    this.status = status;
+    this.reason = reason;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof KubeApiError && err.status === 404;
+}
+
+export function isConflict(err: unknown): boolean {
+  return err instanceof KubeApiError && err.status === 409;
+}
+
+export interface RequestObserver {
+  (verb: string, resource: string, status: number): void;
+}
+
+/**
+ * The one path every Kubernetes API request of the controller takes (watches aside): raw JSON in and
+ * out, so cached objects and fresh responses have the same shape, and every request is counted.
+ */
+export class KubeClient {
+  readonly kubeConfig: KubeConfig;
+  private readonly observe: RequestObserver;
+
+  constructor(kubeConfig: KubeConfig, observe: RequestObserver = () => {}) {
+    this.kubeConfig = kubeConfig;
+    this.observe = observe;
+  }
+
+  async request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown, patchType?: PatchType): Promise<T> {
+    const cluster = this.kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
+    const ctx = new RequestContext(cluster.server + path, HttpMethod[method]);
+    await this.kubeConfig.applySecurityAuthentication(ctx);
+    const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = patchType ? patchContentTypes[patchType] : 'application/json';
+    const resource = resourceOf(path);
+    let response;
+    try {
+      response = await fetch(cluster.server + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        dispatcher: ctx.getDispatcher(),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (err) {
+      this.observe(method, resource, 0);
+      throw new KubeApiError(0, 'NetworkError', `${method} ${path}: ${(err as Error).message}`);
+    }
+    this.observe(method, resource, response.status);
+    const text = await response.text();
+    const parsed = text ? (JSON.parse(text) as unknown) : undefined;
+    if (response.status >= 200 && response.status < 300) return parsed as T;
+    const status = parsed as { reason?: string; message?: string } | undefined;
+    const retryAfter = Number(response.headers.get('retry-after'));
+    throw new KubeApiError(
+      response.status,
+      status?.reason,
+      `${method} ${path}: ${response.status} ${status?.message ?? text}`,
+      Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
+    );
+  }
+}
+
+/** "services", "services/status", "nodes", "events" ... for metrics labels. */
+function resourceOf(path: string): string {
+  const parts = path.split('?')[0]!.split('/').filter(Boolean);
+  const nsIndex = parts.indexOf('namespaces');
+  const rest = nsIndex >= 0 && parts.length > nsIndex + 2 ? parts.slice(nsIndex + 2) : parts.slice(parts[0] === 'api' ? 2 : 3);
+  return rest.filter((_, i) => i % 2 === 0).join('/') || 'unknown';
+}

@@ -1,0 +1,128 @@
+import { ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { KubeClient } from './client.ts';
+
+export interface InformerHandlers<T> {
+  add?(obj: T): void;
+  update?(oldObj: T, newObj: T): void;
+  delete?(obj: T): void;
+}
+
+export interface InformerOptions {
+  /** Delay before restarting a watch that failed; doubles up to maxRestartDelayMs. */
+  restartDelayMs?: number;
+  maxRestartDelayMs?: number;
+}
+
+/**
+ * A list+watch cache that never gives up. client-node's ListWatch re-lists on 410 Gone (diffing the
+ * fresh list against the cache, so deletions missed while disconnected still fire) and reconnects a
+ * watch that goes silent (its inactivity timeout); on any other error it stops, so this wrapper restarts
+ * it with backoff, resuming from the last resourceVersion.
+ */
+export class ResilientInformer<T extends KubernetesObject> {
+  private readonly listWatch: ListWatch<T>;
+  private readonly previous = new Map<string, T>();
+  private readonly logger: Logger;
+  private readonly options: Required<InformerOptions>;
+  private restartDelay: number;
+  private restartTimer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = false;
+  private synced = false;
+  private restarts = 0;
+  private onSynced: () => void = () => {};
+
+  constructor(client: KubeClient, path: string, handlers: InformerHandlers<T>, logger: Logger, options: InformerOptions = {}) {
+    this.logger = logger.child({ informer: path });
+    this.options = { restartDelayMs: options.restartDelayMs ?? 1_000, maxRestartDelayMs: options.maxRestartDelayMs ?? 30_000 };
+    this.restartDelay = this.options.restartDelayMs;
+    const list = () => client.request<KubernetesListObject<T>>('GET', path);
+    this.listWatch = new ListWatch<T>(path, new Watch(client.kubeConfig), list, false);
+    // ListWatch reports updates without the old object; keep our own copy so handlers can compare.
+    this.listWatch.on('add', (obj) => {
+      this.previous.set(keyOf(obj), obj);
+      handlers.add?.(obj);
+    });
+    this.listWatch.on('update', (obj) => {
+      const key = keyOf(obj);
+      const old = this.previous.get(key);
+      this.previous.set(key, obj);
+      if (old === undefined) handlers.add?.(obj);
+      else handlers.update?.(old, obj);
+    });
+    this.listWatch.on('delete', (obj) => {
+      this.previous.delete(keyOf(obj));
+      handlers.delete?.(obj);
+    });
+    this.listWatch.on('connect', () => {
+      this.restartDelay = this.options.restartDelayMs;
+    });
+    this.listWatch.on('error', (err) => this.scheduleRestart(err));
+  }
+
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  get restartCount(): number {
+    return this.restarts;
+  }
+
+  /** Resolves once the first list has been delivered; failed attempts are retried with backoff. */
+  start(): Promise<void> {
+    this.stopped = false;
+    const synced = new Promise<void>((resolve) => {
+      this.onSynced = resolve;
+    });
+    void this.attempt();
+    return synced;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    await this.listWatch.stop();
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.listWatch.get(name, namespace);
+  }
+
+  list(): readonly T[] {
+    return this.listWatch.list();
+  }
+
+  private nextDelay(): number {
+    const delay = this.restartDelay;
+    this.restartDelay = Math.min(this.restartDelay * 2, this.options.maxRestartDelayMs);
+    return delay;
+  }
+
+  private scheduleRestart(err: unknown): void {
+    if (this.stopped) return;
+    const delay = this.nextDelay();
+    this.restarts++;
+    this.logger.warn({ err: (err as Error)?.message ?? String(err), delayMs: delay }, 'watch failed; restarting');
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => void this.attempt(), delay);
+  }
+
+  /** ListWatch reports a failed list through its error callback, which schedules the next attempt. */
+  private async attempt(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      await this.listWatch.start();
+    } catch (err) {
+      this.scheduleRestart(err);
+      return;
+    }
+    if (!this.synced && this.listWatch.latestResourceVersion() !== '') {
+      this.synced = true;
+      this.onSynced();
+    }
+  }
+}
+
+function keyOf(obj: KubernetesObject): string {
+  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+}
