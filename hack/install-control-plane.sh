@@ -25,6 +25,12 @@ fi
 
 command -v go >/dev/null || { log "go is required to build the control plane (Go >= 1.24)"; exit 1; }
 mkdir -p "$OUT"
+# Test processes started in parallel may all miss the cache: one builds, the others wait and reuse it.
+exec 9>"$OUT.lock"
+flock 9
+if [[ -x "$OUT/kube-apiserver" && -x "$OUT/etcd" ]]; then
+  echo "$OUT"; exit 0
+fi
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 
 if [[ ! -x "$OUT/kube-apiserver" ]]; then
@@ -35,6 +41,7 @@ if [[ ! -x "$OUT/kube-apiserver" ]]; then
   # module does not inherit, so the tools module replaces each one with the matching v0.Y.Z tag.
   gomod=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
   staging_version="v0.${KUBE_VERSION#v1.}"
+  minor="${staging_version#v0.}"; minor="${minor%%.*}"
   {
     echo "module slc-kube-tools"
     echo "go 1.24"
@@ -45,7 +52,7 @@ if [[ ! -x "$OUT/kube-apiserver" ]]; then
   printf 'package tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n' >"$work/tools.go"
   (cd "$work" && go mod tidy >&2 &&
     go build -pgo=off -trimpath \
-      -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${staging_version#v0.}" \
+      -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
       -o "$OUT/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2)
   mv "$OUT/kube-apiserver.tmp" "$OUT/kube-apiserver"
   rm -rf "$work"; trap - EXIT
