@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { poolProblems } from './pools.ts';
 
 export const addressPoolSchema = z.strictObject({
   name: z.string().min(1),
@@ -7,23 +8,32 @@ export const addressPoolSchema = z.strictObject({
   autoAssign: z.boolean().default(true),
 });
 
-export const localProviderConfigSchema = z.strictObject({
-  /** Default: one loopback pool, so the provider works on any Linux host with no setup. */
-  addressPools: z.array(addressPoolSchema).default([{ name: 'default', addresses: ['127.0.100.0/24'], autoAssign: true }]),
-  /** When set, VIPs outside loopback are added to and removed from this interface. */
-  interface: z.string().min(1).optional(),
-  /** Proxy workers sharing each listening port. */
-  workers: z.number().int().min(1).max(64).default(1),
-  healthCheck: z
-    .strictObject({
-      intervalSeconds: z.number().positive().default(2),
-      timeoutSeconds: z.number().positive().default(1),
-      unhealthyThreshold: z.number().int().min(1).default(2),
-      healthyThreshold: z.number().int().min(1).default(1),
-    })
-    .prefault({}),
-  udpIdleTimeoutSeconds: z.number().positive().default(60),
-  drainGraceSeconds: z.number().nonnegative().default(30),
-});
+export const localProviderConfigSchema = z
+  .strictObject({
+    /** Default: one loopback pool, so the provider works on any Linux host with no setup. */
+    addressPools: z.array(addressPoolSchema).min(1).default([{ name: 'default', addresses: ['127.0.100.0/24'], autoAssign: true }]),
+    /** When set, VIPs outside loopback are added to and removed from this interface. */
+    interface: z.string().min(1).optional(),
+    /** Proxy workers (threads) sharing each listening port. */
+    workers: z.number().int().min(1).max(64).default(1),
+    /** Which node address the proxy forwards to, in order of preference. */
+    targetAddressTypes: z.array(z.enum(['InternalIP', 'ExternalIP'])).min(1).default(['InternalIP']),
+    healthCheck: z
+      .strictObject({
+        intervalSeconds: z.number().positive().default(2),
+        timeoutSeconds: z.number().positive().default(1),
+        unhealthyThreshold: z.number().int().min(1).default(2),
+        healthyThreshold: z.number().int().min(1).default(1),
+      })
+      .prefault({}),
+    udpIdleTimeoutSeconds: z.number().positive().default(60),
+    drainGraceSeconds: z.number().nonnegative().default(30),
+  })
+  .superRefine((config, ctx) => {
+    for (const problem of poolProblems(config.addressPools)) {
+      const [path, message] = problem.split(': ', 2) as [string, string];
+      ctx.addIssue({ code: 'custom', path: path.split(/[.[\]]+/).filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p)), message });
+    }
+  });
 
 export type LocalProviderConfig = z.infer<typeof localProviderConfigSchema>;

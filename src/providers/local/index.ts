@@ -1,0 +1,251 @@
+// The embedded `local` provider: VIPs from address pools, served by an in-process L4 proxy that
+// forwards to every eligible NodeIP:NodePort.
+import type { Logger } from 'pino';
+import type { ProviderDeps } from '../index.ts';
+import {
+  invalidService,
+  ProviderError,
+  type DesiredLoadBalancer,
+  type IngressStatus,
+  type KnownLoadBalancer,
+  type LoadBalancerIdentity,
+  type LoadBalancerProvider,
+  type ObservedLoadBalancer,
+  type OwnedLoadBalancer,
+  type Protocol,
+} from '../provider.ts';
+import { allocate, AllocationTable } from './allocation.ts';
+import { parseAddressOptions } from './annotations.ts';
+import type { LocalProviderConfig } from './config.ts';
+import { HealthChecks, probeKey, type Probe } from './health.ts';
+import { InterfaceAddresses } from './interface-addresses.ts';
+import { canonicalIP, isLoopback, parseIP } from './ip.ts';
+import { registerMetrics } from './metrics.ts';
+import { parsePools, poolContains, poolOf, poolProblems, type Pool } from './pools.ts';
+import type { BalancerSpec } from './proxy-spec.ts';
+import { ProxyWorkers } from './proxy-workers.ts';
+import { invalidSourceRanges } from './source-ranges.ts';
+import { planFrontends } from './targets.ts';
+
+interface Balancer {
+  identity: LoadBalancerIdentity;
+  ingress: IngressStatus[];
+  /** Absent for a load balancer rebuilt from status at start and not ensured since. */
+  live?: {
+    desired: DesiredLoadBalancer;
+    ips: string[];
+    health: HealthChecks;
+    /** Probe key -> node name, for the health metric. */
+    probeNodes: Map<string, string>;
+  };
+}
+
+const ownerKey = (id: LoadBalancerIdentity): string => `${id.namespace}/${id.name}/${id.uid}`;
+
+function ingressFor(ips: string[], ports: { port: number; protocol: Protocol }[]): IngressStatus[] {
+  return ips.map((ip) => ({ ip, ipMode: 'Proxy' as const, ports: ports.map((p) => ({ port: p.port, protocol: p.protocol })) }));
+}
+
+class LocalProvider implements LoadBalancerProvider {
+  readonly name = 'local';
+  private readonly config: LocalProviderConfig;
+  private readonly logger: Logger;
+  private readonly pools: Pool[];
+  private readonly table = new AllocationTable();
+  private readonly balancers = new Map<string, Balancer>();
+  private readonly iface: InterfaceAddresses | undefined;
+  private workers: ProxyWorkers | undefined;
+
+  constructor(config: LocalProviderConfig, deps: ProviderDeps) {
+    const problems = poolProblems(config.addressPools);
+    if (problems.length > 0) throw new Error(`invalid provider.local configuration:\n  ${problems.join('\n  ')}`);
+    this.config = config;
+    this.logger = deps.logger.child({ provider: 'local' });
+    this.pools = parsePools(config.addressPools);
+    this.iface = config.interface !== undefined ? new InterfaceAddresses(config.interface) : undefined;
+    registerMetrics(deps.registry, {
+      frontendStats: async () => (this.workers ? this.workers.stats() : []),
+      targetHealth: () =>
+        [...this.balancers.values()].flatMap((b) =>
+          b.live
+            ? b.live.health.verdicts().map((v) => ({
+                service: `${b.identity.namespace}/${b.identity.name}`,
+                node: b.live!.probeNodes.get(probeKey(v.probe)) ?? '',
+                target: probeKey(v.probe),
+                healthy: v.healthy,
+              }))
+            : [],
+        ),
+      poolUsage: () =>
+        this.pools.map((pool) => ({
+          pool: pool.name,
+          used: this.table.addresses().filter((ip) => poolContains(pool, parseIP(ip)!)).length,
+        })),
+    });
+  }
+
+  /** Addresses the provider must add to the interface itself (loopback ones are local already). */
+  private managed(ip: string): boolean {
+    return this.iface !== undefined && !isLoopback(parseIP(ip)!);
+  }
+
+  async start(known: KnownLoadBalancer[]): Promise<void> {
+    for (const lb of known) {
+      const ips = lb.ingress.flatMap((i) => (i.ip && canonicalIP(i.ip) ? [canonicalIP(i.ip)!] : []));
+      if (ips.length === 0) continue;
+      const ports = [...new Set(lb.ingress.flatMap((i) => (i.ports ?? []).map((p) => `${p.protocol}/${p.port}`)))];
+      const outside = ips.filter((ip) => !poolOf(this.pools, parseIP(ip)!));
+      if (outside.length > 0) this.logger.warn({ service: `${lb.identity.namespace}/${lb.identity.name}`, addresses: outside }, 'address in status is in no configured pool; it moves on the next sync');
+      this.table.assign({ owner: ownerKey(lb.identity), service: `${lb.identity.namespace}/${lb.identity.name}`, sharingKey: undefined, ports, restored: true }, ips);
+      this.balancers.set(ownerKey(lb.identity), { identity: lb.identity, ingress: lb.ingress });
+    }
+    if (this.iface) {
+      // Addresses of our pools left on the interface by Services deleted while no controller ran.
+      const held = new Set(this.table.addresses());
+      for (const address of await this.iface.list()) {
+        const ip = parseIP(address);
+        if (!ip || held.has(canonicalIP(address)!) || !poolOf(this.pools, ip) || !this.managed(address)) continue;
+        this.logger.info({ address, interface: this.iface.iface }, 'removing address that no Service holds');
+        await this.iface.remove(canonicalIP(address)!);
+      }
+    }
+    this.workers = new ProxyWorkers(this.config.workers, this.logger);
+    this.logger.info({ restored: this.balancers.size, workers: this.config.workers, pools: this.pools.map((p) => p.name) }, 'local provider started');
+  }
+
+  async stop(): Promise<void> {
+    for (const b of this.balancers.values()) b.live?.health.stop();
+    // VIPs stay on the interface: a restarted controller serves the same addresses.
+    await this.workers?.shutdown(this.config.drainGraceSeconds * 1_000);
+    this.workers = undefined;
+  }
+
+  async get(identity: LoadBalancerIdentity): Promise<ObservedLoadBalancer | undefined> {
+    const b = this.balancers.get(ownerKey(identity));
+    return b ? { ingress: structuredClone(b.ingress) } : undefined;
+  }
+
+  async listOwned(): Promise<OwnedLoadBalancer[]> {
+    return [...this.balancers.values()].map((b) => ({ identity: { ...b.identity } }));
+  }
+
+  async ensure(desired: DesiredLoadBalancer): Promise<IngressStatus[]> {
+    const owner = ownerKey(desired.identity);
+    const service = `${desired.identity.namespace}/${desired.identity.name}`;
+    const unsupported = desired.listeners.filter((l) => l.protocol !== 'TCP' && l.protocol !== 'UDP');
+    if (unsupported.length > 0) {
+      throw invalidService(`the local provider carries TCP and UDP only; port ${unsupported.map((l) => `${l.port}/${l.protocol}`).join(', ')} is not supported`);
+    }
+    const badRanges = invalidSourceRanges(desired.sourceRanges);
+    if (badRanges.length > 0) throw invalidService(`loadBalancerSourceRanges: ${badRanges.map((r) => `"${r}"`).join(', ')} is not a CIDR`);
+    const options = parseAddressOptions(desired.annotations, desired.requestedIPs);
+    if (!options.ok) throw invalidService(options.message);
+
+    const ports = desired.listeners.map((l) => `${l.protocol}/${l.port}`);
+    const result = allocate(this.table, this.pools, {
+      owner,
+      service,
+      families: desired.ipFamilies,
+      requested: options.value.requestedIPs,
+      pool: options.value.pool,
+      sharingKey: options.value.sharingKey,
+      ports,
+      current: desired.currentIngress.flatMap((i) => (i.ip && canonicalIP(i.ip) ? [canonicalIP(i.ip)!] : [])),
+    });
+    if (!result.ok) throw invalidService(result.message);
+    const freed = this.table.assign({ owner, service, sharingKey: options.value.sharingKey, ports, restored: false }, result.ips);
+    if (freed.length > 0 || this.balancers.get(owner)?.live?.ips.join() !== result.ips.join()) {
+      this.logger.info({ service, addresses: result.ips, freed }, 'addresses allocated');
+    }
+
+    for (const ip of result.ips) if (this.managed(ip)) await this.iface!.add(ip);
+    const ingress = ingressFor(result.ips, desired.listeners);
+    await this.serve(desired, result.ips, ingress);
+    await this.unplug(freed);
+    return structuredClone(ingress);
+  }
+
+  async updateTargets(desired: DesiredLoadBalancer): Promise<void> {
+    const live = this.balancers.get(ownerKey(desired.identity))?.live;
+    if (!live) {
+      await this.ensure(desired);
+      return;
+    }
+    await this.serve(desired, live.ips, this.balancers.get(ownerKey(desired.identity))!.ingress);
+  }
+
+  async delete(identity: LoadBalancerIdentity): Promise<void> {
+    const owner = ownerKey(identity);
+    const b = this.balancers.get(owner);
+    if (b) {
+      b.live?.health.stop();
+      this.balancers.delete(owner);
+      await this.workers?.remove(owner);
+    }
+    const freed = this.table.release(owner);
+    await this.unplug(freed);
+    if (b || freed.length > 0) this.logger.info({ service: `${identity.namespace}/${identity.name}`, freed }, 'load balancer deleted');
+  }
+
+  /** Removes freed addresses from the interface. */
+  private async unplug(freed: string[]): Promise<void> {
+    for (const ip of freed) if (this.managed(ip)) await this.iface!.remove(ip);
+  }
+
+  /** Points the workers at the desired targets, after a first health verdict for each new probe. */
+  private async serve(desired: DesiredLoadBalancer, ips: string[], ingress: IngressStatus[]): Promise<void> {
+    const owner = ownerKey(desired.identity);
+    const workers = this.workers;
+    if (!workers) throw new ProviderError('the local provider is not started', { retryable: true });
+    const settings = this.config.healthCheck;
+    let b = this.balancers.get(owner);
+    if (!b?.live) {
+      const push = (): void => void this.push(owner).catch((err: unknown) => this.logger.error({ err, service: `${desired.identity.namespace}/${desired.identity.name}` }, 'cannot update proxy after a health change'));
+      const health = new HealthChecks(
+        {
+          intervalMs: settings.intervalSeconds * 1_000,
+          timeoutMs: settings.timeoutSeconds * 1_000,
+          unhealthyThreshold: settings.unhealthyThreshold,
+          healthyThreshold: settings.healthyThreshold,
+        },
+        push,
+      );
+      b = { identity: desired.identity, ingress, live: { desired, ips, health, probeNodes: new Map() } };
+      this.balancers.set(owner, b);
+    }
+    const live = b.live!;
+    b.identity = desired.identity;
+    b.ingress = ingress;
+    live.desired = desired;
+    live.ips = ips;
+    const { probes } = planFrontends(desired, ips, this.config.targetAddressTypes, () => true);
+    await live.health.set(probes);
+    const errors = await this.push(owner);
+    if (errors.length > 0) throw new ProviderError(errors.join('; '), { retryable: true });
+  }
+
+  /** Sends the balancer's current frontends, with current health, to the workers. */
+  private async push(owner: string): Promise<string[]> {
+    const b = this.balancers.get(owner);
+    if (!b?.live || !this.workers) return [];
+    const live = b.live;
+    const plan = planFrontends(live.desired, live.ips, this.config.targetAddressTypes, (probe: Probe) => live.health.healthy(probe));
+    live.probeNodes = new Map(
+      plan.frontends.flatMap((f) => f.backends.flatMap((be) => plan.probes.filter((p) => p.address === be.address).map((p) => [probeKey(p), be.node] as [string, string]))),
+    );
+    const spec: BalancerSpec = {
+      key: owner,
+      service: `${b.identity.namespace}/${b.identity.name}`,
+      frontends: plan.frontends,
+      sourceRanges: live.desired.sourceRanges.map((r) => r.trim()),
+      affinity: live.desired.sessionAffinity.type,
+      drainGraceMs: this.config.drainGraceSeconds * 1_000,
+      udpIdleMs: this.config.udpIdleTimeoutSeconds * 1_000,
+    };
+    return this.workers.apply(spec);
+  }
+}
+
+export function createLocalProvider(config: LocalProviderConfig, deps: ProviderDeps): LoadBalancerProvider {
+  return new LocalProvider(config, deps);
+}

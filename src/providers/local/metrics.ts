@@ -1,0 +1,88 @@
+// Metrics per load balancer. The workers keep plain counters; a scrape asks them once and sets the
+// series from their answers, so the data path never touches prom-client.
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { FrontendStats } from './proxy-spec.ts';
+
+export interface MetricsSources {
+  frontendStats(): Promise<FrontendStats[]>;
+  /** One entry per probe of every load balancer. */
+  targetHealth(): { service: string; node: string; target: string; healthy: boolean | undefined }[];
+  poolUsage(): { pool: string; used: number }[];
+}
+
+export function registerMetrics(registry: Registry, sources: MetricsSources): void {
+  // One round-trip to the workers per scrape, shared by the series below.
+  let pending: Promise<FrontendStats[]> | undefined;
+  const stats = (): Promise<FrontendStats[]> => {
+    pending ??= sources.frontendStats().finally(() => setTimeout(() => (pending = undefined), 100).unref());
+    return pending;
+  };
+
+  new Counter({
+    name: 'service_lb_local_connections_total',
+    help: 'TCP connections and UDP flows opened through a load balancer, per node',
+    labelNames: ['service', 'frontend', 'node'],
+    registers: [registry],
+    async collect() {
+      const all = await stats();
+      this.reset();
+      for (const s of all) for (const [node, n] of Object.entries(s.opened)) this.inc({ service: s.service, frontend: s.frontend, node }, n);
+    },
+  });
+  new Gauge({
+    name: 'service_lb_local_active_connections',
+    help: 'TCP connections and UDP flows open now',
+    labelNames: ['service', 'frontend'],
+    registers: [registry],
+    async collect() {
+      const all = await stats();
+      this.reset();
+      for (const s of all) this.inc({ service: s.service, frontend: s.frontend }, s.active);
+    },
+  });
+  new Counter({
+    name: 'service_lb_local_bytes_total',
+    help: 'Bytes forwarded; direction "in" is from clients to nodes',
+    labelNames: ['service', 'frontend', 'direction'],
+    registers: [registry],
+    async collect() {
+      const all = await stats();
+      this.reset();
+      for (const s of all) {
+        this.inc({ service: s.service, frontend: s.frontend, direction: 'in' }, s.bytesIn);
+        this.inc({ service: s.service, frontend: s.frontend, direction: 'out' }, s.bytesOut);
+      }
+    },
+  });
+  new Counter({
+    name: 'service_lb_local_rejected_total',
+    help: 'Connections or flows refused: source_range, no_healthy_target, connect_failed',
+    labelNames: ['service', 'frontend', 'reason'],
+    registers: [registry],
+    async collect() {
+      const all = await stats();
+      this.reset();
+      for (const s of all) for (const [reason, n] of Object.entries(s.rejected)) this.inc({ service: s.service, frontend: s.frontend, reason }, n);
+    },
+  });
+  new Gauge({
+    name: 'service_lb_local_target_healthy',
+    help: '1 when the probe of a node passes, 0 when it fails',
+    labelNames: ['service', 'node', 'target'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const t of sources.targetHealth()) if (t.healthy !== undefined) this.set({ service: t.service, node: t.node, target: t.target }, t.healthy ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'service_lb_local_pool_addresses_in_use',
+    help: 'Addresses of each pool held by at least one Service',
+    labelNames: ['pool'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of sources.poolUsage()) this.set({ pool: p.pool }, p.used);
+    },
+  });
+}

@@ -1,0 +1,59 @@
+// What the main thread tells the proxy workers, and what they answer. Plain data: it crosses a
+// worker_threads message port.
+
+export interface BackendSpec {
+  /** Stable across workers and restarts: affinity hashes on it. */
+  id: string;
+  node: string;
+  address: string;
+  port: number;
+  /** False: no new connections; connections in flight carry on. */
+  healthy: boolean;
+}
+
+export interface FrontendSpec {
+  protocol: 'TCP' | 'UDP';
+  ip: string;
+  port: number;
+  backends: BackendSpec[];
+}
+
+export interface BalancerSpec {
+  key: string;
+  /** "namespace/name", for metrics and logs. */
+  service: string;
+  frontends: FrontendSpec[];
+  sourceRanges: string[];
+  affinity: 'None' | 'ClientIP';
+  drainGraceMs: number;
+  udpIdleMs: number;
+}
+
+export interface FrontendStats {
+  key: string;
+  service: string;
+  /** "ip:port/PROTOCOL" */
+  frontend: string;
+  /** Connections (TCP) or flows (UDP) opened, per node. */
+  opened: Record<string, number>;
+  active: number;
+  bytesIn: number;
+  bytesOut: number;
+  rejected: Record<RejectReason, number>;
+}
+
+export type RejectReason = 'source_range' | 'no_healthy_target' | 'connect_failed';
+
+export type ToWorker =
+  | { type: 'apply'; id: number; spec: BalancerSpec }
+  | { type: 'remove'; id: number; key: string }
+  | { type: 'stats'; id: number }
+  | { type: 'shutdown'; id: number; graceMs: number };
+
+export type FromWorker =
+  | { type: 'done'; id: number; errors: string[] }
+  | { type: 'stats'; id: number; stats: FrontendStats[] };
+
+export function frontendName(f: { ip: string; port: number; protocol: string }): string {
+  return `${f.ip.includes(':') ? `[${f.ip}]` : f.ip}:${f.port}/${f.protocol}`;
+}

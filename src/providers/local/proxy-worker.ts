@@ -1,0 +1,118 @@
+// A proxy worker thread: owns its own listening sockets (bound with reusePort next to the other
+// workers') and the connections the kernel hands it. The main thread tells it what to serve.
+import { parentPort } from 'node:worker_threads';
+import { frontendName, type BalancerSpec, type FromWorker, type FrontendSpec, type FrontendStats, type ToWorker } from './proxy-spec.ts';
+import { sourceFilter } from './source-ranges.ts';
+import { TcpFrontend, type FrontendContext } from './tcp-proxy.ts';
+import { UdpFrontend, type UdpContext } from './udp-proxy.ts';
+
+type Frontend = TcpFrontend | UdpFrontend;
+
+interface Balancer {
+  spec: BalancerSpec;
+  context: UdpContext;
+  frontends: Map<string, Frontend>;
+}
+
+const balancers = new Map<string, Balancer>();
+/** Frontends closed but still draining, so that shutdown can wait for them. */
+const draining = new Set<Frontend>();
+
+function closeFrontend(frontend: Frontend, graceMs: number): void {
+  if (frontend instanceof UdpFrontend) {
+    frontend.close();
+    return;
+  }
+  frontend.close(graceMs);
+  draining.add(frontend);
+  const timer = setTimeout(() => draining.delete(frontend), graceMs + 1_000);
+  timer.unref();
+}
+
+async function apply(spec: BalancerSpec): Promise<string[]> {
+  let balancer = balancers.get(spec.key);
+  const context: UdpContext = { filter: sourceFilter(spec.sourceRanges), drainGraceMs: spec.drainGraceMs, idleMs: spec.udpIdleMs };
+  if (!balancer) {
+    balancer = { spec, context, frontends: new Map() };
+    balancers.set(spec.key, balancer);
+  } else {
+    // Frontends read the context on every new connection, so this updates them in place.
+    Object.assign(balancer.context, context);
+    balancer.spec = spec;
+  }
+  const wanted = new Map(spec.frontends.map((f) => [frontendName(f), f] as [string, FrontendSpec]));
+  for (const [name, frontend] of balancer.frontends) {
+    if (!wanted.has(name)) {
+      balancer.frontends.delete(name);
+      closeFrontend(frontend, spec.drainGraceMs);
+    }
+  }
+  const errors: string[] = [];
+  const opening: Promise<void>[] = [];
+  for (const [name, fspec] of wanted) {
+    const existing = balancer.frontends.get(name);
+    if (existing) {
+      existing.backends.affinity = spec.affinity;
+      existing.backends.update(fspec.backends, spec.drainGraceMs);
+      continue;
+    }
+    const frontend = fspec.protocol === 'TCP' ? new TcpFrontend(fspec, balancer.context as FrontendContext, spec.affinity) : new UdpFrontend(fspec, balancer.context, spec.affinity);
+    balancer.frontends.set(name, frontend);
+    const b = balancer;
+    opening.push(
+      frontend.listen().catch((err: NodeJS.ErrnoException) => {
+        // Forget it, so that the next apply tries to bind again.
+        if (b.frontends.get(name) === frontend) b.frontends.delete(name);
+        errors.push(`cannot listen on ${name}: ${err.code ?? err.message}`);
+      }),
+    );
+  }
+  await Promise.all(opening);
+  return errors;
+}
+
+function remove(key: string): void {
+  const balancer = balancers.get(key);
+  if (!balancer) return;
+  balancers.delete(key);
+  for (const frontend of balancer.frontends.values()) closeFrontend(frontend, balancer.spec.drainGraceMs);
+}
+
+function stats(): FrontendStats[] {
+  const out: FrontendStats[] = [];
+  for (const balancer of balancers.values()) {
+    for (const [name, frontend] of balancer.frontends) out.push(frontend.counters.snapshot(balancer.spec.key, balancer.spec.service, name));
+  }
+  return out;
+}
+
+/** Closes every listener, lets connections finish for up to graceMs, then cuts the rest. */
+async function shutdown(graceMs: number): Promise<void> {
+  for (const key of [...balancers.keys()]) remove(key);
+  const deadline = performance.now() + graceMs;
+  while (performance.now() < deadline && [...draining].some((f) => f.liveCount > 0)) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  for (const frontend of draining) frontend.cut();
+  draining.clear();
+}
+
+const port = parentPort!;
+port.on('message', (message: ToWorker) => {
+  const reply = (answer: FromWorker): void => port.postMessage(answer);
+  switch (message.type) {
+    case 'apply':
+      void apply(message.spec).then((errors) => reply({ type: 'done', id: message.id, errors }));
+      break;
+    case 'remove':
+      remove(message.key);
+      reply({ type: 'done', id: message.id, errors: [] });
+      break;
+    case 'stats':
+      reply({ type: 'stats', id: message.id, stats: stats() });
+      break;
+    case 'shutdown':
+      void shutdown(message.graceMs).then(() => reply({ type: 'done', id: message.id, errors: [] }));
+      break;
+  }
+});

@@ -1,0 +1,138 @@
+// One UDP socket on a VIP:port. Each client address:port is a flow with its own upstream socket, so
+// replies find their way back and a node sees one steady peer per client, as with kube-proxy.
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { Backends, type Backend, type Closable } from './backends.ts';
+import { Counters } from './frontend-stats.ts';
+import type { FrontendSpec } from './proxy-spec.ts';
+import type { FrontendContext } from './tcp-proxy.ts';
+
+/** Datagrams held while a new flow's upstream socket connects; more than this are dropped, as UDP may. */
+const PENDING_LIMIT = 64;
+
+interface Flow extends Closable {
+  backend: Backend;
+  upstream: Socket;
+  lastSeen: number;
+  pending: Buffer[] | undefined;
+}
+
+export interface UdpContext extends FrontendContext {
+  idleMs: number;
+}
+
+export class UdpFrontend {
+  readonly backends: Backends;
+  readonly counters = new Counters();
+  private readonly socket: Socket;
+  private readonly flows = new Map<string, Flow>();
+  private readonly spec: FrontendSpec;
+  private readonly context: UdpContext;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(spec: FrontendSpec, context: UdpContext, affinity: 'None' | 'ClientIP') {
+    this.spec = spec;
+    this.context = context;
+    this.backends = new Backends(spec.backends, affinity);
+    this.socket = createSocket({ type: isIPv6(spec.ip) ? 'udp6' : 'udp4', reuseAddr: true, reusePort: true });
+    this.socket.on('message', (msg, rinfo) => this.receive(msg, rinfo));
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.socket.once('error', reject);
+      this.socket.bind({ address: this.spec.ip, port: this.spec.port }, () => {
+        this.socket.off('error', reject);
+        this.socket.on('error', () => {});
+        // Idle flows are swept in batches: one timer per frontend, not one per datagram.
+        const every = Math.max(50, Math.min(this.context.idleMs / 4, 5_000));
+        this.sweeper = setInterval(() => this.sweep(), every);
+        this.sweeper.unref();
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Replies leave through the listening socket, so a flow cannot outlive it: a removed UDP port closes
+   * at once (nodes removed from a port that stays do drain, see Backends).
+   */
+  close(): void {
+    this.cut();
+  }
+
+  get liveCount(): number {
+    return this.flows.size;
+  }
+
+  cut(): void {
+    this.backends.clearTimers();
+    for (const flow of [...this.flows.values()]) flow.close();
+    if (this.sweeper) clearInterval(this.sweeper);
+    try {
+      this.socket.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  private receive(msg: Buffer, rinfo: RemoteInfo): void {
+    const key = `${rinfo.address}|${rinfo.port}`;
+    let flow = this.flows.get(key);
+    if (!flow) {
+      if (!this.context.filter.allows(rinfo.address)) {
+        this.counters.rejected.source_range++;
+        return;
+      }
+      const backend = this.backends.pick(rinfo.address, []);
+      if (!backend) {
+        this.counters.rejected.no_healthy_target++;
+        return;
+      }
+      flow = this.open(key, backend, rinfo);
+    }
+    flow.lastSeen = performance.now();
+    this.counters.bytesIn += msg.length;
+    if (flow.pending) {
+      if (flow.pending.length < PENDING_LIMIT) flow.pending.push(msg);
+    } else flow.upstream.send(msg);
+  }
+
+  private open(key: string, backend: Backend, client: RemoteInfo): Flow {
+    const upstream = createSocket(isIPv6(backend.spec.address) ? 'udp6' : 'udp4');
+    const flow: Flow = {
+      backend,
+      upstream,
+      lastSeen: performance.now(),
+      pending: [],
+      close: () => {
+        if (this.flows.get(key) !== flow) return;
+        this.flows.delete(key);
+        backend.live.delete(flow);
+        this.counters.active--;
+        upstream.close();
+      },
+    };
+    this.flows.set(key, flow);
+    backend.live.add(flow);
+    this.counters.open(backend.spec.node);
+    upstream.on('message', (reply) => {
+      flow.lastSeen = performance.now();
+      this.counters.bytesOut += reply.length;
+      this.socket.send(reply, client.port, client.address);
+    });
+    // An ICMP "port unreachable" ends the flow; the next datagram opens a new one, maybe elsewhere.
+    upstream.on('error', () => flow.close());
+    upstream.connect(backend.spec.port, backend.spec.address, () => {
+      const pending = flow.pending ?? [];
+      flow.pending = undefined;
+      for (const msg of pending) upstream.send(msg);
+    });
+    return flow;
+  }
+
+  private sweep(): void {
+    const oldest = performance.now() - this.context.idleMs;
+    for (const flow of this.flows.values()) if (flow.lastSeen < oldest) flow.close();
+  }
+}
