@@ -183,7 +183,7 @@ export class ControlPlane {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       // The apiserver first, so that it does not spend its grace period retrying a vanished etcd.
-      for (const process of this.#processes) await process.stop(STOP_GRACE_MS);
+      for (const child of this.#processes) await child.stop(STOP_GRACE_MS);
       if (!this.#keepDir) rmSync(this.dir, { recursive: true, force: true });
     })();
     return this.#stopping;
@@ -266,10 +266,10 @@ async function waitFor(
 ): Promise<void> {
   let lastError = 'not probed yet';
   for (;;) {
-    for (const process of processes) {
-      const exit = process.exitDescription();
+    for (const child of processes) {
+      const exit = child.exitDescription();
       if (exit) {
-        throw new Error(`${process.name} ${exit} while waiting for ${what}; tail of ${process.logPath}:\n${tailFile(process.logPath)}`);
+        throw new Error(`${child.name} ${exit} while waiting for ${what}; tail of ${child.logPath}:\n${tailFile(child.logPath)}`);
       }
     }
     try {
@@ -286,8 +286,8 @@ async function waitFor(
   }
 }
 
-function portTaken(process: ManagedProcess): boolean {
-  return /address already in use/i.test(tailFile(process.logPath, 200));
+function portTaken(child: ManagedProcess): boolean {
+  return /address already in use/i.test(tailFile(child.logPath, 200));
 }
 
 async function startOnce(options: ControlPlaneOptions, dir: string, keepDir: boolean): Promise<ControlPlane> {
@@ -345,7 +345,7 @@ async function startOnce(options: ControlPlaneOptions, dir: string, keepDir: boo
     });
     return new ControlPlane({ dir, server, etcdUrl, issuer, pki, etcd, apiserver, keepDir });
   } catch (err) {
-    for (const process of started) await process.stop(STOP_GRACE_MS);
+    for (const child of started) await child.stop(STOP_GRACE_MS);
     (err as Error & { portTaken?: boolean }).portTaken = started.some(portTaken);
     throw err;
   }
