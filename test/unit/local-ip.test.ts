@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { canonicalIP, formatIP, isLoopback, parseCIDR, parseIP, parsePoolEntry } from '../../src/providers/local/ip.ts';
+
+test('IPv4 and IPv6 round-trip to their canonical text', () => {
+  assert.equal(canonicalIP('10.0.0.1'), '10.0.0.1');
+  assert.equal(canonicalIP('FD00:0:0::0001'), 'fd00::1');
+  assert.equal(canonicalIP('2001:db8:0:0:1:0:0:1'), '2001:db8::1:0:0:1');
+  assert.equal(canonicalIP('::'), '::');
+  assert.equal(canonicalIP('::ffff:10.1.2.3'), '::ffff:a01:203');
+  assert.equal(canonicalIP('1:2:3:4:5:6:7:8'), '1:2:3:4:5:6:7:8');
+  assert.equal(canonicalIP('1:0:3:4:5:6:7:8'), '1:0:3:4:5:6:7:8', 'a single zero group is not compressed');
+  assert.equal(canonicalIP('10.0.0.256'), undefined);
+  assert.equal(canonicalIP('fe80::1%eth0'), undefined);
+  assert.equal(canonicalIP('nope'), undefined);
+});
+
+test('addresses are numbers: the next address carries over octets', () => {
+  const ip = parseIP('10.0.0.255')!;
+  assert.equal(formatIP({ family: 'IPv4', value: ip.value + 1n }), '10.0.1.0');
+  const v6 = parseIP('fd00::ffff')!;
+  assert.equal(formatIP({ family: 'IPv6', value: v6.value + 1n }), 'fd00::1:0');
+});
+
+test('CIDRs cover their block, whatever host bits are set', () => {
+  const cidr = parseCIDR('192.168.1.77/24')!;
+  assert.equal(formatIP({ family: 'IPv4', value: cidr.first }), '192.168.1.0');
+  assert.equal(formatIP({ family: 'IPv4', value: cidr.last }), '192.168.1.255');
+  assert.equal(parseCIDR('10.0.0.0/33'), undefined);
+  assert.equal(parseCIDR('10.0.0.0'), undefined);
+  assert.equal(parseCIDR('fd00::/129'), undefined);
+  assert.equal(parseCIDR('fd00::/120')!.last - parseCIDR('fd00::/120')!.first, 255n);
+});
+
+test('pool entries: IPv4 CIDRs leave out network and broadcast, ranges are literal', () => {
+  const v4 = parsePoolEntry('127.0.100.0/24')!;
+  assert.equal(formatIP({ family: 'IPv4', value: v4.first }), '127.0.100.1');
+  assert.equal(formatIP({ family: 'IPv4', value: v4.last }), '127.0.100.254');
+  const single = parsePoolEntry('10.0.0.5/32')!;
+  assert.equal(single.first, single.last);
+  const range = parsePoolEntry('10.0.0.10 - 10.0.0.20')!;
+  assert.equal(range.last - range.first, 10n);
+  const v6 = parsePoolEntry('fd00::/126')!;
+  assert.equal(v6.last - v6.first, 3n);
+  assert.equal(parsePoolEntry('10.0.0.20-10.0.0.10'), undefined, 'backwards');
+  assert.equal(parsePoolEntry('10.0.0.1-fd00::1'), undefined, 'mixed families');
+});
+
+test('loopback: all of 127/8 and ::1', () => {
+  assert.equal(isLoopback(parseIP('127.0.100.3')!), true);
+  assert.equal(isLoopback(parseIP('::1')!), true);
+  assert.equal(isLoopback(parseIP('10.0.0.1')!), false);
+  assert.equal(isLoopback(parseIP('fd00::1')!), false);
+});
