@@ -50,7 +50,7 @@ export async function runController(config: Config, options: RunOptions): Promis
   );
   const identity = `${hostname()}_${randomUUID()}`;
   const provider = instrumentProvider(
-    options.provider ?? createProvider(config, { clusterName: config.clusterName, logger: logger.child({ provider: config.provider.name }), registry }),
+    options.provider ?? (await createProvider(config, { clusterName: config.clusterName, logger: logger.child({ provider: config.provider.name }), registry })),
     metrics,
     logger,
   );

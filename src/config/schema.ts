@@ -82,7 +82,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   logging: z
-    .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') })
+    .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
     .prefault({}),
 });
 

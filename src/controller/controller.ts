@@ -11,6 +11,7 @@ import type { PortRange } from './nodeports.ts';
 import { identityOf, ingressFromStatus } from './plan.ts';
 import {
   hasFinalizer,
+  hasOwnedClass,
   nodeChangeNeedsSync,
   serviceKey,
   serviceLifecycleChanged,
@@ -152,7 +153,7 @@ export class ServiceLoadBalancerController {
   }
 
   private relevant(svc: V1Service): boolean {
-    return wantsLoadBalancer(svc, this.o.loadBalancerClass) || hasFinalizer(svc);
+    return wantsLoadBalancer(svc, this.o.loadBalancerClass) || (hasFinalizer(svc) && hasOwnedClass(svc, this.o.loadBalancerClass)) || this.reconciler.hasApplied(serviceKey(svc));
   }
 
   private lbServices(): V1Service[] {

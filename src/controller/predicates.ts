@@ -10,16 +10,24 @@ export function hasFinalizer(svc: V1Service): boolean {
   return svc.metadata?.finalizers?.includes(LB_FINALIZER) ?? false;
 }
 
-/** type LoadBalancer and the class this controller owns (null: only Services without a class). */
-export function wantsLoadBalancer(svc: V1Service, ownedClass: string | null): boolean {
-  if (svc.spec?.type !== 'LoadBalancer') return false;
-  return (svc.spec.loadBalancerClass ?? null) === ownedClass;
+/** The Service's class is the one this controller owns (null: only Services without a class). */
+export function hasOwnedClass(svc: V1Service, ownedClass: string | null): boolean {
+  return (svc.spec?.loadBalancerClass ?? null) === ownedClass;
 }
 
-/** Our finalizer is set and the Service is going away or no longer wants a load balancer from us. */
+export function wantsLoadBalancer(svc: V1Service, ownedClass: string | null): boolean {
+  return svc.spec?.type === 'LoadBalancer' && hasOwnedClass(svc, ownedClass);
+}
+
+/**
+ * The finalizer is set, the Service is of our class, and it is going away or no longer of type
+ * LoadBalancer. The finalizer name is shared by every service controller, so a Service of another
+ * class is never ours to clean up. (The API server clears the class when the type changes; the
+ * reconciler covers that case for a classed controller from what it applied.)
+ */
 export function needsCleanup(svc: V1Service, ownedClass: string | null): boolean {
-  if (!hasFinalizer(svc)) return false;
-  return svc.metadata?.deletionTimestamp !== undefined || !wantsLoadBalancer(svc, ownedClass);
+  if (!hasFinalizer(svc) || !hasOwnedClass(svc, ownedClass)) return false;
+  return svc.metadata?.deletionTimestamp !== undefined || svc.spec?.type !== 'LoadBalancer';
 }
 
 /** Go's strconv.ParseBool, which upstream uses for the exclude label. */

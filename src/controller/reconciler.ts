@@ -49,6 +49,10 @@ export class Reconciler {
     this.o = options;
   }
 
+  hasApplied(key: string): boolean {
+    return this.applied.has(key);
+  }
+
   /** Makes the next sync of every key a full ensure. */
   markAllStale(): void {
     for (const entry of this.applied.values()) entry.stale = true;
@@ -67,7 +71,8 @@ export class Reconciler {
     }
     if (!svc) return;
 
-    if (needsCleanup(svc, this.o.loadBalancerClass)) {
+    const leftUs = this.applied.has(key) && hasFinalizer(svc) && svc.spec?.type !== 'LoadBalancer';
+    if (needsCleanup(svc, this.o.loadBalancerClass) || leftUs) {
       await this.cleanup(key, svc);
       return;
     }

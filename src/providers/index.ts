@@ -1,8 +1,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/schema.ts';
-import { createAwsProvider } from './aws/index.ts';
-import { createLocalProvider } from './local/index.ts';
 import type { LoadBalancerProvider } from './provider.ts';
 
 /** What the core hands every provider: never a Kubernetes client. */
@@ -13,12 +11,17 @@ export interface ProviderDeps {
   registry: Registry;
 }
 
-export function createProvider(config: Config, deps: ProviderDeps): LoadBalancerProvider {
+/** Loads only the selected provider, so a cluster on one cloud never loads another cloud's SDK. */
+export async function createProvider(config: Config, deps: ProviderDeps): Promise<LoadBalancerProvider> {
   switch (config.provider.name) {
-    case 'local':
+    case 'local': {
+      const { createLocalProvider } = await import('./local/index.ts');
       return createLocalProvider(config.provider.local, deps);
-    case 'aws':
+    }
+    case 'aws': {
+      const { createAwsProvider } = await import('./aws/index.ts');
       // The schema guarantees the section exists when aws is selected.
       return createAwsProvider(config.provider.aws!, deps);
+    }
   }
 }
