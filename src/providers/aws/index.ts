@@ -1,0 +1,10 @@
+import type { ProviderDeps } from '../index.ts';
+import type { LoadBalancerProvider } from '../provider.ts';
+import type { AwsProviderConfig } from './config.ts';
+import { AwsNlbProvider } from './nlb-provider.ts';
+
+export type { AwsProviderConfig } from './config.ts';
+
+export function createAwsProvider(config: AwsProviderConfig, deps: ProviderDeps): LoadBalancerProvider {
+  return new AwsNlbProvider(config, deps);
+}

@@ -1,0 +1,152 @@
+// The AWS-side shapes that planning works on: what we want (DesiredNlb), what is there (ObservedNlb), and
+// the ordered changes between them (Action). Plain data, no SDK types, so planning stays pure.
+
+export type Scheme = 'internet-facing' | 'internal';
+export type TargetGroupProtocol = 'TCP' | 'UDP' | 'TCP_UDP';
+export type HealthCheckProtocol = 'TCP' | 'HTTP' | 'HTTPS';
+
+export interface SubnetMapping {
+  subnetId: string;
+  allocationId?: string;
+}
+
+export interface HealthCheckSettings {
+  protocol: HealthCheckProtocol;
+  /** "traffic-port" or a port number. */
+  port: string;
+  /** HTTP(S) only. */
+  path?: string;
+  /** HTTP(S) only: success codes, e.g. "200-399". */
+  matcher?: string;
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  healthyThreshold: number;
+  unhealthyThreshold: number;
+}
+
+export interface TargetRef {
+  id: string;
+  port: number;
+  /** "all" for an IP outside the VPC; unset lets AWS pick the subnet's zone. */
+  availabilityZone?: 'all';
+}
+
+/** One ingress rule of the load balancer's security group. */
+export interface SgRule {
+  protocol: 'tcp' | 'udp';
+  port: number;
+  /** Only on observed rules that span a range (added by hand): so that they can be revoked. */
+  toPort?: number;
+  cidr: string;
+}
+
+export interface DesiredTargetGroup {
+  name: string;
+  protocol: TargetGroupProtocol;
+  /** The NodePort. */
+  port: number;
+  healthCheck: HealthCheckSettings;
+  /** Only the keys we manage; others are left alone. */
+  attributes: Record<string, string>;
+  targets: TargetRef[];
+}
+
+export interface DesiredListener {
+  port: number;
+  protocol: TargetGroupProtocol;
+  targetGroupName: string;
+}
+
+export interface DesiredNlb {
+  name: string;
+  scheme: Scheme;
+  subnetMappings: SubnetMapping[];
+  /** Ownership tags plus the additional-resource-tags annotation: on the LB, its groups and its SG. */
+  tags: Record<string, string>;
+  crossZone: boolean;
+  securityGroup: { name: string; description: string; rules: SgRule[] };
+  targetGroups: DesiredTargetGroup[];
+  listeners: DesiredListener[];
+}
+
+export interface ObservedLoadBalancerResource {
+  arn: string;
+  name: string;
+  dnsName: string;
+  type: string;
+  scheme: Scheme;
+  subnetMappings: SubnetMapping[];
+  /** False when AWS did not say which EIPs are attached (then they are not compared). */
+  allocationsKnown: boolean;
+  securityGroups: string[];
+  tags: Record<string, string>;
+  attributes: Record<string, string>;
+}
+
+export interface ObservedListener {
+  arn: string;
+  port: number;
+  protocol: string;
+  targetGroupArn?: string;
+}
+
+export interface ObservedTargetGroup {
+  arn: string;
+  name: string;
+  protocol: string;
+  port: number;
+  healthCheck: Partial<HealthCheckSettings>;
+  attributes: Record<string, string>;
+  tags: Record<string, string>;
+  /** Registered targets that are not draining. */
+  targets: TargetRef[];
+}
+
+export interface ObservedSecurityGroup {
+  id: string;
+  name: string;
+  rules: SgRule[];
+  tags: Record<string, string>;
+}
+
+/** Everything that exists for one Service; target groups and security group are only ours (by tags). */
+export interface ObservedNlb {
+  loadBalancer?: ObservedLoadBalancerResource;
+  listeners: ObservedListener[];
+  targetGroups: ObservedTargetGroup[];
+  securityGroup?: ObservedSecurityGroup;
+}
+
+/** Target groups are referred to by name: a group created earlier in the same plan has no ARN yet. */
+export type Action =
+  | { type: 'createSecurityGroup'; name: string; description: string; tags: Record<string, string> }
+  | { type: 'tagSecurityGroup'; tags: Record<string, string> }
+  | { type: 'authorizeIngress'; rules: SgRule[] }
+  | { type: 'revokeIngress'; rules: SgRule[] }
+  | { type: 'deleteLoadBalancer'; arn: string; reason: string }
+  | { type: 'createLoadBalancer'; name: string; scheme: Scheme; subnetMappings: SubnetMapping[]; tags: Record<string, string> }
+  | { type: 'setSubnets'; subnetMappings: SubnetMapping[] }
+  | { type: 'setSecurityGroups' }
+  | { type: 'tagLoadBalancer'; tags: Record<string, string> }
+  | { type: 'modifyLoadBalancerAttributes'; attributes: Record<string, string> }
+  | { type: 'createTargetGroup'; targetGroup: DesiredTargetGroup; tags: Record<string, string> }
+  | { type: 'modifyTargetGroup'; name: string; healthCheck: HealthCheckSettings }
+  | { type: 'modifyTargetGroupAttributes'; name: string; attributes: Record<string, string> }
+  | { type: 'tagTargetGroup'; name: string; tags: Record<string, string> }
+  | { type: 'deregisterTargets'; name: string; targets: TargetRef[] }
+  | { type: 'registerTargets'; name: string; targets: TargetRef[] }
+  | { type: 'createListener'; port: number; protocol: TargetGroupProtocol; targetGroupName: string }
+  | { type: 'modifyListener'; arn: string; port: number; protocol: TargetGroupProtocol; targetGroupName: string }
+  | { type: 'deleteListener'; arn: string; port: number }
+  | { type: 'deleteTargetGroup'; arn: string; name: string };
+
+/** The writes AWS allows per RegisterTargets / DeregisterTargets call (we stay at or under it). */
+export const TARGETS_PER_CALL = 100;
+
+/** What AWS gives a new NLB and a new target group, so a create needs no read-back. */
+export const NLB_DEFAULT_ATTRIBUTES: Readonly<Record<string, string>> = { 'load_balancing.cross_zone.enabled': 'false' };
+export const TARGET_GROUP_DEFAULT_ATTRIBUTES: Readonly<Record<string, string>> = {
+  'stickiness.enabled': 'false',
+  'proxy_protocol_v2.enabled': 'false',
+  'deregistration_delay.timeout_seconds': '300',
+};

@@ -1,0 +1,246 @@
+// Reads what exists in AWS for one Service (the full, slow path) and the shared read helpers.
+
+import { DescribeSecurityGroupsCommand, type SecurityGroup } from '@aws-sdk/client-ec2';
+import {
+  DescribeListenersCommand,
+  DescribeLoadBalancerAttributesCommand,
+  DescribeLoadBalancersCommand,
+  DescribeTagsCommand,
+  DescribeTargetGroupAttributesCommand,
+  DescribeTargetGroupsCommand,
+  DescribeTargetHealthCommand,
+  type LoadBalancer,
+  type TargetGroup,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { invalidService, type LoadBalancerIdentity } from '../provider.ts';
+import type { AwsApi } from './api.ts';
+import { isAwsError } from './errors.ts';
+import type {
+  DesiredNlb,
+  HealthCheckProtocol,
+  ObservedListener,
+  ObservedLoadBalancerResource,
+  ObservedNlb,
+  ObservedSecurityGroup,
+  ObservedTargetGroup,
+  Scheme,
+  SgRule,
+  TargetRef,
+} from './model.ts';
+import { chunk } from './targets.ts';
+
+/** DescribeTags takes at most 20 ARNs. */
+const TAGS_PER_CALL = 20;
+
+export function ownedBy(tags: Record<string, string>, identity: Pick<LoadBalancerIdentity, 'clusterName' | 'uid'>): boolean {
+  return tags[`kubernetes.io/cluster/${identity.clusterName}`] === 'owned' && tags['kubernetes.io/service-uid'] === identity.uid;
+}
+
+export function tagRecord(tags: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined): Record<string, string> {
+  const record: Record<string, string> = {};
+  for (const t of tags ?? []) if (t.Key !== undefined) record[t.Key] = t.Value ?? '';
+  return record;
+}
+
+export async function describeTags(api: AwsApi, arns: string[]): Promise<Map<string, Record<string, string>>> {
+  const result = new Map<string, Record<string, string>>();
+  for (const batch of chunk(arns, TAGS_PER_CALL)) {
+    const out = await api.elb(new DescribeTagsCommand({ ResourceArns: batch }));
+    for (const d of out.TagDescriptions ?? []) if (d.ResourceArn) result.set(d.ResourceArn, tagRecord(d.Tags));
+  }
+  return result;
+}
+
+export async function readLoadBalancer(api: AwsApi, name: string): Promise<LoadBalancer | undefined> {
+  try {
+    const out = await api.elb(new DescribeLoadBalancersCommand({ Names: [name] }));
+    return out.LoadBalancers?.[0];
+  } catch (err) {
+    if (isAwsError(err, 'LoadBalancerNotFound')) return undefined;
+    throw err;
+  }
+}
+
+/** Target groups some listener of the load balancer forwards to. */
+export async function attachedTargetGroups(api: AwsApi, loadBalancerArn: string): Promise<TargetGroup[]> {
+  try {
+    const out = await api.elb(new DescribeTargetGroupsCommand({ LoadBalancerArn: loadBalancerArn }));
+    return out.TargetGroups ?? [];
+  } catch (err) {
+    // AWS answers an empty list; moto answers TargetGroupNotFound. Both mean "none".
+    if (isAwsError(err, 'TargetGroupNotFound')) return [];
+    throw err;
+  }
+}
+
+export async function readTargetGroup(api: AwsApi, arn: string): Promise<TargetGroup | undefined> {
+  try {
+    const out = await api.elb(new DescribeTargetGroupsCommand({ TargetGroupArns: [arn] }));
+    return out.TargetGroups?.[0];
+  } catch (err) {
+    if (isAwsError(err, 'TargetGroupNotFound')) return undefined;
+    throw err;
+  }
+}
+
+export async function listAll<T>(page: (marker: string | undefined) => Promise<{ items: T[]; next: string | undefined }>): Promise<T[]> {
+  const all: T[] = [];
+  let marker: string | undefined;
+  do {
+    const { items, next } = await page(marker);
+    all.push(...items);
+    marker = next;
+  } while (marker);
+  return all;
+}
+
+export async function readSecurityGroups(api: AwsApi, filters: Array<{ Name: string; Values: string[] }>): Promise<SecurityGroup[]> {
+  return listAll(async (NextToken) => {
+    const out = await api.ec2(new DescribeSecurityGroupsCommand({ Filters: filters, ...(NextToken ? { NextToken } : {}) }));
+    return { items: out.SecurityGroups ?? [], next: out.NextToken };
+  });
+}
+
+/** Targets that still take (or will take) traffic: draining ones are on their way out. */
+export async function readTargets(api: AwsApi, targetGroupArn: string): Promise<TargetRef[]> {
+  const out = await api.elb(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }));
+  const targets: TargetRef[] = [];
+  for (const d of out.TargetHealthDescriptions ?? []) {
+    if (!d.Target?.Id || d.TargetHealth?.State === 'draining') continue;
+    const ref: TargetRef = { id: d.Target.Id, port: d.Target.Port ?? 0 };
+    if (d.Target.AvailabilityZone === 'all') ref.availabilityZone = 'all';
+    targets.push(ref);
+  }
+  return targets;
+}
+
+function toObservedLoadBalancer(lb: LoadBalancer, tags: Record<string, string>, attributes: Record<string, string>): ObservedLoadBalancerResource {
+  const zones = lb.AvailabilityZones ?? [];
+  return {
+    arn: lb.LoadBalancerArn!,
+    name: lb.LoadBalancerName ?? '',
+    dnsName: lb.DNSName ?? '',
+    type: lb.Type ?? 'network',
+    scheme: (lb.Scheme ?? 'internet-facing') as Scheme,
+    subnetMappings: zones.map((z) => {
+      const allocationId = z.LoadBalancerAddresses?.find((a) => a.AllocationId)?.AllocationId;
+      return allocationId ? { subnetId: z.SubnetId ?? '', allocationId } : { subnetId: z.SubnetId ?? '' };
+    }),
+    allocationsKnown: zones.length > 0 && zones.every((z) => (z.LoadBalancerAddresses?.length ?? 0) > 0),
+    securityGroups: lb.SecurityGroups ?? [],
+    tags,
+    attributes,
+  };
+}
+
+function toObservedSecurityGroup(sg: SecurityGroup): ObservedSecurityGroup {
+  const rules: SgRule[] = [];
+  for (const p of sg.IpPermissions ?? []) {
+    if ((p.IpProtocol !== 'tcp' && p.IpProtocol !== 'udp') || p.FromPort === undefined) continue;
+    const range = p.ToPort !== undefined && p.ToPort !== p.FromPort ? { toPort: p.ToPort } : {};
+    for (const r of p.IpRanges ?? []) if (r.CidrIp) rules.push({ protocol: p.IpProtocol, port: p.FromPort, ...range, cidr: r.CidrIp });
+    for (const r of p.Ipv6Ranges ?? []) if (r.CidrIpv6) rules.push({ protocol: p.IpProtocol, port: p.FromPort, ...range, cidr: r.CidrIpv6 });
+  }
+  return { id: sg.GroupId!, name: sg.GroupName ?? '', rules, tags: tagRecord(sg.Tags) };
+}
+
+async function toObservedTargetGroup(api: AwsApi, tg: TargetGroup, tags: Record<string, string>): Promise<ObservedTargetGroup> {
+  const arn = tg.TargetGroupArn!;
+  const [targets, attributesOut] = await Promise.all([
+    readTargets(api, arn),
+    api.elb(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: arn })),
+  ]);
+  const attributes: Record<string, string> = {};
+  for (const a of attributesOut.Attributes ?? []) if (a.Key) attributes[a.Key] = a.Value ?? '';
+  const healthCheck: ObservedTargetGroup['healthCheck'] = {
+    protocol: tg.HealthCheckProtocol as HealthCheckProtocol | undefined,
+    port: tg.HealthCheckPort,
+    path: tg.HealthCheckPath,
+    matcher: tg.Matcher?.HttpCode,
+    intervalSeconds: tg.HealthCheckIntervalSeconds,
+    timeoutSeconds: tg.HealthCheckTimeoutSeconds,
+    healthyThreshold: tg.HealthyThresholdCount,
+    unhealthyThreshold: tg.UnhealthyThresholdCount,
+  };
+  return { arn, name: tg.TargetGroupName ?? '', protocol: tg.Protocol ?? '', port: tg.Port ?? 0, healthCheck, attributes, tags, targets };
+}
+
+export interface ObserveResult {
+  observed: ObservedNlb;
+  /** Target groups we knew of that AWS no longer has (to forget). */
+  vanishedTargetGroupArns: string[];
+}
+
+/**
+ * Everything that exists for one Service: the load balancer by name, its listeners and attributes, the
+ * groups its listeners use plus the groups we know we created (possibly detached by an interrupted sync),
+ * and the security group by name. Resources with our names but not our tags are refused, never adopted.
+ */
+export async function observeNlb(
+  api: AwsApi,
+  identity: LoadBalancerIdentity,
+  desired: DesiredNlb,
+  vpcId: string,
+  knownTargetGroupArns: string[],
+): Promise<ObserveResult> {
+  const [lb, securityGroups] = await Promise.all([
+    readLoadBalancer(api, desired.name),
+    readSecurityGroups(api, [
+      { Name: 'vpc-id', Values: [vpcId] },
+      { Name: 'group-name', Values: [desired.securityGroup.name] },
+    ]),
+  ]);
+
+  let listeners: ObservedListener[] = [];
+  let lbAttributes: Record<string, string> = {};
+  let groups: TargetGroup[] = [];
+  if (lb?.LoadBalancerArn) {
+    const arn = lb.LoadBalancerArn;
+    const [listenersOut, attributesOut, attached] = await Promise.all([
+      api.elb(new DescribeListenersCommand({ LoadBalancerArn: arn })),
+      api.elb(new DescribeLoadBalancerAttributesCommand({ LoadBalancerArn: arn })),
+      attachedTargetGroups(api, arn),
+    ]);
+    listeners = (listenersOut.Listeners ?? []).map((l) => {
+      const listener: ObservedListener = { arn: l.ListenerArn!, port: l.Port ?? 0, protocol: l.Protocol ?? '' };
+      const forward = l.DefaultActions?.find((a) => a.Type === 'forward');
+      const targetGroupArn = forward?.TargetGroupArn ?? forward?.ForwardConfig?.TargetGroups?.[0]?.TargetGroupArn;
+      if (targetGroupArn) listener.targetGroupArn = targetGroupArn;
+      return listener;
+    });
+    for (const a of attributesOut.Attributes ?? []) if (a.Key) lbAttributes[a.Key] = a.Value ?? '';
+    groups = attached;
+  }
+
+  const vanishedTargetGroupArns: string[] = [];
+  const seen = new Set(groups.map((g) => g.TargetGroupArn));
+  for (const arn of knownTargetGroupArns) {
+    if (seen.has(arn)) continue;
+    const tg = await readTargetGroup(api, arn);
+    if (tg) groups.push(tg);
+    else vanishedTargetGroupArns.push(arn);
+  }
+
+  const tags = await describeTags(api, [...(lb?.LoadBalancerArn ? [lb.LoadBalancerArn] : []), ...groups.map((g) => g.TargetGroupArn!)]);
+  const observed: ObservedNlb = { listeners, targetGroups: [] };
+
+  if (lb?.LoadBalancerArn) {
+    const lbTags = tags.get(lb.LoadBalancerArn) ?? {};
+    if (!ownedBy(lbTags, identity)) {
+      throw invalidService(`an AWS load balancer named "${desired.name}" exists but is not owned by this Service (its ownership tags differ)`);
+    }
+    observed.loadBalancer = toObservedLoadBalancer(lb, lbTags, lbAttributes);
+  }
+  const sg = securityGroups[0];
+  if (sg) {
+    const observedSg = toObservedSecurityGroup(sg);
+    if (!ownedBy(observedSg.tags, identity)) {
+      throw invalidService(`an AWS security group named "${desired.securityGroup.name}" exists but is not owned by this Service`);
+    }
+    observed.securityGroup = observedSg;
+  }
+  // Groups owned by someone else (a listener pointed at them by hand) are moved away from, never deleted.
+  const owned = groups.filter((g) => ownedBy(tags.get(g.TargetGroupArn!) ?? {}, identity));
+  observed.targetGroups = await Promise.all(owned.map((g) => toObservedTargetGroup(api, g, tags.get(g.TargetGroupArn!) ?? {})));
+  return { observed, vanishedTargetGroupArns };
+}
