@@ -13,7 +13,7 @@ function explain(what: string, iface: string, err: unknown): ProviderError {
   if (e.code === 'ENOENT') why = 'the "ip" command (iproute2) is not installed';
   else if (/Operation not permitted/i.test(stderr)) {
     why = 'operation not permitted: the controller needs CAP_NET_ADMIN, or leave provider.local.interface unset and manage the address yourself';
-  } else if (/Cannot find device/i.test(stderr)) why = `no interface named "${iface}"`;
+  } else if (/Cannot find device|does not exist/i.test(stderr)) why = `no interface named "${iface}"`;
   return new ProviderError(`cannot ${what}: ${why}`, { retryable: true, cause: err });
 }
 
