@@ -212,6 +212,11 @@ export class LeaderElector {
     if (this.#loop) throw new Error('LeaderElector.run called twice');
     this.#loop = this.#campaign(callbacks).catch((err: unknown) => {
       this.#opts.logger.error({ err }, 'leader election loop failed');
+      // Nobody renews any more: a leader must not go on believing it leads.
+      if (this.#leading) {
+        this.#leading = false;
+        this.#safely(() => callbacks.onStoppedLeading(), 'onStoppedLeading');
+      }
     });
   }
 
@@ -359,7 +364,7 @@ export class LeaderElector {
   }
 
   #signal(timeoutMs: number): AbortSignal {
-    return AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(Math.max(1, timeoutMs))]);
+    return AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs)))]);
   }
 
   /** Sleeps; false when stop() interrupted it. */
