@@ -15,9 +15,9 @@ test('the demo runs through and leaves nothing behind', async () => {
   assert.match(stdout, /ingress-nginx\s+ingress-nginx-controller\s+LoadBalancer\s+\S+\s+127\.0\.100\.\d+\s+80:\d+\/TCP,443:\d+\/TCP,3306:\d+\/TCP/);
   const [before, after] = stdout.split('Removing node-2');
   assert.ok(after, stdout);
-  const cluster = before!.split('externalTrafficPolicy: Cluster')[1]!.split('externalTrafficPolicy: Local')[0]!;
+  const requests = before!.split('Sending requests')[1]!;
+  const [cluster, local] = requests.split('(externalTrafficPolicy: Local') as [string, string];
   for (const node of ['node-1', 'node-2', 'node-3']) assert.match(cluster, new RegExp(`${node}: #+ \\d+`), `spread over every node:\n${stdout}`);
-  const local = before!.split('externalTrafficPolicy: Local')[1]!;
   assert.doesNotMatch(local, /node-3/, 'node-3 fails /healthz, so eTP Local avoids it');
   assert.doesNotMatch(after, /node-2: #/, 'the removed node gets no traffic');
   assert.match(after, /node-3: #+ \d+/);
