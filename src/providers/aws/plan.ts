@@ -77,7 +77,8 @@ function planTargetGroup(observed: ObservedTargetGroup | undefined, desired: Des
     const missingTags = changedEntries(observed.tags, tags);
     if (!isEmpty(missingTags)) actions.push({ type: 'tagTargetGroup', name, tags: missingTags });
   }
-  const attributes = changedEntries(observed?.attributes ?? TARGET_GROUP_DEFAULT_ATTRIBUTES, desired.attributes);
+  // A key AWS does not report is at its default (moto omits some that AWS always lists).
+  const attributes = changedEntries({ ...TARGET_GROUP_DEFAULT_ATTRIBUTES, ...observed?.attributes }, desired.attributes);
   if (!isEmpty(attributes)) actions.push({ type: 'modifyTargetGroupAttributes', name, attributes });
   // Deregister before register: a group at its target quota could otherwise never take the new nodes.
   const changes = diffTargets(observed?.targets ?? [], desired.targets);
@@ -118,7 +119,7 @@ export function planNlb(observed: ObservedNlb, desired: DesiredNlb): Action[] {
     const missingTags = changedEntries(lb.tags, desired.tags);
     if (!isEmpty(missingTags)) actions.push({ type: 'tagLoadBalancer', tags: missingTags });
   }
-  const lbAttributes = changedEntries(creating ? NLB_DEFAULT_ATTRIBUTES : lb.attributes, {
+  const lbAttributes = changedEntries(creating ? NLB_DEFAULT_ATTRIBUTES : { ...NLB_DEFAULT_ATTRIBUTES, ...lb.attributes }, {
     'load_balancing.cross_zone.enabled': String(desired.crossZone),
   });
   if (!isEmpty(lbAttributes)) actions.push({ type: 'modifyLoadBalancerAttributes', attributes: lbAttributes });

@@ -1,0 +1,122 @@
+// A small HTTP proxy in front of moto that records every AWS action and, on request, answers chosen
+// actions with throttling or a 5xx instead of forwarding them - in the wire format AWS uses for each
+// protocol (awsQuery for ELBv2, ec2Query for EC2), so that the SDK parses them as it would real errors.
+
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+export type FaultKind = 'throttle' | 'server-error';
+
+export interface RecordedCall {
+  service: 'elbv2' | 'ec2';
+  action: string;
+  /** The request's form parameters (Action, Version, Targets.member.1.Id, ...). */
+  params: Record<string, string>;
+  /** What the proxy answered: injected faults are marked. */
+  injected?: FaultKind;
+  status: number;
+}
+
+interface Rule {
+  kind: FaultKind;
+  remaining: number;
+}
+
+const ELB_VERSION = '2015-12-01';
+
+function faultBody(service: 'elbv2' | 'ec2', kind: FaultKind): { status: number; body: string } {
+  const requestId = `fault-${Math.random().toString(16).slice(2)}`;
+  if (service === 'ec2') {
+    const [status, code, message] = kind === 'throttle' ? [503, 'RequestLimitExceeded', 'Request limit exceeded.'] : [500, 'InternalError', 'An internal error has occurred'];
+    return { status, body: `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${code}</Code><Message>${message}</Message></Error></Errors><RequestID>${requestId}</RequestID></Response>` };
+  }
+  const [status, type, code, message] = kind === 'throttle' ? [400, 'Sender', 'Throttling', 'Rate exceeded'] : [503, 'Receiver', 'ServiceUnavailable', 'Service is unavailable'];
+  return {
+    status,
+    body: `<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/${ELB_VERSION}/"><Error><Type>${type}</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
+  };
+}
+
+export class AwsFaultProxy {
+  readonly calls: RecordedCall[] = [];
+  readonly #rules = new Map<string, Rule[]>();
+  readonly #server: Server;
+  readonly #target: URL;
+  #url = '';
+
+  private constructor(target: string) {
+    this.#target = new URL(target);
+    this.#server = createServer((req, res) => this.#handle(req, res));
+  }
+
+  static async start(target: string): Promise<AwsFaultProxy> {
+    const proxy = new AwsFaultProxy(target);
+    await new Promise<void>((resolve) => proxy.#server.listen(0, '127.0.0.1', resolve));
+    const address = proxy.#server.address();
+    proxy.#url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    return proxy;
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+
+  /** The next `times` calls of `action` fail with `kind` (rules for one action queue up in order). */
+  inject(action: string, kind: FaultKind, times: number): void {
+    this.#rules.set(action, [...(this.#rules.get(action) ?? []), { kind, remaining: times }]);
+  }
+
+  clearFaults(): void {
+    this.#rules.clear();
+  }
+
+  /** Forgets the recorded calls and returns them. */
+  takeCalls(): RecordedCall[] {
+    return this.calls.splice(0);
+  }
+
+  async stop(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #nextFault(action: string): FaultKind | undefined {
+    const rules = this.#rules.get(action);
+    const rule = rules?.[0];
+    if (!rules || !rule) return undefined;
+    rule.remaining -= 1;
+    if (rule.remaining <= 0) rules.shift();
+    return rule.kind;
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const params = new URLSearchParams(body.toString('utf8'));
+      const action = params.get('Action') ?? '(none)';
+      const recorded = Object.fromEntries(params);
+      const service = params.get('Version') === ELB_VERSION ? 'elbv2' : 'ec2';
+      const fault = this.#nextFault(action);
+      if (fault) {
+        const { status, body: errorBody } = faultBody(service, fault);
+        this.calls.push({ service, action, params: recorded, injected: fault, status });
+        res.writeHead(status, { 'content-type': 'text/xml' }).end(errorBody);
+        return;
+      }
+      const upstream = request(
+        { hostname: this.#target.hostname, port: this.#target.port, method: req.method, path: req.url, headers: { ...req.headers, host: this.#target.host } },
+        (up) => {
+          this.calls.push({ service, action, params: recorded, status: up.statusCode ?? 0 });
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
+      upstream.on('error', (err) => {
+        this.calls.push({ service, action, params: recorded, status: 502 });
+        res.writeHead(502, { 'content-type': 'text/plain' }).end(`proxy: ${err.message}`);
+      });
+      upstream.end(body);
+    });
+  }
+}
