@@ -122,7 +122,7 @@ export class AwsApi {
           const kind = classifyFailure(error);
           if (!isRetryableFailure(kind) || retriesLeft === 0) return;
           this.#logger.warn(
-            { provider: 'aws', service, operation, attempt: attemptNumber, error: errorName(error), retryInMs: retryDelay },
+            { api: service, operation, attempt: attemptNumber, error: errorName(error), retryInMs: retryDelay },
             'AWS call failed, retrying',
           );
         },

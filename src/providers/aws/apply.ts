@@ -167,7 +167,7 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
       }
       return;
     case 'deleteLoadBalancer':
-      ctx.logger.warn({ provider: 'aws', service: ctx.service, reason: action.reason }, 'replacing the load balancer (its DNS name will change)');
+      ctx.logger.warn({ service: ctx.service, reason: action.reason }, 'replacing the load balancer (its DNS name will change)');
       try {
         await api.elb(new DeleteLoadBalancerCommand({ LoadBalancerArn: action.arn }));
       } catch (err) {
@@ -319,7 +319,7 @@ export async function deleteTargetGroup(api: AwsApi, arn: string): Promise<void>
 
 export async function applyActions(ctx: ApplyContext, state: ApplyState, actions: Action[]): Promise<void> {
   for (const action of actions) {
-    ctx.logger.info({ provider: 'aws', service: ctx.service, change: action.type, ...('name' in action ? { resource: action.name } : {}) }, 'AWS change');
+    ctx.logger.info({ service: ctx.service, change: action.type, ...('name' in action ? { resource: action.name } : {}) }, 'AWS change');
     await applyOne(ctx, state, action);
   }
 }

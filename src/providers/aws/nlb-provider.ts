@@ -99,7 +99,7 @@ export class AwsNlbProvider implements LoadBalancerProvider {
   constructor(config: AwsProviderConfig, deps: AwsProviderDeps) {
     this.#config = config;
     this.#clusterName = deps.clusterName;
-    this.#logger = deps.logger.child({ provider: 'aws' });
+    this.#logger = deps.logger;
     this.#api = new AwsApi(config, { registry: deps.registry, logger: this.#logger, ...(deps.clock ? { clock: deps.clock } : {}) });
     this.#network = new NetworkInfo(this.#api, config, deps.clusterName);
     this.#inventory = new Inventory(this.#api, deps.clusterName, config.vpcId);
