@@ -150,7 +150,7 @@ test('of two electors on one Lease exactly one leads, and the other knows who', 
   await Promise.all([a.elector.stop(), b.elector.stop()]);
 });
 
-test('when the leader process is killed, the other takes over once the lease expires', async () => {
+test('when the leader process is killed, the other takes over once the lease expires', async (t) => {
   const ns = await freshNamespace();
   // A real crash: a child process holding the lease, killed with SIGKILL so it cannot release.
   const script = `
@@ -178,12 +178,14 @@ test('when the leader process is killed, the other takes over once the lease exp
   assert.equal(survivor.elector.isLeader, false);
 
   child.kill('SIGKILL');
+  const killedAt = performance.now();
   await once(child, 'exit');
   const orphaned = await readLease(ns);
   assert.equal(orphaned?.spec?.holderIdentity, 'doomed', 'the dead leader did not release');
   const transitions = orphaned?.spec?.leaseTransitions ?? -1;
 
   await eventually('the survivor leads', () => survivor.elector.isLeader);
+  t.diagnostic(`took over ${Math.round(performance.now() - killedAt)} ms after SIGKILL (lease ${FAST.leaseDurationMs} ms, retry ${FAST.retryPeriodMs} ms)`);
   const taken = await readLease(ns);
   assert.equal(taken?.spec?.holderIdentity, 'survivor');
   assert.equal(taken?.spec?.leaseTransitions, transitions + 1);
@@ -223,7 +225,7 @@ test('a leader cut off from the API server stops leading before the other takes 
   await other.elector.stop();
 });
 
-test('a graceful stop releases the lease, so the other takes over long before it would expire', async () => {
+test('a graceful stop releases the lease, so the other takes over long before it would expire', async (t) => {
   const ns = await freshNamespace();
   // A 60 s lease: a takeover within the 20 s below can only come from the release.
   const slow = { leaseDurationMs: 60_000, renewDeadlineMs: 10_000, retryPeriodMs: 500 };
@@ -233,10 +235,12 @@ test('a graceful stop releases the lease, so the other takes over long before it
   await eventually('second follows', () => second.newLeaders.includes('first'));
   const before = await readLease(ns);
 
+  const stoppingAt = performance.now();
   await first.elector.stop();
   assert.equal(first.elector.isLeader, false);
   assert.equal(first.stopped, 0, 'a requested stop is not a loss of leadership');
   await eventually('second leads', () => second.elector.isLeader, 20_000);
+  t.diagnostic(`took over ${Math.round(performance.now() - stoppingAt)} ms after stop() began (lease ${slow.leaseDurationMs} ms)`);
   const after = await readLease(ns);
   assert.equal(after?.spec?.holderIdentity, 'second');
   assert.equal(after?.spec?.leaseDurationSeconds, 60);
