@@ -111,6 +111,20 @@ describe('aws desired state', () => {
     assert.equal(httpOnTraffic.targetGroups[0]!.healthCheck.port, 'traffic-port');
   });
 
+  test('a UDP-only group checks kube-proxy /healthz on 10256 (a UDP NodePort cannot answer TCP); TCP_UDP keeps TCP', () => {
+    const dns = build({ listeners: [udp(53, 30053)] });
+    assert.deepEqual(
+      [dns.targetGroups[0]!.healthCheck.protocol, dns.targetGroups[0]!.healthCheck.port, dns.targetGroups[0]!.healthCheck.path],
+      ['HTTP', '10256', '/healthz'],
+    );
+    const local = build({ listeners: [udp(53, 30053)], healthCheck: { kind: 'http', port: 32000, path: '/healthz' } });
+    assert.equal(local.targetGroups[0]!.healthCheck.port, '32000');
+    const both = build({ listeners: [tcp(53, 30053), udp(53, 30053)] });
+    assert.equal(both.targetGroups[0]!.healthCheck.protocol, 'TCP');
+    const overridden = build({ listeners: [udp(53, 30053)], annotations: { [Annotations.healthCheckPort]: '8080' } });
+    assert.equal(overridden.targetGroups[0]!.healthCheck.port, '8080');
+  });
+
   test('source ranges become the security group rules; a bad CIDR is refused', () => {
     const nlb = build({ listeners: [tcp(443, 30443)], sourceRanges: ['203.0.113.0/24', '2001:db8::/32', '203.0.113.0/24'] });
     assert.deepEqual(nlb.securityGroup.rules, [
@@ -159,6 +173,10 @@ describe('aws desired state', () => {
     const nlb = build({ annotations: { [Annotations.additionalTags]: 'team=web', [Annotations.crossZone]: 'true' } });
     assert.equal(nlb.tags['team'], 'web');
     assert.equal(nlb.crossZone, true);
+  });
+
+  test('spec.loadBalancerIP is refused with a pointer to the EIP annotation', () => {
+    invalid(() => build({ requestedIPs: ['203.0.113.9'] }), /loadBalancerIP.*aws-load-balancer-eip-allocations/);
   });
 
   test('a load balancer name AWS would refuse is an invalid Service', () => {

@@ -32,9 +32,16 @@ export function resolveScheme(options: AwsServiceOptions, defaultScheme: Scheme)
   return options.scheme ?? defaultScheme;
 }
 
-export function healthCheckFor(desired: DesiredLoadBalancer, options: AwsServiceOptions): HealthCheckSettings {
+/**
+ * A UDP-only NodePort cannot answer a TCP connect, so with externalTrafficPolicy Cluster a UDP group
+ * checks kube-proxy's own health endpoint instead (what upstream recommends for Cluster policy).
+ */
+export const KUBE_PROXY_HEALTH = { port: 10256, path: '/healthz' };
+
+export function healthCheckFor(desired: DesiredLoadBalancer, options: AwsServiceOptions, groupProtocol: TargetGroupProtocol): HealthCheckSettings {
   const o = options.healthCheck;
-  const base = desired.healthCheck;
+  const base: DesiredLoadBalancer['healthCheck'] =
+    desired.healthCheck.kind === 'tcp' && groupProtocol === 'UDP' ? { kind: 'http', ...KUBE_PROXY_HEALTH } : desired.healthCheck;
   const protocol = o.protocol ?? (base.kind === 'http' ? 'HTTP' : 'TCP');
   const port = o.port ?? (base.kind === 'http' ? String(base.port) : 'traffic-port');
   const settings: HealthCheckSettings = {
@@ -140,9 +147,11 @@ export function buildDesiredNlb(desired: DesiredLoadBalancer, options: AwsServic
   const { identity } = desired;
   assertLoadBalancerName(identity.lbName);
   if (desired.listeners.length === 0) throw invalidService('the Service has no ports');
+  if (desired.requestedIPs.length > 0) {
+    throw invalidService(`spec.loadBalancerIP cannot be honoured by an AWS NLB; use the ${Annotations.eipAllocations} annotation`);
+  }
   const groups = groupListeners(desired.listeners);
   const ips = selectTargetIps(desired.targets, ctx.nodeAddressPreference);
-  const healthCheck = healthCheckFor(desired, options);
 
   const targetGroups = new Map<string, DesiredTargetGroup>();
   const listeners: DesiredListener[] = [];
@@ -152,7 +161,7 @@ export function buildDesiredNlb(desired: DesiredLoadBalancer, options: AwsServic
       name,
       protocol: g.protocol,
       port: g.nodePort,
-      healthCheck,
+      healthCheck: healthCheckFor(desired, options, g.protocol),
       attributes: targetGroupAttributes(desired, options, g.protocol),
       targets: targetRefs(ips, g.nodePort, ctx.vpcCidrs),
     });
