@@ -1,0 +1,33 @@
+// The local provider as bench/local-proxy.ts runs it: one load balancer with two ports (request/response
+// and bulk) in front of one backend, served by `workers` proxy threads. Prints "ready" once it listens.
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { localProviderConfigSchema } from '../src/providers/local/config.ts';
+import { createLocalProvider } from '../src/providers/local/index.ts';
+
+const [vip = '127.0.100.250', port = '21000', backendPort = '20000', workers = '1'] = process.argv.slice(2);
+
+const provider = createLocalProvider(localProviderConfigSchema.parse({ addressPools: [{ name: 'bench', addresses: [`${vip}/32`] }], workers: Number(workers) }), {
+  clusterName: 'bench',
+  logger: pino({ level: 'warn' }),
+  registry: new Registry(),
+});
+await provider.start([]);
+await provider.ensure({
+  identity: { clusterName: 'bench', namespace: 'bench', name: 'bench', uid: 'bench', lbName: 'abench' },
+  listeners: [
+    { name: 'rr', protocol: 'TCP', port: Number(port), nodePort: Number(backendPort) },
+    { name: 'bulk', protocol: 'TCP', port: Number(port) + 1, nodePort: Number(backendPort) + 1 },
+  ],
+  targets: [{ nodeName: 'backend', addresses: [{ type: 'InternalIP', address: '127.0.0.1' }] }],
+  healthCheck: { kind: 'tcp' },
+  externalTrafficPolicy: 'Cluster',
+  sourceRanges: [],
+  sessionAffinity: { type: 'None' },
+  requestedIPs: [vip],
+  ipFamilies: ['IPv4'],
+  annotations: {},
+  currentIngress: [],
+});
+process.stdout.write('ready\n');
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void provider.stop().then(() => process.exit(0)));

@@ -1,0 +1,9 @@
+// `npm run bench`: every benchmark in turn. Benchmarks print figures; none of them is a test.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const benches = ['local-proxy.ts'];
+for (const bench of benches) {
+  console.log(`\n### ${bench}\n`);
+  execFileSync(process.execPath, [fileURLToPath(new URL(bench, import.meta.url))], { stdio: 'inherit' });
+}
