@@ -44,8 +44,9 @@ describe('aws rate budget', () => {
     const clock = fakeClock();
     const budget = new RateBudget(5, clock);
     budget.backOff();
+    budget.backOff();
     await budget.acquire();
-    // One second of debt plus this call's own token, at 5 per second.
+    // One second of debt (not two: throttles together do not stack) plus this call's own token, at 5/s.
     assert.deepEqual(clock.sleeps, [1200]);
   });
 

@@ -37,10 +37,13 @@ export class RateBudget {
     await this.#clock.sleep(Math.ceil(-this.#tokens / this.#ratePerMs));
   }
 
-  /** AWS said "slow down": stop everyone for about a second's worth of budget. */
+  /**
+   * AWS said "slow down": new calls wait about a second. Throttles arriving together do not stack (each
+   * failed call also backs off on its own, in the retry loop).
+   */
   backOff(): void {
     this.#refill();
-    this.#tokens = Math.min(this.#tokens, 0) - this.#capacity;
+    this.#tokens = Math.min(this.#tokens, -this.#capacity);
   }
 
   #refill(): void {
