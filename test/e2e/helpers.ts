@@ -42,7 +42,13 @@ export function desiredFor(
   return {
     identity: { clusterName: 'e2e', namespace: 'default', name, uid: `uid-${name}`, lbName: `a${name}` },
     listeners: listeners.map((l, i) => ({ name: `p${i}`, ...l })),
-    targets: nodes.map((n) => ({ nodeName: n.name, addresses: [{ type: 'InternalIP', address: n.address }] })),
+    targets: nodes.map((n) => ({
+      nodeName: n.name,
+      addresses: [
+        { type: 'InternalIP', address: n.address },
+        { type: 'InternalIP', address: n.address6 },
+      ],
+    })),
     healthCheck: { kind: 'tcp' },
     externalTrafficPolicy: 'Cluster',
     sourceRanges: [],

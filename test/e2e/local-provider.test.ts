@@ -27,7 +27,7 @@ describe('local provider data path', () => {
     nodes = [...topo.nodes.values()];
     registry = new Registry();
     const config = localProviderConfigSchema.parse({
-      addressPools: [{ name: 'e2e', addresses: [topo.vipPool] }],
+      addressPools: [{ name: 'e2e', addresses: [topo.vipPool, topo.vipPool6] }],
       interface: topo.vipInterface,
       workers: 2,
       healthCheck: { intervalSeconds: 0.2, timeoutSeconds: 0.5, unhealthyThreshold: 2, healthyThreshold: 1 },
@@ -212,6 +212,28 @@ describe('local provider data path', () => {
     const next = desiredFor('reuse', [{ protocol: 'TCP', port: 80, nodePort: 31071 }], nodes, { requestedIPs: [ip] });
     assert.equal((await provider.ensure(next))[0]!.ip, ip, 'the freed address can be taken again');
     await provider.delete(next.identity);
+  });
+
+  test('dual-stack: one address per family, each reaching the nodes over its own family', async () => {
+    await serveAll(31091);
+    await serveAll(31092, 'UDP');
+    const desired = desiredFor('dual', [
+      { protocol: 'TCP', port: 80, nodePort: 31091 },
+      { protocol: 'UDP', port: 80, nodePort: 31092 },
+    ], nodes, { ipFamilies: ['IPv6', 'IPv4'] });
+    const ingress = await provider.ensure(desired);
+    assert.equal(ingress.length, 2);
+    const [v6, v4] = ingress.map((i) => i.ip!);
+    assert.match(v6!, /^fd00:/, 'the primary family comes first');
+    assert.match(v4!, /^10\./);
+    assert.ok((await topo.vipAddresses()).includes(v6!));
+    for (const ip of [v6!, v4!]) {
+      assert.deepEqual([...new Set(await nodesReached(client, ip, 80, 9))].sort(), ['n1', 'n2', 'n3'], `TCP over ${ip}`);
+      assert.deepEqual([...new Set(await nodesReached(client, ip, 80, 9, 'UDP'))].sort(), ['n1', 'n2', 'n3'], `UDP over ${ip}`);
+    }
+    assert.match(await registry.metrics(), /service_lb_local_target_healthy\{service="default\/dual",node="n1",target="tcp:\/\/\[fd00:[^"]+\]:31091"\} 1/);
+    await provider.delete(desired.identity);
+    assert.ok(!(await topo.vipAddresses()).includes(v6!));
   });
 
   test('listOwned and get report what the provider serves', async () => {

@@ -53,7 +53,8 @@ function serveTcp(port: number): Promise<void> {
 }
 
 function serveUdp(port: number): Promise<void> {
-  const socket = createSocket('udp4');
+  // udp6 without ipv6Only also receives IPv4 (as mapped addresses).
+  const socket = createSocket('udp6');
   socket.on('message', (msg, rinfo) => socket.send(`${name} ${msg.toString()}`, rinfo.port, rinfo.address));
   servers.set(`udp/${port}`, socket);
   return new Promise((resolve, reject) => {

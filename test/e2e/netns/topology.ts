@@ -67,16 +67,18 @@ export class Agent {
 export interface Host {
   name: string;
   ns: string;
-  /** The host's own address. */
+  /** The host's own addresses. */
   address: string;
+  address6: string;
   agent: Agent;
 }
 
 export interface Topology {
   /** Interface in the root namespace that carries the VIPs. */
   vipInterface: string;
-  /** CIDR of VIPs that clients can reach. */
+  /** CIDRs of VIPs that clients can reach. */
   vipPool: string;
+  vipPool6: string;
   clients: Map<string, Host>;
   nodes: Map<string, Host>;
   addNode(name: string): Promise<Host>;
@@ -110,12 +112,12 @@ async function removeLeftovers(): Promise<void> {
   }
 }
 
-/** A 10.X.0.0/16 that nothing on this host uses yet. */
+/** An X for 10.X.0.0/16 and fd00:X::/32 that nothing on this host uses yet. */
 async function freeSubnet(): Promise<number> {
-  const used = (await ip('-4', '-o', 'addr', 'show')) + (await ip('-4', 'route', 'show', 'table', 'all'));
+  const used = (await ip('-o', 'addr', 'show')) + (await ip('route', 'show', 'table', 'all')) + (await ip('-6', 'route', 'show', 'table', 'all'));
   for (let attempt = 0; attempt < 50; attempt++) {
     const x = 160 + Math.floor(Math.random() * 90);
-    if (!used.includes(`10.${x}.`)) return x;
+    if (!used.includes(`10.${x}.`) && !used.includes(`fd00:${x}:`)) return x;
   }
   throw new Error('no free 10.X.0.0/16 for the test network');
 }
@@ -154,8 +156,8 @@ export async function createTopology(spec: { clients: string[]; nodes: string[] 
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, onSignal);
 
   let linkIndex = 0;
-  /** A namespace linked to the root by a veth pair on 10.x.<subnet>.0/30. */
-  const addHost = async (name: string, subnet: number, extraRoutes: string[]): Promise<Host> => {
+  /** A namespace linked to the root by a veth pair on 10.x.<subnet>.0/30 and fd00:x:<subnet>::/64. */
+  const addHost = async (name: string, subnet: number, extraRoutes: string[], extraRoutes6: string[]): Promise<Host> => {
     const ns = `${tag}-${name}`;
     const rootEnd = `${tag}l${linkIndex++}`;
     await ip('netns', 'add', ns);
@@ -165,25 +167,30 @@ export async function createTopology(spec: { clients: string[]; nodes: string[] 
     await ip('addr', 'add', `10.${x}.${subnet}.1/30`, 'dev', rootEnd);
     await ip('link', 'set', rootEnd, 'up');
     await ip('-n', ns, 'addr', 'add', `10.${x}.${subnet}.2/30`, 'dev', 'eth0');
+    // nodad: usable at once, without waiting for duplicate address detection.
+    await ip('-6', 'addr', 'add', `fd00:${x}:${subnet}::1/64`, 'dev', rootEnd, 'nodad');
+    await ip('-n', ns, '-6', 'addr', 'add', `fd00:${x}:${subnet}::2/64`, 'dev', 'eth0', 'nodad');
     await ip('-n', ns, 'link', 'set', 'eth0', 'up');
     for (const route of extraRoutes) await ip('-n', ns, 'route', 'add', route, 'via', `10.${x}.${subnet}.1`);
+    for (const route of extraRoutes6) await ip('-n', ns, '-6', 'route', 'add', route, 'via', `fd00:${x}:${subnet}::1`);
     const agent = new Agent(ns, name);
     agents.push(agent);
     await agent.ready;
-    return { name, ns, address: `10.${x}.${subnet}.2`, agent };
+    return { name, ns, address: `10.${x}.${subnet}.2`, address6: `fd00:${x}:${subnet}::2`, agent };
   };
 
   const vipPool = `10.${x}.200.0/24`;
+  const vipPool6 = `fd00:${x}:200::/120`;
   try {
     // A bridge with no ports: a local interface to hold addresses (this kernel may lack "dummy").
     await ip('link', 'add', vipInterface, 'type', 'bridge');
     await ip('link', 'set', vipInterface, 'up');
     const clients = new Map<string, Host>();
-    for (const [i, name] of spec.clients.entries()) clients.set(name, await addHost(name, 1 + i, [vipPool]));
+    for (const [i, name] of spec.clients.entries()) clients.set(name, await addHost(name, 1 + i, [vipPool], [vipPool6]));
     const nodes = new Map<string, Host>();
     let nodeSubnet = 10;
     const addNode = async (name: string): Promise<Host> => {
-      const host = await addHost(name, nodeSubnet++, []);
+      const host = await addHost(name, nodeSubnet++, [], []);
       nodes.set(name, host);
       return host;
     };
@@ -191,6 +198,7 @@ export async function createTopology(spec: { clients: string[]; nodes: string[] 
     return {
       vipInterface,
       vipPool,
+      vipPool6,
       clients,
       nodes,
       addNode,
