@@ -1,6 +1,9 @@
 // The local provider driven directly, with real traffic: clients and nodes in network namespaces,
 // the provider (two proxy workers) in this process, VIPs on a dummy interface it manages.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -11,6 +14,7 @@ import { desiredFor, nodesReached, until, type Reply } from './helpers.ts';
 import { createTopology, type Host, type Topology } from './netns/topology.ts';
 
 const GRACE_SECONDS = 2;
+const run = promisify(execFile);
 
 describe('local provider data path', () => {
   let topo: Topology;
@@ -254,5 +258,12 @@ describe('local provider interface errors', () => {
     const provider = createLocalProvider(config, { clusterName: 'e2e', logger: pino({ level: 'silent' }), registry: new Registry() });
     await assert.rejects(provider.start([]), /interface slbnope0: no interface named "slbnope0"/);
     await provider.stop();
+  });
+
+  test('without CAP_NET_ADMIN the error says what is missing', async () => {
+    const script = fileURLToPath(new URL('./fixtures/add-address.ts', import.meta.url));
+    // As "nobody", with no capabilities: what a controller gets when its Pod lacks NET_ADMIN.
+    const { stdout } = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, script, 'lo', '192.0.2.254']);
+    assert.equal(stdout.trim(), 'cannot add 192.0.2.254 to interface lo: operation not permitted: the controller needs CAP_NET_ADMIN, or leave provider.local.interface unset and manage the address yourself');
   });
 });

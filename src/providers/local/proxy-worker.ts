@@ -18,6 +18,13 @@ const balancers = new Map<string, Balancer>();
 /** Frontends closed but still draining, so that shutdown can wait for them. */
 const draining = new Set<Frontend>();
 
+function explainListenError(err: NodeJS.ErrnoException): string {
+  if (err.code === 'EADDRNOTAVAIL') return 'the address is not on this host (set provider.local.interface, or add the address yourself)';
+  if (err.code === 'EADDRINUSE') return 'the port is in use by another program';
+  if (err.code === 'EACCES') return 'permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)';
+  return err.code ?? err.message;
+}
+
 function closeFrontend(frontend: Frontend, graceMs: number): void {
   if (frontend instanceof UdpFrontend) {
     frontend.close();
@@ -63,7 +70,7 @@ async function apply(spec: BalancerSpec): Promise<string[]> {
       frontend.listen().catch((err: NodeJS.ErrnoException) => {
         // Forget it, so that the next apply tries to bind again.
         if (b.frontends.get(name) === frontend) b.frontends.delete(name);
-        errors.push(`cannot listen on ${name}: ${err.code ?? err.message}`);
+        errors.push(`cannot listen on ${name}: ${explainListenError(err)}`);
       }),
     );
   }

@@ -81,7 +81,11 @@ export class TcpFrontend {
       return;
     }
     const upstream = connect({ host: backend.spec.address, port: backend.spec.port, allowHalfOpen: true, noDelay: true, timeout: CONNECT_TIMEOUT_MS });
+    let failed = false;
     const fail = (): void => {
+      // A timeout can be followed by an error from the same attempt: one retry per attempt.
+      if (failed) return;
+      failed = true;
       upstream.destroy();
       if (client.destroyed) return;
       if (tried.length + 1 < CONNECT_ATTEMPTS) this.dial(client, remote, [...tried, backend]);
