@@ -260,6 +260,20 @@ describe('local provider interface errors', () => {
     await provider.stop();
   });
 
+  test('a VIP that is not on this host, with no interface to manage, is a clear error', async () => {
+    const config = localProviderConfigSchema.parse({ addressPools: [{ name: 'remote', addresses: ['192.0.2.0/24'] }] });
+    const provider = createLocalProvider(config, { clusterName: 'e2e', logger: pino({ level: 'silent' }), registry: new Registry() });
+    await provider.start([]);
+    try {
+      await assert.rejects(
+        provider.ensure(desiredFor('far', [{ protocol: 'TCP', port: 80, nodePort: 30999 }], [])),
+        (err: unknown) => err instanceof ProviderError && err.retryable && err.message === 'cannot listen on 192.0.2.1:80/TCP: the address is not on this host (set provider.local.interface, or add the address yourself)',
+      );
+    } finally {
+      await provider.stop();
+    }
+  });
+
   test('without CAP_NET_ADMIN the error says what is missing', async () => {
     const script = fileURLToPath(new URL('./fixtures/add-address.ts', import.meta.url));
     // As "nobody", with no capabilities: what a controller gets when its Pod lacks NET_ADMIN.
