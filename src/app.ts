@@ -129,6 +129,7 @@ export async function runController(config: Config, options: RunOptions): Promis
       await controller.stop();
       await elector?.stop();
       await servers.close();
+      await client.close();
     },
   };
 }

@@ -14,6 +14,9 @@ const duration = z
     return ms;
   });
 
+/** A period that drives a loop: zero would spin. */
+const period = duration.refine((ms) => ms > 0, 'must be greater than zero');
+
 const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'expected "host:port", ":port" or "[v6]:port"');
 
 export const nodePortRangeSchema = z
@@ -48,16 +51,16 @@ export const configSchema = z.strictObject({
     .strictObject({
       workers: z.number().int().min(1).max(256).default(4),
       /** How often every load balancer is ensured again, repairing changes made behind our back. */
-      resyncPeriod: duration.default(10 * 60_000),
+      resyncPeriod: period.default(10 * 60_000),
       nodePortRange: nodePortRangeSchema.prefault('30000-32767'),
       backoff: z
-        .strictObject({ initial: duration.default(5_000), max: duration.default(300_000) })
+        .strictObject({ initial: period.default(5_000), max: period.default(300_000) })
         .prefault({}),
       garbageCollection: z
         .strictObject({
           enabled: z.boolean().default(true),
           dryRun: z.boolean().default(false),
-          period: duration.default(5 * 60_000),
+          period: period.default(5 * 60_000),
         })
         .prefault({}),
     })
@@ -67,9 +70,9 @@ export const configSchema = z.strictObject({
       enabled: z.boolean().default(true),
       namespace: z.string().min(1).default('kube-system'),
       leaseName: z.string().min(1).default('service-lb-controller'),
-      leaseDuration: duration.default(15_000),
-      renewDeadline: duration.default(10_000),
-      retryPeriod: duration.default(2_000),
+      leaseDuration: period.default(15_000),
+      renewDeadline: period.default(10_000),
+      retryPeriod: period.default(2_000),
     })
     .prefault({})
     .refine((le) => le.renewDeadline < le.leaseDuration && le.retryPeriod < le.renewDeadline, {

@@ -32,7 +32,10 @@ export function pickFreePorts(range: PortRange, used: ReadonlySet<number>, count
 
 /** The Service's ports with each port at 0 given the next picked port; TCP and UDP on one number share it. */
 export function assignNodePorts(svc: V1Service, ports: readonly number[]): V1ServicePort[] {
+  // As the API server's allocator does: a port number that already has a NodePort on one protocol
+  // reuses it for the other.
   const byNumber = new Map<number, number>();
+  for (const p of svc.spec?.ports ?? []) if (p.nodePort && !byNumber.has(p.port)) byNumber.set(p.port, p.nodePort);
   let next = 0;
   return (svc.spec?.ports ?? []).map((p) => {
     if (p.nodePort) return p;
@@ -48,5 +51,7 @@ export function assignNodePorts(svc: V1Service, ports: readonly number[]): V1Ser
 
 /** How many distinct port numbers still lack a NodePort. */
 export function nodePortsNeeded(svc: V1Service): number {
-  return new Set((svc.spec?.ports ?? []).filter((p) => !p.nodePort).map((p) => p.port)).size;
+  const ports = svc.spec?.ports ?? [];
+  const assigned = new Set(ports.filter((p) => p.nodePort).map((p) => p.port));
+  return new Set(ports.filter((p) => !p.nodePort && !assigned.has(p.port)).map((p) => p.port)).size;
 }

@@ -28,11 +28,6 @@ export function identityOf(svc: V1Service, clusterName: string): LoadBalancerIde
   };
 }
 
-/** Ports that still need a NodePort before a provider can target NodeIP:NodePort. */
-export function portsMissingNodePort(svc: V1Service): number[] {
-  return (svc.spec?.ports ?? []).flatMap((p, i) => (p.nodePort ? [] : [i]));
-}
-
 export function eligibleTargets(nodes: readonly V1Node[]): Target[] {
   return nodes
     .filter(nodeIsEligible)

@@ -65,6 +65,7 @@ function portsKey(svc: V1Service): unknown {
  * status do not.
  */
 export function serviceNeedsUpdate(oldSvc: V1Service, newSvc: V1Service, ownedClass: string | null): boolean {
+  if (!wantsLoadBalancer(oldSvc, ownedClass) && !wantsLoadBalancer(newSvc, ownedClass)) return false;
   const o = oldSvc.spec ?? {};
   const n = newSvc.spec ?? {};
   return (

@@ -4,11 +4,20 @@ import { isDeepStrictEqual } from 'node:util';
 import type { IngressStatus } from '../providers/provider.ts';
 import { ingressFromStatus } from './plan.ts';
 
+/** Only the fields that are set, as the API server stores them (empty lists and unset fields dropped). */
 function normalize(entries: readonly IngressStatus[]): IngressStatus[] {
   return entries
     .map((e) => ({
-      ...e,
-      ...(e.ports ? { ports: [...e.ports].sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol)) } : {}),
+      ...(e.ip ? { ip: e.ip } : {}),
+      ...(e.hostname ? { hostname: e.hostname } : {}),
+      ...(e.ipMode ? { ipMode: e.ipMode } : {}),
+      ...(e.ports?.length
+        ? {
+            ports: e.ports
+              .map((p) => ({ port: p.port, protocol: p.protocol, ...(p.error ? { error: p.error } : {}) }))
+              .sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol)),
+          }
+        : {}),
     }))
     .sort((a, b) => `${a.ip ?? ''}|${a.hostname ?? ''}`.localeCompare(`${b.ip ?? ''}|${b.hostname ?? ''}`));
 }

@@ -1,5 +1,6 @@
-import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
-import { fetch } from 'undici';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { RequestOptions } from 'node:https';
+import { Agent, fetch } from 'undici';
 
 export type PatchType = 'merge' | 'json' | 'strategic';
 
@@ -43,18 +44,40 @@ export interface RequestObserver {
 export class KubeClient {
   readonly kubeConfig: KubeConfig;
   private readonly observe: RequestObserver;
+  /**
+   * One connection pool for every request. client-node builds a new dispatcher per request, which
+   * opens a new TLS connection each time: at a thousand Services that exhausts sockets and memory.
+   */
+  private agent: Agent | undefined;
 
   constructor(kubeConfig: KubeConfig, observe: RequestObserver = () => {}) {
     this.kubeConfig = kubeConfig;
     this.observe = observe;
   }
 
+  async close(): Promise<void> {
+    await this.agent?.close();
+  }
+
   async request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown, patchType?: PatchType): Promise<T> {
     const cluster = this.kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
-    const ctx = new RequestContext(cluster.server + path, HttpMethod[method]);
-    await this.kubeConfig.applySecurityAuthentication(ctx);
-    const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
+    // Credentials are applied per request, so rotated tokens (in-cluster, exec plugins) are picked up.
+    const options: RequestOptions = {};
+    await this.kubeConfig.applyToHTTPSOptions(options);
+    this.agent ??= new Agent({
+      connect: {
+        ca: options.ca,
+        cert: options.cert,
+        key: options.key,
+        ...(options.rejectUnauthorized !== undefined ? { rejectUnauthorized: options.rejectUnauthorized } : {}),
+        ...(options.servername ? { servername: options.servername } : {}),
+      },
+    });
+    const headers: Record<string, string> = { accept: 'application/json' };
+    for (const [name, value] of Object.entries(options.headers ?? {})) if (value !== undefined) headers[name] = String(value);
+    const user = this.kubeConfig.getCurrentUser();
+    if (user?.username) headers.authorization = `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`;
     if (body !== undefined) headers['content-type'] = patchType ? patchContentTypes[patchType] : 'application/json';
     const resource = resourceOf(path);
     let response;
@@ -63,7 +86,7 @@ export class KubeClient {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        dispatcher: ctx.getDispatcher(),
+        dispatcher: this.agent,
         signal: AbortSignal.timeout(30_000),
       });
     } catch (err) {

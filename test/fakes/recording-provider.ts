@@ -111,7 +111,7 @@ export class RecordingProvider implements LoadBalancerProvider {
     const release = await this.enter({ op: 'ensure', ...about(desired.identity), targets: targetNames(desired), ...this.keep(desired) });
     try {
       const existing = this.lbs.get(desired.identity.uid);
-      const ip = existing?.ingress[0]?.ip ?? desired.currentIngress[0]?.ip ?? `203.0.113.${this.nextAddress++}`;
+      const ip = existing?.ingress[0]?.ip ?? desired.currentIngress[0]?.ip ?? this.allocateAddress();
       const ingress: IngressStatus[] = [
         {
           ip,
@@ -146,6 +146,12 @@ export class RecordingProvider implements LoadBalancerProvider {
   async listOwned(): Promise<OwnedLoadBalancer[]> {
     (await this.enter({ op: 'listOwned' }))();
     return [...this.lbs.values()].map((lb) => ({ identity: lb.identity }));
+  }
+
+  /** Addresses from 100.64.0.0/10, enough for any benchmark. */
+  private allocateAddress(): string {
+    const n = this.nextAddress++;
+    return `100.${64 + ((n >> 16) & 63)}.${(n >> 8) & 255}.${n & 255}`;
   }
 
   private keep(desired: DesiredLoadBalancer): { desired?: DesiredLoadBalancer } {

@@ -4,7 +4,6 @@ import type { V1Node, V1Service } from '@kubernetes/client-node';
 import {
   desiredLoadBalancer,
   loadBalancerName,
-  portsMissingNodePort,
   specFingerprint,
   targetsFingerprint,
 } from '../../src/controller/plan.ts';
@@ -180,15 +179,6 @@ test('desiredLoadBalancer: currentIngress mirrors status, keeping ip, hostname, 
   ]);
 });
 
-test('portsMissingNodePort lists the indexes of ports with no NodePort', () => {
-  assert.deepEqual(portsMissingNodePort(service()), []);
-  const missing = service((s) => {
-    s.spec!.ports![0]!.nodePort = 0;
-    delete s.spec!.ports![2]!.nodePort;
-  });
-  assert.deepEqual(portsMissingNodePort(missing), [0, 2]);
-  assert.deepEqual(portsMissingNodePort(service((s) => delete s.spec!.ports)), []);
-});
 
 test('specFingerprint ignores targets and current ingress, and changes with anything else', () => {
   const base = desiredLoadBalancer(service(), [node('n1')], 'c');
