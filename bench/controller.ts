@@ -1,7 +1,7 @@
 // Benchmark of the controller core: N LoadBalancer Services on a real API server, a provider that takes
 // 50 ms per call, W workers. Prints the time to every EXTERNAL-IP, the time to add a node to every load
 // balancer, the API requests made, and the controller's peak RSS.
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { V1Service } from '@kubernetes/client-node';
@@ -9,33 +9,14 @@ import { pino } from 'pino';
 import { KubeClient } from '../src/kube/client.ts';
 import { ResilientInformer } from '../src/kube/informer.ts';
 import { startControlPlane } from '../test/harness/control-plane.ts';
+import type { ControllerProcessStats } from '../test/support/controller-process.ts';
+import { ControllerProcess } from '../test/support/controller-process-client.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const COMPILED = join(ROOT, '.tmp/bench-build');
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 1000);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 16);
 const LATENCY_MS = 50;
-
-interface Stats {
-  lbs: number;
-  targeting: number;
-  byOp: Record<string, number>;
-  maxRssKb: number;
-  memory: Record<string, number>;
-  metricsUrl: string;
-}
-
-function ask(child: ChildProcess, node?: string): Promise<Stats> {
-  return new Promise((resolve) => {
-    const onMessage = (msg: Stats & { type: string }) => {
-      if (msg.type !== 'stats') return;
-      child.off('message', onMessage);
-      resolve(msg);
-    };
-    child.on('message', onMessage);
-    child.send({ type: 'stats', node });
-  });
-}
 
 async function kubeRequests(metricsUrl: string): Promise<number> {
   const text = await (await fetch(`${metricsUrl}/metrics`)).text();
@@ -62,7 +43,7 @@ function progress(line: string): void {
 }
 
 const plane = await startControlPlane();
-let child: ChildProcess | undefined;
+let child: ControllerProcess | undefined;
 try {
   const kube = new KubeClient(plane.kubeConfig);
   for (let i = 1; i <= 3; i++) await plane.createNode(`node-${i}`, { addresses: [{ type: 'InternalIP', address: `10.0.0.${i}` }] });
@@ -79,12 +60,18 @@ try {
 
   // The controller runs as shipped: compiled JavaScript, not type-stripped sources.
   execFileSync('npx', ['tsc', '-p', 'tsconfig.json', '--outDir', COMPILED], { cwd: ROOT, stdio: 'inherit' });
-  child = fork(join(COMPILED, 'bench/controller-child.js'), [plane.kubeconfigPath, String(WORKERS), String(LATENCY_MS)], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    execArgv: (process.env.BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean),
-  });
-  const proc = child;
-  await new Promise<void>((resolve) => proc.once('message', () => resolve()));
+  const proc = new ControllerProcess(
+    {
+      kubeconfig: plane.kubeconfigPath,
+      config: { controller: { workers: WORKERS, resyncPeriod: '1h' }, leaderElection: { enabled: false }, logging: { level: 'warn' } },
+      latencyMs: LATENCY_MS,
+      keepDesired: false,
+    },
+    join(COMPILED, 'test/support/controller-process.js'),
+    (process.env.BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean),
+  );
+  child = proc;
+  await proc.whenReady();
   const start = performance.now();
   // A watch, not a polling LIST: a LIST of a thousand Services every 100 ms would load the API server
   // more than the controller does.
@@ -101,14 +88,14 @@ try {
   await allIpsSeen;
   const allIpsSeconds = (performance.now() - start) / 1000;
   await watcher.stop();
-  const afterCreate = await ask(proc);
+  const afterCreate = await proc.stats();
   const requestsAfterCreate = await kubeRequests(afterCreate.metricsUrl);
 
   const nodeStart = performance.now();
   await plane.createNode('node-new', { addresses: [{ type: 'InternalIP', address: '10.0.0.99' }] });
-  let afterNode: Stats;
+  let afterNode: ControllerProcessStats;
   for (;;) {
-    afterNode = await ask(proc, 'node-new');
+    afterNode = await proc.stats('node-new');
     progress(`load balancers with the new node: ${afterNode.targeting}/${SERVICES}`);
     if (afterNode.targeting === SERVICES) break;
     await new Promise((r) => setTimeout(r, 50));
@@ -127,9 +114,8 @@ try {
   row('API requests: create phase', `${requestsAfterCreate} (${(requestsAfterCreate / SERVICES).toFixed(2)} per Service; watches excluded)`);
   row('API requests: node phase', `${requestsAfterNode - requestsAfterCreate}`);
   row('controller peak RSS', `${(afterNode.maxRssKb / 1024).toFixed(1)} MB (${JSON.stringify(afterNode.memory)})`);
-  proc.send({ type: 'stop' });
-  await new Promise((r) => proc.once('exit', r));
+  await proc.stop();
 } finally {
-  child?.kill('SIGKILL');
+  await child?.kill();
   await plane.stop();
 }
