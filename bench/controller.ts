@@ -68,7 +68,8 @@ try {
       keepDesired: false,
     },
     join(COMPILED, 'test/support/controller-process.js'),
-    (process.env.BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean),
+    // The flags the Deployment runs with (deploy/deployment.yaml).
+    (process.env.BENCH_CHILD_ARGS ?? '--optimize-for-size').split(' ').filter(Boolean),
   );
   child = proc;
   await proc.whenReady();
