@@ -125,9 +125,11 @@ export async function runController(config: Config, options: RunOptions): Promis
     metricsUrl: servers.metricsUrl,
     healthUrl: servers.healthUrl,
     async stop() {
-      // Stop reconciling before giving up the lease, so two leaders never overlap.
+      // Stop reconciling before giving up the lease, so two leaders never overlap; then let the provider
+      // drain (the local data path finishes open connections) while the new leader already serves.
       await controller.stop();
       await elector?.stop();
+      await provider.stop();
       await servers.close();
       await client.close();
     },

@@ -124,12 +124,12 @@ export class ServiceLoadBalancerController {
     this.o.logger.info({ workers: this.o.workers, services: known.length }, 'controller running');
   }
 
+  /** Stops reconciling. The provider is the caller's to stop, so it can drain after the lease is released. */
   async stop(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     this.queue.shutDown();
     await this.workersDone;
     await Promise.all([this.services.stop(), this.nodes.stop()]);
-    await this.o.provider.stop();
   }
 
   /** One garbage collection pass; exposed so tests and operators need not wait for the period. */
