@@ -54,6 +54,7 @@ export async function runController(config: Config, options: RunOptions): Promis
     metrics,
     logger,
   );
+  const events = new EventRecorder(client, EVENT_COMPONENT, identity, logger);
   const controller = new ServiceLoadBalancerController({
     clusterName: config.clusterName,
     loadBalancerClass: config.loadBalancerClass,
@@ -64,7 +65,7 @@ export async function runController(config: Config, options: RunOptions): Promis
     garbageCollection: config.controller.garbageCollection,
     client,
     provider,
-    events: new EventRecorder(client, EVENT_COMPONENT, identity, logger),
+    events,
     metrics,
     logger,
   });
@@ -128,6 +129,7 @@ export async function runController(config: Config, options: RunOptions): Promis
       // Stop reconciling before giving up the lease, so two leaders never overlap; then let the provider
       // drain (the local data path finishes open connections) while the new leader already serves.
       await controller.stop();
+      events.close();
       await elector?.stop();
       await provider.stop();
       await servers.close();

@@ -6,11 +6,15 @@ export type EventType = 'Normal' | 'Warning';
 
 const SERIES_WINDOW_MS = 10 * 60_000;
 const MAX_MESSAGE = 1024;
+/** Events waiting to be written; beyond this they are dropped (and logged) rather than piling up. */
+const MAX_PENDING = 1000;
 
 /**
  * Records core/v1 Events on Services. A repeat of the same event within ten minutes bumps the count of
  * the existing Event instead of creating a new object, as client-go's correlator does, so a Service
- * stuck in backoff does not flood etcd. Recording never fails a sync: errors are logged.
+ * stuck in backoff does not flood etcd. As client-go's broadcaster, one writer sends events in the
+ * background, so a burst of syncs does not also become a burst of concurrent event writes competing
+ * with them for the API server. Recording never fails a sync: errors are logged.
  */
 export class EventRecorder {
   private readonly client: KubeClient;
@@ -18,6 +22,9 @@ export class EventRecorder {
   private readonly instance: string;
   private readonly logger: Logger;
   private readonly series = new Map<string, { name: string; count: number; at: number }>();
+  private readonly pending: Array<{ write: () => Promise<void>; done: () => void }> = [];
+  private writing = false;
+  private closed = false;
 
   constructor(client: KubeClient, component: string, instance: string, logger: Logger) {
     this.client = client;
@@ -26,12 +33,40 @@ export class EventRecorder {
     this.logger = logger;
   }
 
-  /** Resolves when the event is written (or failed); callers may ignore the promise. */
-  async record(svc: V1Service, type: EventType, reason: string, message: string): Promise<void> {
+  /** Queues the event; resolves when it is written (or failed or dropped). Callers may ignore the promise. */
+  record(svc: V1Service, type: EventType, reason: string, message: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.pending.length >= MAX_PENDING) {
+      this.logger.warn({ reason, service: `${svc.metadata?.namespace}/${svc.metadata?.name}` }, 'event queue full; dropping event');
+      return Promise.resolve();
+    }
+    const now = Date.now();
+    return new Promise((resolve) => {
+      this.pending.push({ write: () => this.write(svc, type, reason, message, now), done: resolve });
+      void this.drain();
+    });
+  }
+
+  /** Drops events not yet written, as client-go's broadcaster does on shutdown. */
+  close(): void {
+    this.closed = true;
+    for (const job of this.pending.splice(0)) job.done();
+  }
+
+  private async drain(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    for (let job = this.pending.shift(); job; job = this.pending.shift()) {
+      await job.write();
+      job.done();
+    }
+    this.writing = false;
+  }
+
+  private async write(svc: V1Service, type: EventType, reason: string, message: string, now: number): Promise<void> {
     const namespace = svc.metadata?.namespace ?? 'default';
     const text = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 3)}...` : message;
     const key = [svc.metadata?.uid, type, reason, text].join('\u0000');
-    const now = Date.now();
     const timestamp = new Date(now).toISOString().replace(/\.\d+Z$/, 'Z');
     this.prune(now);
     try {
