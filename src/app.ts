@@ -8,6 +8,7 @@ import type { Config } from './config/schema.ts';
 import { ServiceLoadBalancerController } from './controller/controller.ts';
 import { instrumentProvider } from './controller/instrumented-provider.ts';
 import { createControllerMetrics } from './controller/metrics.ts';
+import { messageOf } from './controller/reconciler.ts';
 import { KubeClient } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
 import { LeaderElector } from './kube/leader-election.ts';
@@ -84,56 +85,60 @@ export async function runController(config: Config, options: RunOptions): Promis
       })
     : undefined;
 
-  const servers = await startServers({
-    metricsAddress: config.server.metricsAddress,
-    healthAddress: config.server.healthAddress,
-    registry,
-    logger,
-    healthz: () => undefined,
-    readyz: () => [
-      ...(controller.informersSynced ? [] : ['informers not synced']),
-      ...(elector && !elector.leaderKnown ? ['leader unknown'] : []),
-    ],
-  });
-
-  await controller.startInformers();
-  let running = false;
-  const start = async () => {
-    running = true;
-    await controller.run();
+  let servers: Awaited<ReturnType<typeof startServers>> | undefined;
+  const stop = async () => {
+    // Stop reconciling before giving up the lease, so two leaders never overlap; then let the provider
+    // drain (the local data path finishes open connections) while the new leader already serves.
+    await controller.stop();
+    events.close();
+    await elector?.stop();
+    await provider.stop();
+    await servers?.close();
+    await client.close();
   };
-  if (elector) {
-    elector.run({
-      onStartedLeading: () => {
-        logger.info({ identity }, 'became leader');
-        start().catch((err: unknown) => {
-          logger.error({ err: (err as Error).message }, 'controller failed to start');
-          options.onLostLeadership();
-        });
-      },
-      onStoppedLeading: () => {
-        if (!running) return;
-        logger.error({ identity }, 'lost leadership');
-        options.onLostLeadership();
-      },
+
+  try {
+    servers = await startServers({
+      metricsAddress: config.server.metricsAddress,
+      healthAddress: config.server.healthAddress,
+      registry,
+      logger,
+      // Liveness is the process answering: a replica that loses its lease exits instead.
+      healthz: () => undefined,
+      readyz: () => [
+        ...(controller.informersSynced ? [] : ['informers not synced']),
+        ...(elector && !elector.leaderKnown ? ['leader unknown'] : []),
+      ],
     });
-  } else {
-    await start();
+
+    await controller.startInformers();
+    let running = false;
+    const start = async () => {
+      running = true;
+      await controller.run();
+    };
+    if (elector) {
+      elector.run({
+        onStartedLeading: () => {
+          logger.info({ identity }, 'became leader');
+          start().catch((err: unknown) => {
+            logger.error({ err: messageOf(err) }, 'controller failed to start');
+            options.onLostLeadership();
+          });
+        },
+        onStoppedLeading: () => {
+          if (!running) return;
+          logger.error({ identity }, 'lost leadership');
+          options.onLostLeadership();
+        },
+      });
+    } else {
+      await start();
+    }
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
   }
 
-  return {
-    controller,
-    metricsUrl: servers.metricsUrl,
-    healthUrl: servers.healthUrl,
-    async stop() {
-      // Stop reconciling before giving up the lease, so two leaders never overlap; then let the provider
-      // drain (the local data path finishes open connections) while the new leader already serves.
-      await controller.stop();
-      events.close();
-      await elector?.stop();
-      await provider.stop();
-      await servers.close();
-      await client.close();
-    },
-  };
+  return { controller, metricsUrl: servers.metricsUrl, healthUrl: servers.healthUrl, stop };
 }

@@ -32,11 +32,17 @@ program
   .action(async (opts: { config: string; kubeconfig?: string }) => {
     const config = await readConfig(opts.config);
     const logger = createLogger(config.logging.level);
-    const running = await runController(config, {
-      ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
-      logger,
-      onLostLeadership: () => process.exit(1),
-    });
+    let running;
+    try {
+      running = await runController(config, {
+        ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
+        logger,
+        onLostLeadership: () => process.exit(1),
+      });
+    } catch (err) {
+      logger.fatal({ err: err instanceof Error ? err.message : String(err) }, 'could not start');
+      process.exit(1);
+    }
     logger.info({ metrics: running.metricsUrl, health: running.healthUrl, provider: config.provider.name }, 'started');
     let stopping = false;
     const shutdown = (signal: string) => {
@@ -46,7 +52,7 @@ program
       running.stop().then(
         () => process.exit(0),
         (err: unknown) => {
-          logger.error({ err: (err as Error).message }, 'unclean shutdown');
+          logger.error({ err: err instanceof Error ? err.message : String(err) }, 'unclean shutdown');
           process.exit(1);
         },
       );

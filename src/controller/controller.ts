@@ -1,7 +1,7 @@
 // Wiring: informers mark Service keys dirty, workers sync them, timers resync and collect garbage.
 import type { V1Node, V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { KubeClient } from '../kube/client.ts';
+import { KubeApiError, type KubeClient } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { ResilientInformer } from '../kube/informer.ts';
 import { ProviderError, type KnownLoadBalancer, type LoadBalancerProvider } from '../providers/provider.ts';
@@ -11,7 +11,7 @@ import type { PortRange } from './nodeports.ts';
 import { identityOf, ingressFromStatus } from './plan.ts';
 import {
   hasFinalizer,
-  hasOwnedClass,
+  isManagedBy,
   nodeChangeNeedsSync,
   serviceKey,
   serviceLifecycleChanged,
@@ -47,7 +47,9 @@ export class ServiceLoadBalancerController {
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private workersDone: Promise<void> | undefined;
   private nodeRound: { started: number; pending: Set<string> } | undefined;
-  private gcRunning = false;
+  private gcPass: Promise<void> | undefined;
+  private running = false;
+  private stopped = false;
 
   constructor(options: ControllerOptions) {
     this.o = options;
@@ -110,6 +112,8 @@ export class ServiceLoadBalancerController {
       .filter((svc) => svc.status?.loadBalancer?.ingress?.length)
       .map((svc) => ({ identity: identityOf(svc, this.o.clusterName), ingress: ingressFromStatus(svc.status?.loadBalancer?.ingress) }));
     await this.o.provider.start(known);
+    if (this.stopped) return;
+    this.running = true;
     for (const svc of this.lbServices()) this.queue.add(serviceKey(svc));
     this.workersDone = runWorkers(this.queue, this.o.workers, (key) => this.process(key));
     this.timers.push(
@@ -126,16 +130,24 @@ export class ServiceLoadBalancerController {
 
   /** Stops reconciling. The provider is the caller's to stop, so it can drain after the lease is released. */
   async stop(): Promise<void> {
+    this.stopped = true;
+    this.running = false;
     for (const timer of this.timers) clearInterval(timer);
     this.queue.shutDown();
     await this.workersDone;
+    await this.gcPass;
     await Promise.all([this.services.stop(), this.nodes.stop()]);
   }
 
   /** One garbage collection pass; exposed so tests and operators need not wait for the period. */
-  async collectGarbage(): Promise<void> {
-    if (this.gcRunning) return;
-    this.gcRunning = true;
+  collectGarbage(): Promise<void> {
+    this.gcPass ??= this.collectGarbageOnce().finally(() => {
+      this.gcPass = undefined;
+    });
+    return this.gcPass;
+  }
+
+  private async collectGarbageOnce(): Promise<void> {
     try {
       await collectGarbage({
         clusterName: this.o.clusterName,
@@ -147,13 +159,11 @@ export class ServiceLoadBalancerController {
       });
     } catch (err) {
       this.o.logger.warn({ err: messageOf(err) }, 'garbage collection failed');
-    } finally {
-      this.gcRunning = false;
     }
   }
 
   private relevant(svc: V1Service): boolean {
-    return wantsLoadBalancer(svc, this.o.loadBalancerClass) || (hasFinalizer(svc) && hasOwnedClass(svc, this.o.loadBalancerClass)) || this.reconciler.hasApplied(serviceKey(svc));
+    return wantsLoadBalancer(svc, this.o.loadBalancerClass) || (hasFinalizer(svc) && isManagedBy(svc, this.o.loadBalancerClass)) || this.reconciler.hasApplied(serviceKey(svc));
   }
 
   private lbServices(): V1Service[] {
@@ -162,6 +172,8 @@ export class ServiceLoadBalancerController {
 
   /** Marks every load-balanced Service dirty; the sync itself reads the live node set. */
   private nodesChanged(): void {
+    // A standby's informers see node changes too; it has nothing to sync until it leads.
+    if (!this.running) return;
     const keys = this.lbServices().map(serviceKey);
     if (!this.nodeRound) this.nodeRound = { started: performance.now(), pending: new Set() };
     for (const key of keys) {
@@ -177,9 +189,10 @@ export class ServiceLoadBalancerController {
       await this.reconciler.sync(key);
       this.queue.forget(key);
       end({ result: 'success' });
+      this.finishNodeRound(key);
     } catch (err) {
       end({ result: 'error' });
-      const retryAfter = err instanceof ProviderError ? err.retryAfterMs : undefined;
+      const retryAfter = err instanceof ProviderError || err instanceof KubeApiError ? err.retryAfterMs : undefined;
       if (retryAfter !== undefined) {
         this.queue.addAfterRetry(key, retryAfter);
         this.o.logger.warn({ service: key, err: messageOf(err), retryAfterMs: retryAfter }, 'sync failed; retrying after the delay the provider asked for');
@@ -187,8 +200,6 @@ export class ServiceLoadBalancerController {
         const delay = this.queue.addRateLimited(key);
         this.o.logger.warn({ service: key, err: messageOf(err), backoffMs: delay }, 'sync failed; backing off');
       }
-    } finally {
-      this.finishNodeRound(key);
     }
   }
 

@@ -1,14 +1,14 @@
 import type { V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { LoadBalancerIdentity, LoadBalancerProvider } from '../providers/provider.ts';
-import { hasFinalizer, wantsLoadBalancer } from './predicates.ts';
-import type { ObjectCache } from './reconciler.ts';
+import { hasFinalizer, isManagedBy, wantsLoadBalancer } from './predicates.ts';
+import { messageOf, type ObjectCache } from './reconciler.ts';
 
 /** Pure: an owned load balancer is an orphan when no live Service with its name and UID claims it. */
 export function isOrphan(identity: LoadBalancerIdentity, services: ObjectCache<V1Service>, ownedClass: string | null): boolean {
   const svc = services.get(identity.name, identity.namespace);
   if (!svc || svc.metadata?.uid !== identity.uid) return true;
-  return !wantsLoadBalancer(svc, ownedClass) && !hasFinalizer(svc);
+  return !wantsLoadBalancer(svc, ownedClass) && !(hasFinalizer(svc) && isManagedBy(svc, ownedClass));
 }
 
 export interface GarbageCollectorOptions {
@@ -30,6 +30,8 @@ export async function collectGarbage(o: GarbageCollectorOptions): Promise<LoadBa
     .map((lb) => lb.identity)
     .filter((id) => id.clusterName === o.clusterName && isOrphan(id, o.services, o.loadBalancerClass));
   for (const identity of orphans) {
+    // Deletes take seconds on a cloud: a Service may have claimed this UID again meanwhile.
+    if (!isOrphan(identity, o.services, o.loadBalancerClass)) continue;
     const fields = { service: `${identity.namespace}/${identity.name}`, uid: identity.uid, lbName: identity.lbName };
     if (o.dryRun) {
       o.logger.info(fields, 'orphaned load balancer found (dry run: not deleting)');
@@ -39,7 +41,7 @@ export async function collectGarbage(o: GarbageCollectorOptions): Promise<LoadBa
     try {
       await o.provider.delete(identity);
     } catch (err) {
-      o.logger.warn({ ...fields, err: (err as Error).message }, 'could not delete orphaned load balancer; will retry');
+      o.logger.warn({ ...fields, err: messageOf(err) }, 'could not delete orphaned load balancer; will retry');
     }
   }
   return orphans;

@@ -1,21 +1,17 @@
 // Pure planning: a Service and the live Nodes in, the cloud-agnostic desired load balancer out.
 import type { V1LoadBalancerIngress, V1Node, V1Service } from '@kubernetes/client-node';
-import type {
-  DesiredLoadBalancer,
-  HealthCheck,
-  IngressStatus,
-  IPFamily,
-  LoadBalancerIdentity,
-  Listener,
-  Protocol,
-  Target,
+import {
+  defaultLoadBalancerName,
+  type DesiredLoadBalancer,
+  type HealthCheck,
+  type IngressStatus,
+  type IPFamily,
+  type LoadBalancerIdentity,
+  type Listener,
+  type Protocol,
+  type Target,
 } from '../providers/provider.ts';
 import { nodeIsEligible } from './predicates.ts';
-
-/** Upstream's default name: "a" + UID without dashes, cut to 32 characters. */
-export function loadBalancerName(uid: string): string {
-  return `a${uid.replaceAll('-', '')}`.slice(0, 32);
-}
 
 export function identityOf(svc: V1Service, clusterName: string): LoadBalancerIdentity {
   const uid = svc.metadata?.uid ?? '';
@@ -24,7 +20,7 @@ export function identityOf(svc: V1Service, clusterName: string): LoadBalancerIde
     namespace: svc.metadata?.namespace ?? 'default',
     name: svc.metadata?.name ?? '',
     uid,
-    lbName: loadBalancerName(uid),
+    lbName: defaultLoadBalancerName(uid),
   };
 }
 
@@ -37,6 +33,19 @@ export function eligibleTargets(nodes: readonly V1Node[]): Target[] {
       ...(node.spec?.providerID ? { providerID: node.spec.providerID } : {}),
     }))
     .sort((a, b) => a.nodeName.localeCompare(b.nodeName));
+}
+
+/** The deprecated annotation upstream still honours when spec.loadBalancerSourceRanges is empty. */
+export const SOURCE_RANGES_ANNOTATION = 'service.beta.kubernetes.io/load-balancer-source-ranges';
+
+function sourceRangesOf(svc: V1Service): string[] {
+  const fromSpec = svc.spec?.loadBalancerSourceRanges ?? [];
+  if (fromSpec.length) return fromSpec;
+  const annotation = svc.metadata?.annotations?.[SOURCE_RANGES_ANNOTATION] ?? '';
+  return annotation
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
 }
 
 function healthCheckOf(svc: V1Service): HealthCheck {
@@ -74,7 +83,7 @@ export function desiredLoadBalancer(svc: V1Service, nodes: readonly V1Node[], cl
     targets: eligibleTargets(nodes),
     healthCheck: healthCheckOf(svc),
     externalTrafficPolicy: spec.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster',
-    sourceRanges: spec.loadBalancerSourceRanges ?? [],
+    sourceRanges: sourceRangesOf(svc),
     sessionAffinity: {
       type: spec.sessionAffinity === 'ClientIP' ? 'ClientIP' : 'None',
       ...(spec.sessionAffinity === 'ClientIP' && timeoutSeconds !== undefined ? { timeoutSeconds } : {}),

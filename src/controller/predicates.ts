@@ -5,6 +5,12 @@ import { isDeepStrictEqual } from 'node:util';
 export const LB_FINALIZER = 'service.kubernetes.io/load-balancer-cleanup';
 export const EXCLUDE_LB_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
 export const TO_BE_DELETED_TAINT = 'ToBeDeletedByClusterAutoscaler';
+/**
+ * The class whose controller provisioned the load balancer ("" for no class), recorded with our
+ * finalizer: the API server clears spec.loadBalancerClass when the type changes away from
+ * LoadBalancer, and without this record no controller could tell whose cleanup it is.
+ */
+export const MANAGED_CLASS_ANNOTATION = 'service-lb-controller.io/managed-by-class';
 
 export function hasFinalizer(svc: V1Service): boolean {
   return svc.metadata?.finalizers?.includes(LB_FINALIZER) ?? false;
@@ -19,14 +25,20 @@ export function wantsLoadBalancer(svc: V1Service, ownedClass: string | null): bo
   return svc.spec?.type === 'LoadBalancer' && hasOwnedClass(svc, ownedClass);
 }
 
+/** Whether this controller provisioned the Service's load balancer: by the recorded class, else by spec. */
+export function isManagedBy(svc: V1Service, ownedClass: string | null): boolean {
+  const recorded = svc.metadata?.annotations?.[MANAGED_CLASS_ANNOTATION];
+  if (recorded !== undefined) return recorded === (ownedClass ?? '');
+  return hasOwnedClass(svc, ownedClass);
+}
+
 /**
- * The finalizer is set, the Service is of our class, and it is going away or no longer of type
- * LoadBalancer. The finalizer name is shared by every service controller, so a Service of another
- * class is never ours to clean up. (The API server clears the class when the type changes; the
- * reconciler covers that case for a classed controller from what it applied.)
+ * The finalizer is set, the load balancer is ours, and the Service is going away or no longer of type
+ * LoadBalancer. The finalizer name is shared by every service controller, so a Service another
+ * controller provisioned is never ours to clean up.
  */
 export function needsCleanup(svc: V1Service, ownedClass: string | null): boolean {
-  if (!hasFinalizer(svc) || !hasOwnedClass(svc, ownedClass)) return false;
+  if (!hasFinalizer(svc) || !isManagedBy(svc, ownedClass)) return false;
   return svc.metadata?.deletionTimestamp !== undefined || svc.spec?.type !== 'LoadBalancer';
 }
 
@@ -50,10 +62,14 @@ export function nodeIsEligible(node: V1Node): boolean {
   return true;
 }
 
-/** A node update matters only when its eligibility flips or its providerID changes. */
+/**
+ * A node update matters when its eligibility flips or its providerID changes (upstream's rule), or when
+ * its addresses change: our providers target node IPs, not cloud instances.
+ */
 export function nodeChangeNeedsSync(oldNode: V1Node, newNode: V1Node): boolean {
   if (nodeIsEligible(oldNode) !== nodeIsEligible(newNode)) return true;
-  return oldNode.spec?.providerID !== newNode.spec?.providerID;
+  if (oldNode.spec?.providerID !== newNode.spec?.providerID) return true;
+  return !isDeepStrictEqual(oldNode.status?.addresses ?? [], newNode.status?.addresses ?? []);
 }
 
 function portsKey(svc: V1Service): unknown {

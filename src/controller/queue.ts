@@ -102,6 +102,8 @@ export class WorkQueue {
 
   /** Resolves with the next key to process, or undefined once the queue shuts down. */
   get(): Promise<string | undefined> {
+    // After shutDown, keys still queued are left alone: stopping must not run a sync per Service first.
+    if (this.shuttingDown) return Promise.resolve(undefined);
     const key = this.queue.shift();
     if (key !== undefined) {
       this.observer.onDepthChange?.(this.queue.length);
@@ -109,7 +111,6 @@ export class WorkQueue {
       this.processing.add(key);
       return Promise.resolve(key);
     }
-    if (this.shuttingDown) return Promise.resolve(undefined);
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 

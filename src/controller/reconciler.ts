@@ -7,7 +7,7 @@ import { invalidService, type IngressStatus, type LoadBalancerIdentity, type Loa
 import type { ControllerMetrics } from './metrics.ts';
 import { assignNodePorts, nodePortsNeeded, pickFreePorts, usedNodePorts, type PortRange } from './nodeports.ts';
 import { desiredLoadBalancer, identityOf, specFingerprint, targetsFingerprint } from './plan.ts';
-import { hasFinalizer, LB_FINALIZER, needsCleanup, splitKey, wantsLoadBalancer } from './predicates.ts';
+import { hasFinalizer, LB_FINALIZER, MANAGED_CLASS_ANNOTATION, needsCleanup, splitKey, wantsLoadBalancer } from './predicates.ts';
 import { ingressEqual, statusPatch } from './status.ts';
 
 export interface ObjectCache<T> {
@@ -71,8 +71,7 @@ export class Reconciler {
     }
     if (!svc) return;
 
-    const leftUs = this.applied.has(key) && hasFinalizer(svc) && svc.spec?.type !== 'LoadBalancer';
-    if (needsCleanup(svc, this.o.loadBalancerClass) || leftUs) {
+    if (needsCleanup(svc, this.o.loadBalancerClass)) {
       await this.cleanup(key, svc);
       return;
     }
@@ -98,9 +97,7 @@ export class Reconciler {
       const announce = !previous || previous.spec !== spec;
       this.o.metrics.loadBalancerSyncs.inc();
       if (announce) void this.o.events.record(svc, 'Normal', 'EnsuringLoadBalancer', 'Ensuring load balancer');
-      if (desired.targets.length === 0) {
-        void this.o.events.record(svc, 'Warning', 'UnAvailableLoadBalancer', 'There are no available nodes for LoadBalancer');
-      }
+      if (announce && desired.targets.length === 0) this.noNodes(svc);
       try {
         ingress = await this.o.provider.ensure(desired);
       } catch (err) {
@@ -111,6 +108,7 @@ export class Reconciler {
       this.applied.set(key, { identity: desired.identity, spec, targets, ingress, stale: false });
       if (announce) void this.o.events.record(svc, 'Normal', 'EnsuredLoadBalancer', 'Ensured load balancer');
     } else if (previous.targets !== targets) {
+      if (desired.targets.length === 0) this.noNodes(svc);
       const started = performance.now();
       try {
         await this.o.provider.updateTargets(desired);
@@ -134,6 +132,10 @@ export class Reconciler {
     if (!ingressEqual(svc.status?.loadBalancer?.ingress, ingress)) await this.patchStatus(svc, ingress);
   }
 
+  private noNodes(svc: V1Service): void {
+    void this.o.events.record(svc, 'Warning', 'UnAvailableLoadBalancer', 'There are no available nodes for LoadBalancer');
+  }
+
   private async cleanup(key: string, svc: V1Service): Promise<void> {
     this.o.metrics.loadBalancerSyncs.inc();
     void this.o.events.record(svc, 'Normal', 'DeletingLoadBalancer', 'Deleting load balancer');
@@ -143,12 +145,12 @@ export class Reconciler {
       void this.o.events.record(svc, 'Warning', 'SyncLoadBalancerFailed', `Error syncing load balancer: ${messageOf(err)}`);
       throw err;
     }
-    this.applied.delete(key);
     void this.o.events.record(svc, 'Normal', 'DeletedLoadBalancer', 'Deleted load balancer');
     // A Service that stays (type changed) must not keep advertising an address that no longer works.
     let current: V1Service | undefined = svc;
     if (!svc.metadata?.deletionTimestamp && svc.status?.loadBalancer?.ingress?.length) current = await this.patchStatus(svc, []);
     if (current) await this.removeFinalizer(current);
+    this.applied.delete(key);
   }
 
   /** Gives every port a NodePort (allocateLoadBalancerNodePorts: false leaves them at 0). */
@@ -183,27 +185,56 @@ export class Reconciler {
     throw new KubeApiError(409, 'Conflict', `could not allocate NodePorts for ${keyOf(svc)} after ${NODEPORT_ATTEMPTS} attempts`);
   }
 
+  /** The finalizer, with the record of which class provisioned the load balancer. */
   private async addFinalizer(svc: V1Service): Promise<V1Service> {
     const finalizers = [...(svc.metadata?.finalizers ?? []), LB_FINALIZER];
     return this.o.client.request<V1Service>(
       'PATCH',
       servicePath(svc),
-      { metadata: { resourceVersion: svc.metadata?.resourceVersion, finalizers } },
+      {
+        metadata: {
+          resourceVersion: svc.metadata?.resourceVersion,
+          finalizers,
+          annotations: { [MANAGED_CLASS_ANNOTATION]: this.o.loadBalancerClass ?? '' },
+        },
+      },
       'merge',
     );
   }
 
-  private async removeFinalizer(svc: V1Service): Promise<void> {
-    const finalizers = (svc.metadata?.finalizers ?? []).filter((f) => f !== LB_FINALIZER);
-    try {
-      await this.o.client.request(
-        'PATCH',
-        servicePath(svc),
-        { metadata: { resourceVersion: svc.metadata?.resourceVersion, finalizers: finalizers.length ? finalizers : null } },
-        'merge',
-      );
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
+  /**
+   * The load balancer is gone: a conflict here is retried on a fresh read, not by a whole new sync,
+   * which would delete in the cloud again.
+   */
+  private async removeFinalizer(original: V1Service): Promise<void> {
+    let svc = original;
+    for (let attempt = 0; ; attempt++) {
+      const finalizers = (svc.metadata?.finalizers ?? []).filter((f) => f !== LB_FINALIZER);
+      try {
+        await this.o.client.request(
+          'PATCH',
+          servicePath(svc),
+          {
+            metadata: {
+              resourceVersion: svc.metadata?.resourceVersion,
+              finalizers: finalizers.length ? finalizers : null,
+              annotations: { [MANAGED_CLASS_ANNOTATION]: null },
+            },
+          },
+          'merge',
+        );
+        return;
+      } catch (err) {
+        if (isNotFound(err)) return;
+        if (!isConflict(err) || attempt >= 3) throw err;
+      }
+      try {
+        svc = await this.o.client.request<V1Service>('GET', servicePath(svc));
+      } catch (err) {
+        if (isNotFound(err)) return;
+        throw err;
+      }
+      if (!hasFinalizer(svc)) return;
     }
   }
 

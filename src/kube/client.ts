@@ -47,6 +47,8 @@ export class KubeClient {
   /**
    * One connection pool for every request. client-node builds a new dispatcher per request, which
    * opens a new TLS connection each time: at a thousand Services that exhausts sockets and memory.
+   * The pool keeps the TLS material of the first request (CA, client certificate); bearer tokens are
+   * read per request.
    */
   private agent: Agent | undefined;
 
@@ -62,7 +64,7 @@ export class KubeClient {
   async request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown, patchType?: PatchType): Promise<T> {
     const cluster = this.kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
-    // Credentials are applied per request, so rotated tokens (in-cluster, exec plugins) are picked up.
+    // Headers are applied per request, so rotated tokens (in-cluster, exec plugins) are picked up.
     const options: RequestOptions = {};
     await this.kubeConfig.applyToHTTPSOptions(options);
     this.agent ??= new Agent({
@@ -94,9 +96,18 @@ export class KubeClient {
       throw new KubeApiError(0, 'NetworkError', `${method} ${path}: ${(err as Error).message}`);
     }
     this.observe(method, resource, response.status);
-    const text = await response.text();
-    const parsed = text ? (JSON.parse(text) as unknown) : undefined;
-    if (response.status >= 200 && response.status < 300) return parsed as T;
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (err) {
+      throw new KubeApiError(0, 'NetworkError', `${method} ${path}: reading the response: ${(err as Error).message}`);
+    }
+    const parsed = parseJson(text);
+    if (response.status >= 200 && response.status < 300) {
+      if (text && parsed === undefined) throw new KubeApiError(response.status, 'InvalidResponse', `${method} ${path}: response is not JSON`);
+      return parsed as T;
+    }
+    // Errors from proxies in between (HTML 502s, plain-text 429s) are not Status objects.
     const status = parsed as { reason?: string; message?: string } | undefined;
     const retryAfter = Number(response.headers.get('retry-after'));
     throw new KubeApiError(
@@ -105,6 +116,15 @@ export class KubeClient {
       `${method} ${path}: ${response.status} ${status?.message ?? text}`,
       Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
     );
+  }
+}
+
+function parseJson(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
   }
 }
 

@@ -29,7 +29,6 @@ export class ResilientInformer<T extends KubernetesObject> {
   private restartTimer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
   private synced = false;
-  private restarts = 0;
   private onSynced: () => void = () => {};
 
   constructor(client: KubeClient, path: string, handlers: InformerHandlers<T>, logger: Logger, options: InformerOptions = {}) {
@@ -39,33 +38,33 @@ export class ResilientInformer<T extends KubernetesObject> {
     const list = () => client.request<KubernetesListObject<T>>('GET', path);
     this.listWatch = new ListWatch<T>(path, new Watch(client.kubeConfig), list, false);
     // ListWatch reports updates without the old object; keep our own copy so handlers can compare.
+    // client-node swallows exceptions thrown by watch callbacks; log them rather than lose them silently.
+    const guarded = (what: string, fn: () => void) => {
+      try {
+        fn();
+      } catch (err) {
+        this.logger.error({ err: err instanceof Error ? err.message : String(err), handler: what }, 'informer handler failed');
+      }
+    };
     this.listWatch.on('add', (obj) => {
       this.previous.set(keyOf(obj), obj);
-      handlers.add?.(obj);
+      guarded('add', () => handlers.add?.(obj));
     });
     this.listWatch.on('update', (obj) => {
       const key = keyOf(obj);
       const old = this.previous.get(key);
       this.previous.set(key, obj);
-      if (old === undefined) handlers.add?.(obj);
-      else handlers.update?.(old, obj);
+      guarded('update', () => (old === undefined ? handlers.add?.(obj) : handlers.update?.(old, obj)));
     });
     this.listWatch.on('delete', (obj) => {
       this.previous.delete(keyOf(obj));
-      handlers.delete?.(obj);
-    });
-    this.listWatch.on('connect', () => {
-      this.restartDelay = this.options.restartDelayMs;
+      guarded('delete', () => handlers.delete?.(obj));
     });
     this.listWatch.on('error', (err) => this.scheduleRestart(err));
   }
 
   get hasSynced(): boolean {
     return this.synced;
-  }
-
-  get restartCount(): number {
-    return this.restarts;
   }
 
   /** Resolves once the first list has been delivered; failed attempts are retried with backoff. */
@@ -101,7 +100,6 @@ export class ResilientInformer<T extends KubernetesObject> {
   private scheduleRestart(err: unknown): void {
     if (this.stopped) return;
     const delay = this.nextDelay();
-    this.restarts++;
     this.logger.warn({ err: (err as Error)?.message ?? String(err), delayMs: delay }, 'watch failed; restarting');
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => void this.attempt(), delay);
@@ -116,6 +114,13 @@ export class ResilientInformer<T extends KubernetesObject> {
       this.scheduleRestart(err);
       return;
     }
+    // Stopped while the list was in flight: ListWatch would still open a watch.
+    if (this.stopped) {
+      await this.listWatch.stop();
+      return;
+    }
+    // Only a list that succeeded resets the backoff (ListWatch reports "connect" before it even tries).
+    if (this.listWatch.latestResourceVersion() !== '') this.restartDelay = this.options.restartDelayMs;
     if (!this.synced && this.listWatch.latestResourceVersion() !== '') {
       this.synced = true;
       this.onSynced();

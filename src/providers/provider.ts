@@ -140,6 +140,11 @@ export function invalidService(message: string): ProviderError {
   return new ProviderError(message, { retryable: false });
 }
 
+/** Upstream's default name: "a" + UID without dashes, cut to 32 characters (GCE wants a letter first, AWS 32). */
+export function defaultLoadBalancerName(uid: string): string {
+  return `a${uid.replaceAll('-', '')}`.slice(0, 32);
+}
+
 /** Ownership tag values shared by the cloud providers. */
 export function ownershipTags(identity: LoadBalancerIdentity): Record<string, string> {
   return {

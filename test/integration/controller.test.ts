@@ -336,6 +336,16 @@ describe('service load balancer controller on a real API server', () => {
         assert.equal(drift.provider.dropBehindTheBack(uid), true);
         await waitFor('the load balancer to be back', () => drift.provider.lbs.has(uid));
         assert.equal(ctl.provider.callsFor(`${ns}/drifty`).length, 0, 'the default-class controller left it alone');
+
+        // The API server clears the class with the type: the recorded class still says whose cleanup it is.
+        await kube.patchService(ns, 'drifty', { spec: { type: 'ClusterIP', ports: [{ name: 'tcp-80', port: 80, protocol: 'TCP', nodePort: null }] } });
+        const cleaned = await waitFor('the classed controller to clean up', async () => {
+          const s = await kube.getService(ns, 'drifty');
+          return !s.metadata?.finalizers?.length ? s : undefined;
+        });
+        assert.equal(cleaned.spec?.loadBalancerClass, undefined);
+        assert.equal(drift.provider.lbs.has(uid), false);
+        assert.equal(ctl.provider.callsFor(`${ns}/drifty`).length, 0, 'still nothing from the default-class controller');
       } finally {
         await drift.stop();
       }

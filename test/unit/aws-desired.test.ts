@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ProviderError } from '../../src/providers/provider.ts';
+import { defaultLoadBalancerName, ProviderError } from '../../src/providers/provider.ts';
 import { Annotations, parseAwsAnnotations } from '../../src/providers/aws/annotations.ts';
 import { buildDesiredNlb, type NlbContext } from '../../src/providers/aws/desired.ts';
-import { defaultLoadBalancerName, securityGroupName, targetGroupName, targetGroupNamePrefix } from '../../src/providers/aws/names.ts';
+import { securityGroupName, targetGroupName, targetGroupNamePrefix } from '../../src/providers/aws/names.ts';
 import { desiredService, node, tcp, udp } from '../fakes/aws-service.ts';
 
 const ctx: NlbContext = {

@@ -3,9 +3,9 @@ import { test } from 'node:test';
 import type { V1Service } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { collectGarbage, isOrphan } from '../../src/controller/garbage-collector.ts';
-import { loadBalancerName } from '../../src/controller/plan.ts';
 import { LB_FINALIZER } from '../../src/controller/predicates.ts';
 import type { ObjectCache } from '../../src/controller/reconciler.ts';
+import { defaultLoadBalancerName } from '../../src/providers/provider.ts';
 import type {
   DesiredLoadBalancer,
   IngressStatus,
@@ -18,7 +18,7 @@ import type {
 const CLUSTER = 'prod';
 
 function identity(namespace: string, name: string, uid: string, clusterName = CLUSTER): LoadBalancerIdentity {
-  return { clusterName, namespace, name, uid, lbName: loadBalancerName(uid) };
+  return { clusterName, namespace, name, uid, lbName: defaultLoadBalancerName(uid) };
 }
 
 function service(namespace: string, name: string, uid: string, spec: V1Service['spec'] = {}, finalizers?: string[]): V1Service {

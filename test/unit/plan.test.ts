@@ -3,10 +3,10 @@ import { test } from 'node:test';
 import type { V1Node, V1Service } from '@kubernetes/client-node';
 import {
   desiredLoadBalancer,
-  loadBalancerName,
   specFingerprint,
   targetsFingerprint,
 } from '../../src/controller/plan.ts';
+import { defaultLoadBalancerName } from '../../src/providers/provider.ts';
 import { EXCLUDE_LB_LABEL, TO_BE_DELETED_TAINT } from '../../src/controller/predicates.ts';
 
 const UID = '123e4567-e89b-12d3-a456-426614174000';
@@ -47,11 +47,11 @@ function node(name: string, mutate: (n: V1Node) => void = () => {}): V1Node {
 }
 
 test('loadBalancerName is "a" + the UID without dashes, cut to 32 characters', () => {
-  const name = loadBalancerName(UID);
+  const name = defaultLoadBalancerName(UID);
   assert.equal(name, 'a123e4567e89b12d3a45642661417400');
   assert.equal(name.length, 32);
-  assert.equal(loadBalancerName('ab-cd'), 'aabcd', 'short UIDs are not padded');
-  assert.notEqual(loadBalancerName(UID), loadBalancerName('223e4567-e89b-12d3-a456-426614174000'));
+  assert.equal(defaultLoadBalancerName('ab-cd'), 'aabcd', 'short UIDs are not padded');
+  assert.notEqual(defaultLoadBalancerName(UID), defaultLoadBalancerName('223e4567-e89b-12d3-a456-426614174000'));
 });
 
 test('desiredLoadBalancer carries identity, listeners and the Service options', () => {
@@ -219,4 +219,17 @@ test('targetsFingerprint changes with the targets only', () => {
     targetsFingerprint(base),
     'address changed',
   );
+});
+
+test('the deprecated source-ranges annotation applies only when spec.loadBalancerSourceRanges is empty', () => {
+  const annotated = service((s) => {
+    s.metadata!.annotations = { 'service.beta.kubernetes.io/load-balancer-source-ranges': '10.0.0.0/8, 192.168.1.0/24' };
+    delete s.spec!.loadBalancerSourceRanges;
+  });
+  assert.deepEqual(desiredLoadBalancer(annotated, [], 'c').sourceRanges, ['10.0.0.0/8', '192.168.1.0/24']);
+  const both = service((s) => {
+    s.metadata!.annotations = { 'service.beta.kubernetes.io/load-balancer-source-ranges': '10.0.0.0/8' };
+    s.spec!.loadBalancerSourceRanges = ['203.0.113.0/24'];
+  });
+  assert.deepEqual(desiredLoadBalancer(both, [], 'c').sourceRanges, ['203.0.113.0/24']);
 });

@@ -4,6 +4,8 @@ import type { V1Node, V1Service } from '@kubernetes/client-node';
 import {
   EXCLUDE_LB_LABEL,
   hasOwnedClass,
+  isManagedBy,
+  MANAGED_CLASS_ANNOTATION,
   LB_FINALIZER,
   needsCleanup,
   nodeChangeNeedsSync,
@@ -103,14 +105,14 @@ test('nodeIsEligible: the autoscaler taint and deletion exclude; readiness, othe
   assert.equal(nodeIsEligible(node((n) => delete n.spec!.providerID)), true, 'no providerID');
 });
 
-test('nodeChangeNeedsSync: only an eligibility flip or a providerID change', () => {
+test('nodeChangeNeedsSync: an eligibility flip, a providerID change or an address change (targets are node IPs)', () => {
   const base = node();
   const cases: Array<[string, (n: V1Node) => void, boolean]> = [
     ['nothing changed', () => {}, false],
     ['Ready -> NotReady', (n) => (n.status!.conditions = [{ type: 'Ready', status: 'False' }]), false],
     ['unrelated taint', (n) => (n.spec!.taints = [{ key: 'example.com/dedicated', value: 'db', effect: 'NoSchedule' }]), false],
     ['unrelated label', (n) => (n.metadata!.labels!['topology.kubernetes.io/zone'] = 'a'), false],
-    ['address change', (n) => (n.status!.addresses = [{ type: 'InternalIP', address: '10.0.0.9' }]), false],
+    ['address change', (n) => (n.status!.addresses = [{ type: 'InternalIP', address: '10.0.0.9' }]), true],
     ['resourceVersion bump', (n) => (n.metadata!.resourceVersion = '42'), false],
     ['exclude label "false" added', (n) => (n.metadata!.labels![EXCLUDE_LB_LABEL] = 'false'), false],
     ['exclude label "true" added', (n) => (n.metadata!.labels![EXCLUDE_LB_LABEL] = 'true'), true],
@@ -267,4 +269,21 @@ test('serviceNeedsUpdate: a Service that wants no load balancer before or after 
   const otherClassChanged = structuredClone(otherClass);
   otherClassChanged.metadata!.annotations = { 'example.com/option': 'b' };
   assert.equal(serviceNeedsUpdate(otherClass, otherClassChanged, null), false, 'another class, annotation change');
+});
+
+test('isManagedBy and needsCleanup follow the class recorded with the finalizer, which survives a type change', () => {
+  const changedToClusterIP = (recorded: string | undefined): V1Service => ({
+    metadata: {
+      finalizers: [LB_FINALIZER],
+      ...(recorded === undefined ? {} : { annotations: { [MANAGED_CLASS_ANNOTATION]: recorded } }),
+    },
+    // The API server cleared loadBalancerClass along with the type.
+    spec: { type: 'ClusterIP' },
+  });
+  assert.equal(needsCleanup(changedToClusterIP('example.com/x'), 'example.com/x'), true, 'the classed controller that provisioned it');
+  assert.equal(needsCleanup(changedToClusterIP('example.com/x'), null), false, 'not the default-class controller');
+  assert.equal(needsCleanup(changedToClusterIP(''), null), true, 'recorded as unclassed');
+  assert.equal(needsCleanup(changedToClusterIP(''), 'example.com/x'), false);
+  assert.equal(needsCleanup(changedToClusterIP(undefined), null), true, 'no record: by spec (no class)');
+  assert.equal(isManagedBy(changedToClusterIP(undefined), 'example.com/x'), false);
 });

@@ -3,9 +3,9 @@
 // (a load balancer only leads to the groups its listeners use).
 
 import { DescribeLoadBalancersCommand, DescribeTargetGroupsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { identityFromTags, type LoadBalancerIdentity } from '../provider.ts';
+import { defaultLoadBalancerName, identityFromTags, type LoadBalancerIdentity } from '../provider.ts';
 import type { AwsApi } from './api.ts';
-import { defaultLoadBalancerName, SECURITY_GROUP_PREFIX, targetGroupNamePrefix } from './names.ts';
+import { SECURITY_GROUP_PREFIX, targetGroupNamePrefix } from './names.ts';
 import { describeTags, listAll, readSecurityGroups, tagRecord } from './observe.ts';
 
 export type OwnedKind = 'load-balancer' | 'target-group' | 'security-group';

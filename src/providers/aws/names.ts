@@ -32,11 +32,6 @@ export function securityGroupName(lbName: string): string {
   return `${SECURITY_GROUP_PREFIX}${lbName}`;
 }
 
-/** The core's default name ("a" + UID without dashes, 32 characters), for orphans found only by tags. */
-export function defaultLoadBalancerName(uid: string): string {
-  return `a${compactUid(uid)}`.slice(0, 32);
-}
-
 /** AWS: 1-32 alphanumerics or hyphens, no leading or trailing hyphen, not "internal-...". */
 export function assertLoadBalancerName(name: string): void {
   if (!/^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,30}[a-zA-Z0-9])?$/.test(name) || name.startsWith('internal-')) {
