@@ -25,6 +25,10 @@ function explainListenError(err: NodeJS.ErrnoException): string {
   return err.code ?? err.message;
 }
 
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 function closeFrontend(frontend: Frontend, graceMs: number): void {
   if (frontend instanceof UdpFrontend) {
     frontend.close();
@@ -107,19 +111,26 @@ async function shutdown(graceMs: number): Promise<void> {
 const port = parentPort!;
 port.on('message', (message: ToWorker) => {
   const reply = (answer: FromWorker): void => port.postMessage(answer);
-  switch (message.type) {
-    case 'apply':
-      void apply(message.spec).then((errors) => reply({ type: 'done', id: message.id, errors }));
-      break;
-    case 'remove':
-      remove(message.key);
-      reply({ type: 'done', id: message.id, errors: [] });
-      break;
-    case 'stats':
-      reply({ type: 'stats', id: message.id, stats: stats() });
-      break;
-    case 'shutdown':
-      void shutdown(message.graceMs).then(() => reply({ type: 'done', id: message.id, errors: [] }));
-      break;
+  const failed = (what: string) => (err: unknown) => reply({ type: 'done', id: message.id, errors: [`${what}: ${describe(err)}`] });
+  // A throw must come back as an error answer: uncaught, it would end the thread, and its replacement
+  // would be given the same spec.
+  try {
+    switch (message.type) {
+      case 'apply':
+        apply(message.spec).then((errors) => reply({ type: 'done', id: message.id, errors }), failed(`cannot serve ${message.spec.key}`));
+        break;
+      case 'remove':
+        remove(message.key);
+        reply({ type: 'done', id: message.id, errors: [] });
+        break;
+      case 'stats':
+        reply({ type: 'stats', id: message.id, stats: stats() });
+        break;
+      case 'shutdown':
+        shutdown(message.graceMs).then(() => reply({ type: 'done', id: message.id, errors: [] }), failed('shutdown'));
+        break;
+    }
+  } catch (err) {
+    failed(`${message.type} failed`)(err);
   }
 });

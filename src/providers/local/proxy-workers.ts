@@ -9,9 +9,39 @@ type Request = ToWorker extends infer T ? (T extends { id: number } ? Omit<T, 'i
 // Run from source the worker is a .ts file; built, it is .js next to this one.
 const workerURL = new URL(import.meta.url.endsWith('.ts') ? './proxy-worker.ts' : './proxy-worker.js', import.meta.url);
 
+const RESPAWN_FIRST_MS = 100;
+const RESPAWN_MAX_MS = 10_000;
+/** A worker that ran this long before exiting is not part of a crash loop. */
+const STABLE_MS = 30_000;
+/** /metrics must answer even when a worker does not. */
+const STATS_TIMEOUT_MS = 2_000;
+
+/**
+ * When to replace a worker that exited after uptimeMs, given how many short-lived workers came before
+ * it in that slot: 100 ms doubling to 10 s while it keeps failing, so that a spec that kills every
+ * worker does not spin a core.
+ */
+export function nextRespawn(quickExits: number, uptimeMs: number): { delayMs: number; quickExits: number } {
+  const before = uptimeMs >= STABLE_MS ? 0 : quickExits;
+  return { delayMs: Math.min(RESPAWN_FIRST_MS * 2 ** before, RESPAWN_MAX_MS), quickExits: before + 1 };
+}
+
+/** The answer, or late()'s if none comes within ms. */
+export function answerWithin<T>(answer: Promise<T>, ms: number, late: () => T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(late()), ms);
+  });
+  return Promise.race([answer, deadline]).finally(() => clearTimeout(timer));
+}
+
 interface Slot {
+  index: number;
   worker: Worker;
   pending: Map<number, (answer: FromWorker) => void>;
+  startedAt: number;
+  /** False from the worker's exit until its replacement is in the slot. */
+  alive: boolean;
 }
 
 export class ProxyWorkers {
@@ -19,17 +49,23 @@ export class ProxyWorkers {
   /** The last spec of every balancer, replayed to a replacement worker. */
   private readonly specs = new Map<string, BalancerSpec>();
   private readonly logger: Logger;
+  /** Per slot: workers in a row that exited soon after starting. */
+  private readonly quickExits: number[] = [];
+  private readonly respawnTimers = new Set<NodeJS.Timeout>();
   private nextId = 1;
   private stopping = false;
 
   constructor(count: number, logger: Logger) {
     this.logger = logger;
-    for (let i = 0; i < count; i++) this.slots.push(this.spawn(i));
+    for (let i = 0; i < count; i++) {
+      this.quickExits.push(0);
+      this.slots.push(this.spawn(i));
+    }
   }
 
   private spawn(index: number): Slot {
     const worker = new Worker(workerURL, { name: `proxy-${index}` });
-    const slot: Slot = { worker, pending: new Map() };
+    const slot: Slot = { index, worker, pending: new Map(), startedAt: performance.now(), alive: true };
     worker.on('message', (answer: FromWorker) => {
       const resolve = slot.pending.get(answer.id);
       slot.pending.delete(answer.id);
@@ -37,22 +73,48 @@ export class ProxyWorkers {
     });
     worker.on('error', (err) => this.logger.error({ err, worker: index }, 'proxy worker failed'));
     worker.on('exit', (code) => {
-      for (const resolve of slot.pending.values()) resolve({ type: 'done', id: 0, errors: [`proxy worker ${index} exited`] });
+      slot.alive = false;
+      for (const [id, resolve] of slot.pending) resolve({ type: 'done', id, errors: [`proxy worker ${index} exited`] });
       slot.pending.clear();
       if (this.stopping) return;
-      this.logger.error({ worker: index, code }, 'proxy worker exited; starting a new one');
-      const replacement = this.spawn(index);
-      this.slots[index] = replacement;
-      for (const spec of this.specs.values()) void this.send(replacement, { type: 'apply', spec });
+      const next = nextRespawn(this.quickExits[index]!, performance.now() - slot.startedAt);
+      this.quickExits[index] = next.quickExits;
+      this.logger.error({ worker: index, code, delayMs: next.delayMs }, 'proxy worker exited; starting a new one');
+      const timer = setTimeout(() => {
+        this.respawnTimers.delete(timer);
+        this.replace(index);
+      }, next.delayMs);
+      this.respawnTimers.add(timer);
     });
     return slot;
   }
 
-  private send(slot: Slot, request: Request): Promise<FromWorker> {
+  /** Starts a worker in the slot and gives it every balancer; what it cannot bind is only logged. */
+  private replace(index: number): void {
+    const slot = this.spawn(index);
+    this.slots[index] = slot;
+    for (const spec of this.specs.values()) {
+      void this.send(slot, { type: 'apply', spec }).then((answer) => {
+        const errors = answer.type === 'done' ? answer.errors : [];
+        if (errors.length > 0) this.logger.error({ worker: index, service: spec.service, errors }, 'replacement proxy worker cannot serve the load balancer');
+      });
+    }
+  }
+
+  /** The worker's answer; with timeoutMs, an error answer if it takes longer (the worker may be hung). */
+  private send(slot: Slot, request: Request, timeoutMs?: number): Promise<FromWorker> {
     const id = this.nextId++;
-    return new Promise((resolve) => {
+    // A slot waiting for its replacement: the replacement is given the latest specs when it starts.
+    if (!slot.alive) return Promise.resolve({ type: 'done', id, errors: [] });
+    const answer = new Promise<FromWorker>((resolve) => {
       slot.pending.set(id, resolve);
       slot.worker.postMessage({ ...request, id } as ToWorker);
+    });
+    if (timeoutMs === undefined) return answer;
+    return answerWithin(answer, timeoutMs, () => {
+      slot.pending.delete(id);
+      this.logger.warn({ worker: slot.index, request: request.type, timeoutMs }, 'proxy worker did not answer in time');
+      return { type: 'done', id, errors: [`proxy worker ${slot.index} did not answer within ${timeoutMs} ms`] };
     });
   }
 
@@ -76,14 +138,17 @@ export class ProxyWorkers {
     await this.all({ type: 'remove', key });
   }
 
+  /** The counters of every worker that answers in time; one that does not is left out, and logged. */
   async stats(): Promise<FrontendStats[]> {
-    const answers = await this.all({ type: 'stats' });
+    const answers = await Promise.all(this.slots.map((slot) => this.send(slot, { type: 'stats' }, STATS_TIMEOUT_MS)));
     return answers.flatMap((a) => (a.type === 'stats' ? a.stats : []));
   }
 
   /** Closes every listener, waits up to graceMs for connections to finish, then ends the workers. */
   async shutdown(graceMs: number): Promise<void> {
     this.stopping = true;
+    for (const timer of this.respawnTimers) clearTimeout(timer);
+    this.respawnTimers.clear();
     await this.all({ type: 'shutdown', graceMs });
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
   }

@@ -81,11 +81,27 @@ export class TcpFrontend {
       return;
     }
     const upstream = connect({ host: backend.spec.address, port: backend.spec.port, allowHalfOpen: true, noDelay: true, timeout: CONNECT_TIMEOUT_MS });
+    // Tracked from the first attempt, so that a drain or cut also ends connections still dialling, and
+    // shutdown waits for them as for any other connection in flight.
+    const conn: Closable = {
+      close: () => {
+        forget();
+        client.destroy();
+        upstream.destroy();
+      },
+    };
+    const forget = (): void => {
+      backend.live.delete(conn);
+      this.live.delete(conn);
+    };
+    backend.live.add(conn);
+    this.live.add(conn);
     let failed = false;
     const fail = (): void => {
       // A timeout can be followed by an error from the same attempt: one retry per attempt.
       if (failed) return;
       failed = true;
+      forget();
       upstream.destroy();
       if (client.destroyed) return;
       if (tried.length + 1 < CONNECT_ATTEMPTS) this.dial(client, remote, [...tried, backend]);
@@ -100,20 +116,19 @@ export class TcpFrontend {
       upstream.off('timeout', fail);
       upstream.off('error', fail);
       upstream.setTimeout(0);
-      this.splice(client, upstream, backend);
+      // The splice counts the connection closed when both sides report 'close'; a client already gone
+      // would never report it again.
+      if (client.destroyed) {
+        forget();
+        upstream.destroy();
+        return;
+      }
+      this.splice(client, upstream, backend, conn);
     });
   }
 
-  private splice(client: Socket, upstream: Socket, backend: Backend): void {
+  private splice(client: Socket, upstream: Socket, backend: Backend, conn: Closable): void {
     const counters = this.counters;
-    const conn: Closable = {
-      close: () => {
-        client.destroy();
-        upstream.destroy();
-      },
-    };
-    backend.live.add(conn);
-    this.live.add(conn);
     counters.open(backend.spec.node);
 
     // Hand-written forwarding rather than pipe(): it costs less per chunk and per connection, and lets

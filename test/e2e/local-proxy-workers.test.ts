@@ -1,0 +1,123 @@
+// The proxy workers as the provider runs them (real threads, real sockets on loopback): a worker that
+// fails is contained, and one that dies is replaced and given its balancers again.
+import assert from 'node:assert/strict';
+import { connect, createServer, type AddressInfo, type Server } from 'node:net';
+import { test } from 'node:test';
+import type { Worker } from 'node:worker_threads';
+import { pino } from 'pino';
+import type { BalancerSpec } from '../../src/providers/local/proxy-spec.ts';
+import { ProxyWorkers } from '../../src/providers/local/proxy-workers.ts';
+import { until } from './helpers.ts';
+
+interface LogRecord {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+function capturingLogger(): { logger: pino.Logger; records: LogRecord[] } {
+  const records: LogRecord[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void records.push(JSON.parse(line) as LogRecord) });
+  return { logger, records };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function spec(key: string, port: number): BalancerSpec {
+  return {
+    key,
+    service: `default/${key}`,
+    frontends: [{ protocol: 'TCP', ip: '127.0.0.1', port, backends: [] }],
+    sourceRanges: [],
+    affinity: 'None',
+    drainGraceMs: 0,
+    udpIdleMs: 1_000,
+  };
+}
+
+/** True when something accepts a TCP connection on 127.0.0.1:port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** The thread in a slot, for the tests that must kill one. */
+function workerIn(workers: ProxyWorkers, index: number): Worker {
+  return (workers as unknown as { slots: { worker: Worker }[] }).slots[index]!.worker;
+}
+
+test('an apply that throws in the worker comes back as an error, and the worker carries on', async () => {
+  const { logger, records } = capturingLogger();
+  const workers = new ProxyWorkers(1, logger);
+  try {
+    const broken = { ...spec('broken', 1), frontends: null } as unknown as BalancerSpec;
+    const errors = await workers.apply(broken);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!, /^cannot serve broken: /);
+    await workers.remove('broken');
+
+    const port = await freePort();
+    assert.deepEqual(await workers.apply(spec('good', port)), []);
+    assert.equal(await listening(port), true);
+    assert.deepEqual(
+      (await workers.stats()).map((s) => s.frontend),
+      [`127.0.0.1:${port}/TCP`],
+    );
+    assert.deepEqual(
+      records.filter((r) => r.msg.startsWith('proxy worker')),
+      [],
+    );
+  } finally {
+    await workers.shutdown(0);
+  }
+});
+
+test('a worker that dies is replaced after a growing delay, serves its balancers again, and logs what it cannot bind', async () => {
+  const { logger, records } = capturingLogger();
+  const workers = new ProxyWorkers(1, logger);
+  let blocker: Server | undefined;
+  try {
+    const port = await freePort();
+    assert.deepEqual(await workers.apply(spec('web', port)), []);
+
+    // First death: the replacement binds the port again.
+    await workerIn(workers, 0).terminate();
+    assert.deepEqual(await workers.stats(), [], 'a slot waiting for its replacement answers at once');
+    await until('the replacement serves the port', async () => ((await workers.stats()).length === 1 && (await listening(port)) ? true : undefined));
+
+    // Second death soon after: the delay doubles, and a port taken meanwhile is logged, not lost.
+    await workerIn(workers, 0).terminate();
+    blocker = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve, reject) => blocker!.once('error', reject).listen(port, '127.0.0.1', resolve));
+    const refused = await until('the replay failure is logged', async () => records.find((r) => r.msg === 'replacement proxy worker cannot serve the load balancer'));
+    assert.equal(refused.service, 'default/web');
+    assert.deepEqual(refused.errors, [`cannot listen on 127.0.0.1:${port}/TCP: the port is in use by another program`]);
+
+    const exits = records.filter((r) => r.msg === 'proxy worker exited; starting a new one');
+    assert.deepEqual(
+      exits.map((r) => r.delayMs),
+      [100, 200],
+    );
+
+    // The spec is still wanted: the next apply binds once the port is free.
+    await new Promise((resolve) => blocker!.close(resolve));
+    blocker = undefined;
+    assert.deepEqual(await workers.apply(spec('web', port)), []);
+    assert.equal(await listening(port), true);
+  } finally {
+    blocker?.close();
+    await workers.shutdown(0);
+  }
+});
