@@ -198,7 +198,8 @@ export class ServiceLoadBalancerController {
         this.o.logger.warn({ service: key, err: messageOf(err), retryAfterMs: retryAfter }, 'sync failed; retrying after the delay the provider asked for');
       } else {
         const delay = this.queue.addRateLimited(key);
-        this.o.logger.warn({ service: key, err: messageOf(err), backoffMs: delay }, 'sync failed; backing off');
+        const retryable = err instanceof ProviderError ? err.retryable : undefined;
+        this.o.logger.warn({ service: key, err: messageOf(err), retryable, backoffMs: delay }, 'sync failed; backing off');
       }
     }
   }

@@ -112,7 +112,11 @@ export interface LoadBalancerProvider {
 }
 
 export interface ProviderErrorOptions {
-  /** Worth retrying with backoff (cloud 5xx, throttling, timeouts). */
+  /**
+   * A passing cloud condition (5xx, throttling, timeouts) rather than a problem with the Service. The
+   * core backs off and retries either way, since a cloud-side fix is invisible to it; the flag is for
+   * logs and for a provider's own retry wrapper.
+   */
   retryable: boolean;
   /** Retry after exactly this delay instead of the exponential backoff. */
   retryAfterMs?: number;
