@@ -75,6 +75,7 @@ export async function runController(config: Config, options: RunOptions): Promis
   const elector = le.enabled
     ? new LeaderElector({
         kubeConfig: client.kubeConfig,
+        client,
         namespace: le.namespace,
         leaseName: le.leaseName,
         identity,

@@ -61,7 +61,13 @@ export class KubeClient {
     await this.agent?.close();
   }
 
-  async request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown, patchType?: PatchType): Promise<T> {
+  async request<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    body?: unknown,
+    patchType?: PatchType,
+    signal?: AbortSignal,
+  ): Promise<T> {
     const cluster = this.kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     // Headers are applied per request, so rotated tokens (in-cluster, exec plugins) are picked up.
@@ -89,7 +95,7 @@ export class KubeClient {
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         dispatcher: this.agent,
-        signal: AbortSignal.timeout(30_000),
+        signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000),
       });
     } catch (err) {
       this.observe(method, resource, 0);

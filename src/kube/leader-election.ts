@@ -3,20 +3,14 @@
 // candidate's OWN clock since it last saw the record change (so clock skew between replicas does not
 // matter); the leader renews every retryPeriod and gives up if no renew succeeds within renewDeadline.
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  ApiException,
-  CoordinationV1Api,
-  Observable,
-  V1MicroTime,
-  type ConfigurationOptions,
-  type KubeConfig,
-  type ObservableMiddleware,
-  type V1Lease,
-} from '@kubernetes/client-node';
+import { V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { KubeApiError, KubeClient } from './client.ts';
 
 export interface LeaderElectionOptions {
   kubeConfig: KubeConfig;
+  /** Shares the controller's connection pool and request metrics; one is made from kubeConfig if absent. */
+  client?: KubeClient;
   namespace: string;
   leaseName: string;
   /** Unique per replica (the pod name); two replicas with one identity would both lead. */
@@ -122,7 +116,7 @@ export function releasedRecord(current: LeaseRecord, timestamp: string): LeaseRe
   return { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: timestamp, renewTime: timestamp, leaseTransitions: current.leaseTransitions };
 }
 
-// The generated client types MicroTime as a Date, but it deserializes to the raw string.
+// Raw API JSON carries MicroTime as a string; a V1MicroTime (a Date) may come from our own writes.
 function timeField(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   return value instanceof Date ? microTime(value.getTime()) : String(value);
@@ -158,30 +152,14 @@ function withRecord(lease: V1Lease, record: LeaseRecord): V1Lease {
 }
 
 function statusOf(err: unknown): number | undefined {
-  return err instanceof ApiException ? err.code : undefined;
-}
-
-/** Per-request options that abort the HTTP request on the signal (the client has no timeout of its own). */
-function abortable(signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> {
-  return {
-    middleware: [
-      {
-        pre: (ctx) => {
-          ctx.setSignal(signal);
-          return new Observable(Promise.resolve(ctx));
-        },
-        post: (rsp) => new Observable(Promise.resolve(rsp)),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  };
+  return err instanceof KubeApiError ? err.status : undefined;
 }
 
 type AttemptResult = 'ok' | 'held' | 'error';
 
 export class LeaderElector {
   readonly #opts: LeaderElectionOptions;
-  readonly #api: CoordinationV1Api;
+  readonly #client: KubeClient;
   readonly #stopping = new AbortController();
   #observation: Observation | undefined;
   /** The lease object we last wrote, for the optimistic renew that skips the read. */
@@ -196,7 +174,7 @@ export class LeaderElector {
       throw new Error('leader election needs retryPeriod < renewDeadline < leaseDuration');
     }
     this.#opts = opts;
-    this.#api = opts.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.#client = opts.client ?? new KubeClient(opts.kubeConfig);
   }
 
   get isLeader(): boolean {
@@ -268,7 +246,6 @@ export class LeaderElector {
   /** One client-go tryAcquireOrRenew: an optimistic renew when we lead, else read, decide, write. */
   async #attempt(signal: AbortSignal, callbacks: LeaderCallbacks): Promise<AttemptResult> {
     const { namespace, leaseName: name, identity, leaseDurationMs, logger } = this.#opts;
-    const options = abortable(signal);
     const decide = (current: LeaseRecord | undefined) =>
       decideLease({ current, previous: this.#observation, identity, leaseDurationMs, now: performance.now(), timestamp: microTime(Date.now()) });
 
@@ -278,7 +255,7 @@ export class LeaderElector {
       const expiresAt = (this.#observation?.observedAt ?? 0) + leaseDurationMs;
       if (decision.action === 'update' && performance.now() < expiresAt) {
         try {
-          return this.#accept(await this.#api.replaceNamespacedLease({ name, namespace, body: withRecord(written, decision.record) }, options), callbacks);
+          return this.#accept(await this.#put(withRecord(written, decision.record), signal), callbacks);
         } catch (err) {
           if (signal.aborted) return 'error';
           logger.debug({ err: String(err) }, 'optimistic lease renew failed; re-reading the lease');
@@ -288,7 +265,7 @@ export class LeaderElector {
 
     let lease: V1Lease | undefined;
     try {
-      lease = await this.#api.readNamespacedLease({ name, namespace }, options);
+      lease = await this.#read(signal);
     } catch (err) {
       if (statusOf(err) !== 404) {
         logger.warn({ err: String(err), lease: this.#leaseRef() }, 'cannot read leader lease');
@@ -305,8 +282,8 @@ export class LeaderElector {
       const body = withRecord(lease ?? { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace } }, decision.record);
       const result =
         decision.action === 'create'
-          ? await this.#api.createNamespacedLease({ namespace, body }, options)
-          : await this.#api.replaceNamespacedLease({ name, namespace, body }, options);
+          ? await this.#client.request<V1Lease>('POST', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`, body, undefined, signal)
+          : await this.#put(body, signal);
       return this.#accept(result, callbacks);
     } catch (err) {
       // 409: another replica wrote first (resourceVersion conflict, or both created); decide again next time.
@@ -317,6 +294,19 @@ export class LeaderElector {
     }
   }
 
+  #leasePath(): string {
+    return `/apis/coordination.k8s.io/v1/namespaces/${this.#opts.namespace}/leases/${this.#opts.leaseName}`;
+  }
+
+  #read(signal: AbortSignal): Promise<V1Lease> {
+    return this.#client.request<V1Lease>('GET', this.#leasePath(), undefined, undefined, signal);
+  }
+
+  /** An update with the lease's resourceVersion: a concurrent writer makes it fail with 409. */
+  #put(lease: V1Lease, signal: AbortSignal): Promise<V1Lease> {
+    return this.#client.request<V1Lease>('PUT', this.#leasePath(), lease, undefined, signal);
+  }
+
   #accept(lease: V1Lease, callbacks: LeaderCallbacks): AttemptResult {
     this.#written = lease;
     this.#observation = { record: recordFromLease(lease), observedAt: performance.now() };
@@ -325,15 +315,15 @@ export class LeaderElector {
   }
 
   async #release(): Promise<void> {
-    const { namespace, leaseName: name, identity, renewDeadlineMs, logger } = this.#opts;
-    const options = abortable(AbortSignal.timeout(renewDeadlineMs));
+    const { identity, renewDeadlineMs, logger } = this.#opts;
+    const signal = AbortSignal.timeout(renewDeadlineMs);
     // Re-read rather than trusting our copy: a renew aborted by stop() may still have landed.
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        const lease = await this.#api.readNamespacedLease({ name, namespace }, options);
+        const lease = await this.#read(signal);
         const record = recordFromLease(lease);
         if (record.holderIdentity !== identity) return;
-        await this.#api.replaceNamespacedLease({ name, namespace, body: withRecord(lease, releasedRecord(record, microTime(Date.now()))) }, options);
+        await this.#put(withRecord(lease, releasedRecord(record, microTime(Date.now()))), signal);
         this.#observation = undefined;
         this.#written = undefined;
         logger.info({ lease: this.#leaseRef() }, 'released leader lease');
