@@ -101,7 +101,9 @@ export class Reconciler {
       try {
         ingress = await this.o.provider.ensure(desired);
       } catch (err) {
-        this.applied.delete(key);
+        // Something may exist in the cloud now: keep the identity (so a vanished Service is still cleaned
+        // up) and make the next sync a full ensure.
+        this.applied.set(key, { identity: desired.identity, spec: '', targets: '', ingress: [], stale: true });
         void this.o.events.record(svc, 'Warning', 'SyncLoadBalancerFailed', `Error syncing load balancer: ${messageOf(err)}`);
         throw err;
       }
@@ -114,7 +116,7 @@ export class Reconciler {
         await this.o.provider.updateTargets(desired);
       } catch (err) {
         // As upstream: a failed host update is retried as a full ensure.
-        this.applied.delete(key);
+        previous.stale = true;
         this.o.metrics.nodeSyncErrors.inc();
         const names = desired.targets.map((t) => t.nodeName);
         const shown = names.slice(0, MAX_HOSTS_IN_EVENT).join(', ') + (names.length > MAX_HOSTS_IN_EVENT ? ', ...' : '');
