@@ -171,3 +171,5 @@ console.log('');
 for (const r of table) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd());
 console.log('\nall runs:');
 for (const [key, values] of figures) console.log(`  ${key}: ${values.map((v) => v.toFixed(2)).join(', ')}`);
+// The servers and load generators run until this process exits; the 'exit' handler above kills them.
+process.exit(0);
