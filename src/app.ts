@@ -8,7 +8,7 @@ import type { Config } from './config/schema.ts';
 import { ServiceLoadBalancerController } from './controller/controller.ts';
 import { instrumentProvider } from './controller/instrumented-provider.ts';
 import { createControllerMetrics } from './controller/metrics.ts';
-import { messageOf } from './controller/reconciler.ts';
+import { errorMessage } from './error-message.ts';
 import { KubeClient } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
 import { LeaderElector } from './kube/leader-election.ts';
@@ -123,7 +123,7 @@ export async function runController(config: Config, options: RunOptions): Promis
         onStartedLeading: () => {
           logger.info({ identity }, 'became leader');
           start().catch((err: unknown) => {
-            logger.error({ err: messageOf(err) }, 'controller failed to start');
+            logger.error({ err: errorMessage(err) }, 'controller failed to start');
             options.onLostLeadership();
           });
         },

@@ -4,6 +4,7 @@ import packageJson from '../package.json' with { type: 'json' };
 import { runController } from './app.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { createLogger } from './logger.ts';
+import { errorMessage } from './error-message.ts';
 
 const EXIT_CONFIG = 2;
 
@@ -40,7 +41,7 @@ program
         onLostLeadership: () => process.exit(1),
       });
     } catch (err) {
-      logger.fatal({ err: err instanceof Error ? err.message : String(err) }, 'could not start');
+      logger.fatal({ err: errorMessage(err) }, 'could not start');
       process.exit(1);
     }
     logger.info({ metrics: running.metricsUrl, health: running.healthUrl, provider: config.provider.name }, 'started');
@@ -52,7 +53,7 @@ program
       running.stop().then(
         () => process.exit(0),
         (err: unknown) => {
-          logger.error({ err: err instanceof Error ? err.message : String(err) }, 'unclean shutdown');
+          logger.error({ err: errorMessage(err) }, 'unclean shutdown');
           process.exit(1);
         },
       );

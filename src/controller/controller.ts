@@ -19,7 +19,8 @@ import {
   wantsLoadBalancer,
 } from './predicates.ts';
 import { runWorkers, WorkQueue } from './queue.ts';
-import { messageOf, Reconciler } from './reconciler.ts';
+import { Reconciler } from './reconciler.ts';
+import { errorMessage } from '../error-message.ts';
 
 export interface ControllerOptions {
   clusterName: string;
@@ -158,7 +159,7 @@ export class ServiceLoadBalancerController {
         logger: this.o.logger,
       });
     } catch (err) {
-      this.o.logger.warn({ err: messageOf(err) }, 'garbage collection failed');
+      this.o.logger.warn({ err: errorMessage(err) }, 'garbage collection failed');
     }
   }
 
@@ -195,11 +196,11 @@ export class ServiceLoadBalancerController {
       const retryAfter = err instanceof ProviderError || err instanceof KubeApiError ? err.retryAfterMs : undefined;
       if (retryAfter !== undefined) {
         this.queue.addAfterRetry(key, retryAfter);
-        this.o.logger.warn({ service: key, err: messageOf(err), retryAfterMs: retryAfter }, 'sync failed; retrying after the delay the provider asked for');
+        this.o.logger.warn({ service: key, err: errorMessage(err), retryAfterMs: retryAfter }, 'sync failed; retrying after the delay the provider asked for');
       } else {
         const delay = this.queue.addRateLimited(key);
         const retryable = err instanceof ProviderError ? err.retryable : undefined;
-        this.o.logger.warn({ service: key, err: messageOf(err), retryable, backoffMs: delay }, 'sync failed; backing off');
+        this.o.logger.warn({ service: key, err: errorMessage(err), retryable, backoffMs: delay }, 'sync failed; backing off');
       }
     }
   }

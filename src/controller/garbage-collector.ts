@@ -2,7 +2,8 @@ import type { V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { LoadBalancerIdentity, LoadBalancerProvider } from '../providers/provider.ts';
 import { hasFinalizer, isManagedBy, wantsLoadBalancer } from './predicates.ts';
-import { messageOf, type ObjectCache } from './reconciler.ts';
+import type { ObjectCache } from './reconciler.ts';
+import { errorMessage } from '../error-message.ts';
 
 /** Pure: an owned load balancer is an orphan when no live Service with its name and UID claims it. */
 export function isOrphan(identity: LoadBalancerIdentity, services: ObjectCache<V1Service>, ownedClass: string | null): boolean {
@@ -41,7 +42,7 @@ export async function collectGarbage(o: GarbageCollectorOptions): Promise<LoadBa
     try {
       await o.provider.delete(identity);
     } catch (err) {
-      o.logger.warn({ ...fields, err: messageOf(err) }, 'could not delete orphaned load balancer; will retry');
+      o.logger.warn({ ...fields, err: errorMessage(err) }, 'could not delete orphaned load balancer; will retry');
     }
   }
   return orphans;

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { LoadBalancerProvider } from '../providers/provider.ts';
 import type { ControllerMetrics } from './metrics.ts';
+import { errorMessage } from '../error-message.ts';
 
 type Operation = 'get' | 'ensure' | 'updateTargets' | 'delete' | 'listOwned';
 const operations: Operation[] = ['get', 'ensure', 'updateTargets', 'delete', 'listOwned'];
@@ -22,7 +23,7 @@ export function instrumentProvider(provider: LoadBalancerProvider, metrics: Cont
         return result;
       } catch (err) {
         metrics.providerCalls.inc({ provider: provider.name, operation, outcome: 'error' });
-        logger.debug({ operation, err: (err as Error).message }, 'provider operation failed');
+        logger.debug({ operation, err: errorMessage(err) }, 'provider operation failed');
         throw err;
       } finally {
         end();

@@ -7,8 +7,9 @@ import { invalidService, type IngressStatus, type LoadBalancerIdentity, type Loa
 import type { ControllerMetrics } from './metrics.ts';
 import { assignNodePorts, nodePortsNeeded, pickFreePorts, usedNodePorts, type PortRange } from './nodeports.ts';
 import { desiredLoadBalancer, identityOf, specFingerprint, targetsFingerprint } from './plan.ts';
-import { hasFinalizer, LB_FINALIZER, MANAGED_CLASS_ANNOTATION, needsCleanup, splitKey, wantsLoadBalancer } from './predicates.ts';
+import { hasFinalizer, LB_FINALIZER, MANAGED_CLASS_ANNOTATION, needsCleanup, serviceKey, splitKey, wantsLoadBalancer } from './predicates.ts';
 import { ingressEqual, statusPatch } from './status.ts';
+import { errorMessage } from '../error-message.ts';
 
 export interface ObjectCache<T> {
   get(name: string, namespace?: string): T | undefined;
@@ -104,7 +105,7 @@ export class Reconciler {
         // Something may exist in the cloud now: keep the identity (so a vanished Service is still cleaned
         // up) and make the next sync a full ensure.
         this.applied.set(key, { identity: desired.identity, spec: '', targets: '', ingress: [], stale: true });
-        void this.o.events.record(svc, 'Warning', 'SyncLoadBalancerFailed', `Error syncing load balancer: ${messageOf(err)}`);
+        void this.o.events.record(svc, 'Warning', 'SyncLoadBalancerFailed', `Error syncing load balancer: ${errorMessage(err)}`);
         throw err;
       }
       this.applied.set(key, { identity: desired.identity, spec, targets, ingress, stale: false });
@@ -120,7 +121,7 @@ export class Reconciler {
         this.o.metrics.nodeSyncErrors.inc();
         const names = desired.targets.map((t) => t.nodeName);
         const shown = names.slice(0, MAX_HOSTS_IN_EVENT).join(', ') + (names.length > MAX_HOSTS_IN_EVENT ? ', ...' : '');
-        void this.o.events.record(svc, 'Warning', 'UpdateLoadBalancerFailed', `Error updating load balancer with new hosts [${shown}]: ${messageOf(err)}`);
+        void this.o.events.record(svc, 'Warning', 'UpdateLoadBalancerFailed', `Error updating load balancer with new hosts [${shown}]: ${errorMessage(err)}`);
         throw err;
       }
       this.o.metrics.hostUpdateLatency.observe((performance.now() - started) / 1000);
@@ -144,7 +145,7 @@ export class Reconciler {
     try {
       await this.o.provider.delete(identityOf(svc, this.o.clusterName));
     } catch (err) {
-      void this.o.events.record(svc, 'Warning', 'SyncLoadBalancerFailed', `Error syncing load balancer: ${messageOf(err)}`);
+      void this.o.events.record(svc, 'Warning', 'SyncLoadBalancerFailed', `Error syncing load balancer: ${errorMessage(err)}`);
       throw err;
     }
     void this.o.events.record(svc, 'Normal', 'DeletedLoadBalancer', 'Deleted load balancer');
@@ -173,7 +174,7 @@ export class Reconciler {
           { metadata: { resourceVersion: svc.metadata?.resourceVersion }, spec: { ports: assignNodePorts(svc, ports) } },
           'merge',
         );
-        this.o.logger.info({ service: keyOf(svc), nodePorts: ports }, 'allocated NodePorts');
+        this.o.logger.info({ service: serviceKey(svc), nodePorts: ports }, 'allocated NodePorts');
         return patched;
       } catch (err) {
         // Another Service took the port between our cache read and the patch: try others.
@@ -184,7 +185,7 @@ export class Reconciler {
         throw err;
       }
     }
-    throw new KubeApiError(409, 'Conflict', `could not allocate NodePorts for ${keyOf(svc)} after ${NODEPORT_ATTEMPTS} attempts`);
+    throw new KubeApiError(409, 'Conflict', `could not allocate NodePorts for ${serviceKey(svc)} after ${NODEPORT_ATTEMPTS} attempts`);
   }
 
   /** The finalizer, with the record of which class provisioned the load balancer. */
@@ -259,10 +260,3 @@ function servicePath(svc: V1Service): string {
   return `/api/v1/namespaces/${svc.metadata?.namespace}/services/${svc.metadata?.name}`;
 }
 
-function keyOf(svc: V1Service): string {
-  return `${svc.metadata?.namespace}/${svc.metadata?.name}`;
-}
-
-export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

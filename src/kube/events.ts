@@ -1,6 +1,7 @@
 import type { CoreV1Event, V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KubeClient } from './client.ts';
+import { errorMessage } from '../error-message.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -106,7 +107,7 @@ export class EventRecorder {
       const created = await this.client.request<CoreV1Event>('POST', `/api/v1/namespaces/${namespace}/events`, event);
       this.series.set(key, { name: created.metadata.name!, count: 1, at: now });
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message, reason, service: `${namespace}/${svc.metadata?.name}` }, 'could not record event');
+      this.logger.warn({ err: errorMessage(err), reason, service: `${namespace}/${svc.metadata?.name}` }, 'could not record event');
     }
   }
 

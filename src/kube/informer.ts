@@ -1,6 +1,7 @@
 import { ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KubeClient } from './client.ts';
+import { errorMessage } from '../error-message.ts';
 
 export interface InformerHandlers<T> {
   add?(obj: T): void;
@@ -43,7 +44,7 @@ export class ResilientInformer<T extends KubernetesObject> {
       try {
         fn();
       } catch (err) {
-        this.logger.error({ err: err instanceof Error ? err.message : String(err), handler: what }, 'informer handler failed');
+        this.logger.error({ err: errorMessage(err), handler: what }, 'informer handler failed');
       }
     };
     this.listWatch.on('add', (obj) => {

@@ -1,5 +1,6 @@
 import type { DesiredLoadBalancer, Listener } from '../../src/providers/provider.ts';
 import type { Host } from './netns/topology.ts';
+import { plainServiceDefaults } from '../fakes/desired-defaults.ts';
 
 /** Polls until check returns a value other than undefined; fails with the last seen state. */
 export async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
@@ -49,14 +50,7 @@ export function desiredFor(
         { type: 'InternalIP', address: n.address6 },
       ],
     })),
-    healthCheck: { kind: 'tcp' },
-    externalTrafficPolicy: 'Cluster',
-    sourceRanges: [],
-    sessionAffinity: { type: 'None' },
-    requestedIPs: [],
-    ipFamilies: ['IPv4'],
-    annotations: {},
-    currentIngress: [],
+    ...plainServiceDefaults(),
     ...extra,
   };
 }

@@ -2,7 +2,8 @@
 // tests that drive the provider directly.
 
 import { randomUUID } from 'node:crypto';
-import type { DesiredLoadBalancer, Listener, Target } from '../../src/providers/provider.ts';
+import { defaultLoadBalancerName, type DesiredLoadBalancer, type Listener, type Target } from '../../src/providers/provider.ts';
+import { plainServiceDefaults } from './desired-defaults.ts';
 
 export function node(name: string, internalIP: string, externalIP?: string): Target {
   return {
@@ -27,17 +28,10 @@ export function udp(port: number, nodePort: number, name = `u${port}`): Listener
 export function desiredService(overrides: Partial<DesiredLoadBalancer> & { name?: string; namespace?: string; uid?: string; clusterName?: string } = {}): DesiredLoadBalancer {
   const { name = 'web', namespace = 'default', uid = randomUUID(), clusterName = 'test', ...rest } = overrides;
   return {
-    identity: { clusterName, namespace, name, uid, lbName: `a${uid.replaceAll('-', '')}`.slice(0, 32) },
+    identity: { clusterName, namespace, name, uid, lbName: defaultLoadBalancerName(uid) },
     listeners: [tcp(80, 30080)],
     targets: [node('n1', '10.0.1.11'), node('n2', '10.0.2.12')],
-    healthCheck: { kind: 'tcp' },
-    externalTrafficPolicy: 'Cluster',
-    sourceRanges: [],
-    sessionAffinity: { type: 'None' },
-    requestedIPs: [],
-    ipFamilies: ['IPv4'],
-    annotations: {},
-    currentIngress: [],
+    ...plainServiceDefaults(),
     ...rest,
   };
 }

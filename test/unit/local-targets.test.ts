@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import type { DesiredLoadBalancer } from '../../src/providers/provider.ts';
 import type { Probe } from '../../src/providers/local/health.ts';
 import { planFrontends, targetAddress } from '../../src/providers/local/targets.ts';
+import { plainServiceDefaults } from '../fakes/desired-defaults.ts';
 
 function desired(extra: Partial<DesiredLoadBalancer> = {}): DesiredLoadBalancer {
   return {
@@ -15,14 +16,7 @@ function desired(extra: Partial<DesiredLoadBalancer> = {}): DesiredLoadBalancer 
       { nodeName: 'n1', addresses: [{ type: 'Hostname', address: 'n1' }, { type: 'InternalIP', address: '10.0.0.1' }, { type: 'InternalIP', address: 'fd00::1' }] },
       { nodeName: 'n2', addresses: [{ type: 'ExternalIP', address: '198.51.100.2' }] },
     ],
-    healthCheck: { kind: 'tcp' },
-    externalTrafficPolicy: 'Cluster',
-    sourceRanges: [],
-    sessionAffinity: { type: 'None' },
-    requestedIPs: [],
-    ipFamilies: ['IPv4'],
-    annotations: {},
-    currentIngress: [],
+    ...plainServiceDefaults(),
     ...extra,
   };
 }

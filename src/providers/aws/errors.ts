@@ -1,4 +1,5 @@
 import { ProviderError } from '../provider.ts';
+import { errorMessage } from '../../error-message.ts';
 
 /** Error names AWS uses for "slow down" (the SDK's own throttling list, plus EC2's). */
 const THROTTLING_NAMES = new Set([
@@ -57,10 +58,6 @@ export function isAwsError(err: unknown, ...names: string[]): boolean {
   return names.some((n) => name === n || name === `${n}Exception`);
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /**
  * Turns anything an AWS call threw into the contract's error. Throttling, 5xx and network failures that
  * outlived the retries are retryable; other AWS errors are mistakes in the request (or in IAM), shown to
@@ -70,7 +67,7 @@ export function toProviderError(err: unknown, context: string): ProviderError {
   if (err instanceof ProviderError) return err;
   const kind = classifyFailure(err);
   const name = errorName(err);
-  return new ProviderError(`${context}: ${name}: ${message(err)}`, { retryable: isRetryableFailure(kind), cause: err });
+  return new ProviderError(`${context}: ${name}: ${errorMessage(err)}`, { retryable: isRetryableFailure(kind), cause: err });
 }
 
 /** AWS is still settling (a group in use right after its load balancer went away): try the sync again soon. */
