@@ -41,7 +41,10 @@ function spec(key: string, port: number): BalancerSpec {
   };
 }
 
-/** True when something accepts a TCP connection on 127.0.0.1:port. */
+/**
+ * True when something accepts a TCP connection on 127.0.0.1:port. A frontend with no backends accepts
+ * and resets at once, which may reach the client before its connect is reported.
+ */
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port });
@@ -49,7 +52,7 @@ function listening(port: number): Promise<boolean> {
       socket.destroy();
       resolve(true);
     });
-    socket.once('error', () => resolve(false));
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNRESET'));
   });
 }
 

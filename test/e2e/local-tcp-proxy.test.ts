@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { sourceFilter } from '../../src/providers/local/source-ranges.ts';
+import type { FrontendSettings } from '../../src/providers/local/proxy-spec.ts';
 import { TcpFrontend } from '../../src/providers/local/tcp-proxy.ts';
 import { until } from './helpers.ts';
 import { createTopology, type Host, type Topology } from './netns/topology.ts';
@@ -39,12 +39,12 @@ describe('TCP frontend: connections still dialling their node', () => {
   /** The next SYN retransmit resolves the node's real MAC and connects. */
   const restore = (): Promise<unknown> => run('ip', ['neigh', 'del', node.address, 'dev', link]).catch(() => undefined);
 
+  const settings: FrontendSettings = { sourceRanges: [], affinity: 'None', drainGraceMs: 0 };
   const frontend = async (): Promise<{ tcp: TcpFrontend; port: number }> => {
     const port = await freePort();
     const tcp = new TcpFrontend(
       { protocol: 'TCP', ip: '127.0.0.1', port, backends: [{ id: node.name, node: node.name, address: node.address, port: NODE_PORT, healthy: true }] },
-      { filter: sourceFilter([]), drainGraceMs: 0 },
-      'None',
+      settings,
     );
     await tcp.listen();
     return { tcp, port };
@@ -72,8 +72,8 @@ describe('TCP frontend: connections still dialling their node', () => {
       client.resetAndDestroy();
       await restore();
       await until('the dial ends', async () => (tcp.liveCount === 0 ? true : undefined));
-      assert.equal(tcp.counters.active, 0);
-      assert.equal(tcp.counters.rejected.connect_failed, 0, 'the node was reached, not given up on');
+      assert.equal(tcp.stats().active, 0);
+      assert.equal(tcp.stats().rejected.connect_failed, 0, 'the node was reached, not given up on');
 
       // And the frontend still proxies.
       const next = await connected(port);
@@ -81,7 +81,7 @@ describe('TCP frontend: connections still dialling their node', () => {
       const reply = await new Promise<string>((resolve) => next.once('data', (d: Buffer) => resolve(d.toString())));
       assert.equal(reply, 'n1 hello\n');
       next.destroy();
-      await until('the second connection is closed', async () => (tcp.liveCount === 0 && tcp.counters.active === 0 ? true : undefined));
+      await until('the second connection is closed', async () => (tcp.liveCount === 0 && tcp.stats().active === 0 ? true : undefined));
     } finally {
       tcp.close(0);
       tcp.cut();
@@ -100,8 +100,8 @@ describe('TCP frontend: connections still dialling their node', () => {
       tcp.cut();
       await closed;
       assert.equal(tcp.liveCount, 0);
-      assert.equal(tcp.counters.active, 0);
-      assert.equal(tcp.counters.rejected.connect_failed, 0, 'closed by the cut, not by the connect timing out');
+      assert.equal(tcp.stats().active, 0);
+      assert.equal(tcp.stats().rejected.connect_failed, 0, 'closed by the cut, not by the connect timing out');
     } finally {
       tcp.close(0);
       tcp.cut();
@@ -116,10 +116,10 @@ describe('TCP frontend: connections still dialling their node', () => {
       const client = await connected(port);
       const closed = new Promise((resolve) => client.once('close', resolve));
       await until('the dial is in flight', async () => (tcp.liveCount === 1 ? true : undefined));
-      tcp.backends.update([], 0);
+      tcp.update({ protocol: 'TCP', ip: '127.0.0.1', port, backends: [] }, settings);
       await closed;
       assert.equal(tcp.liveCount, 0);
-      assert.equal(tcp.counters.rejected.connect_failed, 0, 'closed by the drain, not by the connect timing out');
+      assert.equal(tcp.stats().rejected.connect_failed, 0, 'closed by the drain, not by the connect timing out');
     } finally {
       tcp.close(0);
       tcp.cut();

@@ -1,7 +1,17 @@
-import type { FrontendStats, RejectReason } from './proxy-spec.ts';
+import type { RejectReason } from './proxy-spec.ts';
 
-/** Counters one frontend keeps in its worker; plain numbers so the hot path only adds. */
-export class Counters {
+/** What one frontend has counted since it opened. */
+export interface FrontendCounters {
+  /** Connections (TCP) or flows (UDP) opened, per node. */
+  opened: Record<string, number>;
+  active: number;
+  bytesIn: number;
+  bytesOut: number;
+  rejected: Record<RejectReason, number>;
+}
+
+/** Counters a UDP frontend keeps in its worker; plain numbers so the hot path only adds. */
+export class Counters implements FrontendCounters {
   opened: Record<string, number> = {};
   active = 0;
   bytesIn = 0;
@@ -13,7 +23,7 @@ export class Counters {
     this.active++;
   }
 
-  snapshot(key: string, service: string, frontend: string): FrontendStats {
-    return { key, service, frontend, opened: { ...this.opened }, active: this.active, bytesIn: this.bytesIn, bytesOut: this.bytesOut, rejected: { ...this.rejected } };
+  snapshot(): FrontendCounters {
+    return { opened: { ...this.opened }, active: this.active, bytesIn: this.bytesIn, bytesOut: this.bytesOut, rejected: { ...this.rejected } };
   }
 }

@@ -1,5 +1,6 @@
 // What the main thread tells the proxy workers, and what they answer. Plain data: it crosses a
 // worker_threads message port.
+import type { FrontendCounters } from './frontend-stats.ts';
 
 export interface BackendSpec {
   /** Stable across workers and restarts: affinity hashes on it. */
@@ -29,17 +30,15 @@ export interface BalancerSpec {
   udpIdleMs: number;
 }
 
-export interface FrontendStats {
+/** What a frontend takes from its load balancer's spec. */
+export type FrontendSettings = Pick<BalancerSpec, 'sourceRanges' | 'affinity' | 'drainGraceMs'>;
+
+/** One frontend's counters, named for metrics. */
+export interface FrontendStats extends FrontendCounters {
   key: string;
   service: string;
   /** "ip:port/PROTOCOL" */
   frontend: string;
-  /** Connections (TCP) or flows (UDP) opened, per node. */
-  opened: Record<string, number>;
-  active: number;
-  bytesIn: number;
-  bytesOut: number;
-  rejected: Record<RejectReason, number>;
 }
 
 export type RejectReason = 'source_range' | 'no_healthy_target' | 'connect_failed';

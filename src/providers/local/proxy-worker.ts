@@ -3,7 +3,7 @@
 import { parentPort } from 'node:worker_threads';
 import { frontendName, type BalancerSpec, type FromWorker, type FrontendSpec, type FrontendStats, type ToWorker } from './proxy-spec.ts';
 import { sourceFilter } from './source-ranges.ts';
-import { TcpFrontend, type FrontendContext } from './tcp-proxy.ts';
+import { TcpFrontend } from './tcp-proxy.ts';
 import { UdpFrontend, type UdpContext } from './udp-proxy.ts';
 
 type Frontend = TcpFrontend | UdpFrontend;
@@ -42,12 +42,12 @@ function closeFrontend(frontend: Frontend, graceMs: number): void {
 
 async function apply(spec: BalancerSpec): Promise<string[]> {
   let balancer = balancers.get(spec.key);
-  const context: UdpContext = { filter: sourceFilter(spec.sourceRanges), drainGraceMs: spec.drainGraceMs, idleMs: spec.udpIdleMs };
+  const context: UdpContext = { filter: sourceFilter(spec.sourceRanges), idleMs: spec.udpIdleMs };
   if (!balancer) {
     balancer = { spec, context, frontends: new Map() };
     balancers.set(spec.key, balancer);
   } else {
-    // Frontends read the context on every new connection, so this updates them in place.
+    // UDP frontends read the context on every new flow, so this updates them in place.
     Object.assign(balancer.context, context);
     balancer.spec = spec;
   }
@@ -63,11 +63,10 @@ async function apply(spec: BalancerSpec): Promise<string[]> {
   for (const [name, fspec] of wanted) {
     const existing = balancer.frontends.get(name);
     if (existing) {
-      existing.backends.affinity = spec.affinity;
-      existing.backends.update(fspec.backends, spec.drainGraceMs);
+      existing.update(fspec, spec);
       continue;
     }
-    const frontend = fspec.protocol === 'TCP' ? new TcpFrontend(fspec, balancer.context as FrontendContext, spec.affinity) : new UdpFrontend(fspec, balancer.context, spec.affinity);
+    const frontend = fspec.protocol === 'TCP' ? new TcpFrontend(fspec, spec) : new UdpFrontend(fspec, balancer.context, spec.affinity);
     balancer.frontends.set(name, frontend);
     const b = balancer;
     opening.push(
@@ -92,7 +91,7 @@ function remove(key: string): void {
 function stats(): FrontendStats[] {
   const out: FrontendStats[] = [];
   for (const balancer of balancers.values()) {
-    for (const [name, frontend] of balancer.frontends) out.push(frontend.counters.snapshot(balancer.spec.key, balancer.spec.service, name));
+    for (const [name, frontend] of balancer.frontends) out.push({ key: balancer.spec.key, service: balancer.spec.service, frontend: name, ...frontend.stats() });
   }
   return out;
 }

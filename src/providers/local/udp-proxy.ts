@@ -3,9 +3,9 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { Backends, type Backend, type Closable } from './backends.ts';
-import { Counters } from './frontend-stats.ts';
-import type { FrontendSpec } from './proxy-spec.ts';
-import type { FrontendContext } from './tcp-proxy.ts';
+import { Counters, type FrontendCounters } from './frontend-stats.ts';
+import type { FrontendSettings, FrontendSpec } from './proxy-spec.ts';
+import type { SourceFilter } from './source-ranges.ts';
 
 /** Datagrams held while a new flow's upstream socket connects; more than this are dropped, as UDP may. */
 const PENDING_LIMIT = 64;
@@ -17,13 +17,15 @@ interface Flow extends Closable {
   pending: Buffer[] | undefined;
 }
 
-export interface UdpContext extends FrontendContext {
+/** Read on every new flow: the worker updates it in place when the load balancer changes. */
+export interface UdpContext {
+  filter: SourceFilter;
   idleMs: number;
 }
 
 export class UdpFrontend {
   readonly backends: Backends;
-  readonly counters = new Counters();
+  private readonly counters = new Counters();
   private readonly socket: Socket;
   private readonly flows = new Map<string, Flow>();
   private readonly spec: FrontendSpec;
@@ -61,8 +63,18 @@ export class UdpFrontend {
     this.cut();
   }
 
+  /** Takes new backends and affinity; flows to backends that left are cut after drainGraceMs. */
+  update(spec: FrontendSpec, settings: FrontendSettings): void {
+    this.backends.affinity = settings.affinity;
+    this.backends.update(spec.backends, settings.drainGraceMs);
+  }
+
   get liveCount(): number {
     return this.flows.size;
+  }
+
+  stats(): FrontendCounters {
+    return this.counters.snapshot();
   }
 
   cut(): void {

@@ -1,0 +1,1041 @@
+/*
+ * The local provider's TCP data path: listeners, connection set-up and byte forwarding on one epoll
+ * thread per JavaScript environment (one per proxy worker). A proxied chunk costs one recv and one send
+ * and no JavaScript at all, which is what it takes to come near HAProxy; Node's sockets spend several
+ * microseconds of callbacks and stream bookkeeping per chunk.
+ *
+ * Policy stays in TypeScript (tcp-proxy.ts): which nodes, their health, source ranges and affinity are
+ * handed over by configure(), counters are read back by stats(). The semantics follow the proxy spec:
+ * half-close passed on, backpressure both ways, up to three nodes tried per connection, removed nodes and
+ * closed listeners drained for a grace period, then cut.
+ *
+ * Threads: the engine thread and the JavaScript thread share everything under one mutex. Only the
+ * engine thread closes connections and frees memory, and only between epoll batches, so that an event
+ * already returned by epoll_wait never points at freed memory.
+ */
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CONNECT_ATTEMPTS 3
+#define CONNECT_TIMEOUT_MS 5000
+#define TICK_MS 50
+#define SCRATCH (64 * 1024)
+/* Reads per direction before other connections get a turn. */
+#define BURST 16
+#define MAX_EVENTS 256
+
+enum { KIND_LISTENER = 1, KIND_SIDE, KIND_WAKE };
+enum { REJ_SOURCE_RANGE, REJ_NO_HEALTHY_TARGET, REJ_CONNECT_FAILED, REJ_COUNT };
+enum { CONNECTING, OPEN, DEAD };
+
+typedef struct conn conn;
+typedef struct frontend frontend;
+
+typedef struct backend {
+  struct backend *next_retired;
+  uint64_t serial;
+  char *id;
+  char *address;
+  int port;
+  int node; /* index in frontend->nodes */
+  int healthy;
+  struct sockaddr_storage addr;
+  socklen_t addrlen;
+  conn *conns; /* dialling or open */
+  int64_t deadline; /* retired: connections still open then are cut */
+} backend;
+
+typedef struct side {
+  int kind; /* first: epoll data points here */
+  conn *c;
+  int fd;
+  int readable, writable, eof, shut;
+  int hup; /* the peer has sent FIN or failed: a short read is no longer the end of what is there */
+} side;
+
+typedef struct pending {
+  char *data;
+  size_t len, off;
+} pending;
+
+struct conn {
+  side s[2]; /* 0: client, 1: node */
+  pending p[2]; /* p[i]: read from s[i], not yet written to the other side */
+  frontend *fe;
+  backend *be;
+  conn *prev, *next; /* in be->conns */
+  conn *prev_dial, *next_dial; /* in engine->dialling */
+  conn *next_ready;
+  conn *next_dead;
+  int ready;
+  int state;
+  int attempts;
+  uint64_t tried[CONNECT_ATTEMPTS];
+  int64_t deadline;
+  struct sockaddr_storage peer;
+};
+
+typedef struct node_count {
+  char *name;
+  uint64_t opened;
+} node_count;
+
+typedef struct range {
+  int family;
+  unsigned char addr[16];
+  int prefix;
+} range;
+
+struct frontend {
+  int kind; /* first: epoll data points here */
+  int id;
+  int fd;
+  int accepting; /* registered with epoll: not before the first configure() */
+  frontend *next;
+  backend **current;
+  int ncurrent;
+  backend **eligible;
+  int neligible;
+  backend **candidates;
+  backend *retired;
+  int affinity;
+  range *ranges;
+  int nranges;
+  uint32_t rr;
+  int closing;
+  int64_t close_at;
+  int live;
+  uint64_t active, bytes_in, bytes_out, rejected[REJ_COUNT];
+  node_count *nodes;
+  int nnodes;
+};
+
+typedef struct engine {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  int epfd, wakefd, stop;
+  int wake_kind; /* epoll data for wakefd points here */
+  frontend *fes;
+  int next_id;
+  uint64_t next_serial;
+  conn *dialling, *ready, *dead;
+  int timed; /* something waits for a deadline */
+  int64_t next_tick;
+  char scratch[SCRATCH];
+} engine;
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void wake(engine *e) {
+  uint64_t one = 1;
+  ssize_t ignored = write(e->wakefd, &one, sizeof one);
+  (void)ignored;
+}
+
+/* FNV-1a over "client|id" with a final avalanche: the same numbers as balancer.ts's hash, so that the
+ * TCP and UDP paths and every worker send a client to the same node. */
+static uint32_t affinity_hash(const char *client, const char *id) {
+  uint32_t h = 0x811c9dc5u;
+  for (const char *p = client; *p; p++) h = (h ^ (unsigned char)*p) * 0x01000193u;
+  h = (h ^ '|') * 0x01000193u;
+  for (const char *p = id; *p; p++) h = (h ^ (unsigned char)*p) * 0x01000193u;
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
+static int tried(const conn *c, const backend *b) {
+  for (int i = 0; i < c->attempts; i++)
+    if (c->tried[i] == b->serial) return 1;
+  return 0;
+}
+
+static backend *pick(frontend *fe, conn *c) {
+  int n = 0;
+  for (int i = 0; i < fe->neligible; i++)
+    if (!tried(c, fe->eligible[i])) fe->candidates[n++] = fe->eligible[i];
+  if (n == 0) return NULL;
+  if (!fe->affinity) {
+    backend *b = fe->candidates[fe->rr % (uint32_t)n];
+    fe->rr = (fe->rr + 1) % 1000000007u;
+    return b;
+  }
+  char client[INET6_ADDRSTRLEN] = "";
+  if (c->peer.ss_family == AF_INET) inet_ntop(AF_INET, &((struct sockaddr_in *)&c->peer)->sin_addr, client, sizeof client);
+  else inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&c->peer)->sin6_addr, client, sizeof client);
+  backend *best = NULL;
+  uint32_t best_score = 0;
+  for (int i = 0; i < n; i++) {
+    uint32_t score = affinity_hash(client, fe->candidates[i]->id);
+    if (!best || score > best_score) {
+      best = fe->candidates[i];
+      best_score = score;
+    }
+  }
+  return best;
+}
+
+static int in_range(const range *r, int family, const unsigned char *a) {
+  if (r->family != family) return 0;
+  int bits = r->prefix, i = 0;
+  for (; bits >= 8; bits -= 8, i++)
+    if (a[i] != r->addr[i]) return 0;
+  if (bits == 0) return 1;
+  unsigned char mask = (unsigned char)(0xff << (8 - bits));
+  return (a[i] & mask) == (r->addr[i] & mask);
+}
+
+/* loadBalancerSourceRanges: none means everyone; IPv4 ranges also match IPv4-mapped IPv6 clients. */
+static int allowed(const frontend *fe, const struct sockaddr_storage *peer) {
+  if (fe->nranges == 0) return 1;
+  const unsigned char *v4 = NULL, *v6 = NULL;
+  if (peer->ss_family == AF_INET) v4 = (const unsigned char *)&((const struct sockaddr_in *)peer)->sin_addr;
+  else {
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)peer)->sin6_addr;
+    v6 = (const unsigned char *)a;
+    if (IN6_IS_ADDR_V4MAPPED(a)) v4 = v6 + 12;
+  }
+  for (int i = 0; i < fe->nranges; i++) {
+    if (v4 && in_range(&fe->ranges[i], AF_INET, v4)) return 1;
+    if (v6 && in_range(&fe->ranges[i], AF_INET6, v6)) return 1;
+  }
+  return 0;
+}
+
+static void close_fd(int fd, int reset) {
+  if (reset) {
+    /* Linger 0: close sends RST, as a proxy does when one side failed. */
+    struct linger lg = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
+  close(fd);
+}
+
+static void set_nodelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+static void unlink_backend(conn *c) {
+  backend *b = c->be;
+  if (!b) return;
+  if (c->prev) c->prev->next = c->next;
+  else b->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+  c->be = NULL;
+}
+
+static void unlink_dialling(engine *e, conn *c) {
+  if (c->prev_dial) c->prev_dial->next_dial = c->next_dial;
+  else if (e->dialling == c) e->dialling = c->next_dial;
+  if (c->next_dial) c->next_dial->prev_dial = c->prev_dial;
+  c->prev_dial = c->next_dial = NULL;
+}
+
+/* Ends a connection. The memory goes at the end of the batch, after every event that may name it. */
+static void finish(engine *e, conn *c, int reset) {
+  if (c->state == DEAD) return;
+  if (c->state == CONNECTING) unlink_dialling(e, c);
+  else c->fe->active--;
+  unlink_backend(c);
+  c->fe->live--;
+  for (int i = 0; i < 2; i++) {
+    if (c->s[i].fd >= 0) close_fd(c->s[i].fd, reset);
+    c->s[i].fd = -1;
+  }
+  c->state = DEAD;
+  /* A connection on the ready list is moved to the dead list when the list is run. */
+  if (!c->ready) {
+    c->next_dead = e->dead;
+    e->dead = c;
+  }
+}
+
+static void queue_ready(engine *e, conn *c) {
+  if (c->ready) return;
+  c->ready = 1;
+  c->next_ready = e->ready;
+  e->ready = c;
+}
+
+static int add_fd(engine *e, int fd, uint32_t events, void *tag) {
+  struct epoll_event ev = {.events = events, .data.ptr = tag};
+  return epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* Forwards what side `from` has to the other side, until one of them would block. */
+static void pump(engine *e, conn *c, int from) {
+  side *src = &c->s[from], *dst = &c->s[1 - from];
+  pending *p = &c->p[from];
+  frontend *fe = c->fe;
+  for (int burst = 0;; burst++) {
+    if (p->data) {
+      if (!dst->writable) return;
+      ssize_t w = send(dst->fd, p->data + p->off, p->len - p->off, MSG_NOSIGNAL);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {
+          dst->writable = 0;
+          return;
+        }
+        finish(e, c, 1);
+        return;
+      }
+      p->off += (size_t)w;
+      if (p->off < p->len) {
+        /* A short send means the socket buffer is full; EPOLLOUT comes when it drains. */
+        dst->writable = 0;
+        return;
+      }
+      free(p->data);
+      p->data = NULL;
+    }
+    if (src->eof) {
+      if (!dst->shut) {
+        /* Half-close: the other side sees our FIN and may go on sending. */
+        shutdown(dst->fd, SHUT_WR);
+        dst->shut = 1;
+        if (src->shut) finish(e, c, 0);
+      }
+      return;
+    }
+    if (!src->readable || !dst->writable) return;
+    if (burst == BURST) {
+      queue_ready(e, c);
+      return;
+    }
+    ssize_t n = recv(src->fd, e->scratch, SCRATCH, 0);
+    if (n == 0) {
+      src->eof = 1;
+      continue;
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        src->readable = 0;
+        return;
+      }
+      finish(e, c, 1);
+      return;
+    }
+    /* A short read emptied the socket and edge-triggered epoll reports whatever arrives next, except a
+     * FIN or error that came with the data: that one was reported already, so read on to see it. */
+    if (n < SCRATCH && !src->hup) src->readable = 0;
+    if (from == 0) fe->bytes_in += (uint64_t)n;
+    else fe->bytes_out += (uint64_t)n;
+    ssize_t w = send(dst->fd, e->scratch, (size_t)n, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno != EAGAIN && errno != EINTR) {
+        finish(e, c, 1);
+        return;
+      }
+      w = 0;
+    }
+    if (w < n) {
+      p->len = (size_t)(n - w);
+      p->off = 0;
+      p->data = malloc(p->len);
+      if (!p->data) {
+        finish(e, c, 1);
+        return;
+      }
+      memcpy(p->data, e->scratch + w, p->len);
+      dst->writable = 0;
+      return;
+    }
+  }
+}
+
+static void dial(engine *e, conn *c);
+
+/* The node refused, timed out or failed: try another while attempts are left. */
+static void retry(engine *e, conn *c) {
+  unlink_dialling(e, c);
+  unlink_backend(c);
+  close(c->s[1].fd);
+  c->s[1].fd = -1;
+  if (c->attempts < CONNECT_ATTEMPTS) dial(e, c);
+  else {
+    c->fe->rejected[REJ_CONNECT_FAILED]++;
+    finish(e, c, 1);
+  }
+}
+
+static void dial(engine *e, conn *c) {
+  frontend *fe = c->fe;
+  for (;;) {
+    backend *b = pick(fe, c);
+    if (!b) {
+      fe->rejected[c->attempts == 0 ? REJ_NO_HEALTHY_TARGET : REJ_CONNECT_FAILED]++;
+      finish(e, c, 1);
+      return;
+    }
+    c->tried[c->attempts++] = b->serial;
+    int fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+      set_nodelay(fd);
+      if (connect(fd, (struct sockaddr *)&b->addr, b->addrlen) == 0 || errno == EINPROGRESS) {
+        side *s = &c->s[1];
+        memset(s, 0, sizeof *s);
+        s->kind = KIND_SIDE;
+        s->c = c;
+        s->fd = fd;
+        if (add_fd(e, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, s) == 0) {
+          c->be = b;
+          c->next = b->conns;
+          if (b->conns) b->conns->prev = c;
+          b->conns = c;
+          c->deadline = now_ms() + CONNECT_TIMEOUT_MS;
+          c->next_dial = e->dialling;
+          if (e->dialling) e->dialling->prev_dial = c;
+          e->dialling = c;
+          e->timed = 1;
+          return;
+        }
+        s->fd = -1;
+      }
+      close(fd);
+    }
+    if (c->attempts >= CONNECT_ATTEMPTS) {
+      fe->rejected[REJ_CONNECT_FAILED]++;
+      finish(e, c, 1);
+      return;
+    }
+  }
+}
+
+static void established(engine *e, conn *c) {
+  unlink_dialling(e, c);
+  c->state = OPEN;
+  c->fe->active++;
+  c->fe->nodes[c->be->node].opened++;
+  /* Whatever the client sent while the node was dialled was left in its socket; read it now. */
+  for (int i = 0; i < 2; i++) c->s[i].readable = c->s[i].writable = 1;
+  pump(e, c, 0);
+  if (c->state == OPEN) pump(e, c, 1);
+}
+
+static void on_side(engine *e, side *s, uint32_t events) {
+  conn *c = s->c;
+  if (c->state == DEAD || s->fd < 0) return;
+  int i = (int)(s - c->s);
+  /* Kept from the first report on, including while the node is dialled: a FIN that came with data is
+   * reported once. Wrongly set (a stale event), it only costs one more recv. */
+  if (events & (EPOLLRDHUP | EPOLLERR | EPOLLHUP)) s->hup = 1;
+  if (c->state == CONNECTING) {
+    if (i == 0) {
+      /* The client reset before the node answered: nothing to forward, no node to bother. */
+      if (events & (EPOLLERR | EPOLLHUP)) finish(e, c, 1);
+      return;
+    }
+    /* Asked of the socket rather than read from `events`: an event from an earlier attempt's socket
+     * may still be in this batch. */
+    int err = 0;
+    socklen_t len = sizeof err;
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof peer;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) retry(e, c);
+    else if (getpeername(s->fd, (struct sockaddr *)&peer, &plen) == 0) established(e, c);
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) s->readable = 1;
+  if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) s->writable = 1;
+  pump(e, c, i);
+  /* This side may have become writable: the other direction can go on. */
+  if (c->state == OPEN) pump(e, c, 1 - i);
+}
+
+static void on_accept(engine *e, frontend *fe) {
+  while (fe->fd >= 0) {
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    int fd = accept4(fe->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return;
+    }
+    if (!allowed(fe, &peer)) {
+      fe->rejected[REJ_SOURCE_RANGE]++;
+      close_fd(fd, 1);
+      continue;
+    }
+    conn *c = calloc(1, sizeof *c);
+    if (!c) {
+      close_fd(fd, 1);
+      continue;
+    }
+    c->fe = fe;
+    c->peer = peer;
+    c->state = CONNECTING;
+    c->s[0] = (side){.kind = KIND_SIDE, .c = c, .fd = fd};
+    c->s[1] = (side){.kind = KIND_SIDE, .c = c, .fd = -1};
+    set_nodelay(fd);
+    if (add_fd(e, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &c->s[0]) != 0) {
+      close_fd(fd, 1);
+      free(c);
+      continue;
+    }
+    fe->live++;
+    dial(e, c);
+  }
+}
+
+static void cut_backend(engine *e, backend *b) {
+  while (b->conns) finish(e, b->conns, 0);
+}
+
+static void free_backend(backend *b) {
+  free(b->id);
+  free(b->address);
+  free(b);
+}
+
+static void free_frontend(frontend *fe) {
+  for (int i = 0; i < fe->ncurrent; i++) free_backend(fe->current[i]);
+  while (fe->retired) {
+    backend *b = fe->retired;
+    fe->retired = b->next_retired;
+    free_backend(b);
+  }
+  for (int i = 0; i < fe->nnodes; i++) free(fe->nodes[i].name);
+  free(fe->nodes);
+  free(fe->current);
+  free(fe->eligible);
+  free(fe->candidates);
+  free(fe->ranges);
+  free(fe);
+}
+
+/* Deadlines: dials that take too long, drains that ran out, listeners closed and empty. */
+static void tick(engine *e, int64_t now) {
+  int timed = 0;
+  for (conn *c = e->dialling, *next; c; c = next) {
+    next = c->next_dial;
+    if (c->deadline <= now) retry(e, c);
+  }
+  if (e->dialling) timed = 1;
+  for (frontend **link = &e->fes; *link;) {
+    frontend *fe = *link;
+    int cut_all = fe->closing && fe->close_at <= now;
+    if (cut_all)
+      for (int i = 0; i < fe->ncurrent; i++) cut_backend(e, fe->current[i]);
+    for (backend **bl = &fe->retired; *bl;) {
+      backend *b = *bl;
+      if (cut_all || b->deadline <= now) cut_backend(e, b);
+      if (!b->conns) {
+        *bl = b->next_retired;
+        free_backend(b);
+      } else {
+        bl = &b->next_retired;
+        timed = 1;
+      }
+    }
+    if (fe->closing && fe->live == 0) {
+      *link = fe->next;
+      free_frontend(fe);
+      continue;
+    }
+    if (fe->closing) timed = 1;
+    link = &fe->next;
+  }
+  e->timed = timed;
+  e->next_tick = now + TICK_MS;
+}
+
+static void *run(void *arg) {
+  engine *e = arg;
+  struct epoll_event events[MAX_EVENTS];
+  for (;;) {
+    pthread_mutex_lock(&e->mu);
+    int timeout = e->ready ? 0 : e->timed ? TICK_MS : -1;
+    pthread_mutex_unlock(&e->mu);
+    int n = epoll_wait(e->epfd, events, MAX_EVENTS, timeout);
+    pthread_mutex_lock(&e->mu);
+    if (e->stop) {
+      pthread_mutex_unlock(&e->mu);
+      return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+      int kind = *(int *)events[i].data.ptr;
+      if (kind == KIND_SIDE) on_side(e, events[i].data.ptr, events[i].events);
+      else if (kind == KIND_LISTENER) on_accept(e, events[i].data.ptr);
+      else {
+        uint64_t count;
+        ssize_t ignored = read(e->wakefd, &count, sizeof count);
+        (void)ignored;
+      }
+    }
+    conn *ready = e->ready;
+    e->ready = NULL;
+    while (ready) {
+      conn *c = ready;
+      ready = c->next_ready;
+      c->ready = 0;
+      if (c->state == OPEN) {
+        pump(e, c, 0);
+        if (c->state == OPEN) pump(e, c, 1);
+      }
+      if (c->state == DEAD && !c->ready) {
+        c->next_dead = e->dead;
+        e->dead = c;
+      }
+    }
+    int64_t now = now_ms();
+    if (now >= e->next_tick) tick(e, now);
+    while (e->dead) {
+      conn *c = e->dead;
+      e->dead = c->next_dead;
+      free(c->p[0].data);
+      free(c->p[1].data);
+      free(c);
+    }
+    pthread_mutex_unlock(&e->mu);
+  }
+}
+
+/* ---- JavaScript side ---------------------------------------------------------------------------- */
+
+static frontend *find(engine *e, int id) {
+  for (frontend *fe = e->fes; fe; fe = fe->next)
+    if (fe->id == id) return fe;
+  return NULL;
+}
+
+static void destroy_engine(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  engine *e = data;
+  pthread_mutex_lock(&e->mu);
+  e->stop = 1;
+  pthread_mutex_unlock(&e->mu);
+  wake(e);
+  pthread_join(e->thread, NULL);
+  /* The thread is gone: close whatever is still open and free it all. */
+  while (e->fes) {
+    frontend *fe = e->fes;
+    e->fes = fe->next;
+    if (fe->fd >= 0) close(fe->fd);
+    for (int i = 0; i < fe->ncurrent; i++) cut_backend(e, fe->current[i]);
+    for (backend *b = fe->retired; b; b = b->next_retired) cut_backend(e, b);
+    free_frontend(fe);
+  }
+  for (conn *c = e->ready; c; c = c->next_ready) {
+    c->next_dead = e->dead;
+    e->dead = c;
+  }
+  while (e->dead) {
+    conn *c = e->dead;
+    e->dead = c->next_dead;
+    free(c->p[0].data);
+    free(c->p[1].data);
+    free(c);
+  }
+  close(e->epfd);
+  close(e->wakefd);
+  pthread_mutex_destroy(&e->mu);
+  free(e);
+}
+
+static napi_value throw_error(napi_env env, const char *code, const char *message) {
+  napi_value c = NULL, m, err;
+  if (code) napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, c, m, &err);
+  napi_throw(env, err);
+  return NULL;
+}
+
+static engine *get_engine(napi_env env) {
+  engine *e = NULL;
+  napi_get_instance_data(env, (void **)&e);
+  if (e) return e;
+  e = calloc(1, sizeof *e);
+  if (!e) return NULL;
+  e->wake_kind = KIND_WAKE;
+  e->epfd = epoll_create1(EPOLL_CLOEXEC);
+  e->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  pthread_mutex_init(&e->mu, NULL);
+  if (e->epfd < 0 || e->wakefd < 0 || add_fd(e, e->wakefd, EPOLLIN, &e->wake_kind) != 0 || pthread_create(&e->thread, NULL, run, e) != 0) {
+    if (e->epfd >= 0) close(e->epfd);
+    if (e->wakefd >= 0) close(e->wakefd);
+    free(e);
+    return NULL;
+  }
+  napi_set_instance_data(env, e, destroy_engine, NULL);
+  return e;
+}
+
+#define ARGS(n)                                                                \
+  size_t argc = n;                                                             \
+  napi_value argv[n];                                                          \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < n) \
+    return throw_error(env, NULL, "tcp_engine: expected " #n " arguments");
+
+static int get_string(napi_env env, napi_value v, char *buf, size_t size) {
+  size_t len;
+  return napi_get_value_string_utf8(env, v, buf, size, &len) == napi_ok && len < size - 1;
+}
+
+static char *get_string_alloc(napi_env env, napi_value v) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
+  char *s = malloc(len + 1);
+  if (s && napi_get_value_string_utf8(env, v, s, len + 1, &len) != napi_ok) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+static int sockaddr_of(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len) {
+  memset(ss, 0, sizeof *ss);
+  struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+  if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons((uint16_t)port);
+    *len = sizeof *in4;
+    return 1;
+  }
+  if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons((uint16_t)port);
+    *len = sizeof *in6;
+    return 1;
+  }
+  return 0;
+}
+
+/* listen(host, port) -> id. Binds with SO_REUSEPORT next to the other workers; throws with the errno
+ * name as `code` (EADDRINUSE, EADDRNOTAVAIL, EACCES, ...). */
+static napi_value js_listen(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char host[INET6_ADDRSTRLEN + 1];
+  int32_t port;
+  if (!get_string(env, argv[0], host, sizeof host) || napi_get_value_int32(env, argv[1], &port) != napi_ok)
+    return throw_error(env, NULL, "listen(host, port): bad arguments");
+  struct sockaddr_storage ss;
+  socklen_t len;
+  if (!sockaddr_of(host, port, &ss, &len)) return throw_error(env, "EINVAL", "listen: not an IP address");
+  engine *e = get_engine(env);
+  if (!e) return throw_error(env, "ENOMEM", "tcp_engine: cannot start the engine thread");
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+  const char *step = "socket";
+  if (fd >= 0) {
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    step = "bind";
+    if (bind(fd, (struct sockaddr *)&ss, len) == 0) {
+      step = "listen";
+      if (listen(fd, 4096) == 0) step = NULL;
+    }
+  }
+  if (step) {
+    int err = errno;
+    if (fd >= 0) close(fd);
+    char message[160];
+    const char *code = strerrorname_np(err);
+    snprintf(message, sizeof message, "%s %s %s:%d", step, code ? code : strerror(err), host, port);
+    return throw_error(env, code, message);
+  }
+  frontend *fe = calloc(1, sizeof *fe);
+  if (!fe) {
+    close(fd);
+    return throw_error(env, "ENOMEM", "listen: out of memory");
+  }
+  fe->kind = KIND_LISTENER;
+  fe->fd = fd;
+  fe->rr = (uint32_t)now_ms() % 1000;
+  pthread_mutex_lock(&e->mu);
+  fe->id = ++e->next_id;
+  fe->next = e->fes;
+  e->fes = fe;
+  pthread_mutex_unlock(&e->mu);
+  napi_value id;
+  napi_create_int32(env, fe->id, &id);
+  return id;
+}
+
+static napi_value get_prop(napi_env env, napi_value obj, const char *name) {
+  napi_value v = NULL;
+  napi_get_named_property(env, obj, name, &v);
+  return v;
+}
+
+static int node_index(frontend *fe, const char *name) {
+  for (int i = 0; i < fe->nnodes; i++)
+    if (strcmp(fe->nodes[i].name, name) == 0) return i;
+  node_count *grown = realloc(fe->nodes, sizeof *grown * (size_t)(fe->nnodes + 1));
+  char *copy = strdup(name);
+  if (!grown || !copy) {
+    if (grown) fe->nodes = grown;
+    free(copy);
+    return -1;
+  }
+  fe->nodes = grown;
+  fe->nodes[fe->nnodes] = (node_count){.name = copy, .opened = 0};
+  return fe->nnodes++;
+}
+
+typedef struct backend_spec {
+  char *id, *node, *address;
+  int port, healthy;
+  struct sockaddr_storage addr;
+  socklen_t addrlen;
+} backend_spec;
+
+static void free_specs(backend_spec *specs, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) {
+    free(specs[i].id);
+    free(specs[i].node);
+    free(specs[i].address);
+  }
+  free(specs);
+}
+
+/* configure(id, backends [{id, node, address, port, healthy}], clientIPAffinity, sourceRanges ["cidr"],
+ * drainGraceMs). Backends that left (or moved) keep their connections for the grace period. */
+static napi_value js_configure(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  engine *e = get_engine(env);
+  int32_t id, grace;
+  bool affinity;
+  uint32_t nb = 0, nr = 0;
+  if (!e || napi_get_value_int32(env, argv[0], &id) != napi_ok || napi_get_array_length(env, argv[1], &nb) != napi_ok ||
+      napi_get_value_bool(env, argv[2], &affinity) != napi_ok || napi_get_array_length(env, argv[3], &nr) != napi_ok ||
+      napi_get_value_int32(env, argv[4], &grace) != napi_ok)
+    return throw_error(env, NULL, "configure: bad arguments");
+
+  backend_spec *specs = calloc(nb ? nb : 1, sizeof *specs);
+  range *ranges = calloc(nr ? nr : 1, sizeof *ranges);
+  if (!specs || !ranges) {
+    free(specs);
+    free(ranges);
+    return throw_error(env, "ENOMEM", "configure: out of memory");
+  }
+  const char *bad = NULL;
+  for (uint32_t i = 0; i < nb && !bad; i++) {
+    napi_value item;
+    napi_get_element(env, argv[1], i, &item);
+    backend_spec *s = &specs[i];
+    s->id = get_string_alloc(env, get_prop(env, item, "id"));
+    s->node = get_string_alloc(env, get_prop(env, item, "node"));
+    s->address = get_string_alloc(env, get_prop(env, item, "address"));
+    bool healthy = false;
+    if (!s->id || !s->node || !s->address || napi_get_value_int32(env, get_prop(env, item, "port"), &s->port) != napi_ok ||
+        napi_get_value_bool(env, get_prop(env, item, "healthy"), &healthy) != napi_ok)
+      bad = "configure: a backend needs id, node, address, port and healthy";
+    else if (!sockaddr_of(s->address, s->port, &s->addr, &s->addrlen)) bad = "configure: a backend address is not an IP address";
+    s->healthy = healthy;
+  }
+  for (uint32_t i = 0; i < nr && !bad; i++) {
+    napi_value item;
+    char text[INET6_ADDRSTRLEN + 8];
+    napi_get_element(env, argv[3], i, &item);
+    char *slash;
+    if (!get_string(env, item, text, sizeof text) || !(slash = strchr(text, '/'))) {
+      bad = "configure: a source range is not a CIDR";
+      break;
+    }
+    *slash = 0;
+    range *r = &ranges[i];
+    r->prefix = atoi(slash + 1);
+    if (inet_pton(AF_INET, text, r->addr) == 1 && r->prefix >= 0 && r->prefix <= 32) r->family = AF_INET;
+    else if (inet_pton(AF_INET6, text, r->addr) == 1 && r->prefix >= 0 && r->prefix <= 128) r->family = AF_INET6;
+    else bad = "configure: a source range is not a CIDR";
+  }
+  backend **current = calloc(nb ? nb : 1, sizeof *current);
+  backend **eligible = calloc(nb ? nb : 1, sizeof *eligible);
+  backend **candidates = calloc(nb ? nb : 1, sizeof *candidates);
+  if (!bad && (!current || !eligible || !candidates)) bad = "configure: out of memory";
+  if (bad) {
+    free_specs(specs, nb);
+    free(ranges);
+    free(current);
+    free(eligible);
+    free(candidates);
+    return throw_error(env, NULL, bad);
+  }
+
+  pthread_mutex_lock(&e->mu);
+  frontend *fe = find(e, id);
+  if (!fe) {
+    pthread_mutex_unlock(&e->mu);
+    free_specs(specs, nb);
+    free(ranges);
+    free(current);
+    free(eligible);
+    free(candidates);
+    return NULL;
+  }
+  int64_t deadline = now_ms() + grace;
+  int neligible = 0;
+  for (uint32_t i = 0; i < nb; i++) {
+    backend_spec *s = &specs[i];
+    backend *b = NULL;
+    /* The same node at the same address keeps its connections; anything else is a new backend. */
+    for (int j = 0; j < fe->ncurrent && !b; j++) {
+      backend *old = fe->current[j];
+      if (old && strcmp(old->id, s->id) == 0 && strcmp(old->address, s->address) == 0 && old->port == s->port) {
+        b = old;
+        fe->current[j] = NULL;
+      }
+    }
+    if (!b) {
+      b = calloc(1, sizeof *b);
+      if (!b) continue;
+      b->serial = ++e->next_serial;
+      b->id = s->id;
+      b->address = s->address;
+      s->id = s->address = NULL;
+      b->port = s->port;
+      b->addr = s->addr;
+      b->addrlen = s->addrlen;
+    }
+    int node = node_index(fe, s->node);
+    b->node = node < 0 ? 0 : node;
+    b->healthy = s->healthy && node >= 0;
+    current[i] = b;
+    if (b->healthy) eligible[neligible++] = b;
+  }
+  for (int j = 0; j < fe->ncurrent; j++) {
+    backend *old = fe->current[j];
+    if (!old) continue;
+    old->deadline = deadline;
+    old->next_retired = fe->retired;
+    fe->retired = old;
+  }
+  /* A backend that could not be allocated is left out rather than leaving a hole. */
+  int ncurrent = 0;
+  for (uint32_t i = 0; i < nb; i++)
+    if (current[i]) current[ncurrent++] = current[i];
+  free(fe->current);
+  free(fe->eligible);
+  free(fe->candidates);
+  free(fe->ranges);
+  fe->current = current;
+  fe->ncurrent = ncurrent;
+  fe->eligible = eligible;
+  fe->neligible = neligible;
+  fe->candidates = candidates;
+  fe->affinity = affinity;
+  fe->ranges = ranges;
+  fe->nranges = (int)nr;
+  /* Connections wait in the backlog until the frontend knows its backends. */
+  if (!fe->accepting && fe->fd >= 0 && add_fd(e, fe->fd, EPOLLIN | EPOLLET, fe) == 0) fe->accepting = 1;
+  e->next_tick = 0;
+  e->timed = 1;
+  pthread_mutex_unlock(&e->mu);
+  wake(e);
+  free_specs(specs, nb);
+  return NULL;
+}
+
+/* close(id, graceMs): stops accepting now; connections still open after graceMs are cut. */
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  engine *e = get_engine(env);
+  int32_t id, grace;
+  if (!e || napi_get_value_int32(env, argv[0], &id) != napi_ok || napi_get_value_int32(env, argv[1], &grace) != napi_ok)
+    return throw_error(env, NULL, "close: bad arguments");
+  pthread_mutex_lock(&e->mu);
+  frontend *fe = find(e, id);
+  if (fe) {
+    if (fe->fd >= 0) {
+      epoll_ctl(e->epfd, EPOLL_CTL_DEL, fe->fd, NULL);
+      close(fe->fd);
+      fe->fd = -1;
+    }
+    int64_t at = now_ms() + grace;
+    if (!fe->closing || at < fe->close_at) fe->close_at = at;
+    fe->closing = 1;
+    e->next_tick = 0;
+    e->timed = 1;
+  }
+  pthread_mutex_unlock(&e->mu);
+  wake(e);
+  return NULL;
+}
+
+/* live(id) -> connections dialling or open. */
+static napi_value js_live(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  engine *e = get_engine(env);
+  int32_t id;
+  if (!e || napi_get_value_int32(env, argv[0], &id) != napi_ok) return throw_error(env, NULL, "live: bad arguments");
+  pthread_mutex_lock(&e->mu);
+  frontend *fe = find(e, id);
+  int live = fe ? fe->live : 0;
+  pthread_mutex_unlock(&e->mu);
+  napi_value v;
+  napi_create_int32(env, live, &v);
+  return v;
+}
+
+static void set_number(napi_env env, napi_value obj, const char *name, uint64_t value) {
+  napi_value v;
+  napi_create_double(env, (double)value, &v);
+  napi_set_named_property(env, obj, name, v);
+}
+
+/* stats(id) -> {opened: {node: n}, active, bytesIn, bytesOut, rejected: {...}}, zeros once it is gone. */
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  engine *e = get_engine(env);
+  int32_t id;
+  if (!e || napi_get_value_int32(env, argv[0], &id) != napi_ok) return throw_error(env, NULL, "stats: bad arguments");
+  napi_value out, opened, rejected;
+  napi_create_object(env, &out);
+  napi_create_object(env, &opened);
+  napi_create_object(env, &rejected);
+  frontend empty = {0};
+  pthread_mutex_lock(&e->mu);
+  frontend *fe = find(e, id);
+  if (!fe) fe = &empty;
+  for (int i = 0; i < fe->nnodes; i++) set_number(env, opened, fe->nodes[i].name, fe->nodes[i].opened);
+  set_number(env, out, "active", fe->active);
+  set_number(env, out, "bytesIn", fe->bytes_in);
+  set_number(env, out, "bytesOut", fe->bytes_out);
+  set_number(env, rejected, "source_range", fe->rejected[REJ_SOURCE_RANGE]);
+  set_number(env, rejected, "no_healthy_target", fe->rejected[REJ_NO_HEALTHY_TARGET]);
+  set_number(env, rejected, "connect_failed", fe->rejected[REJ_CONNECT_FAILED]);
+  pthread_mutex_unlock(&e->mu);
+  napi_set_named_property(env, out, "opened", opened);
+  napi_set_named_property(env, out, "rejected", rejected);
+  return out;
+}
+
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  napi_property_descriptor props[] = {
+      {"listen", NULL, js_listen, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"configure", NULL, js_configure, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"live", NULL, js_live, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
