@@ -1,9 +1,12 @@
 # The image deploy/deployment.yaml runs: compiled JavaScript on Node 24, production dependencies only.
 FROM node:24-slim AS build
+# npm ci compiles the local provider's TCP data path (a Node-API addon) from src/.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
-RUN npm ci --no-audit --no-fund
+COPY hack/build-native.sh ./hack/
 COPY src ./src
+RUN npm ci --no-audit --no-fund
 RUN npm run build && npm prune --omit=dev
 
 FROM node:24-slim
@@ -11,5 +14,6 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/build ./build
 USER 65532:65532
 ENTRYPOINT ["node", "--optimize-for-size", "/app/dist/cli.js"]

@@ -1,9 +1,9 @@
-// The backends of one frontend inside a worker: which may take new connections, and draining the ones
-// that were removed.
+// The backends of one UDP frontend inside a worker: which may take new flows, and draining the ones
+// that were removed. (The TCP engine keeps the same rules in native/tcp_engine.c.)
 import { pickForClient, RoundRobin } from './balancer.ts';
 import type { BackendSpec } from './proxy-spec.ts';
 
-/** A connection or flow that can be cut when its drain grace runs out. */
+/** A flow that can be cut when its drain grace runs out. */
 export interface Closable {
   close(): void;
 }

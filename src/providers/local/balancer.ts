@@ -1,6 +1,9 @@
 // Which node a new connection or flow goes to.
 
-/** FNV-1a: a cheap, well-spread hash that every worker and every restart computes the same way. */
+/**
+ * FNV-1a: a cheap, well-spread hash that every worker and every restart computes the same way. The TCP
+ * engine (native/tcp_engine.c, affinity_hash) computes the same numbers, so TCP and UDP agree.
+ */
 function hash(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
