@@ -3,7 +3,7 @@
 //
 //   node bench/local-proxy.ts        BENCH_SECONDS (default 3) per run, BENCH_ROUNDS (default 3) rounds
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,9 +100,9 @@ listen bulk
 );
 
 await start(loadCpus, load, ['echo', String(BACKEND)], true);
-await start(proxyCpus, 'haproxy', ['-db', '-f', haproxyConfig], false);
+const haproxy = await start(proxyCpus, 'haproxy', ['-db', '-f', haproxyConfig], false);
 await listening('127.0.0.1', HAPROXY);
-await start(proxyCpus, process.execPath, [join(here, 'local-proxy-server.ts'), VIP, String(LOCAL), String(BACKEND), '1'], true);
+const local = await start(proxyCpus, process.execPath, [join(here, 'local-proxy-server.ts'), VIP, String(LOCAL), String(BACKEND), '1'], true);
 
 type Target = 'direct' | 'haproxy' | 'local';
 type Test = 'rr' | 'conn' | 'bulk';
@@ -115,11 +115,26 @@ interface Result {
   bytes?: number;
 }
 
-function measure(test: Test, target: Target): Result {
+/**
+ * CPU seconds a proxy process has used (user + system, all threads). taskset execs its command, so the
+ * child's pid is the proxy's. The load generator cannot open connections faster than ~14k/s on one core,
+ * which caps both proxies alike; CPU per operation shows what each would cost beyond that.
+ */
+const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+}
+const proxyPid: Partial<Record<Target, number>> = { haproxy: haproxy.pid!, local: local.pid! };
+
+function measure(test: Test, target: Target): Result & { cpuSeconds?: number } {
   const [host, port] = endpoints[target];
   const args = test === 'bulk' ? ['bulk', host, String(port + 1), String(SECONDS)] : [test, host, String(port), String(CONNS), String(SECONDS)];
   const [c, a] = pinned(loadCpus, load, args);
-  return JSON.parse(execFileSync(c, a, { encoding: 'utf8' })) as Result;
+  const pid = proxyPid[target];
+  const before = pid === undefined ? 0 : cpuSeconds(pid);
+  const result = JSON.parse(execFileSync(c, a, { encoding: 'utf8' })) as Result;
+  return pid === undefined ? result : { ...result, cpuSeconds: cpuSeconds(pid) - before };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -139,6 +154,7 @@ for (let round = 0; round < ROUNDS; round++) {
       if (test === 'bulk') record(`bulk/${target}`, (r.bytes! * 8) / r.seconds / 1e9);
       else {
         record(`${test}/${target}`, r.ops / r.seconds);
+        if (r.cpuSeconds !== undefined) record(`${test}-cpu/${target}`, (r.cpuSeconds * 1e6) / r.ops);
         if (test === 'rr') record(`p99/${target}`, r.p99ms!);
       }
     }
@@ -149,7 +165,9 @@ for (let round = 0; round < ROUNDS; round++) {
 const rows: { name: string; key: string; unit: string; digits: number; bar?: number; lowerIsBetter?: boolean }[] = [
   { name: `request rate, ${CONNS} keep-alive conns, 64 B`, key: 'rr', unit: 'req/s', digits: 0, bar: 0.7 },
   { name: 'p99 latency, same', key: 'p99', unit: 'ms', digits: 2, lowerIsBetter: true },
+  { name: 'proxy CPU per request, same', key: 'rr-cpu', unit: 'us', digits: 1, lowerIsBetter: true },
   { name: 'new connection per request', key: 'conn', unit: 'conn/s', digits: 0, bar: 0.7 },
+  { name: 'proxy CPU per new connection', key: 'conn-cpu', unit: 'us', digits: 1, lowerIsBetter: true },
   { name: 'bulk, 1 stream', key: 'bulk', unit: 'Gbit/s', digits: 2, bar: 0.9 },
 ];
 const table: string[][] = [['', 'direct', 'HAProxy', 'local', 'local / HAProxy', 'bar']];
@@ -157,11 +175,12 @@ for (const row of rows) {
   const m = (t: Target): number => median(figures.get(`${row.key}/${t}`) ?? [NaN]);
   const ratio = m('local') / m('haproxy');
   const verdict = row.bar === undefined ? '' : ratio >= row.bar ? `>= ${row.bar}x: met` : `>= ${row.bar}x: NOT met`;
+  const cell = (t: Target): string => (Number.isNaN(m(t)) ? '-' : m(t).toFixed(row.digits));
   table.push([
     `${row.name} (${row.unit})`,
-    m('direct').toFixed(row.digits),
-    m('haproxy').toFixed(row.digits),
-    m('local').toFixed(row.digits),
+    cell('direct'),
+    cell('haproxy'),
+    cell('local'),
     `${ratio.toFixed(2)}x${row.lowerIsBetter ? ' (lower is better)' : ''}`,
     verdict,
   ]);
