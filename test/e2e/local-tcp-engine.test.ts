@@ -157,6 +157,87 @@ describe('native TCP engine on loopback', () => {
     }
   });
 
+  test('clients that reset in the middle of a large download end cleanly, one after another', async () => {
+    const chunk = Buffer.alloc(1024 * 1024, 7);
+    const source = createServer((socket) => {
+      socket.on('error', () => {});
+      const pump = (): void => {
+        while (!socket.destroyed && socket.write(chunk));
+      };
+      socket.on('drain', pump);
+      pump();
+    });
+    const { tcp, port } = await frontend([backend('source', await listen(source))]);
+    try {
+      for (let i = 0; i < 150; i++) {
+        await new Promise<void>((resolve) => {
+          const client = connect({ host: '127.0.0.1', port });
+          const limit = 1_000_000 + ((i * 7_919_993) % 8_000_000);
+          let got = 0;
+          client.on('data', (d: Buffer) => {
+            got += d.length;
+            if (got > limit) client.resetAndDestroy();
+          });
+          client.on('error', () => {});
+          client.on('close', () => resolve());
+        });
+      }
+      await until('every connection is closed', async () => (tcp.liveCount === 0 ? true : undefined));
+      assert.equal(tcp.stats().active, 0);
+    } finally {
+      await new Promise((resolve) => source.close(resolve));
+    }
+  });
+
+  test('a client gone after its FIN: the reset it answers with ends the connection to the node too', async () => {
+    let nodeSocket: Socket | undefined;
+    // The node answers the FIN once and then waits: only the proxy passing on the client's reset ends it.
+    const late = createServer({ allowHalfOpen: true }, (socket) => {
+      nodeSocket = socket;
+      socket.on('end', () => socket.write('late reply'));
+    });
+    const { tcp, port } = await frontend([backend('late', await listen(late))]);
+    try {
+      const client = connect({ host: '127.0.0.1', port });
+      client.on('error', () => {});
+      await new Promise((resolve) => client.once('connect', resolve));
+      client.destroy();
+      await until('the proxy ends the connection', async () => (nodeSocket && tcp.liveCount === 0 ? true : undefined));
+      // Node does not poll a socket whose reading is over, so the reset shows on the next write.
+      const failed = new Promise<string>((resolve) => nodeSocket!.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message)));
+      nodeSocket!.write('anyone there?');
+      assert.match(await failed, /^(ECONNRESET|EPIPE)$/);
+    } finally {
+      await new Promise((resolve) => late.close(resolve));
+    }
+  });
+
+  test('a stream cut by a drain ends in a reset, not in a FIN that looks complete', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    const source = createServer((socket) => {
+      socket.on('error', () => {});
+      const pump = (): void => {
+        while (!socket.destroyed && socket.write(chunk));
+      };
+      socket.on('drain', pump);
+      pump();
+    });
+    const { tcp, port } = await frontend([backend('source', await listen(source))]);
+    try {
+      const client = connect({ host: '127.0.0.1', port });
+      const ending = new Promise<string>((resolve) => {
+        client.on('end', () => resolve('end'));
+        client.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      });
+      await new Promise((resolve) => client.once('data', resolve));
+      tcp.update({ protocol: 'TCP', ip: '127.0.0.1', port, backends: [] }, plain);
+      assert.equal(await ending, 'ECONNRESET');
+      client.destroy();
+    } finally {
+      await new Promise((resolve) => source.close(resolve));
+    }
+  });
+
   test('ClientIP affinity picks the node the TypeScript hash picks, for every client address', async () => {
     const backends = ['n1', 'n2', 'n3'].map(node);
     const { port } = await frontend(backends, { ...plain, affinity: 'ClientIP' });

@@ -106,6 +106,7 @@ struct frontend {
   int id;
   int fd;
   int accepting; /* registered with epoll: not before the first configure() */
+  int accept_later; /* accept failed for want of fds or memory: tick() tries again */
   frontend *next;
   backend **current;
   int ncurrent;
@@ -226,11 +227,18 @@ static int allowed(const frontend *fe, const struct sockaddr_storage *peer) {
 
 static void close_fd(int fd, int reset) {
   if (reset) {
-    /* Linger 0: close sends RST, as a proxy does when one side failed. */
+    /* Linger 0: close sends RST, as a proxy does when one side failed or the stream is cut short. */
     struct linger lg = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   }
   close(fd);
+}
+
+/* Out of epoll before close: a child forked by the main thread (execFile) may briefly hold a copy of the
+ * fd, which would keep it registered and bring back events naming freed memory. */
+static void drop_fd(engine *e, int fd, int reset) {
+  epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
+  close_fd(fd, reset);
 }
 
 static void set_nodelay(int fd) {
@@ -263,7 +271,7 @@ static void finish(engine *e, conn *c, int reset) {
   unlink_backend(c);
   c->fe->live--;
   for (int i = 0; i < 2; i++) {
-    if (c->s[i].fd >= 0) close_fd(c->s[i].fd, reset);
+    if (c->s[i].fd >= 0) drop_fd(e, c->s[i].fd, reset);
     c->s[i].fd = -1;
   }
   c->state = DEAD;
@@ -375,7 +383,7 @@ static void dial(engine *e, conn *c);
 static void retry(engine *e, conn *c) {
   unlink_dialling(e, c);
   unlink_backend(c);
-  close(c->s[1].fd);
+  drop_fd(e, c->s[1].fd, 0);
   c->s[1].fd = -1;
   if (c->attempts < CONNECT_ATTEMPTS) dial(e, c);
   else {
@@ -461,6 +469,15 @@ static void on_side(engine *e, side *s, uint32_t events) {
     else if (getpeername(s->fd, (struct sockaddr *)&peer, &plen) == 0) established(e, c);
     return;
   }
+  if (events & EPOLLERR) {
+    /* Asked here because pump() makes no syscall on a side already at EOF with nothing to send. */
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+      finish(e, c, 1);
+      return;
+    }
+  }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) s->readable = 1;
   if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) s->writable = 1;
   pump(e, c, i);
@@ -475,6 +492,11 @@ static void on_accept(engine *e, frontend *fe) {
     int fd = accept4(fe->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
+      /* Edge-triggered: the backlog would not be reported again until the next SYN. */
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        fe->accept_later = 1;
+        e->timed = 1;
+      }
       return;
     }
     if (!allowed(fe, &peer)) {
@@ -503,8 +525,9 @@ static void on_accept(engine *e, frontend *fe) {
   }
 }
 
+/* A cut stream ends with RST, so that a client reading to EOF does not take it for complete. */
 static void cut_backend(engine *e, backend *b) {
-  while (b->conns) finish(e, b->conns, 0);
+  while (b->conns) finish(e, b->conns, 1);
 }
 
 static void free_backend(backend *b) {
@@ -539,6 +562,11 @@ static void tick(engine *e, int64_t now) {
   if (e->dialling) timed = 1;
   for (frontend **link = &e->fes; *link;) {
     frontend *fe = *link;
+    if (fe->accept_later) {
+      fe->accept_later = 0;
+      on_accept(e, fe);
+      if (fe->accept_later) timed = 1;
+    }
     int cut_all = fe->closing && fe->close_at <= now;
     if (cut_all)
       for (int i = 0; i < fe->ncurrent; i++) cut_backend(e, fe->current[i]);
@@ -594,14 +622,15 @@ static void *run(void *arg) {
       conn *c = ready;
       ready = c->next_ready;
       c->ready = 0;
-      if (c->state == OPEN) {
-        pump(e, c, 0);
-        if (c->state == OPEN) pump(e, c, 1);
-      }
-      if (c->state == DEAD && !c->ready) {
+      /* Ended while it waited here: finish() left it to this loop. Ended by the pumps below: finish()
+       * saw ready == 0 and listed it as dead itself. */
+      if (c->state == DEAD) {
         c->next_dead = e->dead;
         e->dead = c;
+        continue;
       }
+      pump(e, c, 0);
+      if (c->state == OPEN) pump(e, c, 1);
     }
     int64_t now = now_ms();
     if (now >= e->next_tick) tick(e, now);
@@ -688,6 +717,11 @@ static engine *get_engine(napi_env env) {
   return e;
 }
 
+/* The engine of this JavaScript environment, started on first use. */
+#define ENGINE(e)                \
+  engine *e = get_engine(env);   \
+  if (!e) return throw_error(env, "ENOMEM", "tcp_engine: cannot start the engine thread");
+
 #define ARGS(n)                                                                \
   size_t argc = n;                                                             \
   napi_value argv[n];                                                          \
@@ -712,6 +746,7 @@ static char *get_string_alloc(napi_env env, napi_value v) {
 
 static int sockaddr_of(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len) {
   memset(ss, 0, sizeof *ss);
+  if (port < 0 || port > 65535) return 0;
   struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
   struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
   if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
@@ -729,6 +764,23 @@ static int sockaddr_of(const char *host, int port, struct sockaddr_storage *ss, 
   return 0;
 }
 
+/* The errno names a listen can end with, as Node spells them in `code`. */
+static const char *errno_name(int err) {
+  switch (err) {
+    case EADDRINUSE: return "EADDRINUSE";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    case EINVAL: return "EINVAL";
+    case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
+    case ENOBUFS: return "ENOBUFS";
+    case ENOMEM: return "ENOMEM";
+    default: return NULL;
+  }
+}
+
 /* listen(host, port) -> id. Binds with SO_REUSEPORT next to the other workers; throws with the errno
  * name as `code` (EADDRINUSE, EADDRNOTAVAIL, EACCES, ...). */
 static napi_value js_listen(napi_env env, napi_callback_info info) {
@@ -739,9 +791,8 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
     return throw_error(env, NULL, "listen(host, port): bad arguments");
   struct sockaddr_storage ss;
   socklen_t len;
-  if (!sockaddr_of(host, port, &ss, &len)) return throw_error(env, "EINVAL", "listen: not an IP address");
-  engine *e = get_engine(env);
-  if (!e) return throw_error(env, "ENOMEM", "tcp_engine: cannot start the engine thread");
+  if (!sockaddr_of(host, port, &ss, &len)) return throw_error(env, "EINVAL", "listen: not an IP address and port");
+  ENGINE(e);
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
   const char *step = "socket";
   if (fd >= 0) {
@@ -757,7 +808,7 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
     int err = errno;
     if (fd >= 0) close(fd);
     char message[160];
-    const char *code = strerrorname_np(err);
+    const char *code = errno_name(err);
     snprintf(message, sizeof message, "%s %s %s:%d", step, code ? code : strerror(err), host, port);
     return throw_error(env, code, message);
   }
@@ -820,11 +871,11 @@ static void free_specs(backend_spec *specs, uint32_t n) {
  * drainGraceMs). Backends that left (or moved) keep their connections for the grace period. */
 static napi_value js_configure(napi_env env, napi_callback_info info) {
   ARGS(5);
-  engine *e = get_engine(env);
+  ENGINE(e);
   int32_t id, grace;
   bool affinity;
   uint32_t nb = 0, nr = 0;
-  if (!e || napi_get_value_int32(env, argv[0], &id) != napi_ok || napi_get_array_length(env, argv[1], &nb) != napi_ok ||
+  if (napi_get_value_int32(env, argv[0], &id) != napi_ok || napi_get_array_length(env, argv[1], &nb) != napi_ok ||
       napi_get_value_bool(env, argv[2], &affinity) != napi_ok || napi_get_array_length(env, argv[3], &nr) != napi_ok ||
       napi_get_value_int32(env, argv[4], &grace) != napi_ok)
     return throw_error(env, NULL, "configure: bad arguments");
@@ -862,7 +913,9 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
     }
     *slash = 0;
     range *r = &ranges[i];
-    r->prefix = atoi(slash + 1);
+    char *end;
+    long prefix = strtol(slash + 1, &end, 10);
+    r->prefix = slash[1] && !*end && prefix >= 0 && prefix <= 128 ? (int)prefix : -1;
     if (inet_pton(AF_INET, text, r->addr) == 1 && r->prefix >= 0 && r->prefix <= 32) r->family = AF_INET;
     else if (inet_pton(AF_INET6, text, r->addr) == 1 && r->prefix >= 0 && r->prefix <= 128) r->family = AF_INET6;
     else bad = "configure: a source range is not a CIDR";
@@ -957,9 +1010,9 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
 /* close(id, graceMs): stops accepting now; connections still open after graceMs are cut. */
 static napi_value js_close(napi_env env, napi_callback_info info) {
   ARGS(2);
-  engine *e = get_engine(env);
+  ENGINE(e);
   int32_t id, grace;
-  if (!e || napi_get_value_int32(env, argv[0], &id) != napi_ok || napi_get_value_int32(env, argv[1], &grace) != napi_ok)
+  if (napi_get_value_int32(env, argv[0], &id) != napi_ok || napi_get_value_int32(env, argv[1], &grace) != napi_ok)
     return throw_error(env, NULL, "close: bad arguments");
   pthread_mutex_lock(&e->mu);
   frontend *fe = find(e, id);
@@ -983,9 +1036,9 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 /* live(id) -> connections dialling or open. */
 static napi_value js_live(napi_env env, napi_callback_info info) {
   ARGS(1);
-  engine *e = get_engine(env);
+  ENGINE(e);
   int32_t id;
-  if (!e || napi_get_value_int32(env, argv[0], &id) != napi_ok) return throw_error(env, NULL, "live: bad arguments");
+  if (napi_get_value_int32(env, argv[0], &id) != napi_ok) return throw_error(env, NULL, "live: bad arguments");
   pthread_mutex_lock(&e->mu);
   frontend *fe = find(e, id);
   int live = fe ? fe->live : 0;
@@ -1004,9 +1057,9 @@ static void set_number(napi_env env, napi_value obj, const char *name, uint64_t 
 /* stats(id) -> {opened: {node: n}, active, bytesIn, bytesOut, rejected: {...}}, zeros once it is gone. */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   ARGS(1);
-  engine *e = get_engine(env);
+  ENGINE(e);
   int32_t id;
-  if (!e || napi_get_value_int32(env, argv[0], &id) != napi_ok) return throw_error(env, NULL, "stats: bad arguments");
+  if (napi_get_value_int32(env, argv[0], &id) != napi_ok) return throw_error(env, NULL, "stats: bad arguments");
   napi_value out, opened, rejected;
   napi_create_object(env, &out);
   napi_create_object(env, &opened);
