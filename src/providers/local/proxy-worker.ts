@@ -15,8 +15,8 @@ interface Balancer {
 }
 
 const balancers = new Map<string, Balancer>();
-/** Frontends closed but still draining, so that shutdown can wait for them. */
-const draining = new Set<Frontend>();
+/** Frontends closed but still draining, by name, so that shutdown can wait for them. */
+const draining = new Map<Frontend, string>();
 
 function explainListenError(err: NodeJS.ErrnoException): string {
   if (err.code === 'EADDRNOTAVAIL') return 'the address is not on this host (set provider.local.interface, or add the address yourself)';
@@ -29,15 +29,24 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function closeFrontend(frontend: Frontend, graceMs: number): void {
-  if (frontend instanceof UdpFrontend) {
-    frontend.close();
-    return;
-  }
+function closeFrontend(frontend: Frontend, name: string, graceMs: number): void {
   frontend.close(graceMs);
-  draining.add(frontend);
+  draining.set(frontend, name);
   const timer = setTimeout(() => draining.delete(frontend), graceMs + 1_000);
   timer.unref();
+}
+
+/**
+ * A UDP port served again while its old socket drains: the kernel would share new clients between the
+ * two sockets and the old one drops them, so the old flows end now instead.
+ */
+function cutDrainingUdp(name: string): void {
+  for (const [frontend, drainingName] of draining) {
+    if (drainingName === name && frontend instanceof UdpFrontend) {
+      frontend.cut();
+      draining.delete(frontend);
+    }
+  }
 }
 
 async function apply(spec: BalancerSpec): Promise<string[]> {
@@ -55,7 +64,7 @@ async function apply(spec: BalancerSpec): Promise<string[]> {
   for (const [name, frontend] of balancer.frontends) {
     if (!wanted.has(name)) {
       balancer.frontends.delete(name);
-      closeFrontend(frontend, spec.drainGraceMs);
+      closeFrontend(frontend, name, spec.drainGraceMs);
     }
   }
   const errors: string[] = [];
@@ -66,6 +75,7 @@ async function apply(spec: BalancerSpec): Promise<string[]> {
       existing.update(fspec, spec);
       continue;
     }
+    if (fspec.protocol === 'UDP') cutDrainingUdp(name);
     const frontend = fspec.protocol === 'TCP' ? new TcpFrontend(fspec, spec) : new UdpFrontend(fspec, balancer.context, spec.affinity);
     balancer.frontends.set(name, frontend);
     const b = balancer;
@@ -85,7 +95,7 @@ function remove(key: string): void {
   const balancer = balancers.get(key);
   if (!balancer) return;
   balancers.delete(key);
-  for (const frontend of balancer.frontends.values()) closeFrontend(frontend, balancer.spec.drainGraceMs);
+  for (const [name, frontend] of balancer.frontends) closeFrontend(frontend, name, balancer.spec.drainGraceMs);
 }
 
 function stats(): FrontendStats[] {
@@ -100,10 +110,10 @@ function stats(): FrontendStats[] {
 async function shutdown(graceMs: number): Promise<void> {
   for (const key of [...balancers.keys()]) remove(key);
   const deadline = performance.now() + graceMs;
-  while (performance.now() < deadline && [...draining].some((f) => f.liveCount > 0)) {
+  while (performance.now() < deadline && [...draining.keys()].some((f) => f.liveCount > 0)) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  for (const frontend of draining) frontend.cut();
+  for (const frontend of draining.keys()) frontend.cut();
   draining.clear();
 }
 

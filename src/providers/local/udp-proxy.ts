@@ -31,6 +31,8 @@ export class UdpFrontend {
   private readonly spec: FrontendSpec;
   private readonly context: UdpContext;
   private sweeper: NodeJS.Timeout | undefined;
+  private closing = false;
+  private closeTimer: NodeJS.Timeout | undefined;
 
   constructor(spec: FrontendSpec, context: UdpContext, affinity: 'None' | 'ClientIP') {
     this.spec = spec;
@@ -56,11 +58,18 @@ export class UdpFrontend {
   }
 
   /**
-   * Replies leave through the listening socket, so a flow cannot outlive it: a removed UDP port closes
-   * at once (nodes removed from a port that stays do drain, see Backends).
+   * Takes no new flows; replies leave through the listening socket, so it stays open until the flows in
+   * flight go idle or graceMs runs out, whichever comes first.
    */
-  close(): void {
-    this.cut();
+  close(graceMs: number): void {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.flows.size === 0 || graceMs <= 0) {
+      this.cut();
+      return;
+    }
+    this.closeTimer = setTimeout(() => this.cut(), graceMs);
+    this.closeTimer.unref();
   }
 
   /** Takes new backends and affinity; flows to backends that left are cut after drainGraceMs. */
@@ -78,6 +87,8 @@ export class UdpFrontend {
   }
 
   cut(): void {
+    this.closing = true;
+    clearTimeout(this.closeTimer);
     this.backends.clearTimers();
     for (const flow of [...this.flows.values()]) flow.close();
     if (this.sweeper) clearInterval(this.sweeper);
@@ -92,6 +103,7 @@ export class UdpFrontend {
     const key = `${rinfo.address}|${rinfo.port}`;
     let flow = this.flows.get(key);
     if (!flow) {
+      if (this.closing) return;
       if (!this.context.filter.allows(rinfo.address)) {
         this.counters.rejected.source_range++;
         return;
@@ -123,6 +135,7 @@ export class UdpFrontend {
         backend.live.delete(flow);
         this.counters.active--;
         upstream.close();
+        if (this.closing && this.flows.size === 0) this.cut();
       },
     };
     this.flows.set(key, flow);
