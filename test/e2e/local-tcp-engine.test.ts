@@ -33,6 +33,19 @@ async function namedNode(name: string): Promise<{ server: Server; port: number }
   return { server, port: await listen(server) };
 }
 
+/** A node that sends to every connection, as fast as it is read, until the connection ends. */
+function streamingNode(chunkSize: number): Server {
+  const chunk = Buffer.alloc(chunkSize, 7);
+  return createServer((socket) => {
+    socket.on('error', () => {});
+    const pump = (): void => {
+      while (!socket.destroyed && socket.write(chunk));
+    };
+    socket.on('drain', pump);
+    pump();
+  });
+}
+
 /** Connects, optionally from a given local address, and reads until FIN; an error is the result. */
 function exchange(port: number, localAddress?: string, send?: string): Promise<string> {
   return new Promise((resolve) => {
@@ -158,15 +171,7 @@ describe('native TCP engine on loopback', () => {
   });
 
   test('clients that reset in the middle of a large download end cleanly, one after another', async () => {
-    const chunk = Buffer.alloc(1024 * 1024, 7);
-    const source = createServer((socket) => {
-      socket.on('error', () => {});
-      const pump = (): void => {
-        while (!socket.destroyed && socket.write(chunk));
-      };
-      socket.on('drain', pump);
-      pump();
-    });
+    const source = streamingNode(1024 * 1024);
     const { tcp, port } = await frontend([backend('source', await listen(source))]);
     try {
       for (let i = 0; i < 150; i++) {
@@ -213,15 +218,7 @@ describe('native TCP engine on loopback', () => {
   });
 
   test('a stream cut by a drain ends in a reset, not in a FIN that looks complete', async () => {
-    const chunk = Buffer.alloc(64 * 1024, 1);
-    const source = createServer((socket) => {
-      socket.on('error', () => {});
-      const pump = (): void => {
-        while (!socket.destroyed && socket.write(chunk));
-      };
-      socket.on('drain', pump);
-      pump();
-    });
+    const source = streamingNode(64 * 1024);
     const { tcp, port } = await frontend([backend('source', await listen(source))]);
     try {
       const client = connect({ host: '127.0.0.1', port });

@@ -294,6 +294,18 @@ static int add_fd(engine *e, int fd, uint32_t events, void *tag) {
   return epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* After a failed recv or send: 1 to try again (EINTR), 0 to wait for epoll (EAGAIN, which clears *ready),
+ * -1 when the connection is over. */
+static int io_failed(engine *e, conn *c, int *ready) {
+  if (errno == EINTR) return 1;
+  if (errno == EAGAIN) {
+    *ready = 0;
+    return 0;
+  }
+  finish(e, c, 1);
+  return -1;
+}
+
 /* Forwards what side `from` has to the other side, until one of them would block. */
 static void pump(engine *e, conn *c, int from) {
   side *src = &c->s[from], *dst = &c->s[1 - from];
@@ -304,12 +316,7 @@ static void pump(engine *e, conn *c, int from) {
       if (!dst->writable) return;
       ssize_t w = send(dst->fd, p->data + p->off, p->len - p->off, MSG_NOSIGNAL);
       if (w < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN) {
-          dst->writable = 0;
-          return;
-        }
-        finish(e, c, 1);
+        if (io_failed(e, c, &dst->writable) > 0) continue;
         return;
       }
       p->off += (size_t)w;
@@ -341,12 +348,7 @@ static void pump(engine *e, conn *c, int from) {
       continue;
     }
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        src->readable = 0;
-        return;
-      }
-      finish(e, c, 1);
+      if (io_failed(e, c, &src->readable) > 0) continue;
       return;
     }
     /* A short read emptied the socket and edge-triggered epoll reports whatever arrives next, except a
@@ -354,9 +356,11 @@ static void pump(engine *e, conn *c, int from) {
     if (n < SCRATCH && !src->hup) src->readable = 0;
     if (from == 0) fe->bytes_in += (uint64_t)n;
     else fe->bytes_out += (uint64_t)n;
-    ssize_t w = send(dst->fd, e->scratch, (size_t)n, MSG_NOSIGNAL);
+    ssize_t w;
+    do w = send(dst->fd, e->scratch, (size_t)n, MSG_NOSIGNAL);
+    while (w < 0 && errno == EINTR);
     if (w < 0) {
-      if (errno != EAGAIN && errno != EINTR) {
+      if (errno != EAGAIN) {
         finish(e, c, 1);
         return;
       }
@@ -559,7 +563,6 @@ static void tick(engine *e, int64_t now) {
     next = c->next_dial;
     if (c->deadline <= now) retry(e, c);
   }
-  if (e->dialling) timed = 1;
   for (frontend **link = &e->fes; *link;) {
     frontend *fe = *link;
     if (fe->accept_later) {
@@ -589,8 +592,20 @@ static void tick(engine *e, int64_t now) {
     if (fe->closing) timed = 1;
     link = &fe->next;
   }
+  /* Asked last: the accepts above may have started dials. */
+  if (e->dialling) timed = 1;
   e->timed = timed;
   e->next_tick = now + TICK_MS;
+}
+
+static void free_dead(engine *e) {
+  while (e->dead) {
+    conn *c = e->dead;
+    e->dead = c->next_dead;
+    free(c->p[0].data);
+    free(c->p[1].data);
+    free(c);
+  }
 }
 
 static void *run(void *arg) {
@@ -634,13 +649,7 @@ static void *run(void *arg) {
     }
     int64_t now = now_ms();
     if (now >= e->next_tick) tick(e, now);
-    while (e->dead) {
-      conn *c = e->dead;
-      e->dead = c->next_dead;
-      free(c->p[0].data);
-      free(c->p[1].data);
-      free(c);
-    }
+    free_dead(e);
     pthread_mutex_unlock(&e->mu);
   }
 }
@@ -675,13 +684,7 @@ static void destroy_engine(napi_env env, void *data, void *hint) {
     c->next_dead = e->dead;
     e->dead = c;
   }
-  while (e->dead) {
-    conn *c = e->dead;
-    e->dead = c->next_dead;
-    free(c->p[0].data);
-    free(c->p[1].data);
-    free(c);
-  }
+  free_dead(e);
   close(e->epfd);
   close(e->wakefd);
   pthread_mutex_destroy(&e->mu);
