@@ -1063,22 +1063,40 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   ENGINE(e);
   int32_t id;
   if (napi_get_value_int32(env, argv[0], &id) != napi_ok) return throw_error(env, NULL, "stats: bad arguments");
+  /* Copied under the lock and turned into objects after it: building objects can run the garbage
+   * collector, or a setter on Object.prototype, neither of which may hold up the engine thread. */
+  uint64_t active = 0, bytes_in = 0, bytes_out = 0, rejected_counts[REJ_COUNT] = {0};
+  node_count *nodes = NULL;
+  int nnodes = 0;
+  pthread_mutex_lock(&e->mu);
+  frontend *fe = find(e, id);
+  if (fe) {
+    active = fe->active;
+    bytes_in = fe->bytes_in;
+    bytes_out = fe->bytes_out;
+    memcpy(rejected_counts, fe->rejected, sizeof rejected_counts);
+    nodes = calloc(fe->nnodes ? (size_t)fe->nnodes : 1, sizeof *nodes);
+    for (int i = 0; nodes && i < fe->nnodes; i++) {
+      nodes[i].opened = fe->nodes[i].opened;
+      nodes[i].name = strdup(fe->nodes[i].name);
+      if (nodes[i].name) nnodes = i + 1;
+      else break;
+    }
+  }
+  pthread_mutex_unlock(&e->mu);
   napi_value out, opened, rejected;
   napi_create_object(env, &out);
   napi_create_object(env, &opened);
   napi_create_object(env, &rejected);
-  frontend empty = {0};
-  pthread_mutex_lock(&e->mu);
-  frontend *fe = find(e, id);
-  if (!fe) fe = &empty;
-  for (int i = 0; i < fe->nnodes; i++) set_number(env, opened, fe->nodes[i].name, fe->nodes[i].opened);
-  set_number(env, out, "active", fe->active);
-  set_number(env, out, "bytesIn", fe->bytes_in);
-  set_number(env, out, "bytesOut", fe->bytes_out);
-  set_number(env, rejected, "source_range", fe->rejected[REJ_SOURCE_RANGE]);
-  set_number(env, rejected, "no_healthy_target", fe->rejected[REJ_NO_HEALTHY_TARGET]);
-  set_number(env, rejected, "connect_failed", fe->rejected[REJ_CONNECT_FAILED]);
-  pthread_mutex_unlock(&e->mu);
+  for (int i = 0; i < nnodes; i++) set_number(env, opened, nodes[i].name, nodes[i].opened);
+  for (int i = 0; i < nnodes; i++) free(nodes[i].name);
+  free(nodes);
+  set_number(env, out, "active", active);
+  set_number(env, out, "bytesIn", bytes_in);
+  set_number(env, out, "bytesOut", bytes_out);
+  set_number(env, rejected, "source_range", rejected_counts[REJ_SOURCE_RANGE]);
+  set_number(env, rejected, "no_healthy_target", rejected_counts[REJ_NO_HEALTHY_TARGET]);
+  set_number(env, rejected, "connect_failed", rejected_counts[REJ_CONNECT_FAILED]);
   napi_set_named_property(env, out, "opened", opened);
   napi_set_named_property(env, out, "rejected", rejected);
   return out;
