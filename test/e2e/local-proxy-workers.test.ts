@@ -1,12 +1,13 @@
 // The proxy workers as the provider runs them (real threads, real sockets on loopback): a worker that
 // fails is contained, and one that dies is replaced and given its balancers again.
 import assert from 'node:assert/strict';
-import { connect, createServer, type AddressInfo, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { test } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import type { BalancerSpec } from '../../src/providers/local/proxy-spec.ts';
 import { ProxyWorkers } from '../../src/providers/local/proxy-workers.ts';
+import { freePort } from '../support/ports.ts';
 import { until } from './helpers.ts';
 
 interface LogRecord {
@@ -19,14 +20,6 @@ function capturingLogger(): { logger: pino.Logger; records: LogRecord[] } {
   const records: LogRecord[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void records.push(JSON.parse(line) as LogRecord) });
   return { logger, records };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function spec(key: string, port: number): BalancerSpec {

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { pickForClient } from '../../src/providers/local/balancer.ts';
 import type { BackendSpec, FrontendSettings } from '../../src/providers/local/proxy-spec.ts';
 import { TcpFrontend } from '../../src/providers/local/tcp-proxy.ts';
+import { freePort } from '../support/ports.ts';
 import { until } from './helpers.ts';
 
 const plain: FrontendSettings = { sourceRanges: [], affinity: 'None', drainGraceMs: 0 };
@@ -15,13 +16,6 @@ const plain: FrontendSettings = { sourceRanges: [], affinity: 'None', drainGrace
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as AddressInfo).port;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  const port = await listen(server);
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** A node that answers every connection with its name, then FIN, in one write. */

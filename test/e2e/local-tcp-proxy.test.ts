@@ -3,24 +3,17 @@
 // so that the connect stays pending until the test lets it through.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { FrontendSettings } from '../../src/providers/local/proxy-spec.ts';
 import { TcpFrontend } from '../../src/providers/local/tcp-proxy.ts';
+import { freePort } from '../support/ports.ts';
 import { until } from './helpers.ts';
 import { createTopology, type Host, type Topology } from './netns/topology.ts';
 
 const run = promisify(execFile);
 const NODE_PORT = 30080;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function connected(port: number): Promise<Socket> {
   const socket = connect({ host: '127.0.0.1', port });

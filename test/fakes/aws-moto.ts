@@ -2,10 +2,10 @@
 // moto_server is a test failure, never a skip.
 
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { spawnManaged, tailFile, type ManagedProcess } from '../harness/processes.ts';
+import { freePort } from '../support/ports.ts';
 
 export interface Moto {
   readonly url: string;
@@ -24,18 +24,6 @@ function findMotoServer(): string {
   const pyenv = join(process.env['HOME'] ?? '/root', '.pyenv', 'shims', 'moto_server');
   if (existsSync(pyenv)) return pyenv;
   throw new Error('moto_server not found (set MOTO_SERVER, or pip install "moto[server]")');
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitUntilUp(url: string, proc: ManagedProcess, timeoutMs: number): Promise<void> {

@@ -1,7 +1,6 @@
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,6 +17,7 @@ import {
   type V1Taint,
 } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
+import { freePort } from '../support/ports.ts';
 import { findControlPlaneBinaries } from './binaries.ts';
 import { generateClusterPki, type ClusterPki } from './certs.ts';
 import { spawnManaged, tailFile, type ManagedProcess } from './processes.ts';
@@ -48,17 +48,6 @@ export interface ServiceAccountAccess {
 }
 
 const STOP_GRACE_MS = 10_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** tmpfs keeps etcd's fsyncs cheap; fall back to the ordinary temp dir where /dev/shm is missing. */
 function tempRoot(): string {
