@@ -1,58 +1,29 @@
 // The AWS provider against moto_server, through the provider contract.
 
 import assert from 'node:assert/strict';
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
-import type { EC2Client } from '@aws-sdk/client-ec2';
-import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { describe, test } from 'node:test';
 import { ProviderError } from '../../src/providers/provider.ts';
-import { account, callCounts, clients, createVpc, isWrite, makeProvider, tagsOf, targetsOf, useTestCredentials, type TestProvider, type TestVpc } from '../fakes/aws-cloud.ts';
-import { AwsFaultProxy } from '../fakes/aws-fault-proxy.ts';
-import { startMoto, type Moto } from '../fakes/aws-moto.ts';
+import { account, callCounts, isWrite, makeProvider, tagsOf, targetsOf, useTestCredentials } from '../fakes/aws-cloud.ts';
 import { desiredService, node, tcp } from '../fakes/aws-service.ts';
+import { useMotoSuite } from '../fakes/aws-suite.ts';
 
 useTestCredentials();
 
 describe('aws provider against moto', () => {
-  let moto: Moto;
-  let proxy: AwsFaultProxy;
-  let elb: ElasticLoadBalancingV2Client;
-  let ec2: EC2Client;
-  let vpc: TestVpc;
-  let aws: TestProvider;
-
-  before(async () => {
-    moto = await startMoto();
-    proxy = await AwsFaultProxy.start(moto.url);
-    ({ elb, ec2 } = clients(moto.url));
-  });
-  after(async () => {
-    await proxy?.stop();
-    await moto?.stop();
-  });
-  beforeEach(async () => {
-    await moto.reset();
-    vpc = await createVpc(ec2);
-    aws = makeProvider(proxy.url, vpc.vpcId);
-    await aws.provider.start([]);
-    proxy.takeCalls();
-  });
-  afterEach(async () => {
-    proxy.clearFaults();
-    await aws.provider.stop();
-  });
+  const cloud = useMotoSuite({ startProvider: true });
 
   test('create: NLB, SG, ip target group on the NodePort, listener; hostname in status', async () => {
     const svc = desiredService({ name: 'web', namespace: 'shop' });
-    const ingress = await aws.provider.ensure(svc);
-    const a = await account(elb, ec2, vpc.vpcId);
+    const ingress = await cloud.aws.provider.ensure(svc);
+    const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
     assert.equal(a.loadBalancers.length, 1);
     const lb = a.loadBalancers[0]!;
     assert.deepEqual(ingress, [{ hostname: lb.DNSName }]);
     assert.equal(lb.LoadBalancerName, svc.identity.lbName);
     assert.equal(lb.Type, 'network');
     assert.equal(lb.Scheme, 'internet-facing');
-    assert.deepEqual(lb.AvailabilityZones!.map((z) => z.SubnetId).sort(), [...vpc.publicSubnets].sort());
-    assert.deepEqual(await tagsOf(elb, lb.LoadBalancerArn!), {
+    assert.deepEqual(lb.AvailabilityZones!.map((z) => z.SubnetId).sort(), [...cloud.vpc.publicSubnets].sort());
+    assert.deepEqual(await tagsOf(cloud.elb, lb.LoadBalancerArn!), {
       'kubernetes.io/cluster/test': 'owned',
       'kubernetes.io/service-name': 'shop/web',
       'kubernetes.io/service-uid': svc.identity.uid,
@@ -67,33 +38,33 @@ describe('aws provider against moto', () => {
     assert.equal(tg.Port, 30080);
     assert.equal(tg.HealthCheckProtocol, 'TCP');
     assert.equal(tg.HealthCheckPort, 'traffic-port');
-    assert.deepEqual(await targetsOf(elb, tg.TargetGroupArn!), ['10.0.1.11:30080', '10.0.2.12:30080']);
+    assert.deepEqual(await targetsOf(cloud.elb, tg.TargetGroupArn!), ['10.0.1.11:30080', '10.0.2.12:30080']);
     const listeners = a.listeners.get(lb.LoadBalancerArn!)!;
     assert.deepEqual(
       listeners.map((l) => [l.Port, l.Protocol, l.DefaultActions?.[0]?.TargetGroupArn]),
       [[80, 'TCP', tg.TargetGroupArn]],
     );
-    const writes = proxy.takeCalls().filter((c) => isWrite(c.action)).map((c) => c.action);
+    const writes = cloud.proxy.takeCalls().filter((c) => isWrite(c.action)).map((c) => c.action);
     assert.deepEqual(writes, ['CreateSecurityGroup', 'AuthorizeSecurityGroupIngress', 'CreateLoadBalancer', 'CreateTargetGroup', 'RegisterTargets', 'CreateListener']);
   });
 
   test('steady state: an unchanged resync is one read and no write; drift behind our back is repaired', async () => {
     const svc = desiredService();
-    const ingress = await aws.provider.ensure(svc);
-    proxy.takeCalls();
-    assert.deepEqual(await aws.provider.ensure(svc), ingress);
-    assert.deepEqual(proxy.takeCalls().map((c) => c.action), ['DescribeListeners']);
+    const ingress = await cloud.aws.provider.ensure(svc);
+    cloud.proxy.takeCalls();
+    assert.deepEqual(await cloud.aws.provider.ensure(svc), ingress);
+    assert.deepEqual(cloud.proxy.takeCalls().map((c) => c.action), ['DescribeListeners']);
 
-    const { loadBalancers, listeners } = await account(elb, ec2, vpc.vpcId);
+    const { loadBalancers, listeners } = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
     const { DeleteListenerCommand, DeleteLoadBalancerCommand } = await import('@aws-sdk/client-elastic-load-balancing-v2');
-    await elb.send(new DeleteListenerCommand({ ListenerArn: listeners.get(loadBalancers[0]!.LoadBalancerArn!)![0]!.ListenerArn! }));
-    await aws.provider.ensure(svc);
-    let a = await account(elb, ec2, vpc.vpcId);
+    await cloud.elb.send(new DeleteListenerCommand({ ListenerArn: listeners.get(loadBalancers[0]!.LoadBalancerArn!)![0]!.ListenerArn! }));
+    await cloud.aws.provider.ensure(svc);
+    let a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
     assert.equal(a.listeners.get(a.loadBalancers[0]!.LoadBalancerArn!)!.length, 1, 'listener recreated');
 
-    await elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: a.loadBalancers[0]!.LoadBalancerArn! }));
-    const again = await aws.provider.ensure(svc);
-    a = await account(elb, ec2, vpc.vpcId);
+    await cloud.elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: a.loadBalancers[0]!.LoadBalancerArn! }));
+    const again = await cloud.aws.provider.ensure(svc);
+    a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
     assert.equal(a.loadBalancers.length, 1, 'load balancer recreated');
     assert.deepEqual(again, [{ hostname: a.loadBalancers[0]!.DNSName }]);
     assert.equal(a.targetGroups.length, 1, 'the existing group is reused');
@@ -102,10 +73,10 @@ describe('aws provider against moto', () => {
 
   test('port change with the same NodePort: listener moved, group kept, rules follow', async () => {
     const svc = desiredService();
-    await aws.provider.ensure(svc);
-    const before = await account(elb, ec2, vpc.vpcId);
-    await aws.provider.ensure({ ...svc, listeners: [tcp(8080, 30080)] });
-    const a = await account(elb, ec2, vpc.vpcId);
+    await cloud.aws.provider.ensure(svc);
+    const before = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
+    await cloud.aws.provider.ensure({ ...svc, listeners: [tcp(8080, 30080)] });
+    const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
     assert.deepEqual(a.targetGroups.map((g) => g.TargetGroupArn), before.targetGroups.map((g) => g.TargetGroupArn));
     assert.deepEqual(a.listeners.get(a.loadBalancers[0]!.LoadBalancerArn!)!.map((l) => l.Port), [8080]);
     assert.deepEqual(a.securityGroups[0]!.rules, [{ protocol: 'tcp', port: 8080, cidr: '0.0.0.0/0' }]);
@@ -113,38 +84,38 @@ describe('aws provider against moto', () => {
 
   test('NodePort change: new group filled, listener switched, then the old group deleted', async () => {
     const svc = desiredService();
-    await aws.provider.ensure(svc);
-    const oldArn = (await account(elb, ec2, vpc.vpcId)).targetGroups[0]!.TargetGroupArn!;
-    proxy.takeCalls();
-    await aws.provider.ensure({ ...svc, listeners: [tcp(80, 30099)] });
-    const writes = proxy.takeCalls().filter((c) => isWrite(c.action)).map((c) => c.action);
+    await cloud.aws.provider.ensure(svc);
+    const oldArn = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).targetGroups[0]!.TargetGroupArn!;
+    cloud.proxy.takeCalls();
+    await cloud.aws.provider.ensure({ ...svc, listeners: [tcp(80, 30099)] });
+    const writes = cloud.proxy.takeCalls().filter((c) => isWrite(c.action)).map((c) => c.action);
     assert.deepEqual(writes, ['CreateTargetGroup', 'RegisterTargets', 'ModifyListener', 'DeleteTargetGroup']);
-    const a = await account(elb, ec2, vpc.vpcId);
+    const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
     assert.equal(a.targetGroups.length, 1);
     const tg = a.targetGroups[0]!;
     assert.notEqual(tg.TargetGroupArn, oldArn);
     assert.equal(tg.Port, 30099);
-    assert.deepEqual(await targetsOf(elb, tg.TargetGroupArn!), ['10.0.1.11:30099', '10.0.2.12:30099']);
+    assert.deepEqual(await targetsOf(cloud.elb, tg.TargetGroupArn!), ['10.0.1.11:30099', '10.0.2.12:30099']);
     assert.equal(a.listeners.get(a.loadBalancers[0]!.LoadBalancerArn!)![0]!.DefaultActions![0]!.TargetGroupArn, tg.TargetGroupArn);
   });
 
   test('removed port: its listener, then its group, then its rule', async () => {
     const svc = desiredService({ listeners: [tcp(80, 30080), tcp(443, 30443)] });
-    await aws.provider.ensure(svc);
-    assert.equal((await account(elb, ec2, vpc.vpcId)).targetGroups.length, 2);
-    proxy.takeCalls();
-    await aws.provider.ensure({ ...svc, listeners: [tcp(80, 30080)] });
-    const writes = proxy.takeCalls().filter((c) => isWrite(c.action)).map((c) => c.action);
+    await cloud.aws.provider.ensure(svc);
+    assert.equal((await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).targetGroups.length, 2);
+    cloud.proxy.takeCalls();
+    await cloud.aws.provider.ensure({ ...svc, listeners: [tcp(80, 30080)] });
+    const writes = cloud.proxy.takeCalls().filter((c) => isWrite(c.action)).map((c) => c.action);
     assert.deepEqual(writes, ['DeleteListener', 'DeleteTargetGroup', 'RevokeSecurityGroupIngress']);
-    const a = await account(elb, ec2, vpc.vpcId);
+    const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
     assert.deepEqual(a.targetGroups.map((g) => g.Port), [30080]);
     assert.deepEqual(a.securityGroups[0]!.rules.map((r) => r.port), [80]);
   });
 
   test('TCP and UDP on one port: one TCP_UDP listener and group', async () => {
     const svc = desiredService({ listeners: [tcp(53, 30053), { name: 'dns-udp', protocol: 'UDP', port: 53, nodePort: 30053 }] });
-    await aws.provider.ensure(svc);
-    const a = await account(elb, ec2, vpc.vpcId);
+    await cloud.aws.provider.ensure(svc);
+    const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
     assert.deepEqual(a.targetGroups.map((g) => [g.Protocol, g.Port]), [['TCP_UDP', 30053]]);
     assert.deepEqual(a.listeners.get(a.loadBalancers[0]!.LoadBalancerArn!)!.map((l) => [l.Port, l.Protocol]), [[53, 'TCP_UDP']]);
     assert.deepEqual(a.securityGroups[0]!.rules.map((r) => `${r.protocol}/${r.port}`).sort(), ['tcp/53', 'udp/53']);
@@ -153,21 +124,21 @@ describe('aws provider against moto', () => {
   test('nodes added and removed: diffed against DescribeTargetHealth, deregister before register, 100 per call', async () => {
     const ip = (i: number) => `10.0.${1 + Math.floor(i / 200)}.${(i % 200) + 10}`;
     const svc = desiredService({ targets: Array.from({ length: 120 }, (_, i) => node(`n${i}`, ip(i))) });
-    await aws.provider.ensure(svc);
-    proxy.takeCalls();
+    await cloud.aws.provider.ensure(svc);
+    cloud.proxy.takeCalls();
     // Nodes 0-19 leave, 120-249 join.
     const next = { ...svc, targets: Array.from({ length: 230 }, (_, i) => node(`n${i + 20}`, ip(i + 20))) };
-    await aws.provider.updateTargets(next);
-    const calls = proxy.takeCalls().map((c) => c.action);
+    await cloud.aws.provider.updateTargets(next);
+    const calls = cloud.proxy.takeCalls().map((c) => c.action);
     assert.deepEqual(calls, ['DescribeListeners', 'DescribeTargetHealth', 'DeregisterTargets', 'RegisterTargets', 'RegisterTargets']);
-    const tg = (await account(elb, ec2, vpc.vpcId)).targetGroups[0]!;
+    const tg = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).targetGroups[0]!;
     const expected = Array.from({ length: 230 }, (_, i) => `${ip(i + 20)}:30080`).sort();
-    assert.deepEqual(await targetsOf(elb, tg.TargetGroupArn!), expected);
+    assert.deepEqual(await targetsOf(cloud.elb, tg.TargetGroupArn!), expected);
 
     // A node outside the VPC gets AvailabilityZone "all" (asserted on the request: moto does not echo it).
-    await aws.provider.updateTargets({ ...svc, targets: [node('inside', '10.0.9.77'), node('outside', '192.168.50.5')] });
-    assert.deepEqual(await targetsOf(elb, tg.TargetGroupArn!), ['10.0.9.77:30080', '192.168.50.5:30080']);
-    const register = proxy.takeCalls().filter((c) => c.action === 'RegisterTargets');
+    await cloud.aws.provider.updateTargets({ ...svc, targets: [node('inside', '10.0.9.77'), node('outside', '192.168.50.5')] });
+    assert.deepEqual(await targetsOf(cloud.elb, tg.TargetGroupArn!), ['10.0.9.77:30080', '192.168.50.5:30080']);
+    const register = cloud.proxy.takeCalls().filter((c) => c.action === 'RegisterTargets');
     const registered = register.flatMap((c) =>
       Object.entries(c.params)
         .filter(([k]) => /^Targets\.member\.\d+\.Id$/.test(k))
@@ -178,25 +149,25 @@ describe('aws provider against moto', () => {
 
   test('externalTrafficPolicy Local: HTTP /healthz on the healthCheckNodePort, switched in place', async () => {
     const svc = desiredService();
-    await aws.provider.ensure(svc);
-    await aws.provider.ensure({ ...svc, externalTrafficPolicy: 'Local', healthCheck: { kind: 'http', port: 32123, path: '/healthz' } });
-    const tg = (await account(elb, ec2, vpc.vpcId)).targetGroups[0]!;
+    await cloud.aws.provider.ensure(svc);
+    await cloud.aws.provider.ensure({ ...svc, externalTrafficPolicy: 'Local', healthCheck: { kind: 'http', port: 32123, path: '/healthz' } });
+    const tg = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).targetGroups[0]!;
     assert.equal(tg.HealthCheckProtocol, 'HTTP');
     assert.equal(tg.HealthCheckPort, '32123');
     assert.equal(tg.HealthCheckPath, '/healthz');
     // moto drops a Matcher given to ModifyTargetGroup; AWS keeps it. Assert what we asked for.
-    const modify = proxy.takeCalls().find((c) => c.action === 'ModifyTargetGroup');
+    const modify = cloud.proxy.takeCalls().find((c) => c.action === 'ModifyTargetGroup');
     assert.equal(modify?.params['Matcher.HttpCode'], '200-399');
   });
 
   test('loadBalancerSourceRanges: rules on our security group, updated in place', async () => {
     const svc = desiredService({ listeners: [tcp(443, 30443)], sourceRanges: ['203.0.113.0/24', '198.51.100.7/32'] });
-    await aws.provider.ensure(svc);
-    let sg = (await account(elb, ec2, vpc.vpcId)).securityGroups[0]!;
+    await cloud.aws.provider.ensure(svc);
+    let sg = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).securityGroups[0]!;
     assert.deepEqual(sg.rules.map((r) => r.cidr).sort(), ['198.51.100.7/32', '203.0.113.0/24']);
     assert.equal(sg.tags['kubernetes.io/service-uid'], svc.identity.uid);
-    await aws.provider.ensure({ ...svc, sourceRanges: ['203.0.113.0/24'] });
-    sg = (await account(elb, ec2, vpc.vpcId)).securityGroups[0]!;
+    await cloud.aws.provider.ensure({ ...svc, sourceRanges: ['203.0.113.0/24'] });
+    sg = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).securityGroups[0]!;
     assert.deepEqual(sg.rules, [{ protocol: 'tcp', port: 443, cidr: '203.0.113.0/24' }]);
   });
 
@@ -212,97 +183,97 @@ describe('aws provider against moto', () => {
         'service.beta.kubernetes.io/aws-load-balancer-healthcheck-interval': '30',
       },
     });
-    await aws.provider.ensure(svc);
-    const a = await account(elb, ec2, vpc.vpcId);
+    await cloud.aws.provider.ensure(svc);
+    const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
     const lb = a.loadBalancers[0]!;
     assert.equal(lb.Scheme, 'internal');
-    assert.deepEqual(lb.AvailabilityZones!.map((z) => z.SubnetId).sort(), [...vpc.privateSubnets].sort());
+    assert.deepEqual(lb.AvailabilityZones!.map((z) => z.SubnetId).sort(), [...cloud.vpc.privateSubnets].sort());
     const { DescribeLoadBalancerAttributesCommand, DescribeTargetGroupAttributesCommand } = await import('@aws-sdk/client-elastic-load-balancing-v2');
-    const lbAttrs = (await elb.send(new DescribeLoadBalancerAttributesCommand({ LoadBalancerArn: lb.LoadBalancerArn! }))).Attributes!;
+    const lbAttrs = (await cloud.elb.send(new DescribeLoadBalancerAttributesCommand({ LoadBalancerArn: lb.LoadBalancerArn! }))).Attributes!;
     assert.equal(lbAttrs.find((x) => x.Key === 'load_balancing.cross_zone.enabled')?.Value, 'true');
     const tg = a.targetGroups[0]!;
     assert.equal(tg.HealthCheckIntervalSeconds, 30);
-    const tgAttrs = Object.fromEntries((await elb.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn! }))).Attributes!.map((x) => [x.Key, x.Value]));
+    const tgAttrs = Object.fromEntries((await cloud.elb.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn! }))).Attributes!.map((x) => [x.Key, x.Value]));
     assert.equal(tgAttrs['deregistration_delay.timeout_seconds'], '20');
     assert.equal(tgAttrs['stickiness.enabled'], 'true');
     assert.equal(tgAttrs['stickiness.type'], 'source_ip');
-    for (const tags of [await tagsOf(elb, lb.LoadBalancerArn!), await tagsOf(elb, tg.TargetGroupArn!), a.securityGroups[0]!.tags]) {
+    for (const tags of [await tagsOf(cloud.elb, lb.LoadBalancerArn!), await tagsOf(cloud.elb, tg.TargetGroupArn!), a.securityGroups[0]!.tags]) {
       assert.equal(tags['team'], 'payments');
       assert.equal(tags['env'], 'prod');
       assert.equal(tags['kubernetes.io/cluster/test'], 'owned');
     }
     // A steady resync after all that is still one read.
-    proxy.takeCalls();
-    await aws.provider.ensure(svc);
-    assert.deepEqual(proxy.takeCalls().map((c) => c.action), ['DescribeListeners']);
+    cloud.proxy.takeCalls();
+    await cloud.aws.provider.ensure(svc);
+    assert.deepEqual(cloud.proxy.takeCalls().map((c) => c.action), ['DescribeListeners']);
   });
 
   test('EIP allocations: one per subnet, their addresses in status next to the hostname', async () => {
     const { allocateEip } = await import('../fakes/aws-cloud.ts');
-    const eips = [await allocateEip(ec2), await allocateEip(ec2)];
+    const eips = [await allocateEip(cloud.ec2), await allocateEip(cloud.ec2)];
     const svc = desiredService({
       annotations: {
-        'service.beta.kubernetes.io/aws-load-balancer-subnets': vpc.publicSubnets.join(','),
+        'service.beta.kubernetes.io/aws-load-balancer-subnets': cloud.vpc.publicSubnets.join(','),
         'service.beta.kubernetes.io/aws-load-balancer-eip-allocations': eips.map((e) => e.allocationId).join(','),
       },
     });
-    const ingress = await aws.provider.ensure(svc);
-    const lb = (await account(elb, ec2, vpc.vpcId)).loadBalancers[0]!;
+    const ingress = await cloud.aws.provider.ensure(svc);
+    const lb = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).loadBalancers[0]!;
     assert.deepEqual(ingress, [{ hostname: lb.DNSName }, { ip: eips[0]!.publicIp }, { ip: eips[1]!.publicIp }]);
   });
 
   test('an annotation value we do not understand: a non-retryable error naming it, and no AWS write', async () => {
     const svc = desiredService({ annotations: { 'service.beta.kubernetes.io/aws-load-balancer-scheme': 'public' } });
-    await assert.rejects(aws.provider.ensure(svc), (err: unknown) => {
+    await assert.rejects(cloud.aws.provider.ensure(svc), (err: unknown) => {
       assert.ok(err instanceof ProviderError);
       assert.equal(err.retryable, false);
       assert.match(err.message, /service\.beta\.kubernetes\.io\/aws-load-balancer-scheme/);
       return true;
     });
     const bad = desiredService({ annotations: { 'service.beta.kubernetes.io/aws-load-balancer-subnets': 'no-such-subnet' } });
-    await assert.rejects(aws.provider.ensure(bad), /aws-load-balancer-subnets: "no-such-subnet" is not a subnet/);
-    assert.deepEqual(proxy.takeCalls().filter((c) => isWrite(c.action)), []);
-    const a = await account(elb, ec2, vpc.vpcId);
+    await assert.rejects(cloud.aws.provider.ensure(bad), /aws-load-balancer-subnets: "no-such-subnet" is not a subnet/);
+    assert.deepEqual(cloud.proxy.takeCalls().filter((c) => isWrite(c.action)), []);
+    const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
     assert.equal(a.loadBalancers.length + a.targetGroups.length + a.securityGroups.length, 0);
   });
 
   test('a load balancer with our name that is not ours is refused, not adopted', async () => {
     const svc = desiredService();
     const { CreateLoadBalancerCommand } = await import('@aws-sdk/client-elastic-load-balancing-v2');
-    await elb.send(new CreateLoadBalancerCommand({ Name: svc.identity.lbName, Type: 'network', Subnets: vpc.publicSubnets }));
-    await assert.rejects(aws.provider.ensure(svc), (err: unknown) => err instanceof ProviderError && !err.retryable && /not owned by this Service/.test(err.message));
+    await cloud.elb.send(new CreateLoadBalancerCommand({ Name: svc.identity.lbName, Type: 'network', Subnets: cloud.vpc.publicSubnets }));
+    await assert.rejects(cloud.aws.provider.ensure(svc), (err: unknown) => err instanceof ProviderError && !err.retryable && /not owned by this Service/.test(err.message));
   });
 
   test('delete: listeners, load balancer, groups, security group; idempotent', async () => {
     const svc = desiredService({ listeners: [tcp(80, 30080), tcp(443, 30443)], sourceRanges: ['10.1.0.0/16'] });
-    await aws.provider.ensure(svc);
-    proxy.takeCalls();
-    await aws.provider.delete(svc.identity);
-    const writes = proxy.takeCalls().filter((c) => isWrite(c.action)).map((c) => c.action);
+    await cloud.aws.provider.ensure(svc);
+    cloud.proxy.takeCalls();
+    await cloud.aws.provider.delete(svc.identity);
+    const writes = cloud.proxy.takeCalls().filter((c) => isWrite(c.action)).map((c) => c.action);
     assert.deepEqual(writes, ['DeleteListener', 'DeleteListener', 'DeleteLoadBalancer', 'DeleteTargetGroup', 'DeleteTargetGroup', 'DeleteSecurityGroup']);
-    const a = await account(elb, ec2, vpc.vpcId);
+    const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
     assert.equal(a.loadBalancers.length + a.targetGroups.length + a.securityGroups.length, 0);
-    await aws.provider.delete(svc.identity);
-    const fresh = makeProvider(proxy.url, vpc.vpcId);
+    await cloud.aws.provider.delete(svc.identity);
+    const fresh = makeProvider(cloud.proxy.url, cloud.vpc.vpcId);
     await fresh.provider.delete(svc.identity);
     await fresh.provider.stop();
-    assert.equal(await aws.provider.get(svc.identity), undefined);
+    assert.equal(await cloud.aws.provider.get(svc.identity), undefined);
   });
 
   test('listOwned after a restart finds every Service owning something; GC deletes an orphan only', async () => {
     const keep = desiredService({ name: 'keep' });
     const orphan = desiredService({ name: 'orphan', listeners: [tcp(443, 30443)] });
-    await aws.provider.ensure(keep);
-    await aws.provider.ensure(orphan);
-    const restarted = makeProvider(proxy.url, vpc.vpcId);
+    await cloud.aws.provider.ensure(keep);
+    await cloud.aws.provider.ensure(orphan);
+    const restarted = makeProvider(cloud.proxy.url, cloud.vpc.vpcId);
     try {
       const owned = await restarted.provider.listOwned();
       assert.deepEqual(owned.map((o) => o.identity).sort((x, y) => x.name.localeCompare(y.name)), [keep.identity, orphan.identity]);
-      const other = makeProvider(proxy.url, vpc.vpcId, {}, 'another-cluster');
+      const other = makeProvider(cloud.proxy.url, cloud.vpc.vpcId, {}, 'another-cluster');
       assert.deepEqual(await other.provider.listOwned(), []);
       await other.provider.stop();
       await restarted.provider.delete(orphan.identity);
-      const a = await account(elb, ec2, vpc.vpcId);
+      const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
       assert.deepEqual(a.loadBalancers.map((lb) => lb.LoadBalancerName), [keep.identity.lbName]);
       assert.deepEqual(a.targetGroups.map((g) => g.Port), [30080]);
       assert.equal(a.securityGroups.length, 1);
@@ -315,19 +286,19 @@ describe('aws provider against moto', () => {
   test('restart in the middle of create: a fresh provider converges, nothing duplicated or leaked', async () => {
     const svc = desiredService();
     // The first controller dies after the group exists but before the listener (CreateListener keeps failing).
-    proxy.inject('CreateListener', 'server-error', 100);
-    await assert.rejects(aws.provider.ensure(svc), (err: unknown) => err instanceof ProviderError && err.retryable);
-    proxy.clearFaults();
-    let a = await account(elb, ec2, vpc.vpcId);
+    cloud.proxy.inject('CreateListener', 'server-error', 100);
+    await assert.rejects(cloud.aws.provider.ensure(svc), (err: unknown) => err instanceof ProviderError && err.retryable);
+    cloud.proxy.clearFaults();
+    let a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
     assert.equal(a.loadBalancers.length, 1);
     assert.equal(a.targetGroups.length, 1);
     assert.equal(a.listeners.get(a.loadBalancers[0]!.LoadBalancerArn!)!.length, 0);
 
-    const restarted = makeProvider(proxy.url, vpc.vpcId);
+    const restarted = makeProvider(cloud.proxy.url, cloud.vpc.vpcId);
     try {
       await restarted.provider.start([]);
       const ingress = await restarted.provider.ensure(svc);
-      a = await account(elb, ec2, vpc.vpcId);
+      a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
       assert.equal(a.loadBalancers.length, 1);
       assert.equal(a.targetGroups.length, 1);
       assert.equal(a.securityGroups.length, 1);
@@ -340,16 +311,16 @@ describe('aws provider against moto', () => {
 
   test('restart in the middle of a NodePort change: the detached old group is found and deleted', async () => {
     const svc = desiredService();
-    await aws.provider.ensure(svc);
-    proxy.inject('DeleteTargetGroup', 'server-error', 100);
-    await assert.rejects(aws.provider.ensure({ ...svc, listeners: [tcp(80, 30099)] }));
-    proxy.clearFaults();
-    assert.equal((await account(elb, ec2, vpc.vpcId)).targetGroups.length, 2, 'old group left detached');
+    await cloud.aws.provider.ensure(svc);
+    cloud.proxy.inject('DeleteTargetGroup', 'server-error', 100);
+    await assert.rejects(cloud.aws.provider.ensure({ ...svc, listeners: [tcp(80, 30099)] }));
+    cloud.proxy.clearFaults();
+    assert.equal((await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).targetGroups.length, 2, 'old group left detached');
 
-    const restarted = makeProvider(proxy.url, vpc.vpcId);
+    const restarted = makeProvider(cloud.proxy.url, cloud.vpc.vpcId);
     try {
       await restarted.provider.ensure({ ...svc, listeners: [tcp(80, 30099)] });
-      assert.deepEqual((await account(elb, ec2, vpc.vpcId)).targetGroups.map((g) => g.Port), [30099]);
+      assert.deepEqual((await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).targetGroups.map((g) => g.Port), [30099]);
     } finally {
       await restarted.provider.stop();
     }
@@ -357,32 +328,32 @@ describe('aws provider against moto', () => {
 
   test('a detached group of a live Service, with the Service changed meanwhile: found by listOwned, removed by the next ensure', async () => {
     const svc = desiredService();
-    await aws.provider.ensure(svc);
+    await cloud.aws.provider.ensure(svc);
     // Another (dead) controller instance got as far as creating the group for a NodePort the Service no longer has.
-    const previousLeader = makeProvider(proxy.url, vpc.vpcId);
-    proxy.inject('ModifyListener', 'server-error', 100);
+    const previousLeader = makeProvider(cloud.proxy.url, cloud.vpc.vpcId);
+    cloud.proxy.inject('ModifyListener', 'server-error', 100);
     await assert.rejects(previousLeader.provider.ensure({ ...svc, listeners: [tcp(80, 31111)] }));
-    proxy.clearFaults();
+    cloud.proxy.clearFaults();
     await previousLeader.provider.stop();
-    assert.equal((await account(elb, ec2, vpc.vpcId)).targetGroups.length, 2);
+    assert.equal((await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).targetGroups.length, 2);
 
     // Our remembered state is still valid, so a plain resync would not look; the periodic GC listing does.
-    await aws.provider.listOwned();
-    await aws.provider.ensure(svc);
-    assert.deepEqual((await account(elb, ec2, vpc.vpcId)).targetGroups.map((g) => g.Port), [30080]);
+    await cloud.aws.provider.listOwned();
+    await cloud.aws.provider.ensure(svc);
+    assert.deepEqual((await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).targetGroups.map((g) => g.Port), [30080]);
   });
 
   test('GC of a crash leftover: a security group alone is still listed and deleted', async () => {
     const svc = desiredService({ name: 'gone' });
-    proxy.inject('CreateLoadBalancer', 'server-error', 100);
-    await assert.rejects(aws.provider.ensure(svc));
-    proxy.clearFaults();
-    const restarted = makeProvider(proxy.url, vpc.vpcId);
+    cloud.proxy.inject('CreateLoadBalancer', 'server-error', 100);
+    await assert.rejects(cloud.aws.provider.ensure(svc));
+    cloud.proxy.clearFaults();
+    const restarted = makeProvider(cloud.proxy.url, cloud.vpc.vpcId);
     try {
       const owned = await restarted.provider.listOwned();
       assert.deepEqual(owned.map((o) => o.identity), [svc.identity]);
       await restarted.provider.delete(owned[0]!.identity);
-      const a = await account(elb, ec2, vpc.vpcId);
+      const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
       assert.equal(a.loadBalancers.length + a.targetGroups.length + a.securityGroups.length, 0);
     } finally {
       await restarted.provider.stop();
@@ -390,11 +361,11 @@ describe('aws provider against moto', () => {
   });
 
   test('calls are counted per operation and outcome on the registry', async () => {
-    await aws.provider.ensure(desiredService());
-    const counts = await callCounts(aws.registry);
+    await cloud.aws.provider.ensure(desiredService());
+    const counts = await callCounts(cloud.aws.registry);
     assert.equal(counts.get('CreateLoadBalancer'), 1);
     assert.equal(counts.get('CreateListener'), 1);
-    const text = await aws.registry.metrics();
+    const text = await cloud.aws.registry.metrics();
     assert.match(text, /service_lb_aws_api_calls_total\{service="elbv2",operation="CreateLoadBalancer",outcome="success"\} 1/);
     assert.match(text, /service_lb_aws_api_call_duration_seconds_count\{service="ec2",operation="CreateSecurityGroup"\} 1/);
   });
