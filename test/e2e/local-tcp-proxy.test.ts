@@ -56,12 +56,31 @@ describe('TCP frontend: connections still dialling their node', () => {
     await topo?.destroy();
   });
 
-  test('a client that leaves before the node accepts is not counted as open once the dial ends', async () => {
+  interface DialInFlight {
+    tcp: TcpFrontend;
+    port: number;
+    client: Socket;
+    /** Settles when the client's connection closes. */
+    closed: Promise<unknown>;
+  }
+
+  /** Runs `body` with one client whose connection the proxy is still dialling, then undoes it all. */
+  const withDialInFlight = async (body: (dial: DialInFlight) => Promise<void>): Promise<void> => {
     const { tcp, port } = await frontend();
     try {
       await blackhole();
       const client = await connected(port);
+      const closed = new Promise((resolve) => client.once('close', resolve));
       await until('the dial is in flight', async () => (tcp.liveCount === 1 ? true : undefined));
+      await body({ tcp, port, client, closed });
+    } finally {
+      tcp.cut();
+      await restore();
+    }
+  };
+
+  test('a client that leaves before the node accepts is not counted as open once the dial ends', () =>
+    withDialInFlight(async ({ tcp, port, client }) => {
       client.resetAndDestroy();
       await restore();
       await until('the dial ends', async () => (tcp.liveCount === 0 ? true : undefined));
@@ -75,48 +94,22 @@ describe('TCP frontend: connections still dialling their node', () => {
       assert.equal(reply, 'n1 hello\n');
       next.destroy();
       await until('the second connection is closed', async () => (tcp.liveCount === 0 && tcp.stats().active === 0 ? true : undefined));
-    } finally {
-      tcp.close(0);
-      tcp.cut();
-      await restore();
-    }
-  });
+    }));
 
-  test('cutting the frontend also ends a connection still dialling', async () => {
-    const { tcp, port } = await frontend();
-    try {
-      await blackhole();
-      const client = await connected(port);
-      const closed = new Promise((resolve) => client.once('close', resolve));
-      await until('the dial is in flight', async () => (tcp.liveCount === 1 ? true : undefined));
-      tcp.close(0);
+  test('cutting the frontend also ends a connection still dialling', () =>
+    withDialInFlight(async ({ tcp, closed }) => {
       tcp.cut();
       await closed;
       assert.equal(tcp.liveCount, 0);
       assert.equal(tcp.stats().active, 0);
       assert.equal(tcp.stats().rejected.connect_failed, 0, 'closed by the cut, not by the connect timing out');
-    } finally {
-      tcp.close(0);
-      tcp.cut();
-      await restore();
-    }
-  });
+    }));
 
-  test('a node removed while a connection to it is still dialling drains that connection too', async () => {
-    const { tcp, port } = await frontend();
-    try {
-      await blackhole();
-      const client = await connected(port);
-      const closed = new Promise((resolve) => client.once('close', resolve));
-      await until('the dial is in flight', async () => (tcp.liveCount === 1 ? true : undefined));
+  test('a node removed while a connection to it is still dialling drains that connection too', () =>
+    withDialInFlight(async ({ tcp, port, closed }) => {
       tcp.update({ protocol: 'TCP', ip: '127.0.0.1', port, backends: [] }, settings);
       await closed;
       assert.equal(tcp.liveCount, 0);
       assert.equal(tcp.stats().rejected.connect_failed, 0, 'closed by the drain, not by the connect timing out');
-    } finally {
-      tcp.close(0);
-      tcp.cut();
-      await restore();
-    }
-  });
+    }));
 });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ProviderError } from '../../src/providers/provider.ts';
-import { account, callCounts, isWrite, makeProvider, tagsOf, targetsOf, useTestCredentials } from '../fakes/aws-cloud.ts';
+import { account, allocateEip, callCounts, isWrite, makeProvider, tagsOf, targetsOf, useTestCredentials } from '../fakes/aws-cloud.ts';
 import { desiredService, node, tcp } from '../fakes/aws-service.ts';
 import { useMotoSuite } from '../fakes/aws-suite.ts';
 
@@ -209,7 +209,6 @@ describe('aws provider against moto', () => {
   });
 
   test('EIP allocations: one per subnet, their addresses in status next to the hostname', async () => {
-    const { allocateEip } = await import('../fakes/aws-cloud.ts');
     const eips = [await allocateEip(cloud.ec2), await allocateEip(cloud.ec2)];
     const svc = desiredService({
       annotations: {
