@@ -10,7 +10,8 @@ export interface FrontendCounters {
   rejected: Record<RejectReason, number>;
 }
 
-/** Counters a UDP frontend keeps in its worker; plain numbers so the hot path only adds. */
+/** Counters a UDP frontend keeps in its worker; plain numbers so the hot path only adds. Fresh, they are
+ * also the figures of a TCP frontend that never listened. */
 export class Counters implements FrontendCounters {
   opened: Record<string, number> = {};
   active = 0;

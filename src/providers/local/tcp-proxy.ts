@@ -3,7 +3,7 @@
 // policy and reads its counters.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { FrontendCounters } from './frontend-stats.ts';
+import { Counters, type FrontendCounters } from './frontend-stats.ts';
 import type { FrontendSettings, FrontendSpec } from './proxy-spec.ts';
 
 interface TcpEngine {
@@ -76,12 +76,10 @@ export class TcpFrontend {
   }
 
   stats(): FrontendCounters {
-    if (this.id === undefined) return { opened: {}, active: 0, bytesIn: 0, bytesOut: 0, rejected: { source_range: 0, no_healthy_target: 0, connect_failed: 0 } };
-    return engine().stats(this.id);
+    return this.id === undefined ? new Counters().snapshot() : engine().stats(this.id);
   }
 
   private configure(spec: FrontendSpec, settings: FrontendSettings, graceMs: number): void {
-    const backends = spec.backends.map(({ id, node, address, port, healthy }) => ({ id, node, address, port, healthy }));
-    engine().configure(this.id!, backends, settings.affinity === 'ClientIP', settings.sourceRanges.map((r) => r.trim()), graceMs);
+    engine().configure(this.id!, spec.backends, settings.affinity === 'ClientIP', settings.sourceRanges.map((r) => r.trim()), graceMs);
   }
 }

@@ -862,7 +862,7 @@ typedef struct backend_spec {
 } backend_spec;
 
 static void free_specs(backend_spec *specs, uint32_t n) {
-  for (uint32_t i = 0; i < n; i++) {
+  for (uint32_t i = 0; specs && i < n; i++) {
     free(specs[i].id);
     free(specs[i].node);
     free(specs[i].address);
@@ -883,14 +883,19 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
       napi_get_value_int32(env, argv[4], &grace) != napi_ok)
     return throw_error(env, NULL, "configure: bad arguments");
 
+  /* Everything is parsed and allocated before the lock; what the frontend does not take is freed at
+   * `done`. */
   backend_spec *specs = calloc(nb ? nb : 1, sizeof *specs);
   range *ranges = calloc(nr ? nr : 1, sizeof *ranges);
-  if (!specs || !ranges) {
-    free(specs);
-    free(ranges);
-    return throw_error(env, "ENOMEM", "configure: out of memory");
+  backend **current = calloc(nb ? nb : 1, sizeof *current);
+  backend **eligible = calloc(nb ? nb : 1, sizeof *eligible);
+  backend **candidates = calloc(nb ? nb : 1, sizeof *candidates);
+  const char *bad = NULL, *code = NULL;
+  if (!specs || !ranges || !current || !eligible || !candidates) {
+    bad = "configure: out of memory";
+    code = "ENOMEM";
+    goto done;
   }
-  const char *bad = NULL;
   for (uint32_t i = 0; i < nb && !bad; i++) {
     napi_value item;
     napi_get_element(env, argv[1], i, &item);
@@ -923,29 +928,14 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
     else if (inet_pton(AF_INET6, text, r->addr) == 1 && r->prefix >= 0 && r->prefix <= 128) r->family = AF_INET6;
     else bad = "configure: a source range is not a CIDR";
   }
-  backend **current = calloc(nb ? nb : 1, sizeof *current);
-  backend **eligible = calloc(nb ? nb : 1, sizeof *eligible);
-  backend **candidates = calloc(nb ? nb : 1, sizeof *candidates);
-  if (!bad && (!current || !eligible || !candidates)) bad = "configure: out of memory";
-  if (bad) {
-    free_specs(specs, nb);
-    free(ranges);
-    free(current);
-    free(eligible);
-    free(candidates);
-    return throw_error(env, NULL, bad);
-  }
+  if (bad) goto done;
 
   pthread_mutex_lock(&e->mu);
   frontend *fe = find(e, id);
   if (!fe) {
+    /* Closed and gone already: nothing to configure. */
     pthread_mutex_unlock(&e->mu);
-    free_specs(specs, nb);
-    free(ranges);
-    free(current);
-    free(eligible);
-    free(candidates);
-    return NULL;
+    goto done;
   }
   int64_t deadline = now_ms() + grace;
   int neligible = 0;
@@ -1000,14 +990,21 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
   fe->affinity = affinity;
   fe->ranges = ranges;
   fe->nranges = (int)nr;
+  ranges = NULL;
+  current = eligible = candidates = NULL;
   /* Connections wait in the backlog until the frontend knows its backends. */
   if (!fe->accepting && fe->fd >= 0 && add_fd(e, fe->fd, EPOLLIN | EPOLLET, fe) == 0) fe->accepting = 1;
   e->next_tick = 0;
   e->timed = 1;
   pthread_mutex_unlock(&e->mu);
   wake(e);
+done:
   free_specs(specs, nb);
-  return NULL;
+  free(ranges);
+  free(current);
+  free(eligible);
+  free(candidates);
+  return bad ? throw_error(env, code, bad) : NULL;
 }
 
 /* close(id, graceMs): stops accepting now; connections still open after graceMs are cut. */
