@@ -1,15 +1,6 @@
-import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+// The provider registry: config name -> factory, each provider loaded only when selected.
 import type { Config } from '../config/schema.ts';
-import type { LoadBalancerProvider } from './provider.ts';
-
-/** What the core hands every provider: never a Kubernetes client. */
-export interface ProviderDeps {
-  clusterName: string;
-  logger: Logger;
-  /** Register provider metrics (cloud calls, data path counters) here; served on /metrics. */
-  registry: Registry;
-}
+import type { LoadBalancerProvider, ProviderDeps } from './provider.ts';
 
 /** Loads only the selected provider, so a cluster on one cloud never loads another cloud's SDK. */
 export async function createProvider(config: Config, deps: ProviderDeps): Promise<LoadBalancerProvider> {

@@ -4,6 +4,9 @@
 // turns that into cloud resources. A provider never touches the Kubernetes API, and the core never
 // imports a cloud SDK.
 
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export type IPFamily = 'IPv4' | 'IPv6';
 
@@ -15,6 +18,11 @@ export interface LoadBalancerIdentity {
   uid: string;
   /** Deterministic default name: "a" + UID without dashes, cut to 32 characters (as upstream). */
   lbName: string;
+}
+
+/** The one way a Service is named in queues, logs and events: "namespace/name". */
+export function serviceKey(ref: Pick<LoadBalancerIdentity, 'namespace' | 'name'>): string {
+  return `${ref.namespace}/${ref.name}`;
 }
 
 /** One Service port. TCP and UDP on one port number are two listeners. */
@@ -55,6 +63,10 @@ export interface DesiredLoadBalancer {
   targets: Target[];
   healthCheck: HealthCheck;
   externalTrafficPolicy: 'Cluster' | 'Local';
+  /**
+   * Clients allowed to connect, as canonical CIDRs ("10.0.0.0/8", "2001:db8::/32"): the core has trimmed,
+   * validated and de-duplicated them (a Service with a bad range never reaches a provider). Empty allows all.
+   */
   sourceRanges: string[];
   sessionAffinity: SessionAffinity;
   /** spec.loadBalancerIP, when set (deprecated upstream, still widely used). */
@@ -93,6 +105,14 @@ export interface OwnedLoadBalancer {
 export interface KnownLoadBalancer {
   identity: LoadBalancerIdentity;
   ingress: IngressStatus[];
+}
+
+/** What the core hands every provider: never a Kubernetes client. */
+export interface ProviderDeps {
+  clusterName: string;
+  logger: Logger;
+  /** Register provider metrics (cloud calls, data path counters) here; served on /metrics. */
+  registry: Registry;
 }
 
 export interface LoadBalancerProvider {
@@ -153,7 +173,7 @@ export function defaultLoadBalancerName(uid: string): string {
 export function ownershipTags(identity: LoadBalancerIdentity): Record<string, string> {
   return {
     [`kubernetes.io/cluster/${identity.clusterName}`]: 'owned',
-    'kubernetes.io/service-name': `${identity.namespace}/${identity.name}`,
+    'kubernetes.io/service-name': serviceKey(identity),
     'kubernetes.io/service-uid': identity.uid,
   };
 }

@@ -1,4 +1,4 @@
-import type { ProviderDeps } from '../index.ts';
+import type { ProviderDeps } from '../provider.ts';
 import type { LoadBalancerProvider } from '../provider.ts';
 import type { AwsProviderConfig } from './config.ts';
 import { AwsNlbProvider } from './nlb-provider.ts';

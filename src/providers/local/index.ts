@@ -1,7 +1,7 @@
 // The embedded `local` provider: VIPs from address pools, served by an in-process L4 proxy that
 // forwards to every eligible NodeIP:NodePort.
 import type { Logger } from 'pino';
-import type { ProviderDeps } from '../index.ts';
+import type { ProviderDeps } from '../provider.ts';
 import {
   invalidService,
   ProviderError,
