@@ -11,6 +11,7 @@ const provider = createLocalProvider(localProviderConfigSchema.parse({ addressPo
   clusterName: 'bench',
   logger: pino({ level: 'warn' }),
   registry: new Registry(),
+  events: { record: () => undefined },
 });
 await provider.start([]);
 await provider.ensure({

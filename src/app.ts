@@ -13,7 +13,7 @@ import { KubeClient } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
 import { LeaderElector } from './kube/leader-election.ts';
 import { createProvider } from './providers/index.ts';
-import type { LoadBalancerProvider } from './providers/provider.ts';
+import type { LoadBalancerProvider, ServiceEvents } from './providers/provider.ts';
 import { startServers } from './server/servers.ts';
 
 export const EVENT_COMPONENT = 'service-lb-controller';
@@ -50,12 +50,16 @@ export async function runController(config: Config, options: RunOptions): Promis
     metrics.kubeRequests.inc({ verb, resource, code: String(code) }),
   );
   const identity = `${hostname()}_${randomUUID()}`;
+  const events = new EventRecorder(client, EVENT_COMPONENT, identity, logger);
+  const providerEvents: ServiceEvents = {
+    record: (id, type, reason, message) => void events.record({ metadata: { namespace: id.namespace, name: id.name, uid: id.uid } }, type, reason, message),
+  };
   const provider = instrumentProvider(
-    options.provider ?? (await createProvider(config, { clusterName: config.clusterName, logger: logger.child({ provider: config.provider.name }), registry })),
+    options.provider ??
+      (await createProvider(config, { clusterName: config.clusterName, logger: logger.child({ provider: config.provider.name }), registry, events: providerEvents })),
     metrics,
     logger,
   );
-  const events = new EventRecorder(client, EVENT_COMPONENT, identity, logger);
   const controller = new ServiceLoadBalancerController({
     clusterName: config.clusterName,
     loadBalancerClass: config.loadBalancerClass,

@@ -1,9 +1,14 @@
-import type { CoreV1Event, V1Service } from '@kubernetes/client-node';
+import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KubeClient } from './client.ts';
 import { errorMessage } from '../error-message.ts';
 
 export type EventType = 'Normal' | 'Warning';
+
+/** The object an event is about: a Service, as the informer or a provider's identity names it. */
+export interface EventSubject {
+  metadata?: { namespace?: string; name?: string; uid?: string; resourceVersion?: string };
+}
 
 const SERIES_WINDOW_MS = 10 * 60_000;
 const MAX_MESSAGE = 1024;
@@ -35,7 +40,7 @@ export class EventRecorder {
   }
 
   /** Queues the event; resolves when it is written (or failed or dropped). Callers may ignore the promise. */
-  record(svc: V1Service, type: EventType, reason: string, message: string): Promise<void> {
+  record(svc: EventSubject, type: EventType, reason: string, message: string): Promise<void> {
     if (this.closed) return Promise.resolve();
     if (this.pending.length >= MAX_PENDING) {
       this.logger.warn({ reason, service: `${svc.metadata?.namespace}/${svc.metadata?.name}` }, 'event queue full; dropping event');
@@ -64,7 +69,7 @@ export class EventRecorder {
     this.writing = false;
   }
 
-  private async write(svc: V1Service, type: EventType, reason: string, message: string, now: number): Promise<void> {
+  private async write(svc: EventSubject, type: EventType, reason: string, message: string, now: number): Promise<void> {
     const namespace = svc.metadata?.namespace ?? 'default';
     const text = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 3)}...` : message;
     const key = [svc.metadata?.uid, type, reason, text].join('\u0000');

@@ -107,12 +107,21 @@ export interface KnownLoadBalancer {
   ingress: IngressStatus[];
 }
 
+/**
+ * Events on the Service a load balancer belongs to, for what its owner should know but that does not fail
+ * the sync (an unknown annotation, another controller owning the Service). Recording never throws.
+ */
+export interface ServiceEvents {
+  record(identity: LoadBalancerIdentity, type: 'Normal' | 'Warning', reason: string, message: string): void;
+}
+
 /** What the core hands every provider: never a Kubernetes client. */
 export interface ProviderDeps {
   clusterName: string;
   logger: Logger;
   /** Register provider metrics (cloud calls, data path counters) here; served on /metrics. */
   registry: Registry;
+  events: ServiceEvents;
 }
 
 export interface LoadBalancerProvider {

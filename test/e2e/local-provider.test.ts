@@ -11,6 +11,7 @@ import { localProviderConfigSchema } from '../../src/providers/local/config.ts';
 import { createLocalProvider } from '../../src/providers/local/index.ts';
 import { ProviderError, type LoadBalancerProvider } from '../../src/providers/provider.ts';
 import { desiredFor, nodesReached, until, type Reply } from './helpers.ts';
+import { providerDeps } from '../fakes/provider-deps.ts';
 import { createTopology, type Host, type Topology } from './netns/topology.ts';
 
 const GRACE_SECONDS = 2;
@@ -38,7 +39,7 @@ describe('local provider data path', () => {
       drainGraceSeconds: GRACE_SECONDS,
       udpIdleTimeoutSeconds: 5,
     });
-    provider = createLocalProvider(config, { clusterName: 'e2e', logger: pino({ level: 'warn' }), registry });
+    provider = createLocalProvider(config, providerDeps({ clusterName: 'e2e', logger: pino({ level: 'warn' }), registry }));
     await provider.start([]);
   });
 
@@ -255,14 +256,14 @@ describe('local provider data path', () => {
 describe('local provider interface errors', () => {
   test('an interface that does not exist is named in the error', async () => {
     const config = localProviderConfigSchema.parse({ addressPools: [{ name: 'edge', addresses: ['198.51.100.0/24'] }], interface: 'slbnope0' });
-    const provider = createLocalProvider(config, { clusterName: 'e2e', logger: pino({ level: 'silent' }), registry: new Registry() });
+    const provider = createLocalProvider(config, providerDeps({ clusterName: 'e2e' }));
     await assert.rejects(provider.start([]), /interface slbnope0: no interface named "slbnope0"/);
     await provider.stop();
   });
 
   test('a VIP that is not on this host, with no interface to manage, is a clear error', async () => {
     const config = localProviderConfigSchema.parse({ addressPools: [{ name: 'remote', addresses: ['192.0.2.0/24'] }] });
-    const provider = createLocalProvider(config, { clusterName: 'e2e', logger: pino({ level: 'silent' }), registry: new Registry() });
+    const provider = createLocalProvider(config, providerDeps({ clusterName: 'e2e' }));
     await provider.start([]);
     try {
       await assert.rejects(

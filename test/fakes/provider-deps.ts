@@ -1,0 +1,23 @@
+// ProviderDeps for tests that build a provider directly: a quiet logger, a fresh registry, events kept in a list.
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import type { LoadBalancerIdentity, ProviderDeps } from '../../src/providers/provider.ts';
+
+export interface RecordedProviderEvent {
+  identity: LoadBalancerIdentity;
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export function providerDeps(overrides: Partial<ProviderDeps> = {}): ProviderDeps & { recorded: RecordedProviderEvent[] } {
+  const recorded: RecordedProviderEvent[] = [];
+  return {
+    clusterName: 'test',
+    logger: pino({ level: 'silent' }),
+    registry: new Registry(),
+    events: { record: (identity, type, reason, message) => void recorded.push({ identity, type, reason, message }) },
+    ...overrides,
+    recorded,
+  };
+}
