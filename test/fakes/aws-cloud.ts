@@ -17,6 +17,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { awsProviderConfigSchema, type AwsProviderConfigInput } from '../../src/providers/aws/config.ts';
 import { AwsNlbProvider } from '../../src/providers/aws/nlb-provider.ts';
+import { providerDeps } from './provider-deps.ts';
 
 export const REGION = 'us-east-1';
 
@@ -87,7 +88,7 @@ export function makeProvider(endpoint: string, vpcId: string, overrides: Partial
     ...overrides,
   });
   const registry = new Registry();
-  const provider = new AwsNlbProvider(config, { clusterName, logger: pino({ level: process.env['LOG_LEVEL'] ?? 'silent' }), registry });
+  const provider = new AwsNlbProvider(config, providerDeps({ clusterName, logger: pino({ level: process.env['LOG_LEVEL'] ?? 'silent' }), registry }));
   return { provider, registry };
 }
 

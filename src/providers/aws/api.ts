@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { AwsProviderConfig } from './config.ts';
 import { classifyFailure, errorName, isRetryableFailure } from './errors.ts';
-import { RateBudget, realClock, type Clock } from './rate-budget.ts';
+import { RateBudget } from './rate-budget.ts';
 
 type ElbCommand<I extends ElbIn, O extends ElbOut> = Parameters<typeof ElasticLoadBalancingV2Client.prototype.send<I, O>>[0];
 type Ec2Command<I extends Ec2In, O extends Ec2Out> = Parameters<typeof EC2Client.prototype.send<I, O>>[0];
@@ -22,7 +22,6 @@ export type AwsService = 'elbv2' | 'ec2';
 export interface AwsApiDeps {
   registry: Registry;
   logger: Logger;
-  clock?: Clock;
 }
 
 function counter(registry: Registry): Counter<'service' | 'operation' | 'outcome'> {
@@ -73,7 +72,7 @@ export class AwsApi {
     // Credentials come from the SDK's default chain (env, shared files, web identity, IMDS).
     this.#elb = new ElasticLoadBalancingV2Client({ ...common, ...(config.endpoints.elbv2 ? { endpoint: config.endpoints.elbv2 } : {}) });
     this.#ec2 = new EC2Client({ ...common, ...(config.endpoints.ec2 ? { endpoint: config.endpoints.ec2 } : {}) });
-    this.#budget = new RateBudget(config.callsPerSecond, deps.clock ?? realClock);
+    this.#budget = new RateBudget(config.callsPerSecond);
     this.#config = config;
     this.#logger = deps.logger;
     this.#calls = counter(deps.registry);

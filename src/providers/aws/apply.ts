@@ -5,6 +5,7 @@ import {
   AuthorizeSecurityGroupIngressCommand,
   CreateSecurityGroupCommand,
   CreateTagsCommand,
+  DeleteSecurityGroupCommand,
   RevokeSecurityGroupIngressCommand,
   type IpPermission,
 } from '@aws-sdk/client-ec2';
@@ -29,6 +30,7 @@ import {
 import type { Logger } from 'pino';
 import type { AwsApi } from './api.ts';
 import { isAwsError, settling } from './errors.ts';
+import { parseCidr } from '../../net/cidr.ts';
 import type { Action, HealthCheckSettings, ObservedNlb, SgRule, TargetRef } from './model.ts';
 
 export interface AppliedListener {
@@ -61,6 +63,9 @@ export interface ApplyContext {
 /** How soon to retry when AWS is still settling after our own change (names freed, groups released). */
 const SETTLE_MS = 5_000;
 
+/** A security group stays "in use" for a while after its NLB is deleted (its network interfaces linger). */
+const SECURITY_GROUP_SETTLE_MS = 10_000;
+
 export function stateFromObserved(observed: ObservedNlb): ApplyState {
   const state: ApplyState = {
     targetGroupArns: new Map(observed.targetGroups.map((tg) => [tg.name, tg.arn])),
@@ -75,6 +80,11 @@ export function stateFromObserved(observed: ObservedNlb): ApplyState {
     if (l.targetGroupArn) state.listeners.set(l.port, { arn: l.arn, protocol: l.protocol, targetGroupArn: l.targetGroupArn });
   }
   return state;
+}
+
+/** For plans that only touch known target groups (a node change) or only delete (nothing to look up). */
+export function stateOfTargetGroups(targetGroupArns: ReadonlyMap<string, string> = new Map()): ApplyState {
+  return { targetGroupArns: new Map(targetGroupArns), listeners: new Map() };
 }
 
 function elbTags(tags: Record<string, string>): Tag[] {
@@ -92,7 +102,7 @@ function permissions(rules: SgRule[]): IpPermission[] {
       p = { IpProtocol: r.protocol, FromPort: r.port, ToPort: toPort, IpRanges: [], Ipv6Ranges: [] };
       byPort.set(key, p);
     }
-    if (r.cidr.includes(':')) p.Ipv6Ranges!.push({ CidrIpv6: r.cidr });
+    if (parseCidr(r.cidr)?.family === 'IPv6') p.Ipv6Ranges!.push({ CidrIpv6: r.cidr });
     else p.IpRanges!.push({ CidrIp: r.cidr });
   }
   return [...byPort.values()];
@@ -112,7 +122,7 @@ function healthCheckInput(hc: HealthCheckSettings) {
   };
 }
 
-export function targetsInput(targets: TargetRef[]) {
+function targetsInput(targets: TargetRef[]) {
   return targets.map((t) => ({ Id: t.id, Port: t.port, ...(t.availabilityZone ? { AvailabilityZone: t.availabilityZone } : {}) }));
 }
 
@@ -167,7 +177,7 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
       }
       return;
     case 'deleteLoadBalancer':
-      ctx.logger.warn({ service: ctx.service, reason: action.reason }, 'replacing the load balancer (its DNS name will change)');
+      if (action.reason !== undefined) ctx.logger.warn({ service: ctx.service, reason: action.reason }, 'replacing the load balancer (its DNS name will change)');
       try {
         await api.elb(new DeleteLoadBalancerCommand({ LoadBalancerArn: action.arn }));
       } catch (err) {
@@ -299,21 +309,27 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
       state.listeners.delete(action.port);
       return;
     case 'deleteTargetGroup':
-      await deleteTargetGroup(api, action.arn);
+      // A group already gone is fine; one still in use (AWS lags after a listener change) is retried.
+      try {
+        await api.elb(new DeleteTargetGroupCommand({ TargetGroupArn: action.arn }));
+      } catch (err) {
+        if (isAwsError(err, 'ResourceInUse')) throw settling(`target group ${action.arn} is still in use; deleting it again shortly`, SETTLE_MS, err);
+        if (!isAwsError(err, 'TargetGroupNotFound')) throw err;
+      }
       ctx.targetGroupDeleted(action.arn);
       state.targetGroupArns.delete(action.name);
       return;
-  }
-}
-
-/** Idempotent: a group already gone is fine; one still in use (AWS lags after a listener change) is retried. */
-export async function deleteTargetGroup(api: AwsApi, arn: string): Promise<void> {
-  try {
-    await api.elb(new DeleteTargetGroupCommand({ TargetGroupArn: arn }));
-  } catch (err) {
-    if (isAwsError(err, 'TargetGroupNotFound')) return;
-    if (isAwsError(err, 'ResourceInUse')) throw settling(`target group ${arn} is still in use; deleting it again shortly`, SETTLE_MS, err);
-    throw err;
+    case 'deleteSecurityGroup':
+      try {
+        await api.ec2(new DeleteSecurityGroupCommand({ GroupId: action.id }));
+      } catch (err) {
+        if (isAwsError(err, 'DependencyViolation')) {
+          throw settling(`security group ${action.id} is still attached while AWS releases the load balancer; deleting it again shortly`, SECURITY_GROUP_SETTLE_MS, err);
+        }
+        if (!isAwsError(err, 'InvalidGroup.NotFound')) throw err;
+      }
+      if (state.securityGroupId === action.id) delete state.securityGroupId;
+      return;
   }
 }
 

@@ -40,6 +40,10 @@ export class TargetGroupIndex {
   arnsOf(uid: string): string[] {
     return [...(this.#byUid.get(uid)?.keys() ?? [])];
   }
+
+  groupsOf(uid: string): Array<{ arn: string; name: string }> {
+    return [...(this.#byUid.get(uid) ?? [])].map(([arn, name]) => ({ arn, name }));
+  }
 }
 
 export class Inventory {

@@ -1,5 +1,6 @@
-// The AWS-side shapes that planning works on: what we want (DesiredNlb), what is there (ObservedNlb), and
-// the ordered changes between them (Action). Plain data, no SDK types, so planning stays pure.
+// The AWS-side shapes that planning works on: what we want (DesiredNlb), what is there (ObservedNlb,
+// ObservedDeletion), and the ordered changes between them (Action). Plain data, no SDK types, so planning
+// stays pure.
 
 export type Scheme = 'internet-facing' | 'internal';
 export type TargetGroupProtocol = 'TCP' | 'UDP' | 'TCP_UDP';
@@ -117,13 +118,24 @@ export interface ObservedNlb {
   securityGroup?: ObservedSecurityGroup;
 }
 
+/** What exists for a Service being deleted, found by name and by ownership tags. */
+export interface ObservedDeletion {
+  /** The load balancer with the Service's name; its listeners are only read when it is ours. */
+  loadBalancer?: { arn: string; owned: boolean; listeners: ObservedListener[] };
+  /** Ours: the groups we know of, plus (when the load balancer is ours) the owned ones its listeners use. */
+  targetGroups: Array<{ arn: string; name: string }>;
+  /** Ours, by tag filter. */
+  securityGroupIds: string[];
+}
+
 /** Target groups are referred to by name: a group created earlier in the same plan has no ARN yet. */
 export type Action =
   | { type: 'createSecurityGroup'; name: string; description: string; tags: Record<string, string> }
   | { type: 'tagSecurityGroup'; tags: Record<string, string> }
   | { type: 'authorizeIngress'; rules: SgRule[] }
   | { type: 'revokeIngress'; rules: SgRule[] }
-  | { type: 'deleteLoadBalancer'; arn: string; reason: string }
+  /** With a reason when the load balancer is replaced; without one when the Service is deleted. */
+  | { type: 'deleteLoadBalancer'; arn: string; reason?: string }
   | { type: 'createLoadBalancer'; name: string; scheme: Scheme; subnetMappings: SubnetMapping[]; tags: Record<string, string> }
   | { type: 'setSubnets'; subnetMappings: SubnetMapping[] }
   | { type: 'setSecurityGroups' }
@@ -138,7 +150,8 @@ export type Action =
   | { type: 'createListener'; port: number; protocol: TargetGroupProtocol; targetGroupName: string }
   | { type: 'modifyListener'; arn: string; port: number; protocol: TargetGroupProtocol; targetGroupName: string }
   | { type: 'deleteListener'; arn: string; port: number }
-  | { type: 'deleteTargetGroup'; arn: string; name: string };
+  | { type: 'deleteTargetGroup'; arn: string; name: string }
+  | { type: 'deleteSecurityGroup'; id: string };
 
 /** The writes AWS allows per RegisterTargets / DeregisterTargets call (we stay at or under it). */
 export const TARGETS_PER_CALL = 100;

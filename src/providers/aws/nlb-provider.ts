@@ -11,12 +11,10 @@
 // DescribeTargetHealth.
 
 import { createHash } from 'node:crypto';
-import { DeleteSecurityGroupCommand, DescribeAddressesCommand } from '@aws-sdk/client-ec2';
-import { DeleteListenerCommand, DeleteLoadBalancerCommand, DeregisterTargetsCommand, DescribeListenersCommand, RegisterTargetsCommand, type Listener as ElbListener } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import {
   invalidService,
+  serviceKey,
   type DesiredLoadBalancer,
   type IngressStatus,
   type KnownLoadBalancer,
@@ -24,27 +22,19 @@ import {
   type LoadBalancerProvider,
   type ObservedLoadBalancer,
   type OwnedLoadBalancer,
+  type ProviderDeps,
 } from '../provider.ts';
-import { parseAwsAnnotations, Annotations } from './annotations.ts';
+import { parseAwsAnnotations } from './annotations.ts';
 import { AwsApi } from './api.ts';
-import { applyActions, deleteTargetGroup, stateFromObserved, targetsInput, type AppliedListener, type ApplyContext } from './apply.ts';
+import { applyActions, stateFromObserved, stateOfTargetGroups, type AppliedListener, type ApplyContext } from './apply.ts';
 import type { AwsProviderConfig } from './config.ts';
 import { buildDesiredNlb, resolveScheme } from './desired.ts';
-import { isAwsError, settling, toProviderError } from './errors.ts';
+import { toProviderError } from './errors.ts';
 import { Inventory, type OwnedResource } from './inventory.ts';
-import type { DesiredNlb, TargetRef } from './model.ts';
+import type { Action, DesiredNlb, ObservedListener } from './model.ts';
 import { NetworkInfo } from './network.ts';
-import { attachedTargetGroups, describeTags, observeNlb, ownedBy, readLoadBalancer, readSecurityGroups, readTargets } from './observe.ts';
-import { planNlb } from './plan.ts';
-import type { Clock } from './rate-budget.ts';
-import { chunk, diffTargets } from './targets.ts';
-
-export interface AwsProviderDeps {
-  clusterName: string;
-  logger: Logger;
-  registry: Registry;
-  clock?: Clock;
-}
+import { describeTags, observeDeletion, observeNlb, ownedBy, readEipAddresses, readListeners, readLoadBalancer, readTargets } from './observe.ts';
+import { planDeletion, planNlb, planTargets } from './plan.ts';
 
 /** What a full sync ended with, so that an unchanged resync can check it with one read. */
 interface SyncedState {
@@ -58,32 +48,24 @@ interface SyncedState {
   verifiedAt: number;
 }
 
-/** A security group stays "in use" for a while after its NLB is deleted (its network interfaces linger). */
-const SECURITY_GROUP_SETTLE_MS = 10_000;
-
 function hash(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex');
-}
-
-function serviceKey(identity: LoadBalancerIdentity): string {
-  return `${identity.namespace}/${identity.name}`;
 }
 
 function ingressOf(dnsName: string, ips: string[]): IngressStatus[] {
   return [{ hostname: dnsName }, ...ips.map((ip) => ({ ip }))];
 }
 
-function forwardTarget(l: ElbListener): string | undefined {
-  const action = l.DefaultActions?.find((a) => a.Type === 'forward');
-  return action?.TargetGroupArn ?? action?.ForwardConfig?.TargetGroups?.[0]?.TargetGroupArn;
+function listenersMatch(remembered: Map<number, AppliedListener>, observed: ObservedListener[]): boolean {
+  if (remembered.size !== observed.length) return false;
+  return observed.every((l) => {
+    const r = remembered.get(l.port);
+    return r !== undefined && r.arn === l.arn && r.protocol === l.protocol && r.targetGroupArn === l.targetGroupArn;
+  });
 }
 
-function listenersMatch(remembered: Map<number, AppliedListener>, actual: ElbListener[]): boolean {
-  if (remembered.size !== actual.length) return false;
-  return actual.every((l) => {
-    const r = remembered.get(l.Port ?? -1);
-    return r !== undefined && r.arn === l.ListenerArn && r.protocol === l.Protocol && r.targetGroupArn === forwardTarget(l);
-  });
+function targetCount(actions: Action[], type: 'registerTargets' | 'deregisterTargets'): number {
+  return actions.reduce((n, a) => n + (a.type === type && 'targets' in a ? a.targets.length : 0), 0);
 }
 
 export class AwsNlbProvider implements LoadBalancerProvider {
@@ -96,11 +78,11 @@ export class AwsNlbProvider implements LoadBalancerProvider {
   readonly #inventory: Inventory;
   readonly #synced = new Map<string, SyncedState>();
 
-  constructor(config: AwsProviderConfig, deps: AwsProviderDeps) {
+  constructor(config: AwsProviderConfig, deps: ProviderDeps) {
     this.#config = config;
     this.#clusterName = deps.clusterName;
     this.#logger = deps.logger;
-    this.#api = new AwsApi(config, { registry: deps.registry, logger: this.#logger, ...(deps.clock ? { clock: deps.clock } : {}) });
+    this.#api = new AwsApi(config, { registry: deps.registry, logger: this.#logger });
     this.#network = new NetworkInfo(this.#api, config, deps.clusterName);
     this.#inventory = new Inventory(this.#api, deps.clusterName, config.vpcId);
   }
@@ -170,11 +152,8 @@ export class AwsNlbProvider implements LoadBalancerProvider {
 
   /** One DescribeListeners; then, only if the node set changed (or a host update asks), the targets. */
   async #quickCheck(identity: LoadBalancerIdentity, synced: SyncedState, nlb: DesiredNlb, targetsKey: string, readTargetsNow: boolean): Promise<boolean> {
-    let listeners: ElbListener[];
-    try {
-      listeners = (await this.#api.elb(new DescribeListenersCommand({ LoadBalancerArn: synced.loadBalancerArn }))).Listeners ?? [];
-    } catch (err) {
-      if (!isAwsError(err, 'LoadBalancerNotFound')) throw err;
+    const listeners = await readListeners(this.#api, synced.loadBalancerArn);
+    if (!listeners) {
       this.#logger.warn({ service: serviceKey(identity) }, 'load balancer disappeared; recreating');
       return false;
     }
@@ -183,41 +162,28 @@ export class AwsNlbProvider implements LoadBalancerProvider {
       return false;
     }
     if (readTargetsNow || synced.targetsKey !== targetsKey) {
+      const ctx = this.#applyContext(identity);
+      const state = stateOfTargetGroups(synced.targetGroups);
       for (const tg of nlb.targetGroups) {
         const arn = synced.targetGroups.get(tg.name);
         if (!arn) return false;
-        await this.#syncTargets(identity, arn, tg.targets);
+        const actions = planTargets(await readTargets(this.#api, arn), tg);
+        await applyActions(ctx, state, actions);
+        if (actions.length > 0) {
+          this.#logger.info(
+            { service: serviceKey(identity), registered: targetCount(actions, 'registerTargets'), deregistered: targetCount(actions, 'deregisterTargets') },
+            'targets updated',
+          );
+        }
       }
       synced.targetsKey = targetsKey;
     }
     return true;
   }
 
-  async #syncTargets(identity: LoadBalancerIdentity, targetGroupArn: string, desired: TargetRef[]): Promise<void> {
-    const changes = diffTargets(await readTargets(this.#api, targetGroupArn), desired);
-    // Deregister first: a group at its target quota could otherwise never take the new nodes.
-    for (const targets of chunk(changes.deregister)) {
-      await this.#api.elb(new DeregisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: targetsInput(targets) }));
-    }
-    for (const targets of chunk(changes.register)) {
-      await this.#api.elb(new RegisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: targetsInput(targets) }));
-    }
-    if (changes.deregister.length + changes.register.length > 0) {
-      this.#logger.info({ service: serviceKey(identity), registered: changes.register.length, deregistered: changes.deregister.length }, 'targets updated');
-    }
-  }
-
-  async #fullSync(identity: LoadBalancerIdentity, nlb: DesiredNlb, eipAllocations: string[], specKey: string, targetsKey: string): Promise<IngressStatus[]> {
-    await this.#inventory.ensureLoaded();
+  #applyContext(identity: LoadBalancerIdentity): ApplyContext {
     const index = this.#inventory.targetGroups;
-    const eipIps = eipAllocations.length > 0 ? await this.#eipAddresses(eipAllocations) : [];
-    const { observed, vanishedTargetGroupArns } = await observeNlb(this.#api, identity, nlb, this.#config.vpcId, index.arnsOf(identity.uid));
-    for (const arn of vanishedTargetGroupArns) index.remove(arn);
-    for (const tg of observed.targetGroups) index.add(identity.uid, tg.arn, tg.name);
-
-    const actions = planNlb(observed, nlb);
-    const state = stateFromObserved(observed);
-    const ctx: ApplyContext = {
+    return {
       api: this.#api,
       vpcId: this.#config.vpcId,
       logger: this.#logger,
@@ -229,7 +195,19 @@ export class AwsNlbProvider implements LoadBalancerProvider {
         if (!tg) throw invalidService(`an AWS target group named "${name}" exists but is not owned by this Service`);
       },
     };
-    await applyActions(ctx, state, actions);
+  }
+
+  async #fullSync(identity: LoadBalancerIdentity, nlb: DesiredNlb, eipAllocations: string[], specKey: string, targetsKey: string): Promise<IngressStatus[]> {
+    await this.#inventory.ensureLoaded();
+    const index = this.#inventory.targetGroups;
+    const eipIps = eipAllocations.length > 0 ? await readEipAddresses(this.#api, eipAllocations) : [];
+    const { observed, vanishedTargetGroupArns } = await observeNlb(this.#api, identity, nlb, this.#config.vpcId, index.arnsOf(identity.uid));
+    for (const arn of vanishedTargetGroupArns) index.remove(arn);
+    for (const tg of observed.targetGroups) index.add(identity.uid, tg.arn, tg.name);
+
+    const actions = planNlb(observed, nlb);
+    const state = stateFromObserved(observed);
+    await applyActions(this.#applyContext(identity), state, actions);
 
     const loadBalancerArn = state.loadBalancerArn;
     if (!loadBalancerArn || state.dnsName === undefined) throw new Error('load balancer missing after a completed plan');
@@ -246,90 +224,22 @@ export class AwsNlbProvider implements LoadBalancerProvider {
     return ingress;
   }
 
-  async #eipAddresses(allocationIds: string[]): Promise<string[]> {
-    try {
-      const out = await this.#api.ec2(new DescribeAddressesCommand({ AllocationIds: allocationIds }));
-      const byId = new Map((out.Addresses ?? []).map((a) => [a.AllocationId, a.PublicIp]));
-      return allocationIds.map((id) => {
-        const ip = byId.get(id);
-        if (!ip) throw invalidService(`annotation ${Annotations.eipAllocations}: ${id} has no public IP`);
-        return ip;
-      });
-    } catch (err) {
-      if (isAwsError(err, 'InvalidAllocationID.NotFound', 'InvalidAllocationID.Malformed')) {
-        throw invalidService(`annotation ${Annotations.eipAllocations}: ${(err as Error).message}`);
-      }
-      throw err;
-    }
-  }
-
   /** Listeners, load balancer, target groups, security group; each step accepts "already gone". */
   async delete(identity: LoadBalancerIdentity): Promise<void> {
     const service = serviceKey(identity);
     try {
       await this.#inventory.ensureLoaded();
-      const index = this.#inventory.targetGroups;
-      const groups = new Set([...index.arnsOf(identity.uid), ...(this.#synced.get(identity.uid)?.targetGroups.values() ?? [])]);
+      const remembered = [...(this.#synced.get(identity.uid)?.targetGroups ?? [])].map(([name, arn]) => ({ arn, name }));
       this.#synced.delete(identity.uid);
-
-      const lb = await readLoadBalancer(this.#api, identity.lbName);
-      if (lb?.LoadBalancerArn) {
-        const arn = lb.LoadBalancerArn;
-        const attached = await attachedTargetGroups(this.#api, arn);
-        const tags = await describeTags(this.#api, [arn, ...attached.map((g) => g.TargetGroupArn!)]);
-        if (ownedBy(tags.get(arn) ?? {}, identity)) {
-          for (const g of attached) if (ownedBy(tags.get(g.TargetGroupArn!) ?? {}, identity)) groups.add(g.TargetGroupArn!);
-          await this.#deleteLoadBalancer(arn);
-        } else {
-          this.#logger.warn({ service, loadBalancer: identity.lbName }, 'a load balancer with this name is not ours; left alone');
-        }
+      const known = [...this.#inventory.targetGroups.groupsOf(identity.uid), ...remembered];
+      const observed = await observeDeletion(this.#api, identity, this.#config.vpcId, known);
+      if (observed.loadBalancer && !observed.loadBalancer.owned) {
+        this.#logger.warn({ service, loadBalancer: identity.lbName }, 'a load balancer with this name is not ours; left alone');
       }
-      for (const arn of groups) {
-        await deleteTargetGroup(this.#api, arn);
-        index.remove(arn);
-      }
-      const securityGroups = await readSecurityGroups(this.#api, [
-        { Name: 'vpc-id', Values: [this.#config.vpcId] },
-        { Name: `tag:kubernetes.io/cluster/${identity.clusterName}`, Values: ['owned'] },
-        { Name: 'tag:kubernetes.io/service-uid', Values: [identity.uid] },
-      ]);
-      for (const sg of securityGroups) await this.#deleteSecurityGroup(sg.GroupId!);
+      await applyActions(this.#applyContext(identity), stateOfTargetGroups(), planDeletion(observed));
       this.#logger.info({ service }, 'load balancer deleted');
     } catch (err) {
       throw toProviderError(err, `AWS: deleting the load balancer of ${service}`);
-    }
-  }
-
-  async #deleteLoadBalancer(arn: string): Promise<void> {
-    let listeners: ElbListener[] = [];
-    try {
-      listeners = (await this.#api.elb(new DescribeListenersCommand({ LoadBalancerArn: arn }))).Listeners ?? [];
-    } catch (err) {
-      if (!isAwsError(err, 'LoadBalancerNotFound')) throw err;
-    }
-    for (const l of listeners) {
-      try {
-        await this.#api.elb(new DeleteListenerCommand({ ListenerArn: l.ListenerArn! }));
-      } catch (err) {
-        if (!isAwsError(err, 'ListenerNotFound')) throw err;
-      }
-    }
-    try {
-      await this.#api.elb(new DeleteLoadBalancerCommand({ LoadBalancerArn: arn }));
-    } catch (err) {
-      if (!isAwsError(err, 'LoadBalancerNotFound')) throw err;
-    }
-  }
-
-  async #deleteSecurityGroup(groupId: string): Promise<void> {
-    try {
-      await this.#api.ec2(new DeleteSecurityGroupCommand({ GroupId: groupId }));
-    } catch (err) {
-      if (isAwsError(err, 'InvalidGroup.NotFound')) return;
-      if (isAwsError(err, 'DependencyViolation')) {
-        throw settling(`security group ${groupId} is still attached while AWS releases the load balancer; deleting it again shortly`, SECURITY_GROUP_SETTLE_MS, err);
-      }
-      throw err;
     }
   }
 

@@ -1,6 +1,6 @@
-// Reads what exists in AWS for one Service (the full, slow path) and the shared read helpers.
+// Reads what exists in AWS for one Service (the full, slow path; a deletion) and the shared read helpers.
 
-import { DescribeSecurityGroupsCommand, type SecurityGroup } from '@aws-sdk/client-ec2';
+import { DescribeAddressesCommand, DescribeSecurityGroupsCommand, type SecurityGroup } from '@aws-sdk/client-ec2';
 import {
   DescribeListenersCommand,
   DescribeLoadBalancerAttributesCommand,
@@ -9,15 +9,18 @@ import {
   DescribeTargetGroupAttributesCommand,
   DescribeTargetGroupsCommand,
   DescribeTargetHealthCommand,
+  type Listener,
   type LoadBalancer,
   type TargetGroup,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { invalidService, type LoadBalancerIdentity } from '../provider.ts';
+import { Annotations } from './annotations.ts';
 import type { AwsApi } from './api.ts';
 import { isAwsError } from './errors.ts';
 import type {
   DesiredNlb,
   HealthCheckProtocol,
+  ObservedDeletion,
   ObservedListener,
   ObservedLoadBalancerResource,
   ObservedNlb,
@@ -99,6 +102,43 @@ export async function readSecurityGroups(api: AwsApi, filters: Array<{ Name: str
     const out = await api.ec2(new DescribeSecurityGroupsCommand({ Filters: filters, ...(NextToken ? { NextToken } : {}) }));
     return { items: out.SecurityGroups ?? [], next: out.NextToken };
   });
+}
+
+function toObservedListener(l: Listener): ObservedListener {
+  const listener: ObservedListener = { arn: l.ListenerArn!, port: l.Port ?? 0, protocol: l.Protocol ?? '' };
+  const forward = l.DefaultActions?.find((a) => a.Type === 'forward');
+  const targetGroupArn = forward?.TargetGroupArn ?? forward?.ForwardConfig?.TargetGroups?.[0]?.TargetGroupArn;
+  if (targetGroupArn) listener.targetGroupArn = targetGroupArn;
+  return listener;
+}
+
+/** The load balancer's listeners; undefined when the load balancer is gone. */
+export async function readListeners(api: AwsApi, loadBalancerArn: string): Promise<ObservedListener[] | undefined> {
+  try {
+    const out = await api.elb(new DescribeListenersCommand({ LoadBalancerArn: loadBalancerArn }));
+    return (out.Listeners ?? []).map(toObservedListener);
+  } catch (err) {
+    if (isAwsError(err, 'LoadBalancerNotFound')) return undefined;
+    throw err;
+  }
+}
+
+/** The public IPs of the annotation's EIP allocations, in its order. */
+export async function readEipAddresses(api: AwsApi, allocationIds: string[]): Promise<string[]> {
+  try {
+    const out = await api.ec2(new DescribeAddressesCommand({ AllocationIds: allocationIds }));
+    const byId = new Map((out.Addresses ?? []).map((a) => [a.AllocationId, a.PublicIp]));
+    return allocationIds.map((id) => {
+      const ip = byId.get(id);
+      if (!ip) throw invalidService(`annotation ${Annotations.eipAllocations}: ${id} has no public IP`);
+      return ip;
+    });
+  } catch (err) {
+    if (isAwsError(err, 'InvalidAllocationID.NotFound', 'InvalidAllocationID.Malformed')) {
+      throw invalidService(`annotation ${Annotations.eipAllocations}: ${(err as Error).message}`);
+    }
+    throw err;
+  }
 }
 
 /** Targets that still take (or will take) traffic: draining ones are on their way out. */
@@ -201,13 +241,7 @@ export async function observeNlb(
       api.elb(new DescribeLoadBalancerAttributesCommand({ LoadBalancerArn: arn })),
       attachedTargetGroups(api, arn),
     ]);
-    listeners = (listenersOut.Listeners ?? []).map((l) => {
-      const listener: ObservedListener = { arn: l.ListenerArn!, port: l.Port ?? 0, protocol: l.Protocol ?? '' };
-      const forward = l.DefaultActions?.find((a) => a.Type === 'forward');
-      const targetGroupArn = forward?.TargetGroupArn ?? forward?.ForwardConfig?.TargetGroups?.[0]?.TargetGroupArn;
-      if (targetGroupArn) listener.targetGroupArn = targetGroupArn;
-      return listener;
-    });
+    listeners = (listenersOut.Listeners ?? []).map(toObservedListener);
     for (const a of attributesOut.Attributes ?? []) if (a.Key) lbAttributes[a.Key] = a.Value ?? '';
     groups = attached;
   }
@@ -243,4 +277,41 @@ export async function observeNlb(
   const owned = groups.filter((g) => ownedBy(tags.get(g.TargetGroupArn!) ?? {}, identity));
   observed.targetGroups = await Promise.all(owned.map((g) => toObservedTargetGroup(api, g, tags.get(g.TargetGroupArn!) ?? {})));
   return { observed, vanishedTargetGroupArns };
+}
+
+/**
+ * What deleting a Service has to remove: the load balancer by name (its listeners and attached groups only
+ * when its tags say it is ours), the groups we know of, and the security groups tagged with its UID.
+ */
+export async function observeDeletion(
+  api: AwsApi,
+  identity: LoadBalancerIdentity,
+  vpcId: string,
+  knownTargetGroups: Array<{ arn: string; name: string }>,
+): Promise<ObservedDeletion> {
+  const groups = new Map(knownTargetGroups.map((g) => [g.arn, g.name]));
+  const observed: ObservedDeletion = { targetGroups: [], securityGroupIds: [] };
+  const lb = await readLoadBalancer(api, identity.lbName);
+  if (lb?.LoadBalancerArn) {
+    const arn = lb.LoadBalancerArn;
+    const attached = await attachedTargetGroups(api, arn);
+    const tags = await describeTags(api, [arn, ...attached.map((g) => g.TargetGroupArn!)]);
+    const owned = ownedBy(tags.get(arn) ?? {}, identity);
+    observed.loadBalancer = { arn, owned, listeners: [] };
+    if (owned) {
+      for (const g of attached) {
+        if (ownedBy(tags.get(g.TargetGroupArn!) ?? {}, identity) && !groups.has(g.TargetGroupArn!)) groups.set(g.TargetGroupArn!, g.TargetGroupName ?? '');
+      }
+      // Gone since the read above is as good as no listeners: the load balancer is deleted next anyway.
+      observed.loadBalancer.listeners = (await readListeners(api, arn)) ?? [];
+    }
+  }
+  observed.targetGroups = [...groups].map(([arn, name]) => ({ arn, name }));
+  const securityGroups = await readSecurityGroups(api, [
+    { Name: 'vpc-id', Values: [vpcId] },
+    { Name: `tag:kubernetes.io/cluster/${identity.clusterName}`, Values: ['owned'] },
+    { Name: 'tag:kubernetes.io/service-uid', Values: [identity.uid] },
+  ]);
+  observed.securityGroupIds = securityGroups.map((sg) => sg.GroupId!);
+  return observed;
 }

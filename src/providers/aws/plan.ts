@@ -1,4 +1,4 @@
-// observed + desired -> ordered list of AWS changes. Pure.
+// observed + desired -> ordered list of AWS changes (for a sync, a node change, or a deletion). Pure.
 //
 // Order matters for AWS and for crashes: the security group exists before the load balancer that needs it;
 // a target group is filled before a listener points at it; a listener moves (or goes) before the group it
@@ -13,10 +13,12 @@ import {
   type DesiredNlb,
   type DesiredTargetGroup,
   type HealthCheckSettings,
+  type ObservedDeletion,
   type ObservedLoadBalancerResource,
   type ObservedNlb,
   type ObservedTargetGroup,
   type SubnetMapping,
+  type TargetRef,
 } from './model.ts';
 import { chunk, diffTargets } from './targets.ts';
 
@@ -80,10 +82,35 @@ function planTargetGroup(observed: ObservedTargetGroup | undefined, desired: Des
   // A key AWS does not report is at its default (moto omits some that AWS always lists).
   const attributes = changedEntries({ ...TARGET_GROUP_DEFAULT_ATTRIBUTES, ...observed?.attributes }, desired.attributes);
   if (!isEmpty(attributes)) actions.push({ type: 'modifyTargetGroupAttributes', name, attributes });
+  actions.push(...planTargets(observed?.targets ?? [], desired));
+  return actions;
+}
+
+/** The registrations that turn a group's observed targets into desired ones, at most 100 per call. */
+export function planTargets(observed: TargetRef[], desired: Pick<DesiredTargetGroup, 'name' | 'targets'>): Action[] {
+  const { name } = desired;
+  const changes = diffTargets(observed, desired.targets);
+  const actions: Action[] = [];
   // Deregister before register: a group at its target quota could otherwise never take the new nodes.
-  const changes = diffTargets(observed?.targets ?? [], desired.targets);
   for (const targets of chunk(changes.deregister)) actions.push({ type: 'deregisterTargets', name, targets });
   for (const targets of chunk(changes.register)) actions.push({ type: 'registerTargets', name, targets });
+  return actions;
+}
+
+/**
+ * Everything of a Service, in the order AWS lets it go: listeners, then the load balancer (a group in use
+ * cannot be deleted), then the groups, then the security group (attached until the load balancer is gone).
+ * A load balancer with our name but not our tags is left alone.
+ */
+export function planDeletion(observed: ObservedDeletion): Action[] {
+  const actions: Action[] = [];
+  const lb = observed.loadBalancer;
+  if (lb?.owned) {
+    for (const l of lb.listeners) actions.push({ type: 'deleteListener', arn: l.arn, port: l.port });
+    actions.push({ type: 'deleteLoadBalancer', arn: lb.arn });
+  }
+  for (const tg of observed.targetGroups) actions.push({ type: 'deleteTargetGroup', arn: tg.arn, name: tg.name });
+  for (const id of observed.securityGroupIds) actions.push({ type: 'deleteSecurityGroup', id });
   return actions;
 }
 
