@@ -160,11 +160,15 @@ describe('aws provider against moto', () => {
     assert.equal(modify?.params['Matcher.HttpCode'], '200-399');
   });
 
-  test('loadBalancerSourceRanges: rules on our security group, updated in place', async () => {
-    const svc = desiredService({ listeners: [tcp(443, 30443)], sourceRanges: ['203.0.113.0/24', '198.51.100.7/32'] });
+  test('loadBalancerSourceRanges: rules on our security group (IPv6 as IPv6 ranges), updated in place', async () => {
+    const svc = desiredService({ listeners: [tcp(443, 30443)], sourceRanges: ['203.0.113.0/24', '198.51.100.7/32', '2001:db8::/32'] });
     await cloud.aws.provider.ensure(svc);
+    const authorize = cloud.proxy.takeCalls().find((c) => c.action === 'AuthorizeSecurityGroupIngress');
+    const ranges = Object.entries(authorize?.params ?? {}).filter(([k]) => /\.Cidr(Ip|Ipv6)$/.test(k));
+    assert.deepEqual(ranges.filter(([k]) => k.endsWith('CidrIpv6')).map(([, v]) => v), ['2001:db8::/32']);
+    assert.deepEqual(ranges.filter(([k]) => k.endsWith('CidrIp')).map(([, v]) => v).sort(), ['198.51.100.7/32', '203.0.113.0/24']);
     let sg = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).securityGroups[0]!;
-    assert.deepEqual(sg.rules.map((r) => r.cidr).sort(), ['198.51.100.7/32', '203.0.113.0/24']);
+    assert.deepEqual(sg.rules.map((r) => r.cidr).sort(), ['198.51.100.7/32', '2001:db8::/32', '203.0.113.0/24']);
     assert.equal(sg.tags['kubernetes.io/service-uid'], svc.identity.uid);
     await cloud.aws.provider.ensure({ ...svc, sourceRanges: ['203.0.113.0/24'] });
     sg = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).securityGroups[0]!;

@@ -1,22 +1,12 @@
+// Node IP selection, VPC classification of targets, target diffs and chunks, subnet discovery.
+
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ipv4InCidr, isIPv4Cidr, isIPv6Cidr } from '../../src/providers/aws/cidr.ts';
 import { pickSubnetPerZone } from '../../src/providers/aws/network.ts';
 import { chunk, diffTargets, selectTargetIps, targetRefs } from '../../src/providers/aws/targets.ts';
 import { node } from '../fakes/aws-service.ts';
 
 describe('aws targets', () => {
-  test('CIDR checks', () => {
-    assert.ok(ipv4InCidr('10.0.255.1', '10.0.0.0/16'));
-    assert.ok(!ipv4InCidr('10.1.0.1', '10.0.0.0/16'));
-    assert.ok(ipv4InCidr('1.2.3.4', '0.0.0.0/0'));
-    assert.ok(ipv4InCidr('192.168.1.7', '192.168.1.7/32'));
-    assert.ok(!ipv4InCidr('192.168.1.8', '192.168.1.7/32'));
-    assert.ok(!ipv4InCidr('fd00::1', '10.0.0.0/8'));
-    assert.ok(isIPv4Cidr('10.0.0.0/8') && !isIPv4Cidr('10.0.0.0/33') && !isIPv4Cidr('10.0.0.0') && !isIPv4Cidr('300.0.0.0/8'));
-    assert.ok(isIPv6Cidr('2001:db8::/32') && !isIPv6Cidr('2001:db8::') && !isIPv6Cidr('10.0.0.0/8'));
-  });
-
   test('one IP per node by preference, deduplicated and sorted', () => {
     const nodes = [node('b', '10.0.0.2', '203.0.113.2'), node('a', '10.0.0.1'), node('dup', '10.0.0.1')];
     assert.deepEqual(selectTargetIps(nodes, ['InternalIP']), ['10.0.0.1', '10.0.0.2']);
@@ -24,11 +14,28 @@ describe('aws targets', () => {
     assert.deepEqual(selectTargetIps([{ nodeName: 'x', addresses: [{ type: 'Hostname', address: 'x' }] }], ['InternalIP']), []);
   });
 
+  test('only IPv4 addresses become targets (IPv6 and malformed ones are skipped)', () => {
+    const nodes = [node('v6', 'fd00::1'), node('zero', '010.0.0.1'), node('bad', '10.0.0.256'), node('ok', '10.0.0.3')];
+    assert.deepEqual(selectTargetIps(nodes, ['InternalIP']), ['10.0.0.3']);
+  });
+
   test('targets outside the VPC get zone "all"', () => {
     assert.deepEqual(targetRefs(['10.0.0.1', '172.16.0.1'], 30080, ['10.0.0.0/16']), [
       { id: '10.0.0.1', port: 30080 },
       { id: '172.16.0.1', port: 30080, availabilityZone: 'all' },
     ]);
+  });
+
+  test('VPC classification: every CIDR block of the VPC counts, prefix edges are exact', () => {
+    const vpc = ['10.0.0.0/16', '100.64.0.0/10', '192.168.1.7/32'];
+    const zone = (ip: string) => targetRefs([ip], 1, vpc)[0]!.availabilityZone ?? 'vpc';
+    assert.equal(zone('10.0.255.1'), 'vpc');
+    assert.equal(zone('10.1.0.1'), 'all');
+    assert.equal(zone('100.127.255.255'), 'vpc');
+    assert.equal(zone('100.128.0.0'), 'all');
+    assert.equal(zone('192.168.1.7'), 'vpc');
+    assert.equal(zone('192.168.1.8'), 'all');
+    assert.equal(targetRefs(['10.0.0.1'], 1, [])[0]!.availabilityZone, 'all');
   });
 
   test('diff and chunks', () => {

@@ -2,7 +2,6 @@
 
 import { invalidService, ownershipTags, type DesiredLoadBalancer, type Listener } from '../provider.ts';
 import { Annotations, type AwsServiceOptions } from './annotations.ts';
-import { isIPv4Cidr, isIPv6Cidr } from './cidr.ts';
 import type {
   DesiredListener,
   DesiredNlb,
@@ -109,11 +108,9 @@ function targetGroupAttributes(desired: DesiredLoadBalancer, options: AwsService
   return { ...attributes, ...options.targetGroupAttributes };
 }
 
+/** sourceRanges arrive validated, canonical and de-duplicated (the core's job), so they are used as they are. */
 function securityGroupRules(groups: PortGroup[], sourceRanges: string[]): SgRule[] {
-  for (const cidr of sourceRanges) {
-    if (!isIPv4Cidr(cidr) && !isIPv6Cidr(cidr)) throw invalidService(`loadBalancerSourceRanges: "${cidr}" is not a CIDR`);
-  }
-  const cidrs = sourceRanges.length > 0 ? [...new Set(sourceRanges)] : ['0.0.0.0/0'];
+  const cidrs = sourceRanges.length > 0 ? sourceRanges : ['0.0.0.0/0'];
   const rules: SgRule[] = [];
   for (const g of groups) {
     const protocols: Array<'tcp' | 'udp'> = g.protocol === 'TCP_UDP' ? ['tcp', 'udp'] : [g.protocol === 'TCP' ? 'tcp' : 'udp'];

@@ -1,7 +1,7 @@
 // Which node IP becomes a target, and how a target group's registrations change.
 
+import { cidrContains, ipFamily, parseCidr, type Cidr } from '../../net/cidr.ts';
 import type { Target } from '../provider.ts';
-import { ipv4InCidr, isIPv4 } from './cidr.ts';
 import { TARGETS_PER_CALL, type TargetRef } from './model.ts';
 
 /**
@@ -12,7 +12,7 @@ export function selectTargetIps(targets: Target[], preference: readonly string[]
   const ips = new Set<string>();
   for (const target of targets) {
     for (const type of preference) {
-      const address = target.addresses.find((a) => a.type === type && isIPv4(a.address));
+      const address = target.addresses.find((a) => a.type === type && ipFamily(a.address) === 'IPv4');
       if (address) {
         ips.add(address.address);
         break;
@@ -24,7 +24,8 @@ export function selectTargetIps(targets: Target[], preference: readonly string[]
 
 /** AWS refuses an IP target outside the VPC unless its zone is "all". */
 export function targetRefs(ips: string[], port: number, vpcCidrs: string[]): TargetRef[] {
-  return ips.map((id) => (vpcCidrs.some((cidr) => ipv4InCidr(id, cidr)) ? { id, port } : { id, port, availabilityZone: 'all' }));
+  const blocks = vpcCidrs.map(parseCidr).filter((c): c is Cidr => c !== undefined);
+  return ips.map((id) => (blocks.some((cidr) => cidrContains(cidr, id)) ? { id, port } : { id, port, availabilityZone: 'all' }));
 }
 
 function key(target: TargetRef): string {
