@@ -1,9 +1,11 @@
+// The pure planners: a full sync (planNlb), a node change (planTargets) and a deletion (planDeletion).
+
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseAwsAnnotations } from '../../src/providers/aws/annotations.ts';
 import { buildDesiredNlb, type NlbContext } from '../../src/providers/aws/desired.ts';
-import type { Action, DesiredNlb, ObservedNlb, TargetRef } from '../../src/providers/aws/model.ts';
-import { planNlb } from '../../src/providers/aws/plan.ts';
+import type { Action, DesiredNlb, ObservedDeletion, ObservedNlb, TargetRef } from '../../src/providers/aws/model.ts';
+import { planDeletion, planNlb, planTargets } from '../../src/providers/aws/plan.ts';
 import { desiredService, node, tcp, udp } from '../fakes/aws-service.ts';
 
 const ctx: NlbContext = { clusterName: 'test', scheme: 'internet-facing', subnetIds: ['subnet-a', 'subnet-b'], vpcCidrs: ['10.0.0.0/16'], nodeAddressPreference: ['InternalIP'] };
@@ -203,5 +205,76 @@ describe('aws plan', () => {
     const lbAttrs = fresh.find((a) => a.type === 'modifyLoadBalancerAttributes') as Extract<Action, { type: 'modifyLoadBalancerAttributes' }>;
     assert.deepEqual(lbAttrs.attributes, { 'load_balancing.cross_zone.enabled': 'true' });
     assert.ok(types(fresh).indexOf('modifyLoadBalancerAttributes') > types(fresh).indexOf('createLoadBalancer'));
+  });
+});
+
+describe('aws plan: targets', () => {
+  const t = (id: string, port = 30080): TargetRef => ({ id, port });
+
+  test('in sync: nothing to do', () => {
+    assert.deepEqual(planTargets([t('10.0.0.1'), t('10.0.0.2')], { name: 'tg', targets: [t('10.0.0.2'), t('10.0.0.1')] }), []);
+  });
+
+  test('the desired group by name; deregister before register; a moved port is a different target', () => {
+    const actions = planTargets([t('10.0.0.1'), t('10.0.0.2')], { name: 'tg', targets: [t('10.0.0.2', 30099), t('10.0.0.3')] });
+    assert.deepEqual(actions, [
+      { type: 'deregisterTargets', name: 'tg', targets: [t('10.0.0.1'), t('10.0.0.2')] },
+      { type: 'registerTargets', name: 'tg', targets: [t('10.0.0.2', 30099), t('10.0.0.3')] },
+    ]);
+  });
+
+  test('at most 100 targets per call, zone "all" kept on registration', () => {
+    const observed = ips(101).map((ip) => t(ip));
+    const desired = ips(201, 200).map((ip) => ({ ...t(ip), availabilityZone: 'all' as const }));
+    const actions = planTargets(observed, { name: 'tg', targets: desired });
+    assert.deepEqual(types(actions), ['deregisterTargets', 'deregisterTargets', 'registerTargets', 'registerTargets', 'registerTargets']);
+    assert.deepEqual(actions.map((a) => ('targets' in a ? a.targets.length : 0)), [100, 1, 100, 100, 1]);
+    const registered = actions.filter((a) => a.type === 'registerTargets').flatMap((a) => ('targets' in a ? a.targets : []));
+    assert.ok(registered.every((r) => r.availabilityZone === 'all'));
+  });
+});
+
+describe('aws plan: deletion', () => {
+  const everything: ObservedDeletion = {
+    loadBalancer: {
+      arn: 'arn:lb',
+      owned: true,
+      listeners: [
+        { arn: 'arn:listener/80', port: 80, protocol: 'TCP', targetGroupArn: 'arn:tg/a' },
+        { arn: 'arn:listener/443', port: 443, protocol: 'TCP', targetGroupArn: 'arn:tg/b' },
+      ],
+    },
+    targetGroups: [
+      { arn: 'arn:tg/a', name: 'a' },
+      { arn: 'arn:tg/b', name: 'b' },
+    ],
+    securityGroupIds: ['sg-1'],
+  };
+
+  test('listeners, load balancer, target groups, security group, in that order', () => {
+    assert.deepEqual(planDeletion(everything), [
+      { type: 'deleteListener', arn: 'arn:listener/80', port: 80 },
+      { type: 'deleteListener', arn: 'arn:listener/443', port: 443 },
+      { type: 'deleteLoadBalancer', arn: 'arn:lb' },
+      { type: 'deleteTargetGroup', arn: 'arn:tg/a', name: 'a' },
+      { type: 'deleteTargetGroup', arn: 'arn:tg/b', name: 'b' },
+      { type: 'deleteSecurityGroup', id: 'sg-1' },
+    ]);
+  });
+
+  test('a deletion is not a replacement: no reason on the load balancer delete', () => {
+    const deleteLb = planDeletion(everything).find((a) => a.type === 'deleteLoadBalancer');
+    assert.ok(deleteLb && !('reason' in deleteLb));
+  });
+
+  test('a load balancer with our name but not our tags is left alone; our groups still go', () => {
+    const foreign: ObservedDeletion = { ...everything, loadBalancer: { arn: 'arn:lb', owned: false, listeners: [] } };
+    assert.deepEqual(types(planDeletion(foreign)), ['deleteTargetGroup', 'deleteTargetGroup', 'deleteSecurityGroup']);
+  });
+
+  test('what is already gone is not planned: a crash leftover, or nothing at all', () => {
+    assert.deepEqual(planDeletion({ targetGroups: [], securityGroupIds: ['sg-1'] }), [{ type: 'deleteSecurityGroup', id: 'sg-1' }]);
+    assert.deepEqual(types(planDeletion({ loadBalancer: { arn: 'arn:lb', owned: true, listeners: [] }, targetGroups: [], securityGroupIds: [] })), ['deleteLoadBalancer']);
+    assert.deepEqual(planDeletion({ targetGroups: [], securityGroupIds: [] }), []);
   });
 });
