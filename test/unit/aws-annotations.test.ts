@@ -1,3 +1,5 @@
+// Strict parsing of the aws-load-balancer-* annotations: defaults, lists, booleans, ranges, refusals.
+
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ProviderError } from '../../src/providers/provider.ts';

@@ -1,3 +1,5 @@
+// Which AWS failures are retried, and how any of them becomes a ProviderError.
+
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ProviderError } from '../../src/providers/provider.ts';

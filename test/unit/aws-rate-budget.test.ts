@@ -1,3 +1,5 @@
+// The shared token bucket on a fake clock: burst, spacing, queueing, back-off after throttling.
+
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RateBudget, type Clock } from '../../src/providers/aws/rate-budget.ts';

@@ -1,3 +1,5 @@
+// The provider.aws section of the controller config (schema and defaults): where, which VPC, how fast, how often to re-read.
+
 import { z } from 'zod';
 
 export const awsProviderConfigSchema = z.strictObject({

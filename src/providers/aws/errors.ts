@@ -1,3 +1,5 @@
+// How AWS failures are classified (retry or not) and turned into the contract's ProviderError.
+
 import { ProviderError } from '../provider.ts';
 import { errorMessage } from '../../error-message.ts';
 

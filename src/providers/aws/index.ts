@@ -1,3 +1,5 @@
+// Entry point the provider registry loads lazily, so the AWS SDK is imported only when provider: aws.
+
 import type { ProviderDeps } from '../provider.ts';
 import type { LoadBalancerProvider } from '../provider.ts';
 import type { AwsProviderConfig } from './config.ts';

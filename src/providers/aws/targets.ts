@@ -43,7 +43,7 @@ export interface TargetChanges {
   register: TargetRef[];
 }
 
-/** What to deregister and register so that observed becomes desired (caller deregisters first). */
+/** What to deregister and register so that observed becomes desired (planTargets deregisters first). */
 export function diffTargets(observed: TargetRef[], desired: TargetRef[]): TargetChanges {
   const want = new Set(desired.map(key));
   const have = new Set(observed.map(key));
