@@ -107,7 +107,7 @@ test('an LB with a pool, a rule and a probe is created (201), replaced (200), an
     assert.deepEqual(created.backendAddressPools?.[0]?.loadBalancingRules?.map((r) => r.id), [`${id}/loadBalancingRules/rule`]);
     assert.match(created.etag ?? '', /^W\/"[0-9a-f-]{36}"$/);
     assert.ok(slow.count({ type: 'operations', status: 200 }) >= 1, 'the SDK polled the Azure-AsyncOperation URL');
-    assert.equal(slow.publicIp(RG, 'pip-web')?.properties['ipConfiguration'] && (slow.publicIp(RG, 'pip-web')?.properties['ipConfiguration'] as { id: string }).id, `${id}/frontendIPConfigurations/fe`);
+    assert.deepEqual(slow.publicIp(RG, 'pip-web')?.properties['ipConfiguration'], { id: `${id}/frontendIPConfigurations/fe` });
 
     // PUT replaces: collections left out of the body are gone afterwards.
     const replaced = await c.loadBalancers.createOrUpdate(RG, 'lb-web', { ...body, loadBalancingRules: [], probes: undefined }, FAST);
@@ -339,7 +339,8 @@ test('NSG security rules: a priority clash in the same direction is SecurityRule
   assert.deepEqual(names, ['foreign-ssh', 'svc-http']);
 
   await client.securityRules.delete(RG, 'nsg', 'svc-http', FAST);
-  assert.deepEqual(arm.networkSecurityGroup(RG, 'nsg')?.properties['securityRules'] && (arm.networkSecurityGroup(RG, 'nsg')?.properties['securityRules'] as Array<{ name: string }>).map((r) => r.name), ['foreign-ssh']);
+  const remaining = arm.networkSecurityGroup(RG, 'nsg')?.properties['securityRules'] as Array<{ name: string }>;
+  assert.deepEqual(remaining.map((r) => r.name), ['foreign-ssh']);
   assert.equal(arm.count({ method: 'PUT', type: 'networkSecurityGroups', child: 'securityRules' }), 2);
 });
 
@@ -376,7 +377,7 @@ test('missing resources: ResourceNotFound, ParentResourceNotFound for children, 
 });
 
 test('frontend and rule counts are limited per LB', async () => {
-  const small = await AzureArmFake.start({ limits: { frontendIpConfigurationsPerLoadBalancer: 1 } });
+  const small = await AzureArmFake.start({ limits: { frontendIpConfigurationsPerLoadBalancer: 1, loadBalancingRulesPerLoadBalancer: 1 } });
   try {
     small.addVirtualNetwork(RG, 'vnet', { addressPrefixes: ['10.0.0.0/16'], subnets: [{ name: 'lb', addressPrefix: '10.0.1.0/24' }] });
     const c = small.client({ retryOptions: { maxRetries: 0 } });
@@ -385,6 +386,15 @@ test('frontend and rule counts are limited per LB', async () => {
       c.loadBalancers.createOrUpdate(RG, 'lb', { location: small.location, sku: { name: 'Standard' }, frontendIPConfigurations: [{ name: 'a', subnet }, { name: 'b', subnet }] }, FAST),
     );
     assert.equal(tooMany.code, 'LoadBalancerFrontendIPConfigurationCountLimitReached');
+
+    const id = `/subscriptions/${small.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Network/loadBalancers/lb`;
+    const rule = (name: string, port: number) => ({ name, protocol: 'Tcp', frontendPort: port, backendPort: port, frontendIPConfiguration: { id: `${id}/frontendIPConfigurations/a` } }) as const;
+    const tooManyRules = await restError(
+      c.loadBalancers.createOrUpdate(RG, 'lb', { location: small.location, sku: { name: 'Standard' }, frontendIPConfigurations: [{ name: 'a', subnet }], loadBalancingRules: [rule('r1', 80), rule('r2', 443)] }, FAST),
+    );
+    assert.equal(tooManyRules.code, 'LoadBalancerLoadBalancingRuleCountLimitReached');
+    const one = await c.loadBalancers.createOrUpdate(RG, 'lb', { location: small.location, sku: { name: 'Standard' }, frontendIPConfigurations: [{ name: 'a', subnet }], loadBalancingRules: [rule('r1', 80)] }, FAST);
+    assert.equal(one.loadBalancingRules?.length, 1, 'at the limit is still allowed');
   } finally {
     await small.stop();
   }
