@@ -2,7 +2,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { LoadBalancer, NetworkManagementClient } from '@azure/arm-network';
+import type { FrontendIPConfiguration, LoadBalancer, NetworkManagementClient } from '@azure/arm-network';
 import { AzureArmFake } from '../fakes/azure-arm/index.ts';
 
 const RG = 'rg-test';
@@ -32,7 +32,7 @@ function subnetId(): string {
 }
 
 /** A Standard LB with one frontend, one IP-based pool, one probe and one rule tying them together. */
-function fullLb(name: string, frontend: LoadBalancer['frontendIPConfigurations'] extends (infer F)[] | undefined ? F : never): LoadBalancer {
+function fullLb(name: string, frontend: FrontendIPConfiguration & { name: string }): LoadBalancer {
   const id = lbId(name);
   return {
     location: arm.location,
