@@ -1,3 +1,4 @@
+// The process logger (pino), with credential-bearing fields redacted.
 import { pino, type Logger } from 'pino';
 
 const SECRET_FIELDS = ['credentials', 'secretAccessKey', 'accessKeyId', 'sessionToken', 'token', 'password', 'authorization', 'Authorization'];

@@ -1,3 +1,4 @@
+// Durations in the config ("30s", "5m", a number of seconds), read into milliseconds.
 const units: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
 /** "1h30m", "45s", "250ms" or a number of seconds, in milliseconds; undefined when malformed. */

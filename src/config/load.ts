@@ -1,3 +1,4 @@
+// Reads a YAML config file into a typed Config; errors name every bad field.
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { configSchema, type Config } from './schema.ts';

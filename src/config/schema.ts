@@ -1,3 +1,4 @@
+// The config file's schema (zod): every field, its default and its bounds.
 import { z } from 'zod';
 import { awsProviderConfigSchema } from '../providers/aws/config.ts';
 import { localProviderConfigSchema } from '../providers/local/config.ts';

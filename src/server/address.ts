@@ -1,3 +1,4 @@
+// Listen addresses from the config, and the URL a local client uses to reach them.
 /** A listen address from the config: ":8080" (every interface), "127.0.0.1:0", "[::1]:9000". */
 export interface ListenAddress {
   /** undefined: every interface (dual-stack where the host has IPv6). */

@@ -1,3 +1,4 @@
+// Pure answers to health probes, in the kube-apiserver style.
 /** An HTTP answer to a health probe, in the kube-apiserver style ("[-]reason" lines, "check failed"). */
 export interface ProbeResponse {
   status: 200 | 503;

@@ -1,3 +1,4 @@
+// Helpers for the network-namespace tests: polling, and which nodes answered.
 import type { DesiredLoadBalancer, Listener } from '../../src/providers/provider.ts';
 import type { Host } from './netns/topology.ts';
 import { plainServiceDefaults } from '../fakes/desired-defaults.ts';

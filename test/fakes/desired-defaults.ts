@@ -1,3 +1,4 @@
+// Defaults for the desired state that tests hand a provider.
 import type { DesiredLoadBalancer } from '../../src/providers/provider.ts';
 
 /** What the core hands a provider for a plain Service: tests override only what they are about. */

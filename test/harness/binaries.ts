@@ -1,3 +1,4 @@
+// Finds (or builds, through hack/install-control-plane.sh) the kube-apiserver and etcd binaries.
 import { accessSync, constants } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';

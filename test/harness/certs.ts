@@ -1,3 +1,4 @@
+// Throw-away PKI for a test cluster, made with openssl.
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -1,3 +1,4 @@
+// A real etcd + kube-apiserver for tests, started from the project's own binaries.
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';

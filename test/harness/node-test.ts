@@ -1,3 +1,4 @@
+// node:test glue: one control plane per suite.
 import { after, before } from 'node:test';
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from './control-plane.ts';
 

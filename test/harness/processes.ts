@@ -1,3 +1,4 @@
+// Long-running test children in their own process groups, killed whatever happens to the test.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import type { Socket } from 'node:net';

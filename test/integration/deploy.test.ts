@@ -1,3 +1,4 @@
+// The deploy/ manifests applied to a real API server, and the controller run with exactly their RBAC.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

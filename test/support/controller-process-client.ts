@@ -1,3 +1,4 @@
+// The test side of a controller running in a child process.
 import { fork, type ChildProcess } from 'node:child_process';
 import type { ControllerProcessOptions, ControllerProcessStats } from './controller-process.ts';
 

@@ -1,3 +1,4 @@
+// Free TCP ports for test servers.
 import { createServer } from 'node:net';
 
 /** A TCP port on 127.0.0.1 that was free a moment ago: the kernel picks it, we release it at once. */

@@ -1,3 +1,4 @@
+// A breakable TCP relay in front of the API server, for outage tests.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
 /**

@@ -1,3 +1,4 @@
+// Config parsing: defaults, overrides, and errors that name the field.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

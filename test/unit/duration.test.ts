@@ -1,3 +1,4 @@
+// Duration parsing.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseDuration } from '../../src/config/duration.ts';

@@ -1,3 +1,4 @@
+// Leader election decisions, as pure functions of the Lease and the clock.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';

@@ -1,3 +1,4 @@
+// The work queue: dedupe, per-key exclusivity, backoff and shutdown.
 import assert from 'node:assert/strict';
 import { setImmediate as flush } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';

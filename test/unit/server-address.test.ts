@@ -1,3 +1,4 @@
+// Listen address parsing and probe answers.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { localUrl, parseListenAddress } from '../../src/server/address.ts';

@@ -1,3 +1,4 @@
+// The HTTP endpoints, served for real on loopback.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
