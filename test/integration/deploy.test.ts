@@ -1,4 +1,4 @@
-// The deploy/ manifests applied to a real API server, and the controller run with exactly their RBAC.
+// The deploy/ files: consistent with each other and the config, accepted by a real API server, and their RBAC exactly sufficient.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-// The test harness itself: control planes start, stop and leave no process behind.
+// The test harness itself: a real control plane that works, and leaves no process or temp dir behind.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';

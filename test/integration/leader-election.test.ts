@@ -1,4 +1,4 @@
-// Leader election against a real API server: one leader, handover, release on stop.
+// Leader election against a real API server: one leader, takeover, step-down when cut off, release on stop.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
