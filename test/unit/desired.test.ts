@@ -5,7 +5,7 @@ import {
   desiredLoadBalancer,
   specFingerprint,
   targetsFingerprint,
-} from '../../src/controller/plan.ts';
+} from '../../src/controller/desired.ts';
 import { defaultLoadBalancerName } from '../../src/providers/provider.ts';
 import { EXCLUDE_LB_LABEL, TO_BE_DELETED_TAINT } from '../../src/controller/predicates.ts';
 
