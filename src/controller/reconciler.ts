@@ -1,5 +1,4 @@
-// sync(key): one Service, read fresh from the informer cache, brought to its desired state. It decides;
-// the provider acts on the cloud and the ServiceWriter on the Service.
+// sync(key): decides what one Service needs; the provider acts on the cloud, the ServiceWriter on the Service.
 import type { V1Node, V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { EventRecorder } from '../kube/events.ts';

@@ -1,4 +1,4 @@
-// A list+watch cache of one resource that restarts failed watches, and the read-only view the controller reads it through.
+// A list+watch cache of one resource that never gives up, and the read-only ObjectCache view of it.
 import { ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KubeClient } from './client.ts';

@@ -1,3 +1,4 @@
+// The garbage collector: which owned load balancers are orphans, and deleting them (or only logging, in dry run).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Service } from '@kubernetes/client-node';
