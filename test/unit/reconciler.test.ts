@@ -222,6 +222,7 @@ test('type changed away from LoadBalancer: delete, then status cleared, then fin
   assert.deepEqual(reasons(), ['DeletingLoadBalancer', 'DeletedLoadBalancer']);
   assert.equal(applied.has(KEY), false);
   assert.equal(cached().metadata?.finalizers?.length, 0);
+  assert.equal(provider.maxConcurrentPerService, 1, 'get ends before delete starts');
 });
 
 test('being deleted with our finalizer: delete and finalizer removal, no status write', async () => {
