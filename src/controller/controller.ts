@@ -8,18 +8,13 @@ import { ProviderError, type KnownLoadBalancer, type LoadBalancerProvider } from
 import { collectGarbage } from './garbage-collector.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import type { PortRange } from './nodeports.ts';
-import { identityOf, ingressFromStatus } from './plan.ts';
-import {
-  hasFinalizer,
-  isManagedBy,
-  nodeChangeNeedsSync,
-  serviceKey,
-  serviceLifecycleChanged,
-  serviceNeedsUpdate,
-  wantsLoadBalancer,
-} from './predicates.ts';
+import { AppliedState } from './applied-state.ts';
+import { identityOf } from './desired.ts';
+import { isOurs, nodeChangeNeedsSync, serviceKeyOf, serviceLifecycleChanged, serviceNeedsUpdate } from './predicates.ts';
 import { runWorkers, WorkQueue } from './queue.ts';
 import { Reconciler } from './reconciler.ts';
+import { KubeServiceWriter } from './service-writer.ts';
+import { ingressFromStatus } from './status.ts';
 import { errorMessage } from '../error-message.ts';
 
 export interface ControllerOptions {
@@ -45,6 +40,7 @@ export class ServiceLoadBalancerController {
   private readonly services: ResilientInformer<V1Service>;
   private readonly nodes: ResilientInformer<V1Node>;
   private readonly reconciler: Reconciler;
+  private readonly applied = new AppliedState();
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private workersDone: Promise<void> | undefined;
   private nodeRound: { started: number; pending: Set<string> } | undefined;
@@ -64,13 +60,13 @@ export class ServiceLoadBalancerController {
       options.client,
       '/api/v1/services',
       {
-        add: (svc) => this.relevant(svc) && this.queue.add(serviceKey(svc)),
+        add: (svc) => this.relevant(svc) && this.queue.add(serviceKeyOf(svc)),
         update: (oldSvc, newSvc) => {
           const cls = options.loadBalancerClass;
           if (!this.relevant(oldSvc) && !this.relevant(newSvc)) return;
-          if (serviceNeedsUpdate(oldSvc, newSvc, cls) || serviceLifecycleChanged(oldSvc, newSvc)) this.queue.add(serviceKey(newSvc));
+          if (serviceNeedsUpdate(oldSvc, newSvc, cls) || serviceLifecycleChanged(oldSvc, newSvc)) this.queue.add(serviceKeyOf(newSvc));
         },
-        delete: (svc) => this.queue.add(serviceKey(svc)),
+        delete: (svc) => this.queue.add(serviceKeyOf(svc)),
       },
       log,
     );
@@ -87,10 +83,16 @@ export class ServiceLoadBalancerController {
     this.reconciler = new Reconciler({
       clusterName: options.clusterName,
       loadBalancerClass: options.loadBalancerClass,
-      nodePortRange: options.nodePortRange,
       services: this.services,
       nodes: this.nodes,
-      client: options.client,
+      applied: this.applied,
+      writer: new KubeServiceWriter({
+        client: options.client,
+        services: this.services,
+        nodePortRange: options.nodePortRange,
+        loadBalancerClass: options.loadBalancerClass,
+        logger: log,
+      }),
       provider: options.provider,
       events: options.events,
       metrics: options.metrics,
@@ -115,12 +117,12 @@ export class ServiceLoadBalancerController {
     await this.o.provider.start(known);
     if (this.stopped) return;
     this.running = true;
-    for (const svc of this.lbServices()) this.queue.add(serviceKey(svc));
+    for (const svc of this.lbServices()) this.queue.add(serviceKeyOf(svc));
     this.workersDone = runWorkers(this.queue, this.o.workers, (key) => this.process(key));
     this.timers.push(
       setInterval(() => {
-        this.reconciler.markAllStale();
-        for (const svc of this.lbServices()) this.queue.add(serviceKey(svc));
+        this.applied.markAllStale();
+        for (const svc of this.lbServices()) this.queue.add(serviceKeyOf(svc));
       }, this.o.resyncPeriodMs),
     );
     if (this.o.garbageCollection.enabled) {
@@ -164,7 +166,7 @@ export class ServiceLoadBalancerController {
   }
 
   private relevant(svc: V1Service): boolean {
-    return wantsLoadBalancer(svc, this.o.loadBalancerClass) || (hasFinalizer(svc) && isManagedBy(svc, this.o.loadBalancerClass)) || this.reconciler.hasApplied(serviceKey(svc));
+    return isOurs(svc, this.o.loadBalancerClass) || this.applied.has(serviceKeyOf(svc));
   }
 
   private lbServices(): V1Service[] {
@@ -175,7 +177,7 @@ export class ServiceLoadBalancerController {
   private nodesChanged(): void {
     // A standby's informers see node changes too; it has nothing to sync until it leads.
     if (!this.running) return;
-    const keys = this.lbServices().map(serviceKey);
+    const keys = this.lbServices().map(serviceKeyOf);
     if (!this.nodeRound) this.nodeRound = { started: performance.now(), pending: new Set() };
     for (const key of keys) {
       this.nodeRound.pending.add(key);

@@ -1,15 +1,16 @@
+// Deletes owned load balancers that no live Service claims: what crashes, restarts and leader changes leave.
 import type { V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { LoadBalancerIdentity, LoadBalancerProvider } from '../providers/provider.ts';
-import { hasFinalizer, isManagedBy, wantsLoadBalancer } from './predicates.ts';
-import type { ObjectCache } from './reconciler.ts';
+import type { ObjectCache } from '../kube/informer.ts';
+import { serviceKey, type LoadBalancerIdentity, type LoadBalancerProvider } from '../providers/provider.ts';
+import { isOurs } from './predicates.ts';
 import { errorMessage } from '../error-message.ts';
 
 /** Pure: an owned load balancer is an orphan when no live Service with its name and UID claims it. */
 export function isOrphan(identity: LoadBalancerIdentity, services: ObjectCache<V1Service>, ownedClass: string | null): boolean {
   const svc = services.get(identity.name, identity.namespace);
   if (!svc || svc.metadata?.uid !== identity.uid) return true;
-  return !wantsLoadBalancer(svc, ownedClass) && !(hasFinalizer(svc) && isManagedBy(svc, ownedClass));
+  return !isOurs(svc, ownedClass);
 }
 
 export interface GarbageCollectorOptions {
@@ -33,7 +34,7 @@ export async function collectGarbage(o: GarbageCollectorOptions): Promise<LoadBa
   for (const identity of orphans) {
     // Deletes take seconds on a cloud: a Service may have claimed this UID again meanwhile.
     if (!isOrphan(identity, o.services, o.loadBalancerClass)) continue;
-    const fields = { service: `${identity.namespace}/${identity.name}`, uid: identity.uid, lbName: identity.lbName };
+    const fields = { service: serviceKey(identity), uid: identity.uid, lbName: identity.lbName };
     if (o.dryRun) {
       o.logger.info(fields, 'orphaned load balancer found (dry run: not deleting)');
       continue;

@@ -1,6 +1,7 @@
 // Pure decisions about Services and Nodes, matching the upstream service controller's rules.
 import type { V1Node, V1Service } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
+import { serviceKey } from '../providers/provider.ts';
 
 export const LB_FINALIZER = 'service.kubernetes.io/load-balancer-cleanup';
 export const EXCLUDE_LB_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
@@ -30,6 +31,14 @@ export function isManagedBy(svc: V1Service, ownedClass: string | null): boolean 
   const recorded = svc.metadata?.annotations?.[MANAGED_CLASS_ANNOTATION];
   if (recorded !== undefined) return recorded === (ownedClass ?? '');
   return hasOwnedClass(svc, ownedClass);
+}
+
+/**
+ * Whether the Service is this controller's business: it wants a load balancer of our class, or holds one
+ * we provisioned (our finalizer, recorded with our class) that may still need cleaning up.
+ */
+export function isOurs(svc: V1Service, ownedClass: string | null): boolean {
+  return wantsLoadBalancer(svc, ownedClass) || (hasFinalizer(svc) && isManagedBy(svc, ownedClass));
 }
 
 /**
@@ -109,8 +118,9 @@ export function serviceLifecycleChanged(oldSvc: V1Service, newSvc: V1Service): b
   );
 }
 
-export function serviceKey(svc: V1Service): string {
-  return `${svc.metadata?.namespace ?? 'default'}/${svc.metadata?.name ?? ''}`;
+/** The queue key of a Service object. */
+export function serviceKeyOf(svc: V1Service): string {
+  return serviceKey({ namespace: svc.metadata?.namespace ?? 'default', name: svc.metadata?.name ?? '' });
 }
 
 export function splitKey(key: string): { namespace: string; name: string } {

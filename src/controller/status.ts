@@ -1,8 +1,19 @@
 // Pure status handling: what to write into status.loadBalancer.ingress, and whether it changed.
 import type { V1LoadBalancerIngress } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
-import type { IngressStatus } from '../providers/provider.ts';
-import { ingressFromStatus } from './plan.ts';
+import type { IngressStatus, Protocol } from '../providers/provider.ts';
+
+/** status.loadBalancer.ingress in the contract's terms. */
+export function ingressFromStatus(entries: readonly V1LoadBalancerIngress[] | undefined): IngressStatus[] {
+  return (entries ?? []).map((e) => ({
+    ...(e.ip ? { ip: e.ip } : {}),
+    ...(e.hostname ? { hostname: e.hostname } : {}),
+    ...(e.ipMode ? { ipMode: e.ipMode as 'VIP' | 'Proxy' } : {}),
+    ...(e.ports?.length
+      ? { ports: e.ports.map((p) => ({ port: p.port, protocol: p.protocol as Protocol, ...(p.error ? { error: p.error } : {}) })) }
+      : {}),
+  }));
+}
 
 /** Only the fields that are set, as the API server stores them (empty lists and unset fields dropped). */
 function normalize(entries: readonly IngressStatus[]): IngressStatus[] {

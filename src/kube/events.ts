@@ -1,5 +1,7 @@
+// Kubernetes Events on Services, written in the background and folded into series as client-go does.
 import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { serviceKey } from '../providers/provider.ts';
 import type { KubeClient } from './client.ts';
 import { errorMessage } from '../error-message.ts';
 
@@ -43,7 +45,7 @@ export class EventRecorder {
   record(svc: EventSubject, type: EventType, reason: string, message: string): Promise<void> {
     if (this.closed) return Promise.resolve();
     if (this.pending.length >= MAX_PENDING) {
-      this.logger.warn({ reason, service: `${svc.metadata?.namespace}/${svc.metadata?.name}` }, 'event queue full; dropping event');
+      this.logger.warn({ reason, service: serviceKey({ namespace: svc.metadata?.namespace ?? 'default', name: svc.metadata?.name ?? '' }) }, 'event queue full; dropping event');
       return Promise.resolve();
     }
     const now = Date.now();
@@ -112,7 +114,7 @@ export class EventRecorder {
       const created = await this.client.request<CoreV1Event>('POST', `/api/v1/namespaces/${namespace}/events`, event);
       this.series.set(key, { name: created.metadata.name!, count: 1, at: now });
     } catch (err) {
-      this.logger.warn({ err: errorMessage(err), reason, service: `${namespace}/${svc.metadata?.name}` }, 'could not record event');
+      this.logger.warn({ err: errorMessage(err), reason, service: serviceKey({ namespace, name: svc.metadata?.name ?? '' }) }, 'could not record event');
     }
   }
 

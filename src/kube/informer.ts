@@ -1,7 +1,14 @@
+// A list+watch cache of one resource that never gives up, and the read-only ObjectCache view of it.
 import { ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KubeClient } from './client.ts';
 import { errorMessage } from '../error-message.ts';
+
+/** What the reconciler and garbage collector read: the informer's cache, or a fake in tests. */
+export interface ObjectCache<T> {
+  get(name: string, namespace?: string): T | undefined;
+  list(): readonly T[];
+}
 
 export interface InformerHandlers<T> {
   add?(obj: T): void;
@@ -21,7 +28,7 @@ export interface InformerOptions {
  * watch that goes silent (its inactivity timeout); on any other error it stops, so this wrapper restarts
  * it with backoff, resuming from the last resourceVersion.
  */
-export class ResilientInformer<T extends KubernetesObject> {
+export class ResilientInformer<T extends KubernetesObject> implements ObjectCache<T> {
   private readonly listWatch: ListWatch<T>;
   private readonly previous = new Map<string, T>();
   private readonly logger: Logger;

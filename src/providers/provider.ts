@@ -129,6 +129,10 @@ export interface LoadBalancerProvider {
   /** Called once before any other call, with every Service that already has load balancer status. */
   start(known: KnownLoadBalancer[]): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * The load balancer as it exists now; undefined when there is none. The core asks before cleanup, as
+   * upstream asks GetLoadBalancer, to decide whether to announce the deletion (it calls delete either way).
+   */
   get(identity: LoadBalancerIdentity): Promise<ObservedLoadBalancer | undefined>;
   /** Creates or repairs the load balancer so that it matches desired; returns the ingress to publish. */
   ensure(desired: DesiredLoadBalancer): Promise<IngressStatus[]>;

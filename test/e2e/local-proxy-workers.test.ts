@@ -5,7 +5,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { test } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
-import type { BalancerSpec } from '../../src/providers/local/proxy-spec.ts';
+import type { FrontendGroupSpec } from '../../src/providers/local/proxy-spec.ts';
 import { ProxyWorkers } from '../../src/providers/local/proxy-workers.ts';
 import { freePort } from '../support/ports.ts';
 import { until } from './helpers.ts';
@@ -22,7 +22,7 @@ function capturingLogger(): { logger: pino.Logger; records: LogRecord[] } {
   return { logger, records };
 }
 
-function spec(key: string, port: number): BalancerSpec {
+function spec(key: string, port: number): FrontendGroupSpec {
   return {
     key,
     service: `default/${key}`,
@@ -58,7 +58,7 @@ test('an apply that throws in the worker comes back as an error, and the worker 
   const { logger, records } = capturingLogger();
   const workers = new ProxyWorkers(1, logger);
   try {
-    const broken = { ...spec('broken', 1), frontends: null } as unknown as BalancerSpec;
+    const broken = { ...spec('broken', 1), frontends: null } as unknown as FrontendGroupSpec;
     const errors = await workers.apply(broken);
     assert.equal(errors.length, 1);
     assert.match(errors[0]!, /^cannot serve broken: /);

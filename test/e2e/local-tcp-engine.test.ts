@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { pickForClient } from '../../src/providers/local/balancer.ts';
+import { pickForClient } from '../../src/providers/local/node-picker.ts';
 import type { BackendSpec, FrontendSettings } from '../../src/providers/local/proxy-spec.ts';
 import { TcpFrontend } from '../../src/providers/local/tcp-proxy.ts';
 import { freePort } from '../support/ports.ts';

@@ -102,7 +102,7 @@ export class RecordingProvider implements LoadBalancerProvider {
   async stop(): Promise<void> {}
 
   async get(identity: LoadBalancerIdentity): Promise<ObservedLoadBalancer | undefined> {
-    await this.enter({ op: 'get', ...about(identity) });
+    (await this.enter({ op: 'get', ...about(identity) }))();
     const lb = this.lbs.get(identity.uid);
     return lb && { ingress: lb.ingress };
   }

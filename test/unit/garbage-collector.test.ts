@@ -1,10 +1,11 @@
+// The garbage collector: which owned load balancers are orphans, and deleting them (or only logging, in dry run).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Service } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { collectGarbage, isOrphan } from '../../src/controller/garbage-collector.ts';
 import { LB_FINALIZER } from '../../src/controller/predicates.ts';
-import type { ObjectCache } from '../../src/controller/reconciler.ts';
+import type { ObjectCache } from '../../src/kube/informer.ts';
 import { defaultLoadBalancerName } from '../../src/providers/provider.ts';
 import type {
   DesiredLoadBalancer,

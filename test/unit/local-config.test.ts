@@ -1,3 +1,4 @@
+// The local provider configuration: defaults and the errors a bad pool gets.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { localProviderConfigSchema } from '../../src/providers/local/config.ts';
@@ -6,7 +7,7 @@ test('defaults: one loopback pool that needs no setup', () => {
   const config = localProviderConfigSchema.parse({});
   assert.deepEqual(config.addressPools, [{ name: 'default', addresses: ['127.0.100.0/24'], autoAssign: true }]);
   assert.equal(config.workers, 1);
-  assert.deepEqual(config.targetAddressTypes, ['InternalIP']);
+  assert.deepEqual(config.nodeAddressPreference, ['InternalIP']);
 });
 
 test('bad pool entries, duplicate names and overlaps name the field', () => {

@@ -1,3 +1,4 @@
+// Which Services and Node changes the controller acts on, by the upstream service controller's rules.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Node, V1Service } from '@kubernetes/client-node';
@@ -5,11 +6,13 @@ import {
   EXCLUDE_LB_LABEL,
   hasOwnedClass,
   isManagedBy,
+  isOurs,
   MANAGED_CLASS_ANNOTATION,
   LB_FINALIZER,
   needsCleanup,
   nodeChangeNeedsSync,
   nodeIsEligible,
+  serviceKeyOf,
   serviceNeedsUpdate,
   TO_BE_DELETED_TAINT,
   wantsLoadBalancer,
@@ -286,4 +289,18 @@ test('isManagedBy and needsCleanup follow the class recorded with the finalizer,
   assert.equal(needsCleanup(changedToClusterIP(''), 'example.com/x'), false);
   assert.equal(needsCleanup(changedToClusterIP(undefined), null), true, 'no record: by spec (no class)');
   assert.equal(isManagedBy(changedToClusterIP(undefined), 'example.com/x'), false);
+});
+
+test('isOurs: wants a load balancer of our class, or holds one we provisioned', () => {
+  const ours = { [MANAGED_CLASS_ANNOTATION]: '' };
+  assert.equal(isOurs(service(), null), true);
+  assert.equal(isOurs(service({ loadBalancerClass: 'example.com/other' }), null), false);
+  assert.equal(isOurs(service({ type: 'ClusterIP' }, { finalizers: [LB_FINALIZER], annotations: ours }), null), true, 'type changed: still ours to clean up');
+  assert.equal(isOurs(service({ type: 'ClusterIP' }, { finalizers: [LB_FINALIZER], annotations: { [MANAGED_CLASS_ANNOTATION]: 'example.com/other' } }), null), false);
+  assert.equal(isOurs(service({ type: 'ClusterIP' }, { annotations: ours }), null), false, 'no finalizer: nothing left to clean');
+});
+
+test('serviceKeyOf: "namespace/name", as the contract\'s serviceKey', () => {
+  assert.equal(serviceKeyOf(service()), 'ns/web');
+  assert.equal(serviceKeyOf({ metadata: { name: 'x' } }), 'default/x');
 });

@@ -1,6 +1,6 @@
 // The backends of one UDP frontend inside a worker: which may take new flows, and draining the ones
 // that were removed. (The TCP engine keeps the same rules in native/tcp_engine.c.)
-import { pickForClient, RoundRobin } from './balancer.ts';
+import { pickForClient, RoundRobin } from './node-picker.ts';
 import type { BackendSpec } from './proxy-spec.ts';
 
 /** A flow that can be cut when its drain grace runs out. */

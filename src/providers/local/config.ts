@@ -1,3 +1,4 @@
+// The `provider.local` configuration schema, with its defaults.
 import { z } from 'zod';
 import { poolProblems } from './pools.ts';
 
@@ -16,8 +17,8 @@ export const localProviderConfigSchema = z
     interface: z.string().min(1).optional(),
     /** Proxy workers (threads) sharing each listening port. */
     workers: z.number().int().min(1).max(64).default(1),
-    /** Which node address the proxy forwards to, in order of preference. */
-    targetAddressTypes: z.array(z.enum(['InternalIP', 'ExternalIP'])).min(1).default(['InternalIP']),
+    /** Which node address the proxy forwards to, in order of preference (the same key as provider.aws). */
+    nodeAddressPreference: z.array(z.enum(['InternalIP', 'ExternalIP'])).min(1).default(['InternalIP']),
     healthCheck: z
       .strictObject({
         intervalSeconds: z.number().positive().default(2),

@@ -1,10 +1,12 @@
 // The embedded `local` provider: VIPs from address pools, served by an in-process L4 proxy that
 // forwards to every eligible NodeIP:NodePort.
 import type { Logger } from 'pino';
+import { canonicalIP } from '../../net/cidr.ts';
 import type { ProviderDeps } from '../provider.ts';
 import {
   invalidService,
   ProviderError,
+  serviceKey,
   type DesiredLoadBalancer,
   type IngressStatus,
   type KnownLoadBalancer,
@@ -19,15 +21,15 @@ import { parseAddressOptions } from './annotations.ts';
 import type { LocalProviderConfig } from './config.ts';
 import { HealthChecks, probeKey, type Probe } from './health.ts';
 import { InterfaceAddresses } from './interface-addresses.ts';
-import { canonicalIP, isLoopback, parseIP } from './ip.ts';
+import { isLoopback, parseIP } from './ip.ts';
 import { registerMetrics } from './metrics.ts';
 import { parsePools, poolContains, poolOf, poolProblems, type Pool } from './pools.ts';
-import type { BalancerSpec } from './proxy-spec.ts';
+import type { FrontendGroupSpec } from './proxy-spec.ts';
 import { ProxyWorkers } from './proxy-workers.ts';
-import { invalidSourceRanges } from './source-ranges.ts';
 import { planFrontends } from './targets.ts';
 
-interface Balancer {
+/** What the provider keeps for each Service it serves. */
+interface LoadBalancerRecord {
   identity: LoadBalancerIdentity;
   ingress: IngressStatus[];
   /** Absent for a load balancer rebuilt from status at start and not ensured since. */
@@ -40,7 +42,7 @@ interface Balancer {
   };
 }
 
-const ownerKey = (id: LoadBalancerIdentity): string => `${id.namespace}/${id.name}/${id.uid}`;
+const ownerKey = (id: LoadBalancerIdentity): string => `${serviceKey(id)}/${id.uid}`;
 
 function ingressFor(ips: string[], ports: { port: number; protocol: Protocol }[]): IngressStatus[] {
   return ips.map((ip) => ({ ip, ipMode: 'Proxy' as const, ports: ports.map((p) => ({ port: p.port, protocol: p.protocol })) }));
@@ -52,7 +54,7 @@ class LocalProvider implements LoadBalancerProvider {
   private readonly logger: Logger;
   private readonly pools: Pool[];
   private readonly table = new AllocationTable();
-  private readonly balancers = new Map<string, Balancer>();
+  private readonly records = new Map<string, LoadBalancerRecord>();
   private readonly iface: InterfaceAddresses | undefined;
   private workers: ProxyWorkers | undefined;
 
@@ -66,10 +68,10 @@ class LocalProvider implements LoadBalancerProvider {
     registerMetrics(deps.registry, {
       frontendStats: async () => (this.workers ? this.workers.stats() : []),
       targetHealth: () =>
-        [...this.balancers.values()].flatMap((b) =>
+        [...this.records.values()].flatMap((b) =>
           b.live
             ? b.live.health.verdicts().map((v) => ({
-                service: `${b.identity.namespace}/${b.identity.name}`,
+                service: serviceKey(b.identity),
                 node: b.live!.probeNodes.get(probeKey(v.probe)) ?? '',
                 target: probeKey(v.probe),
                 healthy: v.healthy,
@@ -95,9 +97,9 @@ class LocalProvider implements LoadBalancerProvider {
       if (ips.length === 0) continue;
       const ports = [...new Set(lb.ingress.flatMap((i) => (i.ports ?? []).map((p) => `${p.protocol}/${p.port}`)))];
       const outside = ips.filter((ip) => !poolOf(this.pools, parseIP(ip)!));
-      if (outside.length > 0) this.logger.warn({ service: `${lb.identity.namespace}/${lb.identity.name}`, addresses: outside }, 'address in status is in no configured pool; it moves on the next sync');
-      this.table.assign({ owner: ownerKey(lb.identity), service: `${lb.identity.namespace}/${lb.identity.name}`, sharingKey: undefined, ports, restored: true }, ips);
-      this.balancers.set(ownerKey(lb.identity), { identity: lb.identity, ingress: lb.ingress });
+      if (outside.length > 0) this.logger.warn({ service: serviceKey(lb.identity), addresses: outside }, 'address in status is in no configured pool; it moves on the next sync');
+      this.table.assign({ owner: ownerKey(lb.identity), service: serviceKey(lb.identity), sharingKey: undefined, ports, restored: true }, ips);
+      this.records.set(ownerKey(lb.identity), { identity: lb.identity, ingress: lb.ingress });
     }
     if (this.iface) {
       // Addresses of our pools left on the interface by Services deleted while no controller ran.
@@ -110,34 +112,32 @@ class LocalProvider implements LoadBalancerProvider {
       }
     }
     this.workers = new ProxyWorkers(this.config.workers, this.logger);
-    this.logger.info({ restored: this.balancers.size, workers: this.config.workers, pools: this.pools.map((p) => p.name) }, 'local provider started');
+    this.logger.info({ restored: this.records.size, workers: this.config.workers, pools: this.pools.map((p) => p.name) }, 'local provider started');
   }
 
   async stop(): Promise<void> {
-    for (const b of this.balancers.values()) b.live?.health.stop();
+    for (const b of this.records.values()) b.live?.health.stop();
     // VIPs stay on the interface: a restarted controller serves the same addresses.
     await this.workers?.shutdown(this.config.drainGraceSeconds * 1_000);
     this.workers = undefined;
   }
 
   async get(identity: LoadBalancerIdentity): Promise<ObservedLoadBalancer | undefined> {
-    const b = this.balancers.get(ownerKey(identity));
+    const b = this.records.get(ownerKey(identity));
     return b ? { ingress: structuredClone(b.ingress) } : undefined;
   }
 
   async listOwned(): Promise<OwnedLoadBalancer[]> {
-    return [...this.balancers.values()].map((b) => ({ identity: { ...b.identity } }));
+    return [...this.records.values()].map((b) => ({ identity: { ...b.identity } }));
   }
 
   async ensure(desired: DesiredLoadBalancer): Promise<IngressStatus[]> {
     const owner = ownerKey(desired.identity);
-    const service = `${desired.identity.namespace}/${desired.identity.name}`;
+    const service = serviceKey(desired.identity);
     const unsupported = desired.listeners.filter((l) => l.protocol !== 'TCP' && l.protocol !== 'UDP');
     if (unsupported.length > 0) {
       throw invalidService(`the local provider carries TCP and UDP only; port ${unsupported.map((l) => `${l.port}/${l.protocol}`).join(', ')} is not supported`);
     }
-    const badRanges = invalidSourceRanges(desired.sourceRanges);
-    if (badRanges.length > 0) throw invalidService(`loadBalancerSourceRanges: ${badRanges.map((r) => `"${r}"`).join(', ')} is not a CIDR`);
     const options = parseAddressOptions(desired.annotations, desired.requestedIPs);
     if (!options.ok) throw invalidService(options.message);
 
@@ -154,7 +154,7 @@ class LocalProvider implements LoadBalancerProvider {
     });
     if (!result.ok) throw invalidService(result.message);
     const freed = this.table.assign({ owner, service, sharingKey: options.value.sharingKey, ports, restored: false }, result.ips);
-    if (freed.length > 0 || this.balancers.get(owner)?.live?.ips.join() !== result.ips.join()) {
+    if (freed.length > 0 || this.records.get(owner)?.live?.ips.join() !== result.ips.join()) {
       this.logger.info({ service, addresses: result.ips, freed }, 'addresses allocated');
     }
 
@@ -166,25 +166,25 @@ class LocalProvider implements LoadBalancerProvider {
   }
 
   async updateTargets(desired: DesiredLoadBalancer): Promise<void> {
-    const live = this.balancers.get(ownerKey(desired.identity))?.live;
+    const live = this.records.get(ownerKey(desired.identity))?.live;
     if (!live) {
       await this.ensure(desired);
       return;
     }
-    await this.serve(desired, live.ips, this.balancers.get(ownerKey(desired.identity))!.ingress);
+    await this.serve(desired, live.ips, this.records.get(ownerKey(desired.identity))!.ingress);
   }
 
   async delete(identity: LoadBalancerIdentity): Promise<void> {
     const owner = ownerKey(identity);
-    const b = this.balancers.get(owner);
+    const b = this.records.get(owner);
     if (b) {
       b.live?.health.stop();
-      this.balancers.delete(owner);
+      this.records.delete(owner);
       await this.workers?.remove(owner);
     }
     const freed = this.table.release(owner);
     await this.unplug(freed);
-    if (b || freed.length > 0) this.logger.info({ service: `${identity.namespace}/${identity.name}`, freed }, 'load balancer deleted');
+    if (b || freed.length > 0) this.logger.info({ service: serviceKey(identity), freed }, 'load balancer deleted');
   }
 
   /** Removes freed addresses from the interface. */
@@ -198,9 +198,9 @@ class LocalProvider implements LoadBalancerProvider {
     const workers = this.workers;
     if (!workers) throw new ProviderError('the local provider is not started', { retryable: true });
     const settings = this.config.healthCheck;
-    let b = this.balancers.get(owner);
+    let b = this.records.get(owner);
     if (!b?.live) {
-      const push = (): void => void this.push(owner).catch((err: unknown) => this.logger.error({ err, service: `${desired.identity.namespace}/${desired.identity.name}` }, 'cannot update proxy after a health change'));
+      const push = (): void => void this.push(owner).catch((err: unknown) => this.logger.error({ err, service: serviceKey(desired.identity) }, 'cannot update proxy after a health change'));
       const health = new HealthChecks(
         {
           intervalMs: settings.intervalSeconds * 1_000,
@@ -211,33 +211,33 @@ class LocalProvider implements LoadBalancerProvider {
         push,
       );
       b = { identity: desired.identity, ingress, live: { desired, ips, health, probeNodes: new Map() } };
-      this.balancers.set(owner, b);
+      this.records.set(owner, b);
     }
     const live = b.live!;
     b.identity = desired.identity;
     b.ingress = ingress;
     live.desired = desired;
     live.ips = ips;
-    const { probes } = planFrontends(desired, ips, this.config.targetAddressTypes, () => true);
+    const { probes } = planFrontends(desired, ips, this.config.nodeAddressPreference, () => true);
     await live.health.set(probes);
     const errors = await this.push(owner);
     if (errors.length > 0) throw new ProviderError(errors.join('; '), { retryable: true });
   }
 
-  /** Sends the balancer's current frontends, with current health, to the workers. */
+  /** Sends the Service's current frontends, with current health, to the workers. */
   private async push(owner: string): Promise<string[]> {
-    const b = this.balancers.get(owner);
+    const b = this.records.get(owner);
     if (!b?.live || !this.workers) return [];
     const live = b.live;
-    const plan = planFrontends(live.desired, live.ips, this.config.targetAddressTypes, (probe: Probe) => live.health.healthy(probe));
+    const plan = planFrontends(live.desired, live.ips, this.config.nodeAddressPreference, (probe: Probe) => live.health.healthy(probe));
     live.probeNodes = new Map(
       plan.frontends.flatMap((f) => f.backends.flatMap((be) => plan.probes.filter((p) => p.address === be.address).map((p) => [probeKey(p), be.node] as [string, string]))),
     );
-    const spec: BalancerSpec = {
+    const spec: FrontendGroupSpec = {
       key: owner,
-      service: `${b.identity.namespace}/${b.identity.name}`,
+      service: serviceKey(b.identity),
       frontends: plan.frontends,
-      sourceRanges: live.desired.sourceRanges.map((r) => r.trim()),
+      sourceRanges: live.desired.sourceRanges,
       affinity: live.desired.sessionAffinity.type,
       drainGraceMs: this.config.drainGraceSeconds * 1_000,
       udpIdleMs: this.config.udpIdleTimeoutSeconds * 1_000,

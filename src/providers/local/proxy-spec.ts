@@ -19,7 +19,8 @@ export interface FrontendSpec {
   backends: BackendSpec[];
 }
 
-export interface BalancerSpec {
+/** Everything one Service's load balancer serves: its frontends and the settings they share. */
+export interface FrontendGroupSpec {
   key: string;
   /** "namespace/name", for metrics and logs. */
   service: string;
@@ -30,8 +31,8 @@ export interface BalancerSpec {
   udpIdleMs: number;
 }
 
-/** What a frontend takes from its load balancer's spec. */
-export type FrontendSettings = Pick<BalancerSpec, 'sourceRanges' | 'affinity' | 'drainGraceMs'>;
+/** What a frontend takes from its group's spec. */
+export type FrontendSettings = Pick<FrontendGroupSpec, 'sourceRanges' | 'affinity' | 'drainGraceMs'>;
 
 /** One frontend's counters, named for metrics. */
 export interface FrontendStats extends FrontendCounters {
@@ -44,7 +45,7 @@ export interface FrontendStats extends FrontendCounters {
 export type RejectReason = 'source_range' | 'no_healthy_target' | 'connect_failed';
 
 export type ToWorker =
-  | { type: 'apply'; id: number; spec: BalancerSpec }
+  | { type: 'apply'; id: number; spec: FrontendGroupSpec }
   | { type: 'remove'; id: number; key: string }
   | { type: 'stats'; id: number }
   | { type: 'shutdown'; id: number; graceMs: number };

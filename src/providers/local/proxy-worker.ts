@@ -1,20 +1,21 @@
 // A proxy worker thread: owns its own listening sockets (bound with reusePort next to the other
 // workers') and the connections the kernel hands it. The main thread tells it what to serve.
 import { parentPort } from 'node:worker_threads';
-import { frontendName, type BalancerSpec, type FromWorker, type FrontendSpec, type FrontendStats, type ToWorker } from './proxy-spec.ts';
+import { frontendName, type FrontendGroupSpec, type FromWorker, type FrontendSpec, type FrontendStats, type ToWorker } from './proxy-spec.ts';
 import { sourceFilter } from './source-ranges.ts';
 import { TcpFrontend } from './tcp-proxy.ts';
 import { UdpFrontend, type UdpContext } from './udp-proxy.ts';
 
 type Frontend = TcpFrontend | UdpFrontend;
 
-interface Balancer {
-  spec: BalancerSpec;
+/** The frontends of one Service in this worker. */
+interface FrontendGroup {
+  spec: FrontendGroupSpec;
   context: UdpContext;
   frontends: Map<string, Frontend>;
 }
 
-const balancers = new Map<string, Balancer>();
+const groups = new Map<string, FrontendGroup>();
 /** Frontends closed but still draining, by name, so that shutdown can wait for them. */
 const draining = new Map<Frontend, string>();
 
@@ -49,36 +50,36 @@ function cutDrainingUdp(name: string): void {
   }
 }
 
-async function apply(spec: BalancerSpec): Promise<string[]> {
-  let balancer = balancers.get(spec.key);
+async function apply(spec: FrontendGroupSpec): Promise<string[]> {
+  let group = groups.get(spec.key);
   const context: UdpContext = { filter: sourceFilter(spec.sourceRanges), idleMs: spec.udpIdleMs };
-  if (!balancer) {
-    balancer = { spec, context, frontends: new Map() };
-    balancers.set(spec.key, balancer);
+  if (!group) {
+    group = { spec, context, frontends: new Map() };
+    groups.set(spec.key, group);
   } else {
     // UDP frontends read the context on every new flow, so this updates them in place.
-    Object.assign(balancer.context, context);
-    balancer.spec = spec;
+    Object.assign(group.context, context);
+    group.spec = spec;
   }
   const wanted = new Map(spec.frontends.map((f) => [frontendName(f), f] as [string, FrontendSpec]));
-  for (const [name, frontend] of balancer.frontends) {
+  for (const [name, frontend] of group.frontends) {
     if (!wanted.has(name)) {
-      balancer.frontends.delete(name);
+      group.frontends.delete(name);
       closeFrontend(frontend, name, spec.drainGraceMs);
     }
   }
   const errors: string[] = [];
   const opening: Promise<void>[] = [];
   for (const [name, fspec] of wanted) {
-    const existing = balancer.frontends.get(name);
+    const existing = group.frontends.get(name);
     if (existing) {
       existing.update(fspec, spec);
       continue;
     }
     if (fspec.protocol === 'UDP') cutDrainingUdp(name);
-    const frontend = fspec.protocol === 'TCP' ? new TcpFrontend(fspec, spec) : new UdpFrontend(fspec, balancer.context, spec.affinity);
-    balancer.frontends.set(name, frontend);
-    const b = balancer;
+    const frontend = fspec.protocol === 'TCP' ? new TcpFrontend(fspec, spec) : new UdpFrontend(fspec, group.context, spec.affinity);
+    group.frontends.set(name, frontend);
+    const b = group;
     opening.push(
       frontend.listen().catch((err: NodeJS.ErrnoException) => {
         // Forget it, so that the next apply tries to bind again.
@@ -92,23 +93,23 @@ async function apply(spec: BalancerSpec): Promise<string[]> {
 }
 
 function remove(key: string): void {
-  const balancer = balancers.get(key);
-  if (!balancer) return;
-  balancers.delete(key);
-  for (const [name, frontend] of balancer.frontends) closeFrontend(frontend, name, balancer.spec.drainGraceMs);
+  const group = groups.get(key);
+  if (!group) return;
+  groups.delete(key);
+  for (const [name, frontend] of group.frontends) closeFrontend(frontend, name, group.spec.drainGraceMs);
 }
 
 function stats(): FrontendStats[] {
   const out: FrontendStats[] = [];
-  for (const balancer of balancers.values()) {
-    for (const [name, frontend] of balancer.frontends) out.push({ key: balancer.spec.key, service: balancer.spec.service, frontend: name, ...frontend.stats() });
+  for (const group of groups.values()) {
+    for (const [name, frontend] of group.frontends) out.push({ key: group.spec.key, service: group.spec.service, frontend: name, ...frontend.stats() });
   }
   return out;
 }
 
 /** Closes every listener, lets connections finish for up to graceMs, then cuts the rest. */
 async function shutdown(graceMs: number): Promise<void> {
-  for (const key of [...balancers.keys()]) remove(key);
+  for (const key of [...groups.keys()]) remove(key);
   const deadline = performance.now() + graceMs;
   while (performance.now() < deadline && [...draining.keys()].some((f) => f.liveCount > 0)) {
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -1,8 +1,8 @@
-// The main thread's side of the proxy workers: sends every worker the same balancer specs, gathers
+// The main thread's side of the proxy workers: sends every worker the same frontend group specs, gathers
 // their answers, and replaces a worker that dies.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { BalancerSpec, FromWorker, FrontendStats, ToWorker } from './proxy-spec.ts';
+import type { FrontendGroupSpec, FromWorker, FrontendStats, ToWorker } from './proxy-spec.ts';
 
 type Request = ToWorker extends infer T ? (T extends { id: number } ? Omit<T, 'id'> : never) : never;
 
@@ -46,8 +46,8 @@ interface Slot {
 
 export class ProxyWorkers {
   private readonly slots: Slot[] = [];
-  /** The last spec of every balancer, replayed to a replacement worker. */
-  private readonly specs = new Map<string, BalancerSpec>();
+  /** The last spec of every frontend group, replayed to a replacement worker. */
+  private readonly specs = new Map<string, FrontendGroupSpec>();
   private readonly logger: Logger;
   /** Per slot: workers in a row that exited soon after starting. */
   private readonly quickExits: number[] = [];
@@ -89,7 +89,7 @@ export class ProxyWorkers {
     return slot;
   }
 
-  /** Starts a worker in the slot and gives it every balancer; what it cannot bind is only logged. */
+  /** Starts a worker in the slot and gives it every frontend group; what it cannot bind is only logged. */
   private replace(index: number): void {
     const slot = this.spawn(index);
     this.slots[index] = slot;
@@ -127,12 +127,12 @@ export class ProxyWorkers {
   }
 
   /** Serves the spec in every worker; returns what could not be done (listeners that failed to bind). */
-  async apply(spec: BalancerSpec): Promise<string[]> {
+  async apply(spec: FrontendGroupSpec): Promise<string[]> {
     this.specs.set(spec.key, spec);
     return ProxyWorkers.errors(await this.all({ type: 'apply', spec }));
   }
 
-  /** Closes the balancer's listeners now; its connections drain in the background. */
+  /** Closes the group's listeners now; its connections drain in the background. */
   async remove(key: string): Promise<void> {
     this.specs.delete(key);
     await this.all({ type: 'remove', key });

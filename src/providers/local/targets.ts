@@ -9,8 +9,8 @@ import type { BackendSpec, FrontendSpec } from './proxy-spec.ts';
  * The node address to forward to: the first configured address type that the node has, preferring
  * the VIP's family (the proxy can cross families, the node's own addresses are what matters).
  */
-export function targetAddress(target: Target, family: IPFamily, types: readonly string[]): string | undefined {
-  const candidates = types.flatMap((type) => target.addresses.filter((a) => a.type === type).map((a) => a.address));
+export function targetAddress(target: Target, family: IPFamily, preference: readonly string[]): string | undefined {
+  const candidates = preference.flatMap((type) => target.addresses.filter((a) => a.type === type).map((a) => a.address));
   return candidates.find((a) => parseIP(a)?.family === family) ?? candidates.find((a) => parseIP(a) !== undefined);
 }
 
@@ -35,7 +35,7 @@ export interface Plan {
 export function planFrontends(
   desired: DesiredLoadBalancer,
   ips: string[],
-  addressTypes: readonly string[],
+  nodeAddressPreference: readonly string[],
   healthy: (probe: Probe) => boolean,
 ): Plan {
   const probes = new Map<string, Probe>();
@@ -46,7 +46,7 @@ export function planFrontends(
       if (listener.protocol !== 'TCP' && listener.protocol !== 'UDP') continue;
       const backends: BackendSpec[] = [];
       for (const target of desired.targets) {
-        const address = targetAddress(target, family, addressTypes);
+        const address = targetAddress(target, family, nodeAddressPreference);
         if (!address) continue;
         const judges = probesOf(desired, listener, address);
         for (const probe of judges) probes.set(JSON.stringify(probe), probe);

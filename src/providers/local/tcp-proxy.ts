@@ -80,6 +80,6 @@ export class TcpFrontend {
   }
 
   private configure(spec: FrontendSpec, settings: FrontendSettings, graceMs: number): void {
-    engine().configure(this.id!, spec.backends, settings.affinity === 'ClientIP', settings.sourceRanges.map((r) => r.trim()), graceMs);
+    engine().configure(this.id!, spec.backends, settings.affinity === 'ClientIP', settings.sourceRanges, graceMs);
   }
 }

@@ -152,7 +152,7 @@ static void wake(engine *e) {
   (void)ignored;
 }
 
-/* FNV-1a over "client|id" with a final avalanche: the same numbers as balancer.ts's hash, so that the
+/* FNV-1a over "client|id" with a final avalanche: the same numbers as node-picker.ts's hash, so that the
  * TCP and UDP paths and every worker send a client to the same node. */
 static uint32_t affinity_hash(const char *client, const char *id) {
   uint32_t h = 0x811c9dc5u;

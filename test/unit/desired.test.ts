@@ -1,3 +1,4 @@
+// desiredLoadBalancer and its fingerprints: the desired state the core hands a provider.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Node, V1Service } from '@kubernetes/client-node';
@@ -5,7 +6,7 @@ import {
   desiredLoadBalancer,
   specFingerprint,
   targetsFingerprint,
-} from '../../src/controller/plan.ts';
+} from '../../src/controller/desired.ts';
 import { defaultLoadBalancerName } from '../../src/providers/provider.ts';
 import { EXCLUDE_LB_LABEL, TO_BE_DELETED_TAINT } from '../../src/controller/predicates.ts';
 
@@ -232,4 +233,17 @@ test('the deprecated source-ranges annotation applies only when spec.loadBalance
     s.spec!.loadBalancerSourceRanges = ['203.0.113.0/24'];
   });
   assert.deepEqual(desiredLoadBalancer(both, [], 'c').sourceRanges, ['203.0.113.0/24']);
+});
+
+test('source ranges are trimmed, canonical and de-duplicated; a bad one fails the Service and is named', () => {
+  const messy = service((s) => (s.spec!.loadBalancerSourceRanges = [' 10.0.0.0/8', '2001:DB8:0::/32', '10.0.0.0/8 ']));
+  assert.deepEqual(desiredLoadBalancer(messy, [], 'c').sourceRanges, ['10.0.0.0/8', '2001:db8::/32']);
+  const bad = service((s) => (s.spec!.loadBalancerSourceRanges = ['10.0.0.0/8', '10.0.0.0/33']));
+  assert.throws(() => desiredLoadBalancer(bad, [], 'c'), (err: Error & { retryable?: boolean }) => {
+    assert.equal(err.message, 'loadBalancerSourceRanges: "10.0.0.0/33" is not a CIDR');
+    assert.equal(err.retryable, false);
+    return true;
+  });
+  const badAnnotation = service((s) => (s.metadata!.annotations = { 'service.beta.kubernetes.io/load-balancer-source-ranges': '10.0.0.1' }));
+  assert.throws(() => desiredLoadBalancer(badAnnotation, [], 'c'), /annotation service.beta.kubernetes.io\/load-balancer-source-ranges: "10.0.0.1" is not a CIDR/);
 });

@@ -1,10 +1,11 @@
-// Pure planning: a Service and the live Nodes in, the cloud-agnostic desired load balancer out.
-import type { V1LoadBalancerIngress, V1Node, V1Service } from '@kubernetes/client-node';
+// Pure: a Service and the live Nodes in, the cloud-agnostic desired state of its load balancer out.
+import type { V1Node, V1Service } from '@kubernetes/client-node';
+import { cleanCidrs } from '../net/cidr.ts';
 import {
   defaultLoadBalancerName,
+  invalidService,
   type DesiredLoadBalancer,
   type HealthCheck,
-  type IngressStatus,
   type IPFamily,
   type LoadBalancerIdentity,
   type Listener,
@@ -12,6 +13,7 @@ import {
   type Target,
 } from '../providers/provider.ts';
 import { nodeIsEligible } from './predicates.ts';
+import { ingressFromStatus } from './status.ts';
 
 export function identityOf(svc: V1Service, clusterName: string): LoadBalancerIdentity {
   const uid = svc.metadata?.uid ?? '';
@@ -38,14 +40,19 @@ export function eligibleTargets(nodes: readonly V1Node[]): Target[] {
 /** The deprecated annotation upstream still honours when spec.loadBalancerSourceRanges is empty. */
 export const SOURCE_RANGES_ANNOTATION = 'service.beta.kubernetes.io/load-balancer-source-ranges';
 
+/**
+ * The allowed client ranges, trimmed, validated and canonical, so that providers get them clean. A bad
+ * range fails the Service rather than leaving its load balancer open to everyone.
+ */
 function sourceRangesOf(svc: V1Service): string[] {
   const fromSpec = svc.spec?.loadBalancerSourceRanges ?? [];
-  if (fromSpec.length) return fromSpec;
-  const annotation = svc.metadata?.annotations?.[SOURCE_RANGES_ANNOTATION] ?? '';
-  return annotation
-    .split(',')
-    .map((r) => r.trim())
-    .filter(Boolean);
+  const raw = fromSpec.length ? fromSpec : (svc.metadata?.annotations?.[SOURCE_RANGES_ANNOTATION] ?? '').split(',');
+  const { ranges, invalid } = cleanCidrs(raw);
+  if (invalid.length > 0) {
+    const field = fromSpec.length ? 'loadBalancerSourceRanges' : `annotation ${SOURCE_RANGES_ANNOTATION}`;
+    throw invalidService(`${field}: ${invalid.map((r) => `"${r}"`).join(', ')} ${invalid.length === 1 ? 'is not a CIDR' : 'are not CIDRs'}`);
+  }
+  return ranges;
 }
 
 function healthCheckOf(svc: V1Service): HealthCheck {
@@ -56,17 +63,7 @@ function healthCheckOf(svc: V1Service): HealthCheck {
   return { kind: 'tcp' };
 }
 
-export function ingressFromStatus(entries: readonly V1LoadBalancerIngress[] | undefined): IngressStatus[] {
-  return (entries ?? []).map((e) => ({
-    ...(e.ip ? { ip: e.ip } : {}),
-    ...(e.hostname ? { hostname: e.hostname } : {}),
-    ...(e.ipMode ? { ipMode: e.ipMode as 'VIP' | 'Proxy' } : {}),
-    ...(e.ports?.length
-      ? { ports: e.ports.map((p) => ({ port: p.port, protocol: p.protocol as Protocol, ...(p.error ? { error: p.error } : {}) })) }
-      : {}),
-  }));
-}
-
+/** Throws invalidService when the Service cannot be served as written (a bad source range). */
 export function desiredLoadBalancer(svc: V1Service, nodes: readonly V1Node[], clusterName: string): DesiredLoadBalancer {
   const spec = svc.spec ?? {};
   const listeners: Listener[] = (spec.ports ?? []).map((p) => ({

@@ -1,6 +1,7 @@
+// Node picking for new connections and flows: ClientIP affinity by rendezvous hashing, and round robin.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { pickForClient, RoundRobin } from '../../src/providers/local/balancer.ts';
+import { pickForClient, RoundRobin } from '../../src/providers/local/node-picker.ts';
 
 const nodes = ['node-a', 'node-b', 'node-c', 'node-d'];
 const id = (n: string): string => n;
