@@ -6,9 +6,12 @@ import { serviceKey, type LoadBalancerIdentity, type LoadBalancerProvider } from
 import { isOurs } from './predicates.ts';
 import { errorMessage } from '../error-message.ts';
 
-/** Pure: an owned load balancer is an orphan when no live Service with its name and UID claims it. */
+/**
+ * Pure: an owned load balancer is an orphan when no live Service with its name and UID claims it. A cloud
+ * that records only the UID (an identity without a name) is matched by UID alone.
+ */
 export function isOrphan(identity: LoadBalancerIdentity, services: ObjectCache<V1Service>, ownedClass: string | null): boolean {
-  const svc = services.get(identity.name, identity.namespace);
+  const svc = identity.name ? services.get(identity.name, identity.namespace) : services.list().find((s) => s.metadata?.uid === identity.uid);
   if (!svc || svc.metadata?.uid !== identity.uid) return true;
   return !isOurs(svc, ownedClass);
 }

@@ -96,7 +96,10 @@ export interface ObservedLoadBalancer {
   ingress: IngressStatus[];
 }
 
-/** A load balancer found by its ownership tags, for garbage collection. */
+/**
+ * A load balancer found by its ownership tags, for garbage collection. When the cloud records only the
+ * UID, namespace and name are '' and the core matches the load balancer to a Service by UID.
+ */
 export interface OwnedLoadBalancer {
   identity: LoadBalancerIdentity;
 }

@@ -113,6 +113,12 @@ test('isOrphan: no Service, or a Service with another UID, or one that no longer
   assert.equal(isOrphan(identity('other', 'web', 'uid-live'), services, null), true, 'same name in another namespace');
 });
 
+test('isOrphan: an identity known only by its UID is matched by UID', () => {
+  assert.equal(isOrphan(identity('', '', 'uid-live'), services, null), false, 'a live Service has that UID');
+  assert.equal(isOrphan(identity('', '', 'uid-gone'), services, null), true, 'no Service has that UID');
+  assert.equal(isOrphan(identity('', '', 'uid-retyped'), services, null), true, 'that Service no longer wants one');
+});
+
 test('isOrphan is class-aware: a Service moved to another class keeps no load balancer of ours', () => {
   const classed = new MapCache([service('shop', 'web', 'uid-live', { loadBalancerClass: 'example.com/mine' })]);
   assert.equal(isOrphan(live, classed, 'example.com/mine'), false);
