@@ -31,14 +31,17 @@ function diff(before: Counts, after: Counts): Counts {
 }
 
 function summarize(label: string, calls: Counts, n: number, seconds: number): void {
-  const sum = (f: (op: string, svc: string) => boolean) => [...calls].filter(([k]) => f(k.split(':')[1]!, k.split(':')[0]!)).reduce((s, [, v]) => s + v, 0);
+  const sum = (f: (op: string, svc: string) => boolean) =>
+    [...calls].filter(([k]) => f(k.split(':')[1]!, k.split(':')[0]!)).reduce((s, [, v]) => s + v, 0);
   const reads = sum((op) => op.startsWith('Describe'));
   const writes = sum((op) => !op.startsWith('Describe'));
   const elb = sum((_, s) => s === 'elbv2');
   const ec2 = sum((_, s) => s === 'ec2');
   const per = (x: number) => (x / n).toFixed(2);
   console.log(`\n${label}: ${n} Services in ${seconds.toFixed(1)} s`);
-  console.log(`  calls per Service: total ${per(reads + writes)} (reads ${per(reads)}, writes ${per(writes)}; ELBv2 ${per(elb)}, EC2 ${per(ec2)})`);
+  console.log(
+    `  calls per Service: total ${per(reads + writes)} (reads ${per(reads)}, writes ${per(writes)}; ELBv2 ${per(elb)}, EC2 ${per(ec2)})`,
+  );
   const ops = [...calls].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k.split(':')[1]}=${per(v)}`);
   console.log(`  by operation (per Service): ${ops.join(', ')}`);
 }
@@ -56,13 +59,20 @@ const moto = await startMoto();
 try {
   const { elb, ec2 } = clients(moto.url);
   const vpc = await createVpc(ec2);
-  const { provider, registry } = makeProvider(moto.url, vpc.vpcId, { callsPerSecond, maxRetries: 8, retryBaseDelayMs: 100, retryMaxDelayMs: 5_000 }, 'bench');
+  const { provider, registry } = makeProvider(
+    moto.url,
+    vpc.vpcId,
+    { callsPerSecond, maxRetries: 8, retryBaseDelayMs: 100, retryMaxDelayMs: 5_000 },
+    'bench',
+  );
   await provider.start([]);
   const nodes = [node('n1', '10.0.1.10'), node('n2', '10.0.2.10'), node('n3', '10.0.1.11')];
   const desired: DesiredLoadBalancer[] = Array.from({ length: services }, (_, i) =>
     desiredService({ clusterName: 'bench', namespace: 'bench', name: `svc-${i}`, listeners: [tcp(80, 30000 + i)], targets: nodes }),
   );
-  console.log(`aws-nlb benchmark: ${services} Services (1 TCP port, ${nodes.length} nodes each), ${workers} workers, budget ${callsPerSecond} calls/s, moto ${moto.url}`);
+  console.log(
+    `aws-nlb benchmark: ${services} Services (1 TCP port, ${nodes.length} nodes each), ${workers} workers, budget ${callsPerSecond} calls/s, moto ${moto.url}`,
+  );
 
   let before = await snapshot(registry);
   let t0 = performance.now();
@@ -84,19 +94,31 @@ try {
   before = await snapshot(registry);
   t0 = performance.now();
   await inPool(desired, workers, async (d) => provider.updateTargets({ ...d, targets: moved }));
-  summarize('node change (one node out, one in) via updateTargets', diff(before, await snapshot(registry)), services, (performance.now() - t0) / 1000);
+  summarize(
+    'node change (one node out, one in) via updateTargets',
+    diff(before, await snapshot(registry)),
+    services,
+    (performance.now() - t0) / 1000,
+  );
 
   before = await snapshot(registry);
   t0 = performance.now();
   const owned = await provider.listOwned();
-  summarize(`listOwned (GC scan, found ${owned.length})`, diff(before, await snapshot(registry)), services, (performance.now() - t0) / 1000);
+  summarize(
+    `listOwned (GC scan, found ${owned.length})`,
+    diff(before, await snapshot(registry)),
+    services,
+    (performance.now() - t0) / 1000,
+  );
 
   before = await snapshot(registry);
   t0 = performance.now();
   await inPool(desired, workers, async (d) => provider.delete(d.identity));
   summarize('delete', diff(before, await snapshot(registry)), services, (performance.now() - t0) / 1000);
   const left = await account(elb, ec2, vpc.vpcId);
-  console.log(`\nleft in the account after delete: ${left.loadBalancers.length} NLBs, ${left.targetGroups.length} target groups, ${left.securityGroups.length} security groups`);
+  console.log(
+    `\nleft in the account after delete: ${left.loadBalancers.length} NLBs, ${left.targetGroups.length} target groups, ${left.securityGroups.length} security groups`,
+  );
   await provider.stop();
 } finally {
   await moto.stop();

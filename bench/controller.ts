@@ -84,7 +84,12 @@ try {
     progress(`EXTERNAL-IPs: ${withIp.size}/${SERVICES}`);
     if (withIp.size === SERVICES) allIps();
   };
-  const watcher = new ResilientInformer<V1Service>(kube, '/api/v1/namespaces/bench/services', { add: track, update: (_, svc) => track(svc) }, pino({ level: 'warn' }));
+  const watcher = new ResilientInformer<V1Service>(
+    kube,
+    '/api/v1/namespaces/bench/services',
+    { add: track, update: (_, svc) => track(svc) },
+    pino({ level: 'warn' }),
+  );
   await watcher.start();
   await allIpsSeen;
   const allIpsSeconds = (performance.now() - start) / 1000;
@@ -110,9 +115,18 @@ try {
   const row = (label: string, value: string) => console.log(`${label.padEnd(48)} ${value}`);
   console.log(`\ncontroller benchmark: ${SERVICES} Services, ${WORKERS} workers, provider latency ${LATENCY_MS} ms per call`);
   row('creating the Services (API server, not measured)', `${createSeconds.toFixed(2)} s`);
-  row('time to every EXTERNAL-IP', `${allIpsSeconds.toFixed(2)} s (provider bound ${bound(createCalls).toFixed(2)} s for ${createCalls} calls; ratio ${(allIpsSeconds / bound(createCalls)).toFixed(2)}x)`);
-  row('time to add a node to every load balancer', `${nodeSeconds.toFixed(2)} s (provider bound ${bound(nodeCalls).toFixed(2)} s for ${nodeCalls} calls; ratio ${(nodeSeconds / bound(nodeCalls)).toFixed(2)}x)`);
-  row('API requests: create phase', `${requestsAfterCreate} (${(requestsAfterCreate / SERVICES).toFixed(2)} per Service; watches excluded)`);
+  row(
+    'time to every EXTERNAL-IP',
+    `${allIpsSeconds.toFixed(2)} s (provider bound ${bound(createCalls).toFixed(2)} s for ${createCalls} calls; ratio ${(allIpsSeconds / bound(createCalls)).toFixed(2)}x)`,
+  );
+  row(
+    'time to add a node to every load balancer',
+    `${nodeSeconds.toFixed(2)} s (provider bound ${bound(nodeCalls).toFixed(2)} s for ${nodeCalls} calls; ratio ${(nodeSeconds / bound(nodeCalls)).toFixed(2)}x)`,
+  );
+  row(
+    'API requests: create phase',
+    `${requestsAfterCreate} (${(requestsAfterCreate / SERVICES).toFixed(2)} per Service; watches excluded)`,
+  );
   row('API requests: node phase', `${requestsAfterNode - requestsAfterCreate}`);
   row('controller peak RSS', `${(afterNode.maxRssKb / 1024).toFixed(1)} MB (${JSON.stringify(afterNode.memory)})`);
   await proc.stop();

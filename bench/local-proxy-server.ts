@@ -7,12 +7,15 @@ import { createLocalProvider } from '../src/providers/local/index.ts';
 
 const [vip = '127.0.100.250', port = '21000', backendPort = '20000', workers = '1'] = process.argv.slice(2);
 
-const provider = createLocalProvider(localProviderConfigSchema.parse({ addressPools: [{ name: 'bench', addresses: [`${vip}/32`] }], workers: Number(workers) }), {
-  clusterName: 'bench',
-  logger: pino({ level: 'warn' }),
-  registry: new Registry(),
-  events: { record: () => undefined },
-});
+const provider = createLocalProvider(
+  localProviderConfigSchema.parse({ addressPools: [{ name: 'bench', addresses: [`${vip}/32`] }], workers: Number(workers) }),
+  {
+    clusterName: 'bench',
+    logger: pino({ level: 'warn' }),
+    registry: new Registry(),
+    events: { record: () => undefined },
+  },
+);
 await provider.start([]);
 await provider.ensure({
   identity: { clusterName: 'bench', namespace: 'bench', name: 'bench', uid: 'bench', lbName: 'abench' },

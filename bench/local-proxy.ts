@@ -52,7 +52,8 @@ const cores = availableParallelism();
 const pin = has('taskset') && cores >= 2;
 const proxyCpus = `${cores - 1}`;
 const loadCpus = cores > 2 ? `0-${cores - 2}` : '0';
-const pinned = (cpus: string, cmd: string, args: string[]): [string, string[]] => (pin ? ['taskset', ['-c', cpus, cmd, ...args]] : [cmd, args]);
+const pinned = (cpus: string, cmd: string, args: string[]): [string, string[]] =>
+  pin ? ['taskset', ['-c', cpus, cmd, ...args]] : [cmd, args];
 
 function start(cpus: string, cmd: string, args: string[], waitForReady: boolean): Promise<ChildProcess> {
   const [c, a] = pinned(cpus, cmd, args);
@@ -102,11 +103,20 @@ listen bulk
 await start(loadCpus, load, ['echo', String(BACKEND)], true);
 const haproxy = await start(proxyCpus, 'haproxy', ['-db', '-f', haproxyConfig], false);
 await listening('127.0.0.1', HAPROXY);
-const local = await start(proxyCpus, process.execPath, [join(here, 'local-proxy-server.ts'), VIP, String(LOCAL), String(BACKEND), '1'], true);
+const local = await start(
+  proxyCpus,
+  process.execPath,
+  [join(here, 'local-proxy-server.ts'), VIP, String(LOCAL), String(BACKEND), '1'],
+  true,
+);
 
 type Target = 'direct' | 'haproxy' | 'local';
 type Test = 'rr' | 'conn' | 'bulk';
-const endpoints: Record<Target, [string, number]> = { direct: ['127.0.0.1', BACKEND], haproxy: ['127.0.0.1', HAPROXY], local: [VIP, LOCAL] };
+const endpoints: Record<Target, [string, number]> = {
+  direct: ['127.0.0.1', BACKEND],
+  haproxy: ['127.0.0.1', HAPROXY],
+  local: [VIP, LOCAL],
+};
 
 interface Result {
   ops: number;
@@ -129,7 +139,8 @@ const proxyPid: Partial<Record<Target, number>> = { haproxy: haproxy.pid!, local
 
 function measure(test: Test, target: Target): Result & { cpuSeconds?: number } {
   const [host, port] = endpoints[target];
-  const args = test === 'bulk' ? ['bulk', host, String(port + 1), String(SECONDS)] : [test, host, String(port), String(CONNS), String(SECONDS)];
+  const args =
+    test === 'bulk' ? ['bulk', host, String(port + 1), String(SECONDS)] : [test, host, String(port), String(CONNS), String(SECONDS)];
   const [c, a] = pinned(loadCpus, load, args);
   const pid = proxyPid[target];
   const before = pid === undefined ? 0 : cpuSeconds(pid);
@@ -141,8 +152,12 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 const figures = new Map<string, number[]>();
 const record = (key: string, value: number): void => void figures.set(key, [...(figures.get(key) ?? []), value]);
 
-console.log(`cores: ${cores}${pin ? `; proxies pinned to CPU ${proxyCpus}, load generator and backend to CPU ${loadCpus}` : ' (no pinning)'}`);
-console.log(`${execFileSync('haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0]}; Node ${process.version}; local proxy: 1 worker thread`);
+console.log(
+  `cores: ${cores}${pin ? `; proxies pinned to CPU ${proxyCpus}, load generator and backend to CPU ${loadCpus}` : ' (no pinning)'}`,
+);
+console.log(
+  `${execFileSync('haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0]}; Node ${process.version}; local proxy: 1 worker thread`,
+);
 console.log(`${ROUNDS} rounds x ${SECONDS} s per figure, median shown\n`);
 const targets: Target[] = ['direct', 'haproxy', 'local'];
 for (let round = 0; round < ROUNDS; round++) {
@@ -187,7 +202,13 @@ for (const row of rows) {
 }
 const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
 console.log('');
-for (const r of table) console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd());
+for (const r of table)
+  console.log(
+    r
+      .map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 console.log('\nall runs:');
 for (const [key, values] of figures) console.log(`  ${key}: ${values.map((v) => v.toFixed(2)).join(', ')}`);
 // The servers and load generators run until this process exits; the 'exit' handler above kills them.

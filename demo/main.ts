@@ -127,7 +127,13 @@ function table(services: V1Service[]): void {
     ]),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  for (const row of rows) info(row.map((cell, c) => cell.padEnd(widths[c]!)).join('   ').trimEnd());
+  for (const row of rows)
+    info(
+      row
+        .map((cell, c) => cell.padEnd(widths[c]!))
+        .join('   ')
+        .trimEnd(),
+    );
 }
 
 async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
@@ -150,7 +156,12 @@ async function main(): Promise<void> {
 
   step('Registering three Nodes, each with its own address');
   for (const node of NODES) {
-    await plane.createNode(node.name, { addresses: [{ type: 'InternalIP', address: node.address }, { type: 'Hostname', address: node.name }] });
+    await plane.createNode(node.name, {
+      addresses: [
+        { type: 'InternalIP', address: node.address },
+        { type: 'Hostname', address: node.name },
+      ],
+    });
     info(`${node.name}  InternalIP ${node.address}${node.hasIngressPod ? '' : '  (runs no ingress controller pod)'}`);
   }
 
@@ -166,7 +177,10 @@ async function main(): Promise<void> {
   );
   const logPath = join(workDir, 'controller.log');
   const log = openSync(logPath, 'a');
-  controller = spawn(process.execPath, ['src/cli.ts', 'run', '--config', configPath, '--kubeconfig', plane.kubeconfigPath], { cwd: root, stdio: ['ignore', log, log] });
+  controller = spawn(process.execPath, ['src/cli.ts', 'run', '--config', configPath, '--kubeconfig', plane.kubeconfigPath], {
+    cwd: root,
+    stdio: ['ignore', log, log],
+  });
   controller.once('exit', (code, signal) => {
     if (!cleaning) {
       console.error(`\nThe controller exited (${signal ?? code}); its log: ${logPath}`);

@@ -52,11 +52,17 @@ export async function runController(config: Config, options: RunOptions): Promis
   const identity = `${hostname()}_${randomUUID()}`;
   const events = new EventRecorder(client, EVENT_COMPONENT, identity, logger);
   const providerEvents: ServiceEvents = {
-    record: (id, type, reason, message) => void events.record({ metadata: { namespace: id.namespace, name: id.name, uid: id.uid } }, type, reason, message),
+    record: (id, type, reason, message) =>
+      void events.record({ metadata: { namespace: id.namespace, name: id.name, uid: id.uid } }, type, reason, message),
   };
   const provider = instrumentProvider(
     options.provider ??
-      (await createProvider(config, { clusterName: config.clusterName, logger: logger.child({ provider: config.provider.name }), registry, events: providerEvents })),
+      (await createProvider(config, {
+        clusterName: config.clusterName,
+        logger: logger.child({ provider: config.provider.name }),
+        registry,
+        events: providerEvents,
+      })),
     metrics,
     logger,
   );

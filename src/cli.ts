@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// The service-lb-controller command line: run and check-config, with their exit codes.
 import { Command } from 'commander';
 import packageJson from '../package.json' with { type: 'json' };
 import { runController } from './app.ts';
@@ -20,10 +21,7 @@ async function readConfig(file: string) {
   }
 }
 
-const program = new Command()
-  .name('service-lb-controller')
-  .description(packageJson.description)
-  .version(packageJson.version);
+const program = new Command().name('service-lb-controller').description(packageJson.description).version(packageJson.version);
 
 program
   .command('run')

@@ -1,7 +1,16 @@
 // The process logger (pino), with credential-bearing fields redacted.
 import { pino, type Logger } from 'pino';
 
-const SECRET_FIELDS = ['credentials', 'secretAccessKey', 'accessKeyId', 'sessionToken', 'token', 'password', 'authorization', 'Authorization'];
+const SECRET_FIELDS = [
+  'credentials',
+  'secretAccessKey',
+  'accessKeyId',
+  'sessionToken',
+  'token',
+  'password',
+  'authorization',
+  'Authorization',
+];
 
 /**
  * Structured JSON logs. Credential-bearing fields are redacted at the top level and two levels down,

@@ -42,4 +42,3 @@ export async function loadConfig(file: string): Promise<Config> {
   }
   return parseConfig(raw, `config file ${file}`);
 }
-

@@ -4,16 +4,14 @@ import { awsProviderConfigSchema } from '../providers/aws/config.ts';
 import { localProviderConfigSchema } from '../providers/local/config.ts';
 import { parseDuration } from './duration.ts';
 
-const duration = z
-  .union([z.string(), z.number()])
-  .transform((value, ctx) => {
-    const ms = parseDuration(value);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(value)} (use e.g. "30s", "5m", "1h")` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(value)} (use e.g. "30s", "5m", "1h")` });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 /** A period that drives a loop: zero would spin. */
 const period = duration.refine((ms) => ms > 0, 'must be greater than zero');
@@ -33,7 +31,12 @@ export const nodePortRangeSchema = z
   });
 
 export const configSchema = z.strictObject({
-  clusterName: z.string().min(1).max(63).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label').default('kubernetes'),
+  clusterName: z
+    .string()
+    .min(1)
+    .max(63)
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label')
+    .default('kubernetes'),
   /** When set, only Services of this class are handled; when unset, only Services without a class. */
   loadBalancerClass: z.string().min(1).nullable().default(null),
   provider: z
@@ -54,9 +57,7 @@ export const configSchema = z.strictObject({
       /** How often every load balancer is ensured again, repairing changes made behind our back. */
       resyncPeriod: period.default(10 * 60_000),
       nodePortRange: nodePortRangeSchema.prefault('30000-32767'),
-      backoff: z
-        .strictObject({ initial: period.default(5_000), max: period.default(300_000) })
-        .prefault({}),
+      backoff: z.strictObject({ initial: period.default(5_000), max: period.default(300_000) }).prefault({}),
       garbageCollection: z
         .strictObject({
           enabled: z.boolean().default(true),
@@ -85,9 +86,7 @@ export const configSchema = z.strictObject({
       healthAddress: listenAddress.default(':10258'),
     })
     .prefault({}),
-  logging: z
-    .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
-    .prefault({}),
+  logging: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -198,7 +198,10 @@ export class ServiceLoadBalancerController {
       const retryAfter = err instanceof ProviderError || err instanceof KubeApiError ? err.retryAfterMs : undefined;
       if (retryAfter !== undefined) {
         this.queue.addAfterRetry(key, retryAfter);
-        this.o.logger.warn({ service: key, err: errorMessage(err), retryAfterMs: retryAfter }, 'sync failed; retrying after the delay the provider asked for');
+        this.o.logger.warn(
+          { service: key, err: errorMessage(err), retryAfterMs: retryAfter },
+          'sync failed; retrying after the delay the provider asked for',
+        );
       } else {
         const delay = this.queue.addRateLimited(key);
         const retryable = err instanceof ProviderError ? err.retryable : undefined;

@@ -50,7 +50,9 @@ function sourceRangesOf(svc: V1Service): string[] {
   const { ranges, invalid } = cleanCidrs(raw);
   if (invalid.length > 0) {
     const field = fromSpec.length ? 'loadBalancerSourceRanges' : `annotation ${SOURCE_RANGES_ANNOTATION}`;
-    throw invalidService(`${field}: ${invalid.map((r) => `"${r}"`).join(', ')} ${invalid.length === 1 ? 'is not a CIDR' : 'are not CIDRs'}`);
+    throw invalidService(
+      `${field}: ${invalid.map((r) => `"${r}"`).join(', ')} ${invalid.length === 1 ? 'is not a CIDR' : 'are not CIDRs'}`,
+    );
   }
   return ranges;
 }

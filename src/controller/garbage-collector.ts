@@ -11,7 +11,9 @@ import { errorMessage } from '../error-message.ts';
  * that records only the UID (an identity without a name) is matched by UID alone.
  */
 export function isOrphan(identity: LoadBalancerIdentity, services: ObjectCache<V1Service>, ownedClass: string | null): boolean {
-  const svc = identity.name ? services.get(identity.name, identity.namespace) : services.list().find((s) => s.metadata?.uid === identity.uid);
+  const svc = identity.name
+    ? services.get(identity.name, identity.namespace)
+    : services.list().find((s) => s.metadata?.uid === identity.uid);
   if (!svc || svc.metadata?.uid !== identity.uid) return true;
   return !isOurs(svc, ownedClass);
 }

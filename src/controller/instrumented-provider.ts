@@ -1,3 +1,4 @@
+// A provider wrapper that counts, times and logs every call, whatever the provider.
 import type { Logger } from 'pino';
 import type { LoadBalancerProvider } from '../providers/provider.ts';
 import type { ControllerMetrics } from './metrics.ts';

@@ -1,3 +1,4 @@
+// The controller's Prometheus metrics.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** The controller's own metrics; upstream's service_controller_* names where the meaning matches. */

@@ -98,7 +98,12 @@ export class Reconciler {
         this.o.metrics.nodeSyncErrors.inc();
         const names = desired.targets.map((t) => t.nodeName);
         const shown = names.slice(0, MAX_HOSTS_IN_EVENT).join(', ') + (names.length > MAX_HOSTS_IN_EVENT ? ', ...' : '');
-        void this.o.events.record(svc, 'Warning', 'UpdateLoadBalancerFailed', `Error updating load balancer with new hosts [${shown}]: ${errorMessage(err)}`);
+        void this.o.events.record(
+          svc,
+          'Warning',
+          'UpdateLoadBalancerFailed',
+          `Error updating load balancer with new hosts [${shown}]: ${errorMessage(err)}`,
+        );
         throw err;
       }
       this.o.metrics.hostUpdateLatency.observe((performance.now() - started) / 1000);

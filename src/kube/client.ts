@@ -1,3 +1,4 @@
+// The one Kubernetes API client: requests, typed errors, Retry-After, counted per verb and resource.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { RequestOptions } from 'node:https';
 import { Agent, fetch } from 'undici';
@@ -110,7 +111,8 @@ export class KubeClient {
     }
     const parsed = parseJson(text);
     if (response.status >= 200 && response.status < 300) {
-      if (text && parsed === undefined) throw new KubeApiError(response.status, 'InvalidResponse', `${method} ${path}: response is not JSON`);
+      if (text && parsed === undefined)
+        throw new KubeApiError(response.status, 'InvalidResponse', `${method} ${path}: response is not JSON`);
       return parsed as T;
     }
     // Errors from proxies in between (HTML 502s, plain-text 429s) are not Status objects.

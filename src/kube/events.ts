@@ -45,7 +45,10 @@ export class EventRecorder {
   record(svc: EventSubject, type: EventType, reason: string, message: string): Promise<void> {
     if (this.closed) return Promise.resolve();
     if (this.pending.length >= MAX_PENDING) {
-      this.logger.warn({ reason, service: serviceKey({ namespace: svc.metadata?.namespace ?? 'default', name: svc.metadata?.name ?? '' }) }, 'event queue full; dropping event');
+      this.logger.warn(
+        { reason, service: serviceKey({ namespace: svc.metadata?.namespace ?? 'default', name: svc.metadata?.name ?? '' }) },
+        'event queue full; dropping event',
+      );
       return Promise.resolve();
     }
     const now = Date.now();
@@ -83,7 +86,12 @@ export class EventRecorder {
         previous.count++;
         previous.at = now;
         try {
-          await this.client.request('PATCH', `/api/v1/namespaces/${namespace}/events/${previous.name}`, { count: previous.count, lastTimestamp: timestamp }, 'merge');
+          await this.client.request(
+            'PATCH',
+            `/api/v1/namespaces/${namespace}/events/${previous.name}`,
+            { count: previous.count, lastTimestamp: timestamp },
+            'merge',
+          );
           return;
         } catch {
           this.series.delete(key);
@@ -114,7 +122,10 @@ export class EventRecorder {
       const created = await this.client.request<CoreV1Event>('POST', `/api/v1/namespaces/${namespace}/events`, event);
       this.series.set(key, { name: created.metadata.name!, count: 1, at: now });
     } catch (err) {
-      this.logger.warn({ err: errorMessage(err), reason, service: serviceKey({ namespace, name: svc.metadata?.name ?? '' }) }, 'could not record event');
+      this.logger.warn(
+        { err: errorMessage(err), reason, service: serviceKey({ namespace, name: svc.metadata?.name ?? '' }) },
+        'could not record event',
+      );
     }
   }
 

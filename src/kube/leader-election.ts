@@ -113,7 +113,13 @@ export function decideLease(input: LeaseDecisionInput): { decision: LeaseDecisio
 
 /** client-go ReleaseOnCancel: no holder and a 1 s lease, so a waiting replica takes over at its next retry. */
 export function releasedRecord(current: LeaseRecord, timestamp: string): LeaseRecord {
-  return { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: timestamp, renewTime: timestamp, leaseTransitions: current.leaseTransitions };
+  return {
+    holderIdentity: '',
+    leaseDurationSeconds: 1,
+    acquireTime: timestamp,
+    renewTime: timestamp,
+    leaseTransitions: current.leaseTransitions,
+  };
 }
 
 // Raw API JSON carries MicroTime as a string; a V1MicroTime (a Date) may come from our own writes.
@@ -236,7 +242,10 @@ export class LeaderElector {
       }
       if (result !== 'ok') {
         this.#leading = false;
-        logger.error({ lease: this.#leaseRef(), reason: result === 'held' ? 'lease taken by another holder' : 'renew deadline exceeded' }, 'lost leader lease');
+        logger.error(
+          { lease: this.#leaseRef(), reason: result === 'held' ? 'lease taken by another holder' : 'renew deadline exceeded' },
+          'lost leader lease',
+        );
         this.#safely(() => callbacks.onStoppedLeading(), 'onStoppedLeading');
         return;
       }
@@ -247,7 +256,14 @@ export class LeaderElector {
   async #attempt(signal: AbortSignal, callbacks: LeaderCallbacks): Promise<AttemptResult> {
     const { namespace, leaseName: name, identity, leaseDurationMs, logger } = this.#opts;
     const decide = (current: LeaseRecord | undefined) =>
-      decideLease({ current, previous: this.#observation, identity, leaseDurationMs, now: performance.now(), timestamp: microTime(Date.now()) });
+      decideLease({
+        current,
+        previous: this.#observation,
+        identity,
+        leaseDurationMs,
+        now: performance.now(),
+        timestamp: microTime(Date.now()),
+      });
 
     const written = this.#written;
     if (this.#leading && written) {
@@ -279,10 +295,19 @@ export class LeaderElector {
     if (decision.action === 'wait') return 'held';
 
     try {
-      const body = withRecord(lease ?? { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace } }, decision.record);
+      const body = withRecord(
+        lease ?? { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace } },
+        decision.record,
+      );
       const result =
         decision.action === 'create'
-          ? await this.#client.request<V1Lease>('POST', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`, body, undefined, signal)
+          ? await this.#client.request<V1Lease>(
+              'POST',
+              `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+              body,
+              undefined,
+              signal,
+            )
           : await this.#put(body, signal);
       return this.#accept(result, callbacks);
     } catch (err) {
@@ -331,7 +356,10 @@ export class LeaderElector {
       } catch (err) {
         if (statusOf(err) === 409) continue;
         if (statusOf(err) === 404) return;
-        logger.warn({ err: String(err), lease: this.#leaseRef() }, 'cannot release leader lease; another replica takes over when it expires');
+        logger.warn(
+          { err: String(err), lease: this.#leaseRef() },
+          'cannot release leader lease; another replica takes over when it expires',
+        );
         return;
       }
     }

@@ -195,11 +195,7 @@ export function ownershipTags(identity: LoadBalancerIdentity): Record<string, st
 }
 
 /** Recovers an identity from ownership tags; undefined when the tags are not ours. */
-export function identityFromTags(
-  clusterName: string,
-  lbName: string,
-  tags: Record<string, string>,
-): LoadBalancerIdentity | undefined {
+export function identityFromTags(clusterName: string, lbName: string, tags: Record<string, string>): LoadBalancerIdentity | undefined {
   if (tags[`kubernetes.io/cluster/${clusterName}`] !== 'owned') return undefined;
   const serviceName = tags['kubernetes.io/service-name'];
   const uid = tags['kubernetes.io/service-uid'];

@@ -9,7 +9,8 @@ export interface ListenAddress {
 export function parseListenAddress(address: string): ListenAddress {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]*)):(\d{1,5})$/.exec(address.trim());
   const port = Number(match?.[3]);
-  if (!match || port > 65535) throw new Error(`invalid listen address ${JSON.stringify(address)}: expected "host:port", ":port" or "[v6]:port"`);
+  if (!match || port > 65535)
+    throw new Error(`invalid listen address ${JSON.stringify(address)}: expected "host:port", ":port" or "[v6]:port"`);
   const host = match[1] ?? match[2];
   return { host: host === '' ? undefined : host, port };
 }

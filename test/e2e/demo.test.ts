@@ -12,12 +12,16 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 test('the demo runs through and leaves nothing behind', async () => {
   const { stdout } = await run(process.execPath, ['demo/main.ts', '--once'], { cwd: root, timeout: 600_000 });
   assert.match(stdout, /default\s+example-service\s+LoadBalancer\s+\S+\s+127\.0\.100\.\d+\s+8765:\d+\/TCP/);
-  assert.match(stdout, /ingress-nginx\s+ingress-nginx-controller\s+LoadBalancer\s+\S+\s+127\.0\.100\.\d+\s+80:\d+\/TCP,443:\d+\/TCP,3306:\d+\/TCP/);
+  assert.match(
+    stdout,
+    /ingress-nginx\s+ingress-nginx-controller\s+LoadBalancer\s+\S+\s+127\.0\.100\.\d+\s+80:\d+\/TCP,443:\d+\/TCP,3306:\d+\/TCP/,
+  );
   const [before, after] = stdout.split('Removing node-2');
   assert.ok(after, stdout);
   const requests = before!.split('Sending requests')[1]!;
   const [cluster, local] = requests.split('(externalTrafficPolicy: Local') as [string, string];
-  for (const node of ['node-1', 'node-2', 'node-3']) assert.match(cluster, new RegExp(`${node}: #+ \\d+`), `spread over every node:\n${stdout}`);
+  for (const node of ['node-1', 'node-2', 'node-3'])
+    assert.match(cluster, new RegExp(`${node}: #+ \\d+`), `spread over every node:\n${stdout}`);
   assert.doesNotMatch(local, /node-3/, 'node-3 fails /healthz, so eTP Local avoids it');
   assert.doesNotMatch(after, /node-2: #/, 'the removed node gets no traffic');
   assert.match(after, /node-3: #+ \d+/);

@@ -26,10 +26,21 @@ export interface Reply {
 }
 
 /** The node names that answered `count` requests from the client (one new connection each). */
-export async function nodesReached(client: Host, ip: string, port: number, count: number, protocol: 'TCP' | 'UDP' = 'TCP'): Promise<string[]> {
+export async function nodesReached(
+  client: Host,
+  ip: string,
+  port: number,
+  count: number,
+  protocol: 'TCP' | 'UDP' = 'TCP',
+): Promise<string[]> {
   const seen: string[] = [];
   for (let i = 0; i < count; i++) {
-    const r = await client.agent.call<Reply>(protocol === 'TCP' ? 'request' : 'udp', { host: ip, port, message: `m${i}`, timeoutMs: 2_000 });
+    const r = await client.agent.call<Reply>(protocol === 'TCP' ? 'request' : 'udp', {
+      host: ip,
+      port,
+      message: `m${i}`,
+      timeoutMs: 2_000,
+    });
     if (r.reply) seen.push(r.reply.split(' ')[0]!);
   }
   return seen;

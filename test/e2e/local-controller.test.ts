@@ -56,22 +56,31 @@ describe('controller with the local provider', () => {
   async function service(name: string, ports: number[], extra: { loadBalancerIP?: string } = {}): Promise<V1Service> {
     const svc = await plane.core.createNamespacedService({
       namespace: NS,
-      body: { metadata: { name }, spec: { type: 'LoadBalancer', ports: ports.map((port) => ({ name: `p${port}`, port, protocol: 'TCP' })), ...extra } },
+      body: {
+        metadata: { name },
+        spec: { type: 'LoadBalancer', ports: ports.map((port) => ({ name: `p${port}`, port, protocol: 'TCP' })), ...extra },
+      },
     });
     for (const p of svc.spec!.ports!) for (const node of nodes) await node.agent.call('serve', { port: p.nodePort, protocol: 'TCP' });
     return svc;
   }
 
   const ingressIP = (name: string): Promise<string> =>
-    until(`${name} to get an EXTERNAL-IP (controller log: ${controller.logPath})`, async () => (await plane.core.readNamespacedService({ name, namespace: NS })).status?.loadBalancer?.ingress?.[0]?.ip);
+    until(
+      `${name} to get an EXTERNAL-IP (controller log: ${controller.logPath})`,
+      async () => (await plane.core.readNamespacedService({ name, namespace: NS })).status?.loadBalancer?.ingress?.[0]?.ip,
+    );
 
-  const ask = (ip: string, port: number, message: string): Promise<Reply> => client.agent.call<Reply>('request', { host: ip, port, message, timeoutMs: 1_500 });
+  const ask = (ip: string, port: number, message: string): Promise<Reply> =>
+    client.agent.call<Reply>('request', { host: ip, port, message, timeoutMs: 1_500 });
 
   test('a Service gets an EXTERNAL-IP that carries traffic to the nodes', async () => {
     await service('web', [80]);
     const ip = await ingressIP('web');
     const svc = await plane.core.readNamespacedService({ name: 'web', namespace: NS });
-    assert.deepEqual(JSON.parse(JSON.stringify(svc.status?.loadBalancer?.ingress)), [{ ip, ipMode: 'Proxy', ports: [{ port: 80, protocol: 'TCP' }] }]);
+    assert.deepEqual(JSON.parse(JSON.stringify(svc.status?.loadBalancer?.ingress)), [
+      { ip, ipMode: 'Proxy', ports: [{ port: 80, protocol: 'TCP' }] },
+    ]);
     const seen = new Set<string>();
     await until('requests to reach both nodes', async () => {
       const r = await ask(ip, 80, 'hi');
@@ -109,9 +118,15 @@ describe('controller with the local provider', () => {
     assert.equal((await client.agent.call<Reply>('talk', { key: 'long', message: 'during' })).reply, `${node} during`);
 
     // The new controller serves new connections on the same address while the old one drains.
-    await until(`the restarted controller to serve ${ip} (log: ${controller.logPath})`, async () => ((await ask(ip, 80, 'new')).reply ? true : undefined));
+    await until(`the restarted controller to serve ${ip} (log: ${controller.logPath})`, async () =>
+      (await ask(ip, 80, 'new')).reply ? true : undefined,
+    );
     assert.equal(await ingressIP('web'), ip);
-    assert.equal((await client.agent.call<Reply>('talk', { key: 'long', message: 'after' })).reply, `${node} after`, 'the old connection lives on');
+    assert.equal(
+      (await client.agent.call<Reply>('talk', { key: 'long', message: 'after' })).reply,
+      `${node} after`,
+      'the old connection lives on',
+    );
     assert.ok((await topo.vipAddresses()).includes(ip));
 
     // Once its last connection ends, the old controller has nothing left to drain and exits cleanly.

@@ -56,14 +56,25 @@ describe('local provider data path', () => {
     await serveAll(31001, 'TCP');
     await serveAll(31002, 'UDP');
     const ingress = await provider.ensure(
-      desiredFor('web', [
-        { protocol: 'TCP', port: 80, nodePort: 31001 },
-        { protocol: 'UDP', port: 80, nodePort: 31002 },
-      ], nodes),
+      desiredFor(
+        'web',
+        [
+          { protocol: 'TCP', port: 80, nodePort: 31001 },
+          { protocol: 'UDP', port: 80, nodePort: 31002 },
+        ],
+        nodes,
+      ),
     );
     assert.equal(ingress.length, 1);
     const ip = ingress[0]!.ip!;
-    assert.deepEqual(ingress[0], { ip, ipMode: 'Proxy', ports: [{ port: 80, protocol: 'TCP' }, { port: 80, protocol: 'UDP' }] });
+    assert.deepEqual(ingress[0], {
+      ip,
+      ipMode: 'Proxy',
+      ports: [
+        { port: 80, protocol: 'TCP' },
+        { port: 80, protocol: 'UDP' },
+      ],
+    });
     assert.ok((await topo.vipAddresses()).includes(ip), 'the VIP is on the interface');
 
     assert.deepEqual([...new Set(await nodesReached(client, ip, 80, 24))].sort(), ['n1', 'n2', 'n3']);
@@ -80,7 +91,12 @@ describe('local provider data path', () => {
 
     const metrics = await registry.metrics();
     for (const node of ['n1', 'n2', 'n3']) {
-      assert.match(metrics, new RegExp(`service_lb_local_connections_total\\{service="default/web",frontend="${ip.replaceAll('.', '\\.')}:80/TCP",node="${node}"\\} [1-9]`));
+      assert.match(
+        metrics,
+        new RegExp(
+          `service_lb_local_connections_total\\{service="default/web",frontend="${ip.replaceAll('.', '\\.')}:80/TCP",node="${node}"\\} [1-9]`,
+        ),
+      );
     }
     assert.match(metrics, /service_lb_local_bytes_total\{service="default\/web",frontend="[^"]+:80\/TCP",direction="in"\} \d{7,}/);
     assert.match(metrics, /service_lb_local_target_healthy\{service="default\/web",node="n1",target="tcp:\/\/[^"]+:31001"\} 1/);
@@ -102,8 +118,17 @@ describe('local provider data path', () => {
 
     const reached = new Set(await nodesReached(client, ip, 8080, 12));
     assert.deepEqual([...reached].sort(), [remaining[0]!.name, 'n4'].sort(), 'the removed node gets no new connection');
-    assert.equal((await client.agent.call<Reply>('talk', { key: 'held', message: 'still' })).reply, `${heldNode} still`, 'in flight during the grace');
-    await until('the drained connection to be cut', async () => ((await client.agent.call<Reply>('talk', { key: 'held', message: 'ping', timeoutMs: 500 })).error === 'closed' ? true : undefined), GRACE_SECONDS * 1_000 + 10_000);
+    assert.equal(
+      (await client.agent.call<Reply>('talk', { key: 'held', message: 'still' })).reply,
+      `${heldNode} still`,
+      'in flight during the grace',
+    );
+    await until(
+      'the drained connection to be cut',
+      async () =>
+        (await client.agent.call<Reply>('talk', { key: 'held', message: 'ping', timeoutMs: 500 })).error === 'closed' ? true : undefined,
+      GRACE_SECONDS * 1_000 + 10_000,
+    );
     await provider.delete(desired.identity);
   });
 
@@ -128,10 +153,16 @@ describe('local provider data path', () => {
       const seen = await nodesReached(client, ip, 443, 6);
       return seen.length === 6 && seen.every((n) => n === other) ? true : undefined;
     });
-    assert.equal((await client.agent.call<Reply>('talk', { key: 'local', message: 'b' })).reply, `${heldNode} b`, 'in-flight connections are not cut');
+    assert.equal(
+      (await client.agent.call<Reply>('talk', { key: 'local', message: 'b' })).reply,
+      `${heldNode} b`,
+      'in-flight connections are not cut',
+    );
 
     await nodes[2]!.agent.call('health', { port: 32100, ok: true });
-    await until('the recovered node to get connections again', async () => ((await nodesReached(client, ip, 443, 9)).includes('n3') ? true : undefined));
+    await until('the recovered node to get connections again', async () =>
+      (await nodesReached(client, ip, 443, 9)).includes('n3') ? true : undefined,
+    );
     await client.agent.call('close', { key: 'local' });
     await held.agent.call('health', { port: 32100, ok: true });
     await provider.delete(desired.identity);
@@ -140,10 +171,15 @@ describe('local provider data path', () => {
   test('loadBalancerSourceRanges: the allowed client connects, others are refused, TCP and UDP', async () => {
     await serveAll(31031);
     await serveAll(31032, 'UDP');
-    const desired = desiredFor('private', [
-      { protocol: 'TCP', port: 5432, nodePort: 31031 },
-      { protocol: 'UDP', port: 5432, nodePort: 31032 },
-    ], nodes, { sourceRanges: [`${client.address}/32`] });
+    const desired = desiredFor(
+      'private',
+      [
+        { protocol: 'TCP', port: 5432, nodePort: 31031 },
+        { protocol: 'UDP', port: 5432, nodePort: 31032 },
+      ],
+      nodes,
+      { sourceRanges: [`${client.address}/32`] },
+    );
     const ip = (await provider.ensure(desired))[0]!.ip!;
     assert.match((await client.agent.call<Reply>('request', { host: ip, port: 5432, message: 'in' })).reply ?? '', /^n\d in$/);
     assert.match((await client.agent.call<Reply>('udp', { host: ip, port: 5432, message: 'in' })).reply ?? '', /^n\d in$/);
@@ -152,7 +188,10 @@ describe('local provider data path', () => {
     assert.match(tcp.error ?? '', /ECONNRESET|closed/);
     const udp = await outsider.agent.call<Reply>('udp', { host: ip, port: 5432, message: 'out', timeoutMs: 500 });
     assert.equal(udp.error, 'timeout');
-    assert.match(await registry.metrics(), /service_lb_local_rejected_total\{service="default\/private",frontend="[^"]+:5432\/TCP",reason="source_range"\} [1-9]/);
+    assert.match(
+      await registry.metrics(),
+      /service_lb_local_rejected_total\{service="default\/private",frontend="[^"]+:5432\/TCP",reason="source_range"\} [1-9]/,
+    );
     await provider.delete(desired.identity);
   });
 
@@ -169,10 +208,17 @@ describe('local provider data path', () => {
     assert.match((await client.agent.call<Reply>('udp', { host: ipTcp, port: 53, message: 'q' })).reply ?? '', /^n\d q$/);
 
     const clash = desiredFor('dns-tcp-2', [{ protocol: 'TCP', port: 53, nodePort: 31041 }], nodes, { annotations: share });
-    await assert.rejects(provider.ensure(clash), (err: unknown) => err instanceof ProviderError && !err.retryable && /ports TCP\/53 overlap/.test(err.message));
+    await assert.rejects(
+      provider.ensure(clash),
+      (err: unknown) => err instanceof ProviderError && !err.retryable && /ports TCP\/53 overlap/.test(err.message),
+    );
     assert.equal(await provider.get(clash.identity), undefined);
     await provider.delete(tcp.identity);
-    assert.match((await client.agent.call<Reply>('udp', { host: ipTcp, port: 53, message: 'q' })).reply ?? '', /^n\d q$/, 'the other Service keeps the address');
+    assert.match(
+      (await client.agent.call<Reply>('udp', { host: ipTcp, port: 53, message: 'q' })).reply ?? '',
+      /^n\d q$/,
+      'the other Service keeps the address',
+    );
     assert.ok((await topo.vipAddresses()).includes(ipTcp));
     await provider.delete(udp.identity);
     assert.ok(!(await topo.vipAddresses()).includes(ipTcp), 'freed with its last holder');
@@ -184,8 +230,14 @@ describe('local provider data path', () => {
     const first = desiredFor('asks', [{ protocol: 'TCP', port: 80, nodePort: 31051 }], nodes, { requestedIPs: [wanted] });
     assert.equal((await provider.ensure(first))[0]!.ip, wanted);
     const second = desiredFor('asks-too', [{ protocol: 'TCP', port: 81, nodePort: 31051 }], nodes, { requestedIPs: [wanted] });
-    await assert.rejects(provider.ensure(second), (err: unknown) => err instanceof ProviderError && !err.retryable && err.message === `address ${wanted} is already used by Service default/asks`);
-    const outside = desiredFor('outside', [{ protocol: 'TCP', port: 80, nodePort: 31051 }], nodes, { annotations: { 'service-lb-controller.io/load-balancer-ips': '192.0.2.1' } });
+    await assert.rejects(
+      provider.ensure(second),
+      (err: unknown) =>
+        err instanceof ProviderError && !err.retryable && err.message === `address ${wanted} is already used by Service default/asks`,
+    );
+    const outside = desiredFor('outside', [{ protocol: 'TCP', port: 80, nodePort: 31051 }], nodes, {
+      annotations: { 'service-lb-controller.io/load-balancer-ips': '192.0.2.1' },
+    });
     await assert.rejects(provider.ensure(outside), /192\.0\.2\.1 is not in any address pool/);
     const sctp = desiredFor('sctp', [{ protocol: 'SCTP', port: 80, nodePort: 31051 }], nodes);
     await assert.rejects(provider.ensure(sctp), /port 80\/SCTP is not supported/);
@@ -195,7 +247,9 @@ describe('local provider data path', () => {
 
   test('sessionAffinity ClientIP keeps a client on one node', async () => {
     await serveAll(31061);
-    const desired = desiredFor('sticky', [{ protocol: 'TCP', port: 80, nodePort: 31061 }], nodes, { sessionAffinity: { type: 'ClientIP', timeoutSeconds: 10800 } });
+    const desired = desiredFor('sticky', [{ protocol: 'TCP', port: 80, nodePort: 31061 }], nodes, {
+      sessionAffinity: { type: 'ClientIP', timeoutSeconds: 10800 },
+    });
     const ip = (await provider.ensure(desired))[0]!.ip!;
     const seen = await nodesReached(client, ip, 80, 15);
     assert.equal(seen.length, 15);
@@ -222,10 +276,15 @@ describe('local provider data path', () => {
   test('dual-stack: one address per family, each reaching the nodes over its own family', async () => {
     await serveAll(31091);
     await serveAll(31092, 'UDP');
-    const desired = desiredFor('dual', [
-      { protocol: 'TCP', port: 80, nodePort: 31091 },
-      { protocol: 'UDP', port: 80, nodePort: 31092 },
-    ], nodes, { ipFamilies: ['IPv6', 'IPv4'] });
+    const desired = desiredFor(
+      'dual',
+      [
+        { protocol: 'TCP', port: 80, nodePort: 31091 },
+        { protocol: 'UDP', port: 80, nodePort: 31092 },
+      ],
+      nodes,
+      { ipFamilies: ['IPv6', 'IPv4'] },
+    );
     const ingress = await provider.ensure(desired);
     assert.equal(ingress.length, 2);
     const [v6, v4] = ingress.map((i) => i.ip!);
@@ -236,7 +295,10 @@ describe('local provider data path', () => {
       assert.deepEqual([...new Set(await nodesReached(client, ip, 80, 9))].sort(), ['n1', 'n2', 'n3'], `TCP over ${ip}`);
       assert.deepEqual([...new Set(await nodesReached(client, ip, 80, 9, 'UDP'))].sort(), ['n1', 'n2', 'n3'], `UDP over ${ip}`);
     }
-    assert.match(await registry.metrics(), /service_lb_local_target_healthy\{service="default\/dual",node="n1",target="tcp:\/\/\[fd00:[^"]+\]:31091"\} 1/);
+    assert.match(
+      await registry.metrics(),
+      /service_lb_local_target_healthy\{service="default\/dual",node="n1",target="tcp:\/\/\[fd00:[^"]+\]:31091"\} 1/,
+    );
     await provider.delete(desired.identity);
     assert.ok(!(await topo.vipAddresses()).includes(v6!));
   });
@@ -247,7 +309,10 @@ describe('local provider data path', () => {
     const ingress = await provider.ensure(desired);
     assert.deepEqual(await provider.get(desired.identity), { ingress });
     assert.deepEqual(await provider.get({ ...desired.identity, uid: 'another-uid' }), undefined);
-    assert.deepEqual((await provider.listOwned()).map((o) => o.identity), [desired.identity]);
+    assert.deepEqual(
+      (await provider.listOwned()).map((o) => o.identity),
+      [desired.identity],
+    );
     await provider.delete(desired.identity);
     assert.deepEqual(await provider.listOwned(), []);
   });
@@ -255,7 +320,10 @@ describe('local provider data path', () => {
 
 describe('local provider interface errors', () => {
   test('an interface that does not exist is named in the error', async () => {
-    const config = localProviderConfigSchema.parse({ addressPools: [{ name: 'edge', addresses: ['198.51.100.0/24'] }], interface: 'slbnope0' });
+    const config = localProviderConfigSchema.parse({
+      addressPools: [{ name: 'edge', addresses: ['198.51.100.0/24'] }],
+      interface: 'slbnope0',
+    });
     const provider = createLocalProvider(config, providerDeps({ clusterName: 'e2e' }));
     await assert.rejects(provider.start([]), /interface slbnope0: no interface named "slbnope0"/);
     await provider.stop();
@@ -268,7 +336,11 @@ describe('local provider interface errors', () => {
     try {
       await assert.rejects(
         provider.ensure(desiredFor('far', [{ protocol: 'TCP', port: 80, nodePort: 30999 }], [])),
-        (err: unknown) => err instanceof ProviderError && err.retryable && err.message === 'cannot listen on 192.0.2.1:80/TCP: the address is not on this host (set provider.local.interface, or add the address yourself)',
+        (err: unknown) =>
+          err instanceof ProviderError &&
+          err.retryable &&
+          err.message ===
+            'cannot listen on 192.0.2.1:80/TCP: the address is not on this host (set provider.local.interface, or add the address yourself)',
       );
     } finally {
       await provider.stop();
@@ -278,7 +350,19 @@ describe('local provider interface errors', () => {
   test('without CAP_NET_ADMIN the error says what is missing', async () => {
     const script = fileURLToPath(new URL('./fixtures/add-address.ts', import.meta.url));
     // As "nobody", with no capabilities: what a controller gets when its Pod lacks NET_ADMIN.
-    const { stdout } = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, script, 'lo', '192.0.2.254']);
-    assert.equal(stdout.trim(), 'cannot add 192.0.2.254 to interface lo: operation not permitted: the controller needs CAP_NET_ADMIN, or leave provider.local.interface unset and manage the address yourself');
+    const { stdout } = await run('setpriv', [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      '--inh-caps=-all',
+      process.execPath,
+      script,
+      'lo',
+      '192.0.2.254',
+    ]);
+    assert.equal(
+      stdout.trim(),
+      'cannot add 192.0.2.254 to interface lo: operation not permitted: the controller needs CAP_NET_ADMIN, or leave provider.local.interface unset and manage the address yourself',
+    );
   });
 });

@@ -91,13 +91,17 @@ test('a worker that dies is replaced after a growing delay, serves its balancers
     // First death: the replacement binds the port again.
     await workerIn(workers, 0).terminate();
     assert.deepEqual(await workers.stats(), [], 'a slot waiting for its replacement answers at once');
-    await until('the replacement serves the port', async () => ((await workers.stats()).length === 1 && (await listening(port)) ? true : undefined));
+    await until('the replacement serves the port', async () =>
+      (await workers.stats()).length === 1 && (await listening(port)) ? true : undefined,
+    );
 
     // Second death soon after: the delay doubles, and a port taken meanwhile is logged, not lost.
     await workerIn(workers, 0).terminate();
     blocker = createServer((socket) => socket.destroy());
     await new Promise<void>((resolve, reject) => blocker!.once('error', reject).listen(port, '127.0.0.1', resolve));
-    const refused = await until('the replay failure is logged', async () => records.find((r) => r.msg === 'replacement proxy worker cannot serve the load balancer'));
+    const refused = await until('the replay failure is logged', async () =>
+      records.find((r) => r.msg === 'replacement proxy worker cannot serve the load balancer'),
+    );
     assert.equal(refused.service, 'default/web');
     assert.deepEqual(refused.errors, [`cannot listen on 127.0.0.1:${port}/TCP: the port is in use by another program`]);
 

@@ -149,7 +149,9 @@ describe('native TCP engine on loopback', () => {
       client.on('connect', write);
       // While the node reads nothing, what the proxy takes from the client is bounded by the socket
       // buffers (a few MB), not by what the client wants to send.
-      await until('the client is held back', async () => (nodeSocket && client.writableLength > 0 && tcp.stats().bytesIn > 0 ? true : undefined));
+      await until('the client is held back', async () =>
+        nodeSocket && client.writableLength > 0 && tcp.stats().bytesIn > 0 ? true : undefined,
+      );
       await new Promise((resolve) => setTimeout(resolve, 500));
       const taken = tcp.stats().bytesIn;
       assert.ok(taken < 24 * 1024 * 1024, `the proxy took ${taken} bytes from the client while the node read nothing`);
@@ -203,7 +205,9 @@ describe('native TCP engine on loopback', () => {
       client.destroy();
       await until('the proxy ends the connection', async () => (nodeSocket && tcp.liveCount === 0 ? true : undefined));
       // Node does not poll a socket whose reading is over, so the reset shows on the next write.
-      const failed = new Promise<string>((resolve) => nodeSocket!.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message)));
+      const failed = new Promise<string>((resolve) =>
+        nodeSocket!.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message)),
+      );
       nodeSocket!.write('anyone there?');
       assert.match(await failed, /^(ECONNRESET|EPIPE)$/);
     } finally {
@@ -270,7 +274,10 @@ describe('native TCP engine on loopback', () => {
     assert.equal(await exchange(port), 'error ECONNRESET');
     assert.equal(tcp.stats().rejected.no_healthy_target, 1);
 
-    tcp.update({ protocol: 'TCP', ip: '127.0.0.1', port, backends: [node('n1')] }, { ...plain, sourceRanges: ['10.0.0.0/8', '127.0.0.2/32'] });
+    tcp.update(
+      { protocol: 'TCP', ip: '127.0.0.1', port, backends: [node('n1')] },
+      { ...plain, sourceRanges: ['10.0.0.0/8', '127.0.0.2/32'] },
+    );
     assert.equal(await exchange(port, '127.0.0.1'), 'error ECONNRESET');
     assert.equal(await exchange(port, '127.0.0.2'), 'n1\n');
     assert.equal(tcp.stats().rejected.source_range, 1);

@@ -28,7 +28,8 @@ describe('TCP frontend: connections still dialling their node', () => {
   let link: string;
 
   /** SYNs to the node go to a MAC that nobody has, so the connect hangs (SYN retransmits). */
-  const blackhole = (): Promise<unknown> => run('ip', ['neigh', 'replace', node.address, 'lladdr', '02:00:00:00:00:01', 'dev', link, 'nud', 'permanent']);
+  const blackhole = (): Promise<unknown> =>
+    run('ip', ['neigh', 'replace', node.address, 'lladdr', '02:00:00:00:00:01', 'dev', link, 'nud', 'permanent']);
   /** The next SYN retransmit resolves the node's real MAC and connects. */
   const restore = (): Promise<unknown> => run('ip', ['neigh', 'del', node.address, 'dev', link]).catch(() => undefined);
 
@@ -36,7 +37,12 @@ describe('TCP frontend: connections still dialling their node', () => {
   const frontend = async (): Promise<{ tcp: TcpFrontend; port: number }> => {
     const port = await freePort();
     const tcp = new TcpFrontend(
-      { protocol: 'TCP', ip: '127.0.0.1', port, backends: [{ id: node.name, node: node.name, address: node.address, port: NODE_PORT, healthy: true }] },
+      {
+        protocol: 'TCP',
+        ip: '127.0.0.1',
+        port,
+        backends: [{ id: node.name, node: node.name, address: node.address, port: NODE_PORT, healthy: true }],
+      },
       settings,
     );
     await tcp.listen();

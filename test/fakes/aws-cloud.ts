@@ -1,7 +1,13 @@
 // Test-side view of the emulated AWS account: the VPC the provider works in, direct SDK clients for
 // assertions (not through the provider), and an inventory to prove nothing leaked.
 
-import { AllocateAddressCommand, CreateSubnetCommand, CreateVpcCommand, DescribeSecurityGroupsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import {
+  AllocateAddressCommand,
+  CreateSubnetCommand,
+  CreateVpcCommand,
+  DescribeSecurityGroupsCommand,
+  EC2Client,
+} from '@aws-sdk/client-ec2';
 import {
   DescribeListenersCommand,
   DescribeLoadBalancersCommand,
@@ -50,14 +56,25 @@ export async function createVpc(ec2: EC2Client): Promise<TestVpc> {
         VpcId: vpcId,
         CidrBlock: cidr,
         AvailabilityZone: zone,
-        TagSpecifications: [{ ResourceType: 'subnet', Tags: [{ Key: 'Name', Value: name }, { Key: role, Value: '1' }] }],
+        TagSpecifications: [
+          {
+            ResourceType: 'subnet',
+            Tags: [
+              { Key: 'Name', Value: name },
+              { Key: role, Value: '1' },
+            ],
+          },
+        ],
       }),
     );
     return out.Subnet!.SubnetId!;
   };
   return {
     vpcId,
-    publicSubnets: [await subnet('10.0.1.0/24', 'us-east-1a', 'public-a', 'kubernetes.io/role/elb'), await subnet('10.0.2.0/24', 'us-east-1b', 'public-b', 'kubernetes.io/role/elb')],
+    publicSubnets: [
+      await subnet('10.0.1.0/24', 'us-east-1a', 'public-a', 'kubernetes.io/role/elb'),
+      await subnet('10.0.2.0/24', 'us-east-1b', 'public-b', 'kubernetes.io/role/elb'),
+    ],
     privateSubnets: [
       await subnet('10.0.3.0/24', 'us-east-1a', 'private-a', 'kubernetes.io/role/internal-elb'),
       await subnet('10.0.4.0/24', 'us-east-1b', 'private-b', 'kubernetes.io/role/internal-elb'),
@@ -75,7 +92,12 @@ export interface TestProvider {
   registry: Registry;
 }
 
-export function makeProvider(endpoint: string, vpcId: string, overrides: Partial<AwsProviderConfigInput> = {}, clusterName = 'test'): TestProvider {
+export function makeProvider(
+  endpoint: string,
+  vpcId: string,
+  overrides: Partial<AwsProviderConfigInput> = {},
+  clusterName = 'test',
+): TestProvider {
   const config = awsProviderConfigSchema.parse({
     region: REGION,
     endpoints: { elbv2: endpoint, ec2: endpoint },
@@ -88,7 +110,10 @@ export function makeProvider(endpoint: string, vpcId: string, overrides: Partial
     ...overrides,
   });
   const registry = new Registry();
-  const provider = new AwsNlbProvider(config, providerDeps({ clusterName, logger: pino({ level: process.env['LOG_LEVEL'] ?? 'silent' }), registry }));
+  const provider = new AwsNlbProvider(
+    config,
+    providerDeps({ clusterName, logger: pino({ level: process.env['LOG_LEVEL'] ?? 'silent' }), registry }),
+  );
   return { provider, registry };
 }
 
@@ -113,13 +138,22 @@ export interface Account {
   listeners: Map<string, Listener[]>;
   targetGroups: TargetGroup[];
   /** Security groups other than the VPC default. */
-  securityGroups: Array<{ id: string; name: string; tags: Record<string, string>; rules: Array<{ protocol: string; port: number; cidr: string }> }>;
+  securityGroups: Array<{
+    id: string;
+    name: string;
+    tags: Record<string, string>;
+    rules: Array<{ protocol: string; port: number; cidr: string }>;
+  }>;
 }
 
 export async function account(elb: ElasticLoadBalancingV2Client, ec2: EC2Client, vpcId: string): Promise<Account> {
   const loadBalancers = (await elb.send(new DescribeLoadBalancersCommand({}))).LoadBalancers ?? [];
   const listeners = new Map<string, Listener[]>();
-  for (const lb of loadBalancers) listeners.set(lb.LoadBalancerArn!, (await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn! }))).Listeners ?? []);
+  for (const lb of loadBalancers)
+    listeners.set(
+      lb.LoadBalancerArn!,
+      (await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn! }))).Listeners ?? [],
+    );
   const targetGroups = (await elb.send(new DescribeTargetGroupsCommand({}))).TargetGroups ?? [];
   const sgs = (await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).SecurityGroups ?? [];
   return {
@@ -133,7 +167,11 @@ export async function account(elb: ElasticLoadBalancingV2Client, ec2: EC2Client,
         name: g.GroupName!,
         tags: Object.fromEntries((g.Tags ?? []).map((t) => [t.Key!, t.Value ?? ''])),
         rules: (g.IpPermissions ?? []).flatMap((p) =>
-          [...(p.IpRanges ?? []).map((r) => r.CidrIp!), ...(p.Ipv6Ranges ?? []).map((r) => r.CidrIpv6!)].map((cidr) => ({ protocol: p.IpProtocol!, port: p.FromPort!, cidr })),
+          [...(p.IpRanges ?? []).map((r) => r.CidrIp!), ...(p.Ipv6Ranges ?? []).map((r) => r.CidrIpv6!)].map((cidr) => ({
+            protocol: p.IpProtocol!,
+            port: p.FromPort!,
+            cidr,
+          })),
         ),
       })),
   };
@@ -146,5 +184,7 @@ export async function tagsOf(elb: ElasticLoadBalancingV2Client, arn: string): Pr
 
 export async function targetsOf(elb: ElasticLoadBalancingV2Client, targetGroupArn: string): Promise<string[]> {
   const out = await elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }));
-  return (out.TargetHealthDescriptions ?? []).map((d) => `${d.Target!.Id}:${d.Target!.Port}${d.Target!.AvailabilityZone ? `@${d.Target!.AvailabilityZone}` : ''}`).sort();
+  return (out.TargetHealthDescriptions ?? [])
+    .map((d) => `${d.Target!.Id}:${d.Target!.Port}${d.Target!.AvailabilityZone ? `@${d.Target!.AvailabilityZone}` : ''}`)
+    .sort();
 }

@@ -26,10 +26,19 @@ const ELB_VERSION = '2015-12-01';
 function faultBody(service: 'elbv2' | 'ec2', kind: FaultKind): { status: number; body: string } {
   const requestId = `fault-${Math.random().toString(16).slice(2)}`;
   if (service === 'ec2') {
-    const [status, code, message] = kind === 'throttle' ? [503, 'RequestLimitExceeded', 'Request limit exceeded.'] : [500, 'InternalError', 'An internal error has occurred'];
-    return { status, body: `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${code}</Code><Message>${message}</Message></Error></Errors><RequestID>${requestId}</RequestID></Response>` };
+    const [status, code, message] =
+      kind === 'throttle'
+        ? [503, 'RequestLimitExceeded', 'Request limit exceeded.']
+        : [500, 'InternalError', 'An internal error has occurred'];
+    return {
+      status,
+      body: `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${code}</Code><Message>${message}</Message></Error></Errors><RequestID>${requestId}</RequestID></Response>`,
+    };
   }
-  const [status, type, code, message] = kind === 'throttle' ? [400, 'Sender', 'Throttling', 'Rate exceeded'] : [503, 'Receiver', 'ServiceUnavailable', 'Service is unavailable'];
+  const [status, type, code, message] =
+    kind === 'throttle'
+      ? [400, 'Sender', 'Throttling', 'Rate exceeded']
+      : [503, 'Receiver', 'ServiceUnavailable', 'Service is unavailable'];
   return {
     status,
     body: `<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/${ELB_VERSION}/"><Error><Type>${type}</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
@@ -105,7 +114,13 @@ export class AwsFaultProxy {
         return;
       }
       const upstream = request(
-        { hostname: this.#target.hostname, port: this.#target.port, method: req.method, path: req.url, headers: { ...req.headers, host: this.#target.host } },
+        {
+          hostname: this.#target.hostname,
+          port: this.#target.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: this.#target.host },
+        },
         (up) => {
           this.calls.push({ service, action, params: recorded, status: up.statusCode ?? 0 });
           res.writeHead(up.statusCode ?? 502, up.headers);

@@ -25,7 +25,9 @@ export function udp(port: number, nodePort: number, name = `u${port}`): Listener
   return { name, protocol: 'UDP', port, nodePort };
 }
 
-export function desiredService(overrides: Partial<DesiredLoadBalancer> & { name?: string; namespace?: string; uid?: string; clusterName?: string } = {}): DesiredLoadBalancer {
+export function desiredService(
+  overrides: Partial<DesiredLoadBalancer> & { name?: string; namespace?: string; uid?: string; clusterName?: string } = {},
+): DesiredLoadBalancer {
   const { name = 'web', namespace = 'default', uid = randomUUID(), clusterName = 'test', ...rest } = overrides;
   return {
     identity: { clusterName, namespace, name, uid, lbName: defaultLoadBalancerName(uid) },

@@ -127,7 +127,12 @@ export class RecordingProvider implements LoadBalancerProvider {
   }
 
   async updateTargets(desired: DesiredLoadBalancer): Promise<void> {
-    const release = await this.enter({ op: 'updateTargets', ...about(desired.identity), targets: targetNames(desired), ...this.keep(desired) });
+    const release = await this.enter({
+      op: 'updateTargets',
+      ...about(desired.identity),
+      targets: targetNames(desired),
+      ...this.keep(desired),
+    });
     try {
       const lb = this.lbs.get(desired.identity.uid);
       if (!lb) throw new ProviderError(`load balancer ${desired.identity.lbName} not found`, { retryable: true });

@@ -36,7 +36,10 @@ export function binariesFromEnv(env: NodeJS.ProcessEnv): ControlPlaneBinaries | 
   const { KUBE_APISERVER_BIN: api, ETCD_BIN: etcd, KUBEBUILDER_ASSETS: assets } = env;
   if (api || etcd) {
     if (!api || !etcd) throw new Error('set both KUBE_APISERVER_BIN and ETCD_BIN, or neither');
-    for (const [name, path] of [['KUBE_APISERVER_BIN', api], ['ETCD_BIN', etcd]] as const) {
+    for (const [name, path] of [
+      ['KUBE_APISERVER_BIN', api],
+      ['ETCD_BIN', etcd],
+    ] as const) {
       if (!isExecutable(path)) throw new Error(`${name}=${path} is not an executable file`);
     }
     return { kubeApiserver: api, etcd, source: 'KUBE_APISERVER_BIN/ETCD_BIN' };

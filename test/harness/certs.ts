@@ -33,8 +33,24 @@ function signedLeaf(dir: string, name: string, subject: string, extensions: stri
   writeFileSync(join(dir, `${name}.ext`), `[v3]\n${extensions.join('\n')}\n`);
   openssl(dir, ['req', '-new', ...KEY_ARGS, '-config', 'req.cnf', '-subj', subject, '-keyout', `${name}.key`, '-out', `${name}.csr`]);
   openssl(dir, [
-    'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', String(serial),
-    '-days', '7', '-extfile', `${name}.ext`, '-extensions', 'v3', '-out', `${name}.crt`,
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-set_serial',
+    String(serial),
+    '-days',
+    '7',
+    '-extfile',
+    `${name}.ext`,
+    '-extensions',
+    'v3',
+    '-out',
+    `${name}.crt`,
   ]);
 }
 
@@ -45,17 +61,43 @@ function signedLeaf(dir: string, name: string, subject: string, extensions: stri
 export function generateClusterPki(dir: string): ClusterPki {
   writeFileSync(join(dir, 'req.cnf'), REQ_CONFIG);
   openssl(dir, [
-    'req', '-x509', ...KEY_ARGS, '-config', 'req.cnf', '-subj', '/CN=service-lb-controller-test-ca', '-days', '7',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-    '-keyout', 'ca.key', '-out', 'ca.crt',
+    'req',
+    '-x509',
+    ...KEY_ARGS,
+    '-config',
+    'req.cnf',
+    '-subj',
+    '/CN=service-lb-controller-test-ca',
+    '-days',
+    '7',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
   ]);
-  signedLeaf(dir, 'apiserver', '/CN=kube-apiserver', [
-    'basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=serverAuth',
-    'subjectAltName=IP:127.0.0.1,DNS:localhost',
-  ], 2);
-  signedLeaf(dir, 'admin', '/O=system:masters/CN=test-admin', [
-    'basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth',
-  ], 3);
+  signedLeaf(
+    dir,
+    'apiserver',
+    '/CN=kube-apiserver',
+    [
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature',
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    2,
+  );
+  signedLeaf(
+    dir,
+    'admin',
+    '/O=system:masters/CN=test-admin',
+    ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth'],
+    3,
+  );
 
   const sa = generateKeyPairSync('ec', {
     namedCurve: 'P-256',

@@ -248,12 +248,7 @@ export class ControlPlane {
   }
 }
 
-async function waitFor(
-  what: string,
-  deadline: number,
-  processes: ManagedProcess[],
-  probe: () => Promise<boolean>,
-): Promise<void> {
+async function waitFor(what: string, deadline: number, processes: ManagedProcess[], probe: () => Promise<boolean>): Promise<void> {
   let lastError = 'not probed yet';
   for (;;) {
     for (const child of processes) {
@@ -289,16 +284,22 @@ async function startOnce(options: ControlPlaneOptions, dir: string, keepDir: boo
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   const server = `https://127.0.0.1:${apiPort}`;
 
-  const etcd = spawnManaged('etcd', binaries.etcd, [
-    `--data-dir=${join(dir, 'etcd')}`,
-    `--listen-client-urls=${etcdUrl}`,
-    `--advertise-client-urls=${etcdUrl}`,
-    // Port 0: a single member never talks to peers, and a fixed 2380 would collide across parallel runs.
-    '--listen-peer-urls=http://127.0.0.1:0',
-    '--initial-advertise-peer-urls=http://127.0.0.1:2380',
-    '--initial-cluster=default=http://127.0.0.1:2380',
-    '--unsafe-no-fsync',
-  ], join(dir, 'etcd.log'), orphanDir);
+  const etcd = spawnManaged(
+    'etcd',
+    binaries.etcd,
+    [
+      `--data-dir=${join(dir, 'etcd')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      // Port 0: a single member never talks to peers, and a fixed 2380 would collide across parallel runs.
+      '--listen-peer-urls=http://127.0.0.1:0',
+      '--initial-advertise-peer-urls=http://127.0.0.1:2380',
+      '--initial-cluster=default=http://127.0.0.1:2380',
+      '--unsafe-no-fsync',
+    ],
+    join(dir, 'etcd.log'),
+    orphanDir,
+  );
   const started: ManagedProcess[] = [etcd];
   try {
     await waitFor('etcd /health', deadline, [etcd], async () => {
@@ -307,25 +308,31 @@ async function startOnce(options: ControlPlaneOptions, dir: string, keepDir: boo
     });
 
     const issuer = `https://127.0.0.1:${apiPort}`;
-    const apiserver = spawnManaged('kube-apiserver', binaries.kubeApiserver, [
-      `--etcd-servers=${etcdUrl}`,
-      `--secure-port=${apiPort}`,
-      '--bind-address=127.0.0.1',
-      // Without a default route the apiserver cannot pick an address by itself and refuses to start.
-      '--advertise-address=127.0.0.1',
-      `--tls-cert-file=${pki.servingCertPath}`,
-      `--tls-private-key-file=${pki.servingKeyPath}`,
-      `--client-ca-file=${pki.caCertPath}`,
-      `--service-cluster-ip-range=${options.serviceClusterIPRange ?? '10.96.0.0/16'}`,
-      '--authorization-mode=RBAC',
-      // No controller-manager creates the default ServiceAccounts that ServiceAccount demands for Pods, nor
-      // lifts the not-ready taint that TaintNodesByCondition puts on new Nodes: Nodes keep the taints set here.
-      '--disable-admission-plugins=ServiceAccount,TaintNodesByCondition',
-      `--service-account-issuer=${issuer}`,
-      `--service-account-key-file=${pki.serviceAccountPublicKeyPath}`,
-      `--service-account-signing-key-file=${pki.serviceAccountPrivateKeyPath}`,
-      ...(options.extraApiServerArgs ?? []),
-    ], join(dir, 'kube-apiserver.log'), orphanDir);
+    const apiserver = spawnManaged(
+      'kube-apiserver',
+      binaries.kubeApiserver,
+      [
+        `--etcd-servers=${etcdUrl}`,
+        `--secure-port=${apiPort}`,
+        '--bind-address=127.0.0.1',
+        // Without a default route the apiserver cannot pick an address by itself and refuses to start.
+        '--advertise-address=127.0.0.1',
+        `--tls-cert-file=${pki.servingCertPath}`,
+        `--tls-private-key-file=${pki.servingKeyPath}`,
+        `--client-ca-file=${pki.caCertPath}`,
+        `--service-cluster-ip-range=${options.serviceClusterIPRange ?? '10.96.0.0/16'}`,
+        '--authorization-mode=RBAC',
+        // No controller-manager creates the default ServiceAccounts that ServiceAccount demands for Pods, nor
+        // lifts the not-ready taint that TaintNodesByCondition puts on new Nodes: Nodes keep the taints set here.
+        '--disable-admission-plugins=ServiceAccount,TaintNodesByCondition',
+        `--service-account-issuer=${issuer}`,
+        `--service-account-key-file=${pki.serviceAccountPublicKeyPath}`,
+        `--service-account-signing-key-file=${pki.serviceAccountPrivateKeyPath}`,
+        ...(options.extraApiServerArgs ?? []),
+      ],
+      join(dir, 'kube-apiserver.log'),
+      orphanDir,
+    );
     started.unshift(apiserver);
 
     const tls = { ca: pki.caCertPem, cert: pki.adminCertPem, key: pki.adminKeyPem };

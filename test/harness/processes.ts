@@ -74,13 +74,7 @@ export function tailFile(path: string, lines = 40): string {
  * Starts `command` in a new process group. If this process dies without calling stop(), the group is
  * killed and `orphanDir` (if given) removed: by exit/signal handlers, or by a watchdog after SIGKILL.
  */
-export function spawnManaged(
-  name: string,
-  command: string,
-  args: string[],
-  logPath: string,
-  orphanDir?: string,
-): ManagedProcess {
+export function spawnManaged(name: string, command: string, args: string[], logPath: string, orphanDir?: string): ManagedProcess {
   installHandlers();
   const log = openSync(logPath, 'a');
   let child: ChildProcess;

@@ -63,7 +63,13 @@ describe('controller + kube-apiserver + moto (aws provider)', () => {
         clusterName: CLUSTER,
         provider: {
           name: 'aws',
-          aws: { region: 'us-east-1', endpoints: { elbv2: moto.url, ec2: moto.url }, vpcId: vpc.vpcId, callsPerSecond: 200, retryBaseDelayMs: 50 },
+          aws: {
+            region: 'us-east-1',
+            endpoints: { elbv2: moto.url, ec2: moto.url },
+            vpcId: vpc.vpcId,
+            callsPerSecond: 200,
+            retryBaseDelayMs: 50,
+          },
         },
         controller: { resyncPeriod: '2s', backoff: { initial: '200ms', max: '2s' }, garbageCollection: { period: '2s' } },
         leaderElection: { enabled: false },
@@ -72,12 +78,19 @@ describe('controller + kube-apiserver + moto (aws provider)', () => {
       }),
     );
     const logPath = join(dir, 'controller.log');
-    controller = spawnManaged('controller', process.execPath, ['src/cli.ts', 'run', '--config', configPath, '--kubeconfig', plane().kubeconfigPath], logPath);
+    controller = spawnManaged(
+      'controller',
+      process.execPath,
+      ['src/cli.ts', 'run', '--config', configPath, '--kubeconfig', plane().kubeconfigPath],
+      logPath,
+    );
     metricsUrl = await waitFor(
       'the controller to start',
       () => {
         if (controller.exitDescription()) throw new Error(`controller ${controller.exitDescription()}:\n${tailFile(logPath)}`);
-        const line = readFileSync(logPath, 'utf8').split('\n').find((l) => l.includes('"msg":"started"'));
+        const line = readFileSync(logPath, 'utf8')
+          .split('\n')
+          .find((l) => l.includes('"msg":"started"'));
         return line ? `${JSON.parse(line).metrics as string}` : undefined;
       },
       30_000,
@@ -106,14 +119,20 @@ describe('controller + kube-apiserver + moto (aws provider)', () => {
 
     // A node joins: its IP becomes a target.
     await plane().createNode('node-c', { addresses: [{ type: 'InternalIP', address: '10.0.3.10' }], providerID: 'aws:///us-east-1a/i-c' });
-    await waitFor('node-c to become a target', async () => (await targetsOf(elb, a.targetGroups[0]!.TargetGroupArn!)).includes(`10.0.3.10:${nodePort}`));
+    await waitFor('node-c to become a target', async () =>
+      (await targetsOf(elb, a.targetGroups[0]!.TargetGroupArn!)).includes(`10.0.3.10:${nodePort}`),
+    );
 
     // Steady state: periodic resyncs (every 2 s) make no write and at most 2 reads per Service.
     const start = await awsCalls(metricsUrl);
-    const during = await waitFor('two resyncs', async () => {
-      const d = delta(start, await awsCalls(metricsUrl));
-      return (d.get('DescribeListeners') ?? 0) >= 2 ? d : undefined;
-    }, 20_000);
+    const during = await waitFor(
+      'two resyncs',
+      async () => {
+        const d = delta(start, await awsCalls(metricsUrl));
+        return (d.get('DescribeListeners') ?? 0) >= 2 ? d : undefined;
+      },
+      20_000,
+    );
     const resyncs = during.get('DescribeListeners')!;
     const writes = [...during.keys()].filter(isWrite);
     assert.deepEqual(writes, [], `writes during steady state: ${JSON.stringify([...during])}`);
@@ -122,20 +141,37 @@ describe('controller + kube-apiserver + moto (aws provider)', () => {
     assert.ok(syncReads <= 2 * resyncs, `sync reads ${syncReads} for ${resyncs} resyncs of one Service: ${JSON.stringify([...during])}`);
 
     // A value the provider does not understand: a Warning event that names the annotation.
-    await kube.patchService('shop', 'web', { metadata: { annotations: { 'service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol': 'ICMP' } } });
-    await waitFor('a Warning naming the annotation', () => kube.hasEvent('shop', 'web', 'SyncLoadBalancerFailed', 'aws-load-balancer-healthcheck-protocol'));
-    await kube.patchService('shop', 'web', { metadata: { annotations: { 'service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol': 'HTTP' } } });
-    await waitFor('the HTTP health check', async () => (await account(elb, ec2, vpc.vpcId)).targetGroups[0]?.HealthCheckProtocol === 'HTTP');
+    await kube.patchService('shop', 'web', {
+      metadata: { annotations: { 'service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol': 'ICMP' } },
+    });
+    await waitFor('a Warning naming the annotation', () =>
+      kube.hasEvent('shop', 'web', 'SyncLoadBalancerFailed', 'aws-load-balancer-healthcheck-protocol'),
+    );
+    await kube.patchService('shop', 'web', {
+      metadata: { annotations: { 'service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol': 'HTTP' } },
+    });
+    await waitFor(
+      'the HTTP health check',
+      async () => (await account(elb, ec2, vpc.vpcId)).targetGroups[0]?.HealthCheckProtocol === 'HTTP',
+    );
 
     // GC: a load balancer tagged for this cluster whose Service does not exist is deleted by the controller.
     const ghost = desiredService({ clusterName: CLUSTER, namespace: 'shop', name: 'ghost' });
     const direct = makeProvider(moto.url, vpc.vpcId, {}, CLUSTER);
     await direct.provider.ensure(ghost);
     await direct.provider.stop();
-    await waitFor('the orphan to be collected', async () => {
-      const now = await account(elb, ec2, vpc.vpcId);
-      return !now.loadBalancers.some((lb) => lb.LoadBalancerName === ghost.identity.lbName) && now.securityGroups.length === 1 && now.targetGroups.length === 1;
-    }, 20_000);
+    await waitFor(
+      'the orphan to be collected',
+      async () => {
+        const now = await account(elb, ec2, vpc.vpcId);
+        return (
+          !now.loadBalancers.some((lb) => lb.LoadBalancerName === ghost.identity.lbName) &&
+          now.securityGroups.length === 1 &&
+          now.targetGroups.length === 1
+        );
+      },
+      20_000,
+    );
 
     // Deletion: everything goes, then the finalizer, then the Service.
     await kube.deleteService('shop', 'web');

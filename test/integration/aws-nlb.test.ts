@@ -44,8 +44,18 @@ describe('aws provider against moto', () => {
       listeners.map((l) => [l.Port, l.Protocol, l.DefaultActions?.[0]?.TargetGroupArn]),
       [[80, 'TCP', tg.TargetGroupArn]],
     );
-    const writes = cloud.proxy.takeCalls().filter((c) => isWrite(c.action)).map((c) => c.action);
-    assert.deepEqual(writes, ['CreateSecurityGroup', 'AuthorizeSecurityGroupIngress', 'CreateLoadBalancer', 'CreateTargetGroup', 'RegisterTargets', 'CreateListener']);
+    const writes = cloud.proxy
+      .takeCalls()
+      .filter((c) => isWrite(c.action))
+      .map((c) => c.action);
+    assert.deepEqual(writes, [
+      'CreateSecurityGroup',
+      'AuthorizeSecurityGroupIngress',
+      'CreateLoadBalancer',
+      'CreateTargetGroup',
+      'RegisterTargets',
+      'CreateListener',
+    ]);
   });
 
   test('steady state: an unchanged resync is one read and no write; drift behind our back is repaired', async () => {
@@ -53,7 +63,10 @@ describe('aws provider against moto', () => {
     const ingress = await cloud.aws.provider.ensure(svc);
     cloud.proxy.takeCalls();
     assert.deepEqual(await cloud.aws.provider.ensure(svc), ingress);
-    assert.deepEqual(cloud.proxy.takeCalls().map((c) => c.action), ['DescribeListeners']);
+    assert.deepEqual(
+      cloud.proxy.takeCalls().map((c) => c.action),
+      ['DescribeListeners'],
+    );
 
     const { loadBalancers, listeners } = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
     const { DeleteListenerCommand, DeleteLoadBalancerCommand } = await import('@aws-sdk/client-elastic-load-balancing-v2');
@@ -77,8 +90,14 @@ describe('aws provider against moto', () => {
     const before = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
     await cloud.aws.provider.ensure({ ...svc, listeners: [tcp(8080, 30080)] });
     const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
-    assert.deepEqual(a.targetGroups.map((g) => g.TargetGroupArn), before.targetGroups.map((g) => g.TargetGroupArn));
-    assert.deepEqual(a.listeners.get(a.loadBalancers[0]!.LoadBalancerArn!)!.map((l) => l.Port), [8080]);
+    assert.deepEqual(
+      a.targetGroups.map((g) => g.TargetGroupArn),
+      before.targetGroups.map((g) => g.TargetGroupArn),
+    );
+    assert.deepEqual(
+      a.listeners.get(a.loadBalancers[0]!.LoadBalancerArn!)!.map((l) => l.Port),
+      [8080],
+    );
     assert.deepEqual(a.securityGroups[0]!.rules, [{ protocol: 'tcp', port: 8080, cidr: '0.0.0.0/0' }]);
   });
 
@@ -88,7 +107,10 @@ describe('aws provider against moto', () => {
     const oldArn = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).targetGroups[0]!.TargetGroupArn!;
     cloud.proxy.takeCalls();
     await cloud.aws.provider.ensure({ ...svc, listeners: [tcp(80, 30099)] });
-    const writes = cloud.proxy.takeCalls().filter((c) => isWrite(c.action)).map((c) => c.action);
+    const writes = cloud.proxy
+      .takeCalls()
+      .filter((c) => isWrite(c.action))
+      .map((c) => c.action);
     assert.deepEqual(writes, ['CreateTargetGroup', 'RegisterTargets', 'ModifyListener', 'DeleteTargetGroup']);
     const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
     assert.equal(a.targetGroups.length, 1);
@@ -105,19 +127,34 @@ describe('aws provider against moto', () => {
     assert.equal((await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).targetGroups.length, 2);
     cloud.proxy.takeCalls();
     await cloud.aws.provider.ensure({ ...svc, listeners: [tcp(80, 30080)] });
-    const writes = cloud.proxy.takeCalls().filter((c) => isWrite(c.action)).map((c) => c.action);
+    const writes = cloud.proxy
+      .takeCalls()
+      .filter((c) => isWrite(c.action))
+      .map((c) => c.action);
     assert.deepEqual(writes, ['DeleteListener', 'DeleteTargetGroup', 'RevokeSecurityGroupIngress']);
     const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
-    assert.deepEqual(a.targetGroups.map((g) => g.Port), [30080]);
-    assert.deepEqual(a.securityGroups[0]!.rules.map((r) => r.port), [80]);
+    assert.deepEqual(
+      a.targetGroups.map((g) => g.Port),
+      [30080],
+    );
+    assert.deepEqual(
+      a.securityGroups[0]!.rules.map((r) => r.port),
+      [80],
+    );
   });
 
   test('TCP and UDP on one port: one TCP_UDP listener and group', async () => {
     const svc = desiredService({ listeners: [tcp(53, 30053), { name: 'dns-udp', protocol: 'UDP', port: 53, nodePort: 30053 }] });
     await cloud.aws.provider.ensure(svc);
     const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
-    assert.deepEqual(a.targetGroups.map((g) => [g.Protocol, g.Port]), [['TCP_UDP', 30053]]);
-    assert.deepEqual(a.listeners.get(a.loadBalancers[0]!.LoadBalancerArn!)!.map((l) => [l.Port, l.Protocol]), [[53, 'TCP_UDP']]);
+    assert.deepEqual(
+      a.targetGroups.map((g) => [g.Protocol, g.Port]),
+      [['TCP_UDP', 30053]],
+    );
+    assert.deepEqual(
+      a.listeners.get(a.loadBalancers[0]!.LoadBalancerArn!)!.map((l) => [l.Port, l.Protocol]),
+      [[53, 'TCP_UDP']],
+    );
     assert.deepEqual(a.securityGroups[0]!.rules.map((r) => `${r.protocol}/${r.port}`).sort(), ['tcp/53', 'udp/53']);
   });
 
@@ -150,7 +187,11 @@ describe('aws provider against moto', () => {
   test('externalTrafficPolicy Local: HTTP /healthz on the healthCheckNodePort, switched in place', async () => {
     const svc = desiredService();
     await cloud.aws.provider.ensure(svc);
-    await cloud.aws.provider.ensure({ ...svc, externalTrafficPolicy: 'Local', healthCheck: { kind: 'http', port: 32123, path: '/healthz' } });
+    await cloud.aws.provider.ensure({
+      ...svc,
+      externalTrafficPolicy: 'Local',
+      healthCheck: { kind: 'http', port: 32123, path: '/healthz' },
+    });
     const tg = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).targetGroups[0]!;
     assert.equal(tg.HealthCheckProtocol, 'HTTP');
     assert.equal(tg.HealthCheckPort, '32123');
@@ -165,8 +206,17 @@ describe('aws provider against moto', () => {
     await cloud.aws.provider.ensure(svc);
     const authorize = cloud.proxy.takeCalls().find((c) => c.action === 'AuthorizeSecurityGroupIngress');
     const ranges = Object.entries(authorize?.params ?? {}).filter(([k]) => /\.Cidr(Ip|Ipv6)$/.test(k));
-    assert.deepEqual(ranges.filter(([k]) => k.endsWith('CidrIpv6')).map(([, v]) => v), ['2001:db8::/32']);
-    assert.deepEqual(ranges.filter(([k]) => k.endsWith('CidrIp')).map(([, v]) => v).sort(), ['198.51.100.7/32', '203.0.113.0/24']);
+    assert.deepEqual(
+      ranges.filter(([k]) => k.endsWith('CidrIpv6')).map(([, v]) => v),
+      ['2001:db8::/32'],
+    );
+    assert.deepEqual(
+      ranges
+        .filter(([k]) => k.endsWith('CidrIp'))
+        .map(([, v]) => v)
+        .sort(),
+      ['198.51.100.7/32', '203.0.113.0/24'],
+    );
     let sg = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).securityGroups[0]!;
     assert.deepEqual(sg.rules.map((r) => r.cidr).sort(), ['198.51.100.7/32', '2001:db8::/32', '203.0.113.0/24']);
     assert.equal(sg.tags['kubernetes.io/service-uid'], svc.identity.uid);
@@ -192,16 +242,27 @@ describe('aws provider against moto', () => {
     const lb = a.loadBalancers[0]!;
     assert.equal(lb.Scheme, 'internal');
     assert.deepEqual(lb.AvailabilityZones!.map((z) => z.SubnetId).sort(), [...cloud.vpc.privateSubnets].sort());
-    const { DescribeLoadBalancerAttributesCommand, DescribeTargetGroupAttributesCommand } = await import('@aws-sdk/client-elastic-load-balancing-v2');
+    const { DescribeLoadBalancerAttributesCommand, DescribeTargetGroupAttributesCommand } = await import(
+      '@aws-sdk/client-elastic-load-balancing-v2'
+    );
     const lbAttrs = (await cloud.elb.send(new DescribeLoadBalancerAttributesCommand({ LoadBalancerArn: lb.LoadBalancerArn! }))).Attributes!;
     assert.equal(lbAttrs.find((x) => x.Key === 'load_balancing.cross_zone.enabled')?.Value, 'true');
     const tg = a.targetGroups[0]!;
     assert.equal(tg.HealthCheckIntervalSeconds, 30);
-    const tgAttrs = Object.fromEntries((await cloud.elb.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn! }))).Attributes!.map((x) => [x.Key, x.Value]));
+    const tgAttrs = Object.fromEntries(
+      (await cloud.elb.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn! }))).Attributes!.map((x) => [
+        x.Key,
+        x.Value,
+      ]),
+    );
     assert.equal(tgAttrs['deregistration_delay.timeout_seconds'], '20');
     assert.equal(tgAttrs['stickiness.enabled'], 'true');
     assert.equal(tgAttrs['stickiness.type'], 'source_ip');
-    for (const tags of [await tagsOf(cloud.elb, lb.LoadBalancerArn!), await tagsOf(cloud.elb, tg.TargetGroupArn!), a.securityGroups[0]!.tags]) {
+    for (const tags of [
+      await tagsOf(cloud.elb, lb.LoadBalancerArn!),
+      await tagsOf(cloud.elb, tg.TargetGroupArn!),
+      a.securityGroups[0]!.tags,
+    ]) {
       assert.equal(tags['team'], 'payments');
       assert.equal(tags['env'], 'prod');
       assert.equal(tags['kubernetes.io/cluster/test'], 'owned');
@@ -209,7 +270,10 @@ describe('aws provider against moto', () => {
     // A steady resync after all that is still one read.
     cloud.proxy.takeCalls();
     await cloud.aws.provider.ensure(svc);
-    assert.deepEqual(cloud.proxy.takeCalls().map((c) => c.action), ['DescribeListeners']);
+    assert.deepEqual(
+      cloud.proxy.takeCalls().map((c) => c.action),
+      ['DescribeListeners'],
+    );
   });
 
   test('EIP allocations: one per subnet, their addresses in status next to the hostname', async () => {
@@ -235,7 +299,10 @@ describe('aws provider against moto', () => {
     });
     const bad = desiredService({ annotations: { 'service.beta.kubernetes.io/aws-load-balancer-subnets': 'no-such-subnet' } });
     await assert.rejects(cloud.aws.provider.ensure(bad), /aws-load-balancer-subnets: "no-such-subnet" is not a subnet/);
-    assert.deepEqual(cloud.proxy.takeCalls().filter((c) => isWrite(c.action)), []);
+    assert.deepEqual(
+      cloud.proxy.takeCalls().filter((c) => isWrite(c.action)),
+      [],
+    );
     const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
     assert.equal(a.loadBalancers.length + a.targetGroups.length + a.securityGroups.length, 0);
   });
@@ -244,7 +311,10 @@ describe('aws provider against moto', () => {
     const svc = desiredService();
     const { CreateLoadBalancerCommand } = await import('@aws-sdk/client-elastic-load-balancing-v2');
     await cloud.elb.send(new CreateLoadBalancerCommand({ Name: svc.identity.lbName, Type: 'network', Subnets: cloud.vpc.publicSubnets }));
-    await assert.rejects(cloud.aws.provider.ensure(svc), (err: unknown) => err instanceof ProviderError && !err.retryable && /not owned by this Service/.test(err.message));
+    await assert.rejects(
+      cloud.aws.provider.ensure(svc),
+      (err: unknown) => err instanceof ProviderError && !err.retryable && /not owned by this Service/.test(err.message),
+    );
   });
 
   test('delete: listeners, load balancer, groups, security group; idempotent', async () => {
@@ -252,8 +322,18 @@ describe('aws provider against moto', () => {
     await cloud.aws.provider.ensure(svc);
     cloud.proxy.takeCalls();
     await cloud.aws.provider.delete(svc.identity);
-    const writes = cloud.proxy.takeCalls().filter((c) => isWrite(c.action)).map((c) => c.action);
-    assert.deepEqual(writes, ['DeleteListener', 'DeleteListener', 'DeleteLoadBalancer', 'DeleteTargetGroup', 'DeleteTargetGroup', 'DeleteSecurityGroup']);
+    const writes = cloud.proxy
+      .takeCalls()
+      .filter((c) => isWrite(c.action))
+      .map((c) => c.action);
+    assert.deepEqual(writes, [
+      'DeleteListener',
+      'DeleteListener',
+      'DeleteLoadBalancer',
+      'DeleteTargetGroup',
+      'DeleteTargetGroup',
+      'DeleteSecurityGroup',
+    ]);
     const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
     assert.equal(a.loadBalancers.length + a.targetGroups.length + a.securityGroups.length, 0);
     await cloud.aws.provider.delete(svc.identity);
@@ -271,14 +351,23 @@ describe('aws provider against moto', () => {
     const restarted = makeProvider(cloud.proxy.url, cloud.vpc.vpcId);
     try {
       const owned = await restarted.provider.listOwned();
-      assert.deepEqual(owned.map((o) => o.identity).sort((x, y) => x.name.localeCompare(y.name)), [keep.identity, orphan.identity]);
+      assert.deepEqual(
+        owned.map((o) => o.identity).sort((x, y) => x.name.localeCompare(y.name)),
+        [keep.identity, orphan.identity],
+      );
       const other = makeProvider(cloud.proxy.url, cloud.vpc.vpcId, {}, 'another-cluster');
       assert.deepEqual(await other.provider.listOwned(), []);
       await other.provider.stop();
       await restarted.provider.delete(orphan.identity);
       const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
-      assert.deepEqual(a.loadBalancers.map((lb) => lb.LoadBalancerName), [keep.identity.lbName]);
-      assert.deepEqual(a.targetGroups.map((g) => g.Port), [30080]);
+      assert.deepEqual(
+        a.loadBalancers.map((lb) => lb.LoadBalancerName),
+        [keep.identity.lbName],
+      );
+      assert.deepEqual(
+        a.targetGroups.map((g) => g.Port),
+        [30080],
+      );
       assert.equal(a.securityGroups.length, 1);
       assert.deepEqual(await restarted.provider.get(keep.identity), { ingress: [{ hostname: a.loadBalancers[0]!.DNSName }] });
     } finally {
@@ -305,7 +394,10 @@ describe('aws provider against moto', () => {
       assert.equal(a.loadBalancers.length, 1);
       assert.equal(a.targetGroups.length, 1);
       assert.equal(a.securityGroups.length, 1);
-      assert.deepEqual(a.listeners.get(a.loadBalancers[0]!.LoadBalancerArn!)!.map((l) => l.DefaultActions![0]!.TargetGroupArn), [a.targetGroups[0]!.TargetGroupArn]);
+      assert.deepEqual(
+        a.listeners.get(a.loadBalancers[0]!.LoadBalancerArn!)!.map((l) => l.DefaultActions![0]!.TargetGroupArn),
+        [a.targetGroups[0]!.TargetGroupArn],
+      );
       assert.deepEqual(ingress, [{ hostname: a.loadBalancers[0]!.DNSName }]);
     } finally {
       await restarted.provider.stop();
@@ -323,7 +415,10 @@ describe('aws provider against moto', () => {
     const restarted = makeProvider(cloud.proxy.url, cloud.vpc.vpcId);
     try {
       await restarted.provider.ensure({ ...svc, listeners: [tcp(80, 30099)] });
-      assert.deepEqual((await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).targetGroups.map((g) => g.Port), [30099]);
+      assert.deepEqual(
+        (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).targetGroups.map((g) => g.Port),
+        [30099],
+      );
     } finally {
       await restarted.provider.stop();
     }
@@ -343,7 +438,10 @@ describe('aws provider against moto', () => {
     // Our remembered state is still valid, so a plain resync would not look; the periodic GC listing does.
     await cloud.aws.provider.listOwned();
     await cloud.aws.provider.ensure(svc);
-    assert.deepEqual((await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).targetGroups.map((g) => g.Port), [30080]);
+    assert.deepEqual(
+      (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).targetGroups.map((g) => g.Port),
+      [30080],
+    );
   });
 
   test('GC of a crash leftover: a security group alone is still listed and deleted', async () => {
@@ -354,7 +452,10 @@ describe('aws provider against moto', () => {
     const restarted = makeProvider(cloud.proxy.url, cloud.vpc.vpcId);
     try {
       const owned = await restarted.provider.listOwned();
-      assert.deepEqual(owned.map((o) => o.identity), [svc.identity]);
+      assert.deepEqual(
+        owned.map((o) => o.identity),
+        [svc.identity],
+      );
       await restarted.provider.delete(owned[0]!.identity);
       const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
       assert.equal(a.loadBalancers.length + a.targetGroups.length + a.securityGroups.length, 0);

@@ -47,7 +47,10 @@ describe('service-lb-controller CLI', () => {
   for (const [what, text, message] of bad) {
     test(`a config with ${what} exits 2 naming the problem, for check-config and run`, () => {
       const file = configFile(`${what.replaceAll(' ', '-')}.yaml`, text);
-      for (const args of [['check-config', file], ['run', '--config', file, '--kubeconfig', '/nonexistent']]) {
+      for (const args of [
+        ['check-config', file],
+        ['run', '--config', file, '--kubeconfig', '/nonexistent'],
+      ]) {
         const result = run(...args);
         assert.equal(result.status, 2, `${args[0]}: ${result.stderr}`);
         assert.match(result.stderr, message);

@@ -62,7 +62,10 @@ describe('service load balancer controller on a real API server', () => {
         assert.equal(ingressIPs(svc).length, 1);
       }
       const dns = ctl.provider.callsFor(`${ns}/dns`, 'ensure')[0];
-      assert.deepEqual(dns?.desired?.listeners.map((l) => l.protocol), ['UDP']);
+      assert.deepEqual(
+        dns?.desired?.listeners.map((l) => l.protocol),
+        ['UDP'],
+      );
       assert.deepEqual(dns?.targets, ['node-a', 'node-b']);
       const plain = await kube.getService(ns, 'plain');
       assert.equal(ctl.provider.callsFor(`${ns}/plain`).length, 0);
@@ -88,7 +91,10 @@ describe('service load balancer controller on a real API server', () => {
       });
       const svc = await waitForIngress(ns, 'mixed');
       const listeners = ctl.provider.callsFor(`${ns}/mixed`, 'ensure')[0]?.desired?.listeners ?? [];
-      assert.deepEqual(listeners.map((l) => `${l.protocol}/${l.port}`), ['TCP/53', 'UDP/53']);
+      assert.deepEqual(
+        listeners.map((l) => `${l.protocol}/${l.port}`),
+        ['TCP/53', 'UDP/53'],
+      );
       assert.deepEqual(svc.status?.loadBalancer?.ingress?.[0]?.ports?.map((p) => p.protocol).sort(), ['TCP', 'UDP']);
     });
   });
@@ -98,7 +104,9 @@ describe('service load balancer controller on a real API server', () => {
       const ns = await namespace();
       const created = await lbService(ns, 'web');
       await waitForIngress(ns, 'web');
-      await kube.patchService(ns, 'web', { spec: { type: 'ClusterIP', ports: [{ name: 'tcp-80', port: 80, protocol: 'TCP', nodePort: null }] } });
+      await kube.patchService(ns, 'web', {
+        spec: { type: 'ClusterIP', ports: [{ name: 'tcp-80', port: 80, protocol: 'TCP', nodePort: null }] },
+      });
       const svc = await waitFor('cleanup', async () => {
         const s = await kube.getService(ns, 'web');
         return !s.metadata?.finalizers?.length && !s.status?.loadBalancer?.ingress ? s : undefined;
@@ -191,7 +199,9 @@ describe('service load balancer controller on a real API server', () => {
       await waitFor('node-c excluded by label', () => !lastTargets()?.includes('node-c'));
       await plane().patchNode('node-c', { metadata: { labels: { 'node.kubernetes.io/exclude-from-external-load-balancers': 'false' } } });
       await waitFor('node-c back ("false" includes)', () => lastTargets()?.includes('node-c'));
-      await plane().patchNode('node-c', { spec: { taints: [{ key: 'ToBeDeletedByClusterAutoscaler', value: '1', effect: 'NoSchedule' }] } });
+      await plane().patchNode('node-c', {
+        spec: { taints: [{ key: 'ToBeDeletedByClusterAutoscaler', value: '1', effect: 'NoSchedule' }] },
+      });
       await waitFor('node-c excluded by taint', () => !lastTargets()?.includes('node-c'));
       await plane().patchNode('node-c', { spec: { taints: null } });
       await waitFor('node-c back after the taint', () => lastTargets()?.includes('node-c'));
@@ -215,7 +225,9 @@ describe('service load balancer controller on a real API server', () => {
     test('a slow host update racing node changes never leaves a stale node set, and one key is never synced twice at once', async () => {
       ctl.provider.setLatency('updateTargets', 1500);
       await plane().createNode('node-e', { addresses: [{ type: 'InternalIP', address: '10.0.0.5' }] });
-      await waitFor('a slow update with node-e in flight', () => ctl.provider.callsFor(key(), 'updateTargets').at(-1)?.targets?.includes('node-e'));
+      await waitFor('a slow update with node-e in flight', () =>
+        ctl.provider.callsFor(key(), 'updateTargets').at(-1)?.targets?.includes('node-e'),
+      );
       await plane().createNode('node-f', { addresses: [{ type: 'InternalIP', address: '10.0.0.6' }] });
       await plane().deleteNode('node-e');
       await waitFor('final node set', () => JSON.stringify(lastTargets()) === JSON.stringify(['node-a', 'node-b', 'node-f']));
@@ -262,13 +274,22 @@ describe('service load balancer controller on a real API server', () => {
 
     test('allocateLoadBalancerNodePorts: false: the controller allocates a NodePort before asking the provider', async () => {
       const ns = await namespace();
-      await lbService(ns, 'no-np', { allocateLoadBalancerNodePorts: false, ports: [tcp(80), { name: 'udp-80', port: 80, protocol: 'UDP' }, tcp(81)] });
+      await lbService(ns, 'no-np', {
+        allocateLoadBalancerNodePorts: false,
+        ports: [tcp(80), { name: 'udp-80', port: 80, protocol: 'UDP' }, tcp(81)],
+      });
       const svc = await waitForIngress(ns, 'no-np');
       const nodePorts = svc.spec?.ports?.map((p) => p.nodePort) ?? [];
-      assert.equal(nodePorts.every((p) => p !== undefined && p >= 30000 && p <= 32767), true);
+      assert.equal(
+        nodePorts.every((p) => p !== undefined && p >= 30000 && p <= 32767),
+        true,
+      );
       assert.equal(nodePorts[0], nodePorts[1], 'TCP and UDP on one port number share the NodePort');
       const ensure = ctl.provider.callsFor(`${ns}/no-np`, 'ensure')[0];
-      assert.equal(ensure?.desired?.listeners.every((l) => l.nodePort > 0), true);
+      assert.equal(
+        ensure?.desired?.listeners.every((l) => l.nodePort > 0),
+        true,
+      );
     });
   });
 
@@ -279,7 +300,9 @@ describe('service load balancer controller on a real API server', () => {
       await lbService(ns, 'bad');
       await lbService(ns, 'good');
       await waitForIngress(ns, 'good');
-      const event = await waitFor('SyncLoadBalancerFailed', () => kube.hasEvent(ns, 'bad', 'SyncLoadBalancerFailed', 'protocol SCTP is not supported'));
+      const event = await waitFor('SyncLoadBalancerFailed', () =>
+        kube.hasEvent(ns, 'bad', 'SyncLoadBalancerFailed', 'protocol SCTP is not supported'),
+      );
       assert.equal(event.type, 'Warning');
       assert.equal(event.message, 'Error syncing load balancer: protocol SCTP is not supported');
       await waitFor('a retry with backoff', () => ctl.provider.callsFor(`${ns}/bad`, 'ensure').length >= 2);
@@ -318,7 +341,13 @@ describe('service load balancer controller on a real API server', () => {
       const ns = await namespace();
       await lbService(ns, 'kept');
       const kept = await waitForIngress(ns, 'kept');
-      const orphan = { clusterName: 'kubernetes', namespace: ns, name: 'ghost', uid: '00000000-0000-0000-0000-000000000001', lbName: 'a0000' };
+      const orphan = {
+        clusterName: 'kubernetes',
+        namespace: ns,
+        name: 'ghost',
+        uid: '00000000-0000-0000-0000-000000000001',
+        lbName: 'a0000',
+      };
       ctl.provider.lbs.set(orphan.uid, { identity: orphan, desired: undefined as never, ingress: [] });
       await ctl.running.controller.collectGarbage();
       assert.equal(ctl.provider.lbs.has(orphan.uid), false);
@@ -338,7 +367,9 @@ describe('service load balancer controller on a real API server', () => {
         assert.equal(ctl.provider.callsFor(`${ns}/drifty`).length, 0, 'the default-class controller left it alone');
 
         // The API server clears the class with the type: the recorded class still says whose cleanup it is.
-        await kube.patchService(ns, 'drifty', { spec: { type: 'ClusterIP', ports: [{ name: 'tcp-80', port: 80, protocol: 'TCP', nodePort: null }] } });
+        await kube.patchService(ns, 'drifty', {
+          spec: { type: 'ClusterIP', ports: [{ name: 'tcp-80', port: 80, protocol: 'TCP', nodePort: null }] },
+        });
         const cleaned = await waitFor('the classed controller to clean up', async () => {
           const s = await kube.getService(ns, 'drifty');
           return !s.metadata?.finalizers?.length ? s : undefined;

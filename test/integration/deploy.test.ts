@@ -119,13 +119,23 @@ describe('deploy/ files', () => {
     const config = await loadConfig(join(deployDir, 'config.example.yaml'));
     assert.equal(config.leaderElection.namespace, kustomization.namespace);
     const role = find<KubernetesObject & { rules: Array<{ resourceNames?: string[] }> }>('Role');
-    assert.deepEqual(role.rules.flatMap((r) => r.resourceNames ?? []), [config.leaderElection.leaseName]);
+    assert.deepEqual(
+      role.rules.flatMap((r) => r.resourceNames ?? []),
+      [config.leaderElection.leaseName],
+    );
 
     const deployment = find<V1Deployment>('Deployment');
     const pod = deployment.spec!.template.spec!;
     const container = pod.containers[0]!;
     assert.equal(pod.containers.length, 1);
-    assert.deepEqual(container.command, ['node', '--optimize-for-size', '/app/dist/cli.js', 'run', '--config', '/etc/service-lb-controller/config.yaml']);
+    assert.deepEqual(container.command, [
+      'node',
+      '--optimize-for-size',
+      '/app/dist/cli.js',
+      'run',
+      '--config',
+      '/etc/service-lb-controller/config.yaml',
+    ]);
     const configMount = container.volumeMounts!.find((m) => m.mountPath === '/etc/service-lb-controller')!;
     const volume = pod.volumes!.find((v) => v.name === configMount.name)!;
     assert.equal(volume.configMap?.name, find('ConfigMap').metadata!.name);
@@ -152,7 +162,11 @@ describe('deploy/ files', () => {
     assert.ok(pod.tolerations?.some((t) => t.key === 'node-role.kubernetes.io/control-plane' && t.operator === 'Exists'));
     assert.equal(pod.nodeSelector, undefined, 'a preference, not a requirement');
     const preferred = pod.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
-    assert.ok(preferred.some((p) => p.preference.matchExpressions?.some((e) => e.key === 'node-role.kubernetes.io/control-plane' && e.operator === 'Exists')));
+    assert.ok(
+      preferred.some((p) =>
+        p.preference.matchExpressions?.some((e) => e.key === 'node-role.kubernetes.io/control-plane' && e.operator === 'Exists'),
+      ),
+    );
     assert.equal(pod.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution, undefined);
   });
 });
@@ -172,7 +186,11 @@ describe('deploy/ on a real API server', () => {
   test('every manifest was accepted and reads back as written', async () => {
     const objects = KubernetesObjectApi.makeApiClient(plane().kubeConfig);
     for (const { object } of manifests()) {
-      const header = { apiVersion: object.apiVersion!, kind: object.kind!, metadata: { name: object.metadata!.name!, namespace: object.metadata!.namespace } };
+      const header = {
+        apiVersion: object.apiVersion!,
+        kind: object.kind!,
+        metadata: { name: object.metadata!.name!, namespace: object.metadata!.namespace },
+      };
       const stored = await objects.read(header as Parameters<typeof objects.read>[0]);
       assert.equal(stored.metadata?.name, object.metadata!.name);
     }
@@ -180,7 +198,9 @@ describe('deploy/ on a real API server', () => {
 
   /** What the ServiceAccount may do, asked as the ServiceAccount itself. */
   async function can(attributes: V1ResourceAttributes): Promise<boolean> {
-    const review = await sa.makeApiClient(AuthorizationV1Api).createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: attributes } } });
+    const review = await sa
+      .makeApiClient(AuthorizationV1Api)
+      .createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: attributes } } });
     return review.status?.allowed === true;
   }
 
@@ -194,7 +214,13 @@ describe('deploy/ on a real API server', () => {
         { verb, group: 'events.k8s.io', resource: 'events', namespace: 'team-a' },
       ]),
       { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system' },
-      ...['get', 'update'].map((verb) => ({ verb, group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system', name: 'service-lb-controller' })),
+      ...['get', 'update'].map((verb) => ({
+        verb,
+        group: 'coordination.k8s.io',
+        resource: 'leases',
+        namespace: 'kube-system',
+        name: 'service-lb-controller',
+      })),
     ];
     for (const attributes of needed) assert.equal(await can(attributes), true, JSON.stringify(attributes));
   });
@@ -216,7 +242,13 @@ describe('deploy/ on a real API server', () => {
       { verb: 'patch', resource: 'nodes', subresource: 'status', name: 'node-1' },
       ...['get', 'list', 'delete'].map((verb) => ({ verb, resource: 'events', namespace: 'team-a' })),
       // The lease rules reach only the controller's own Lease, and only in kube-system.
-      ...['get', 'update', 'delete'].map((verb) => ({ verb, group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system', name: 'kube-scheduler' })),
+      ...['get', 'update', 'delete'].map((verb) => ({
+        verb,
+        group: 'coordination.k8s.io',
+        resource: 'leases',
+        namespace: 'kube-system',
+        name: 'kube-scheduler',
+      })),
       { verb: 'delete', group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system', name: 'service-lb-controller' },
       { verb: 'list', group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system' },
       { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: 'team-a' },
@@ -246,12 +278,14 @@ describe('deploy/ on a real API server', () => {
     const builtin = new Set(['authorization.k8s.io', 'authentication.k8s.io']);
     const rulesIn = async (namespace: string) => {
       const review = await authz.createSelfSubjectRulesReview({ body: { spec: { namespace } } });
-      return review.status!.resourceRules
-        .filter((rule) => !rule.apiGroups?.every((g) => builtin.has(g)))
+      return review
+        .status!.resourceRules.filter((rule) => !rule.apiGroups?.every((g) => builtin.has(g)))
         .flatMap((rule) =>
           rule.apiGroups!.flatMap((group) =>
             rule.resources!.flatMap((resource) =>
-              rule.verbs.flatMap((verb) => (rule.resourceNames?.length ? rule.resourceNames : ['*']).map((name) => `${group}/${resource} ${verb} ${name}`)),
+              rule.verbs.flatMap((verb) =>
+                (rule.resourceNames?.length ? rule.resourceNames : ['*']).map((name) => `${group}/${resource} ${verb} ${name}`),
+              ),
             ),
           ),
         )
@@ -263,7 +297,11 @@ describe('deploy/ on a real API server', () => {
       ...['get', 'list', 'watch'].map((verb) => `/nodes ${verb} *`),
       ...['create', 'patch'].flatMap((verb) => [`/events ${verb} *`, `events.k8s.io/events ${verb} *`]),
     ];
-    const leases = ['coordination.k8s.io/leases create *', 'coordination.k8s.io/leases get service-lb-controller', 'coordination.k8s.io/leases update service-lb-controller'];
+    const leases = [
+      'coordination.k8s.io/leases create *',
+      'coordination.k8s.io/leases get service-lb-controller',
+      'coordination.k8s.io/leases update service-lb-controller',
+    ];
     assert.deepEqual(await rulesIn('team-a'), [...cluster].sort());
     assert.deepEqual(await rulesIn('kube-system'), [...cluster, ...leases].sort());
   });
@@ -283,7 +321,10 @@ describe('deploy/ on a real API server', () => {
     assert.ok(services.items.some((s) => s.metadata?.name === 'web'));
     assert.equal((await core.listNode()).items.length, 1);
     const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-    await core.patchNamespacedService({ name: 'web', namespace: 'team-a', body: { metadata: { finalizers: ['service.kubernetes.io/load-balancer-cleanup'] } } }, merge);
+    await core.patchNamespacedService(
+      { name: 'web', namespace: 'team-a', body: { metadata: { finalizers: ['service.kubernetes.io/load-balancer-cleanup'] } } },
+      merge,
+    );
     const withStatus = await core.patchNamespacedServiceStatus(
       { name: 'web', namespace: 'team-a', body: { status: { loadBalancer: { ingress: [{ ip: '192.0.2.10' }] } } } },
       merge,
@@ -308,7 +349,9 @@ describe('deploy/ on a real API server', () => {
     await forbidden('deleting a node', () => core.deleteNode({ name: 'node-1' }));
     await forbidden('deleting a service', () => core.deleteNamespacedService({ name: 'web', namespace: 'team-a' }));
     await forbidden('listing pods', () => core.listPodForAllNamespaces());
-    await forbidden('reading another lease', () => sa.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'other', namespace: 'kube-system' }));
+    await forbidden('reading another lease', () =>
+      sa.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'other', namespace: 'kube-system' }),
+    );
   });
 
   test('as the ServiceAccount: leader election on the configured Lease acquires and releases it', async () => {
@@ -328,7 +371,10 @@ describe('deploy/ on a real API server', () => {
     try {
       await eventually('it leads', () => elector.isLeader);
       // Past a few renewals (retryPeriod 2 s): update, not only create, is allowed.
-      const lease = () => plane().kubeConfig.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'service-lb-controller', namespace: 'kube-system' });
+      const lease = () =>
+        plane()
+          .kubeConfig.makeApiClient(CoordinationV1Api)
+          .readNamespacedLease({ name: 'service-lb-controller', namespace: 'kube-system' });
       const firstRenew = String((await lease()).spec?.renewTime);
       await eventually('it renewed', async () => String((await lease()).spec?.renewTime) !== firstRenew);
       assert.equal(elector.isLeader, true);
@@ -336,7 +382,9 @@ describe('deploy/ on a real API server', () => {
     } finally {
       await elector.stop();
     }
-    const released = await plane().kubeConfig.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'service-lb-controller', namespace: 'kube-system' });
+    const released = await plane()
+      .kubeConfig.makeApiClient(CoordinationV1Api)
+      .readNamespacedLease({ name: 'service-lb-controller', namespace: 'kube-system' });
     assert.equal(released.spec?.holderIdentity, '');
   });
 });

@@ -7,7 +7,6 @@ import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, VersionApi, type V1Node } from '@kubernetes/client-node';
-import { binariesFromEnv } from '../harness/binaries.ts';
 import { startControlPlane } from '../harness/control-plane.ts';
 import { useControlPlane } from '../harness/node-test.ts';
 

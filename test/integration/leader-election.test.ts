@@ -186,7 +186,9 @@ test('when the leader process is killed, the other takes over once the lease exp
   const transitions = orphaned?.spec?.leaseTransitions ?? -1;
 
   await eventually('the survivor leads', () => survivor.elector.isLeader);
-  t.diagnostic(`took over ${Math.round(performance.now() - killedAt)} ms after SIGKILL (lease ${FAST.leaseDurationMs} ms, retry ${FAST.retryPeriodMs} ms)`);
+  t.diagnostic(
+    `took over ${Math.round(performance.now() - killedAt)} ms after SIGKILL (lease ${FAST.leaseDurationMs} ms, retry ${FAST.retryPeriodMs} ms)`,
+  );
   const taken = await readLease(ns);
   assert.equal(taken?.spec?.holderIdentity, 'survivor');
   assert.equal(taken?.spec?.leaseTransitions, transitions + 1);

@@ -38,7 +38,14 @@ describe('deployed with the manifests RBAC, two replicas', () => {
         config: {
           controller: { backoff: { initial: '200ms', max: '2s' } },
           // Short timings keep the test quick; the semantics are client-go's.
-          leaderElection: { enabled: true, namespace: 'kube-system', leaseName: 'service-lb-controller', leaseDuration: '4s', renewDeadline: '3s', retryPeriod: '500ms' },
+          leaderElection: {
+            enabled: true,
+            namespace: 'kube-system',
+            leaseName: 'service-lb-controller',
+            leaseDuration: '4s',
+            renewDeadline: '3s',
+            retryPeriod: '500ms',
+          },
           logging: { level: (process.env.SLC_TEST_LOG_LEVEL ?? 'warn') as 'warn' },
         },
       });
@@ -49,13 +56,17 @@ describe('deployed with the manifests RBAC, two replicas', () => {
 
   async function leaderAndFollower(): Promise<[ControllerProcess, ControllerProcess]> {
     const [a, b] = replicas as [ControllerProcess, ControllerProcess];
-    const [sa, sb] = await Promise.all([a.stats(), b.stats()]);
+    const sa = await a.stats();
     return (sa.byOp.ensure ?? 0) > 0 ? [a, b] : [b, a];
   }
 
   test('the ServiceAccount can do the whole job: finalizer, NodePorts, status, events, cleanup', async () => {
     await kube.createService('default', 'web', { type: 'LoadBalancer', ports: [{ port: 80, protocol: 'TCP' }] });
-    await kube.createService('default', 'no-np', { type: 'LoadBalancer', allocateLoadBalancerNodePorts: false, ports: [{ port: 81, protocol: 'TCP' }] });
+    await kube.createService('default', 'no-np', {
+      type: 'LoadBalancer',
+      allocateLoadBalancerNodePorts: false,
+      ports: [{ port: 81, protocol: 'TCP' }],
+    });
     for (const name of ['web', 'no-np']) {
       const svc = await waitFor(`${name} to get an ingress`, async () => {
         const s = await kube.getService('default', name);
@@ -76,7 +87,11 @@ describe('deployed with the manifests RBAC, two replicas', () => {
 
     await leader.kill();
     const late = await kube.createService('default', 'late', { type: 'LoadBalancer', ports: [{ port: 80, protocol: 'TCP' }] });
-    await waitFor('the new leader to serve a new Service', async () => (await kube.getService('default', 'late')).status?.loadBalancer?.ingress?.length, 60_000);
+    await waitFor(
+      'the new leader to serve a new Service',
+      async () => (await kube.getService('default', 'late')).status?.loadBalancer?.ingress?.length,
+      60_000,
+    );
     const taken = await follower.stats();
     assert.deepEqual(taken.lbs.sort(), [web.metadata!.uid!, late.metadata!.uid!].sort());
   });

@@ -33,7 +33,15 @@ describe('watch resilience', () => {
   /** LIST requests for Services so far: one per (re-)list, watches aside. */
   const serviceLists = async () => {
     const text = await (await fetch(`${ctl.running.metricsUrl}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith('service_lb_kube_api_requests_total{') && l.includes('verb="GET"') && l.includes('resource="services"') && l.includes('code="200"'));
+    const line = text
+      .split('\n')
+      .find(
+        (l) =>
+          l.startsWith('service_lb_kube_api_requests_total{') &&
+          l.includes('verb="GET"') &&
+          l.includes('resource="services"') &&
+          l.includes('code="200"'),
+      );
     return Number(line?.split(' ').at(-1) ?? 0);
   };
 

@@ -7,7 +7,11 @@ export class ControllerProcess {
   readonly child: ChildProcess;
   private readonly ready: Promise<void>;
 
-  constructor(options: ControllerProcessOptions, script = new URL('./controller-process.ts', import.meta.url).pathname, execArgv: string[] = []) {
+  constructor(
+    options: ControllerProcessOptions,
+    script = new URL('./controller-process.ts', import.meta.url).pathname,
+    execArgv: string[] = [],
+  ) {
     this.child = fork(script, [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
     this.ready = new Promise((resolve, reject) => {
       this.child.once('message', () => resolve());

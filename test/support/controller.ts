@@ -41,7 +41,11 @@ export async function startTestController(
 }
 
 /** Polls until check returns a value other than undefined/false; fails with `what` after the timeout. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -66,7 +70,12 @@ export class TestKube {
     this.client = new KubeClient(plane.kubeConfig);
   }
 
-  createService(namespace: string, name: string, spec: Record<string, unknown>, metadata: Record<string, unknown> = {}): Promise<V1Service> {
+  createService(
+    namespace: string,
+    name: string,
+    spec: Record<string, unknown>,
+    metadata: Record<string, unknown> = {},
+  ): Promise<V1Service> {
     return this.client.request<V1Service>('POST', `/api/v1/namespaces/${namespace}/services`, {
       apiVersion: 'v1',
       kind: 'Service',

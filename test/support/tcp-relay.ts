@@ -37,9 +37,7 @@ export class TcpRelay {
   }
 
   listen(): Promise<number> {
-    return new Promise((resolve) =>
-      this.server.listen(0, '127.0.0.1', () => resolve((this.server.address() as { port: number }).port)),
-    );
+    return new Promise((resolve) => this.server.listen(0, '127.0.0.1', () => resolve((this.server.address() as { port: number }).port)));
   }
 
   /** Drops every live connection; with refuse, new ones are dropped too until restore(). */

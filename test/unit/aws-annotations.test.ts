@@ -35,7 +35,10 @@ describe('aws annotations', () => {
   });
 
   test('subnets and EIP allocations are lists', () => {
-    const o = parseAwsAnnotations({ [Annotations.subnets]: 'subnet-1, public-a', [Annotations.eipAllocations]: 'eipalloc-0a1,eipalloc-0b2' });
+    const o = parseAwsAnnotations({
+      [Annotations.subnets]: 'subnet-1, public-a',
+      [Annotations.eipAllocations]: 'eipalloc-0a1,eipalloc-0b2',
+    });
     assert.deepEqual(o.subnets, ['subnet-1', 'public-a']);
     assert.deepEqual(o.eipAllocations, ['eipalloc-0a1', 'eipalloc-0b2']);
     rejects({ [Annotations.subnets]: 'subnet-1,,subnet-2' }, Annotations.subnets);
@@ -49,7 +52,10 @@ describe('aws annotations', () => {
   });
 
   test('additional tags: key=value pairs, ownership keys reserved', () => {
-    assert.deepEqual(parseAwsAnnotations({ [Annotations.additionalTags]: 'team=web, cost-center = 42' }).additionalTags, { team: 'web', 'cost-center': '42' });
+    assert.deepEqual(parseAwsAnnotations({ [Annotations.additionalTags]: 'team=web, cost-center = 42' }).additionalTags, {
+      team: 'web',
+      'cost-center': '42',
+    });
     rejects({ [Annotations.additionalTags]: 'team' }, Annotations.additionalTags);
     rejects({ [Annotations.additionalTags]: 'kubernetes.io/service-uid=x' }, Annotations.additionalTags);
     rejects({ [Annotations.additionalTags]: 'kubernetes.io/cluster/other=owned' }, Annotations.additionalTags);
@@ -57,7 +63,9 @@ describe('aws annotations', () => {
   });
 
   test('target group attributes: known keys with valid values only', () => {
-    const o = parseAwsAnnotations({ [Annotations.targetGroupAttributes]: 'deregistration_delay.timeout_seconds=30,preserve_client_ip.enabled=true' });
+    const o = parseAwsAnnotations({
+      [Annotations.targetGroupAttributes]: 'deregistration_delay.timeout_seconds=30,preserve_client_ip.enabled=true',
+    });
     assert.deepEqual(o.targetGroupAttributes, { 'deregistration_delay.timeout_seconds': '30', 'preserve_client_ip.enabled': 'true' });
     const unknown = rejects({ [Annotations.targetGroupAttributes]: 'slow_start.duration_seconds=30' }, Annotations.targetGroupAttributes);
     assert.match(unknown.message, /unknown target group attribute "slow_start.duration_seconds"/);

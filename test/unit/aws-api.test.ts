@@ -16,7 +16,8 @@ useTestCredentials();
 
 const ELB_NS = 'http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/';
 const OK = `<DescribeLoadBalancersResponse xmlns="${ELB_NS}"><DescribeLoadBalancersResult><LoadBalancers><member><LoadBalancerName>lb</LoadBalancerName><DNSName>lb.example</DNSName></member></LoadBalancers></DescribeLoadBalancersResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></DescribeLoadBalancersResponse>`;
-const error = (code: string) => `<ErrorResponse xmlns="${ELB_NS}"><Error><Type>Sender</Type><Code>${code}</Code><Message>m</Message></Error><RequestId>1</RequestId></ErrorResponse>`;
+const error = (code: string) =>
+  `<ErrorResponse xmlns="${ELB_NS}"><Error><Type>Sender</Type><Code>${code}</Code><Message>m</Message></Error><RequestId>1</RequestId></ErrorResponse>`;
 
 async function listen(server: Server | ReturnType<typeof createTcpServer>): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -25,7 +26,16 @@ async function listen(server: Server | ReturnType<typeof createTcpServer>): Prom
 }
 
 function api(endpoint: string, registry: Registry, overrides: Record<string, unknown> = {}): AwsApi {
-  const config = awsProviderConfigSchema.parse({ region: 'us-east-1', endpoints: { elbv2: endpoint }, vpcId: 'vpc-1', maxRetries: 3, retryBaseDelayMs: 1, retryMaxDelayMs: 5, callsPerSecond: 1000, ...overrides });
+  const config = awsProviderConfigSchema.parse({
+    region: 'us-east-1',
+    endpoints: { elbv2: endpoint },
+    vpcId: 'vpc-1',
+    maxRetries: 3,
+    retryBaseDelayMs: 1,
+    retryMaxDelayMs: 5,
+    callsPerSecond: 1000,
+    ...overrides,
+  });
   return new AwsApi(config, { registry, logger: pino({ level: 'silent' }) });
 }
 
@@ -79,10 +89,13 @@ describe('aws call wrapper', () => {
     const blackHole = createTcpServer(() => {});
     servers.push(blackHole);
     const registry = new Registry();
-    await assert.rejects(api(await listen(blackHole), registry, { requestTimeoutMs: 200, maxRetries: 1 }).elb(new DescribeLoadBalancersCommand({})), (err: Error) => {
-      assert.equal(toProviderError(err, 'ctx').retryable, true);
-      return true;
-    });
+    await assert.rejects(
+      api(await listen(blackHole), registry, { requestTimeoutMs: 200, maxRetries: 1 }).elb(new DescribeLoadBalancersCommand({})),
+      (err: Error) => {
+        assert.equal(toProviderError(err, 'ctx').retryable, true);
+        return true;
+      },
+    );
     assert.deepEqual(await outcomes(registry), { network_error: 2 });
   });
 });

@@ -60,7 +60,14 @@ describe('aws desired state', () => {
       { id: '10.0.1.11', port: 30080 },
       { id: '10.0.2.12', port: 30080 },
     ]);
-    assert.deepEqual(tg.healthCheck, { protocol: 'TCP', port: 'traffic-port', intervalSeconds: 10, timeoutSeconds: 6, healthyThreshold: 3, unhealthyThreshold: 3 });
+    assert.deepEqual(tg.healthCheck, {
+      protocol: 'TCP',
+      port: 'traffic-port',
+      intervalSeconds: 10,
+      timeoutSeconds: 6,
+      healthyThreshold: 3,
+      unhealthyThreshold: 3,
+    });
     assert.deepEqual(tg.attributes, { 'stickiness.enabled': 'false', 'proxy_protocol_v2.enabled': 'false' });
     assert.deepEqual(nlb.listeners, [{ port: 80, protocol: 'TCP', targetGroupName: tg.name }]);
     assert.deepEqual(nlb.securityGroup.rules, [{ protocol: 'tcp', port: 80, cidr: '0.0.0.0/0' }]);
@@ -107,7 +114,14 @@ describe('aws desired state', () => {
       healthCheck: { kind: 'http', port: 32000, path: '/healthz' },
       annotations: { [Annotations.healthCheckProtocol]: 'TCP', [Annotations.healthCheckInterval]: '30' },
     });
-    assert.deepEqual(overridden.targetGroups[0]!.healthCheck, { protocol: 'TCP', port: '32000', intervalSeconds: 30, timeoutSeconds: 6, healthyThreshold: 3, unhealthyThreshold: 3 });
+    assert.deepEqual(overridden.targetGroups[0]!.healthCheck, {
+      protocol: 'TCP',
+      port: '32000',
+      intervalSeconds: 30,
+      timeoutSeconds: 6,
+      healthyThreshold: 3,
+      unhealthyThreshold: 3,
+    });
     const httpOnTraffic = build({ annotations: { [Annotations.healthCheckProtocol]: 'HTTP' } });
     assert.equal(httpOnTraffic.targetGroups[0]!.healthCheck.path, '/');
     assert.equal(httpOnTraffic.targetGroups[0]!.healthCheck.port, 'traffic-port');
@@ -137,7 +151,11 @@ describe('aws desired state', () => {
   });
 
   test('node addresses: preference order, IPv4 only, outside the VPC gets zone "all"', () => {
-    const targets = [node('a', '10.0.1.1', '198.51.100.1'), { nodeName: 'b', addresses: [{ type: 'ExternalIP', address: '198.51.100.2' }] }, node('c', 'fd00::3')];
+    const targets = [
+      node('a', '10.0.1.1', '198.51.100.1'),
+      { nodeName: 'b', addresses: [{ type: 'ExternalIP', address: '198.51.100.2' }] },
+      node('c', 'fd00::3'),
+    ];
     const internal = build({ targets });
     assert.deepEqual(internal.targetGroups[0]!.targets, [{ id: '10.0.1.1', port: 30080 }]);
     const externalFirst = build({ targets }, { ...ctx, nodeAddressPreference: ['ExternalIP', 'InternalIP'] });
@@ -168,7 +186,10 @@ describe('aws desired state', () => {
       { subnetId: 'subnet-b', allocationId: 'eipalloc-2' },
     ]);
     invalid(() => build({ annotations: { [Annotations.eipAllocations]: 'eipalloc-1' } }), /1 allocations for 2 subnets/);
-    invalid(() => build({ annotations: { [Annotations.eipAllocations]: 'eipalloc-1,eipalloc-2' } }, { ...ctx, scheme: 'internal' }), /internet-facing/);
+    invalid(
+      () => build({ annotations: { [Annotations.eipAllocations]: 'eipalloc-1,eipalloc-2' } }, { ...ctx, scheme: 'internal' }),
+      /internet-facing/,
+    );
   });
 
   test('additional tags go everywhere, cross-zone follows its annotation', () => {

@@ -8,7 +8,13 @@ import type { Action, DesiredNlb, ObservedDeletion, ObservedNlb, TargetRef } fro
 import { planDeletion, planNlb, planTargets } from '../../src/providers/aws/plan.ts';
 import { desiredService, node, tcp, udp } from '../fakes/aws-service.ts';
 
-const ctx: NlbContext = { clusterName: 'test', scheme: 'internet-facing', subnetIds: ['subnet-a', 'subnet-b'], vpcCidrs: ['10.0.0.0/16'], nodeAddressPreference: ['InternalIP'] };
+const ctx: NlbContext = {
+  clusterName: 'test',
+  scheme: 'internet-facing',
+  subnetIds: ['subnet-a', 'subnet-b'],
+  vpcCidrs: ['10.0.0.0/16'],
+  nodeAddressPreference: ['InternalIP'],
+};
 const UID = '11111111-2222-3333-4444-555555555555';
 
 function nlbOf(overrides: Parameters<typeof desiredService>[0] = {}): DesiredNlb {
@@ -32,7 +38,12 @@ function inSync(nlb: DesiredNlb): ObservedNlb {
       tags: nlb.tags,
       attributes: { 'load_balancing.cross_zone.enabled': String(nlb.crossZone), 'deletion_protection.enabled': 'false' },
     },
-    listeners: nlb.listeners.map((l) => ({ arn: `arn:listener/${l.port}`, port: l.port, protocol: l.protocol, targetGroupArn: arn(l.targetGroupName) })),
+    listeners: nlb.listeners.map((l) => ({
+      arn: `arn:listener/${l.port}`,
+      port: l.port,
+      protocol: l.protocol,
+      targetGroupArn: arn(l.targetGroupName),
+    })),
     targetGroups: nlb.targetGroups.map((tg) => ({
       arn: arn(tg.name),
       name: tg.name,
@@ -57,7 +68,14 @@ describe('aws plan', () => {
   test('nothing exists: SG, rules, LB, group, targets, listener, in that order', () => {
     const nlb = nlbOf();
     const actions = planNlb({ listeners: [], targetGroups: [] }, nlb);
-    assert.deepEqual(types(actions), ['createSecurityGroup', 'authorizeIngress', 'createLoadBalancer', 'createTargetGroup', 'registerTargets', 'createListener']);
+    assert.deepEqual(types(actions), [
+      'createSecurityGroup',
+      'authorizeIngress',
+      'createLoadBalancer',
+      'createTargetGroup',
+      'registerTargets',
+      'createListener',
+    ]);
     const create = actions[2] as Extract<Action, { type: 'createLoadBalancer' }>;
     assert.equal(create.name, nlb.name);
     assert.deepEqual(create.tags, nlb.tags);
@@ -106,7 +124,9 @@ describe('aws plan', () => {
     assert.deepEqual(types(actions), ['deregisterTargets', 'deregisterTargets', 'registerTargets', 'registerTargets', 'registerTargets']);
     const sizes = actions.map((a) => ('targets' in a ? (a.targets as TargetRef[]).length : 0));
     assert.deepEqual(sizes, [100, 50, 100, 100, 30]);
-    const deregistered = new Set(actions.filter((a) => a.type === 'deregisterTargets').flatMap((a) => (a as { targets: TargetRef[] }).targets.map((t) => t.id)));
+    const deregistered = new Set(
+      actions.filter((a) => a.type === 'deregisterTargets').flatMap((a) => (a as { targets: TargetRef[] }).targets.map((t) => t.id)),
+    );
     assert.deepEqual([...deregistered].sort(), ips(150).sort());
   });
 
@@ -130,7 +150,9 @@ describe('aws plan', () => {
     const after = nlbOf({ sourceRanges: ['198.51.100.0/24'] });
     const actions = planNlb(inSync(before), after);
     assert.deepEqual(types(actions), ['authorizeIngress', 'revokeIngress']);
-    assert.deepEqual((actions[0] as Extract<Action, { type: 'authorizeIngress' }>).rules, [{ protocol: 'tcp', port: 80, cidr: '198.51.100.0/24' }]);
+    assert.deepEqual((actions[0] as Extract<Action, { type: 'authorizeIngress' }>).rules, [
+      { protocol: 'tcp', port: 80, cidr: '198.51.100.0/24' },
+    ]);
     assert.deepEqual((actions[1] as Extract<Action, { type: 'revokeIngress' }>).rules, [{ protocol: 'tcp', port: 80, cidr: '0.0.0.0/0' }]);
   });
 
@@ -150,7 +172,13 @@ describe('aws plan', () => {
   });
 
   test('EIPs are compared only when AWS reported them', () => {
-    const nlb = { ...nlbOf(), subnetMappings: [{ subnetId: 'subnet-a', allocationId: 'eipalloc-1' }, { subnetId: 'subnet-b', allocationId: 'eipalloc-2' }] };
+    const nlb = {
+      ...nlbOf(),
+      subnetMappings: [
+        { subnetId: 'subnet-a', allocationId: 'eipalloc-1' },
+        { subnetId: 'subnet-b', allocationId: 'eipalloc-2' },
+      ],
+    };
     const observed = inSync(nlb);
     observed.loadBalancer!.subnetMappings = [{ subnetId: 'subnet-a' }, { subnetId: 'subnet-b' }];
     observed.loadBalancer!.allocationsKnown = false;
@@ -198,11 +226,17 @@ describe('aws plan', () => {
   });
 
   test('attributes: only differing keys are written; a new group assumes AWS defaults', () => {
-    const nlb = nlbOf({ sessionAffinity: { type: 'ClientIP' }, annotations: { 'service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled': 'true' } });
+    const nlb = nlbOf({
+      sessionAffinity: { type: 'ClientIP' },
+      annotations: { 'service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled': 'true' },
+    });
     const fresh = planNlb({ listeners: [], targetGroups: [] }, nlb);
     const tgAttrs = fresh.find((a) => a.type === 'modifyTargetGroupAttributes') as Extract<Action, { type: 'modifyTargetGroupAttributes' }>;
     assert.deepEqual(tgAttrs.attributes, { 'stickiness.enabled': 'true', 'stickiness.type': 'source_ip' });
-    const lbAttrs = fresh.find((a) => a.type === 'modifyLoadBalancerAttributes') as Extract<Action, { type: 'modifyLoadBalancerAttributes' }>;
+    const lbAttrs = fresh.find((a) => a.type === 'modifyLoadBalancerAttributes') as Extract<
+      Action,
+      { type: 'modifyLoadBalancerAttributes' }
+    >;
     assert.deepEqual(lbAttrs.attributes, { 'load_balancing.cross_zone.enabled': 'true' });
     assert.ok(types(fresh).indexOf('modifyLoadBalancerAttributes') > types(fresh).indexOf('createLoadBalancer'));
   });
@@ -228,7 +262,10 @@ describe('aws plan: targets', () => {
     const desired = ips(201, 200).map((ip) => ({ ...t(ip), availabilityZone: 'all' as const }));
     const actions = planTargets(observed, { name: 'tg', targets: desired });
     assert.deepEqual(types(actions), ['deregisterTargets', 'deregisterTargets', 'registerTargets', 'registerTargets', 'registerTargets']);
-    assert.deepEqual(actions.map((a) => ('targets' in a ? a.targets.length : 0)), [100, 1, 100, 100, 1]);
+    assert.deepEqual(
+      actions.map((a) => ('targets' in a ? a.targets.length : 0)),
+      [100, 1, 100, 100, 1],
+    );
     const registered = actions.filter((a) => a.type === 'registerTargets').flatMap((a) => ('targets' in a ? a.targets : []));
     assert.ok(registered.every((r) => r.availabilityZone === 'all'));
   });
@@ -274,7 +311,10 @@ describe('aws plan: deletion', () => {
 
   test('what is already gone is not planned: a crash leftover, or nothing at all', () => {
     assert.deepEqual(planDeletion({ targetGroups: [], securityGroupIds: ['sg-1'] }), [{ type: 'deleteSecurityGroup', id: 'sg-1' }]);
-    assert.deepEqual(types(planDeletion({ loadBalancer: { arn: 'arn:lb', owned: true, listeners: [] }, targetGroups: [], securityGroupIds: [] })), ['deleteLoadBalancer']);
+    assert.deepEqual(
+      types(planDeletion({ loadBalancer: { arn: 'arn:lb', owned: true, listeners: [] }, targetGroups: [], securityGroupIds: [] })),
+      ['deleteLoadBalancer'],
+    );
     assert.deepEqual(planDeletion({ targetGroups: [], securityGroupIds: [] }), []);
   });
 });

@@ -53,7 +53,12 @@ describe('aws targets', () => {
       Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
     });
     const picked = pickSubnetPerZone(
-      [subnet('subnet-3', 'us-east-1b'), subnet('subnet-2', 'us-east-1a'), subnet('subnet-9', 'us-east-1a', { 'kubernetes.io/cluster/test': 'shared' }), subnet('subnet-1', 'us-east-1b')],
+      [
+        subnet('subnet-3', 'us-east-1b'),
+        subnet('subnet-2', 'us-east-1a'),
+        subnet('subnet-9', 'us-east-1a', { 'kubernetes.io/cluster/test': 'shared' }),
+        subnet('subnet-1', 'us-east-1b'),
+      ],
       'test',
     );
     assert.deepEqual(picked, ['subnet-9', 'subnet-1']);

@@ -42,7 +42,13 @@ function fullLb(name: string, frontend: FrontendIPConfiguration & { name: string
       {
         name: 'pool',
         loadBalancerBackendAddresses: [
-          { name: 'node-a', ipAddress: '10.0.0.10', virtualNetwork: { id: `/subscriptions/${arm.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Network/virtualNetworks/vnet` } },
+          {
+            name: 'node-a',
+            ipAddress: '10.0.0.10',
+            virtualNetwork: {
+              id: `/subscriptions/${arm.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Network/virtualNetworks/vnet`,
+            },
+          },
         ],
       },
     ],
@@ -62,7 +68,9 @@ function fullLb(name: string, frontend: FrontendIPConfiguration & { name: string
 }
 
 /** Resolves to the RestError the SDK raised (or fails the test if it succeeded). */
-async function restError(promise: PromiseLike<unknown>): Promise<{ statusCode?: number; code?: string; message: string; response?: { headers: { get(name: string): string | undefined } } }> {
+async function restError(
+  promise: PromiseLike<unknown>,
+): Promise<{ statusCode?: number; code?: string; message: string; response?: { headers: { get(name: string): string | undefined } } }> {
   try {
     await promise;
   } catch (error) {
@@ -76,7 +84,12 @@ test('an LB with a pool, a rule and a probe is created (201), replaced (200), an
   const slow = await AzureArmFake.start({ lroDelayMs: 150, lroRetryAfterSeconds: 0 });
   try {
     const c = slow.client({ retryOptions: { maxRetries: 0 } });
-    const pip = await c.publicIPAddresses.createOrUpdate(RG, 'pip-web', { location: slow.location, sku: { name: 'Standard' }, publicIPAllocationMethod: 'Static', dnsSettings: { domainNameLabel: 'web' } }, FAST);
+    const pip = await c.publicIPAddresses.createOrUpdate(
+      RG,
+      'pip-web',
+      { location: slow.location, sku: { name: 'Standard' }, publicIPAllocationMethod: 'Static', dnsSettings: { domainNameLabel: 'web' } },
+      FAST,
+    );
     assert.match(pip.ipAddress ?? '', /^20\.50\.\d+\.\d+$/);
     assert.equal(pip.dnsSettings?.fqdn, `web.${slow.location}.cloudapp.azure.com`);
 
@@ -104,7 +117,10 @@ test('an LB with a pool, a rule and a probe is created (201), replaced (200), an
     const created = await poller.pollUntilDone();
     assert.equal(created.provisioningState, 'Succeeded');
     assert.equal(created.loadBalancingRules?.[0]?.probe?.id, `${id}/probes/probe`);
-    assert.deepEqual(created.backendAddressPools?.[0]?.loadBalancingRules?.map((r) => r.id), [`${id}/loadBalancingRules/rule`]);
+    assert.deepEqual(
+      created.backendAddressPools?.[0]?.loadBalancingRules?.map((r) => r.id),
+      [`${id}/loadBalancingRules/rule`],
+    );
     assert.match(created.etag ?? '', /^W\/"[0-9a-f-]{36}"$/);
     assert.ok(slow.count({ type: 'operations', status: 200 }) >= 1, 'the SDK polled the Azure-AsyncOperation URL');
     assert.deepEqual(slow.publicIp(RG, 'pip-web')?.properties['ipConfiguration'], { id: `${id}/frontendIPConfigurations/fe` });
@@ -114,14 +130,22 @@ test('an LB with a pool, a rule and a probe is created (201), replaced (200), an
     assert.deepEqual(replaced.loadBalancingRules, []);
     assert.deepEqual(replaced.probes, []);
     assert.notEqual(replaced.etag, created.etag);
-    assert.deepEqual(slow.calls({ method: 'PUT', type: 'loadBalancers' }).map((call) => call.status), [201, 200]);
+    assert.deepEqual(
+      slow.calls({ method: 'PUT', type: 'loadBalancers' }).map((call) => call.status),
+      [201, 200],
+    );
   } finally {
     await slow.stop();
   }
 });
 
 test('If-Match with a stale etag and If-None-Match: * on an existing LB are refused with 412', async () => {
-  const first = await client.loadBalancers.createOrUpdate(RG, 'lb-etag', fullLb('lb-etag', { name: 'fe', subnet: { id: subnetId() } }), FAST);
+  const first = await client.loadBalancers.createOrUpdate(
+    RG,
+    'lb-etag',
+    fullLb('lb-etag', { name: 'fe', subnet: { id: subnetId() } }),
+    FAST,
+  );
   const second = await client.loadBalancers.createOrUpdate(RG, 'lb-etag', fullLb('lb-etag', { name: 'fe', subnet: { id: subnetId() } }), {
     ...FAST,
     requestOptions: { headers: { 'if-match': first.etag ?? '' } },
@@ -155,10 +179,15 @@ test('references to a frontend, pool or probe outside the body, or to a missing 
   const badPool = await restError(client.loadBalancers.createOrUpdate(RG, 'lb-bad', body, FAST));
   assert.equal(badPool.statusCode, 400);
   assert.equal(badPool.code, 'InvalidResourceReference');
-  assert.match(badPool.message, /lb-other\/backendAddressPools\/pool referenced by resource .*lb-bad\/loadBalancingRules\/rule was not found/);
+  assert.match(
+    badPool.message,
+    /lb-other\/backendAddressPools\/pool referenced by resource .*lb-bad\/loadBalancingRules\/rule was not found/,
+  );
 
   const missingPip = `/subscriptions/${arm.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Network/publicIPAddresses/nope`;
-  const badPip = await restError(client.loadBalancers.createOrUpdate(RG, 'lb-bad', fullLb('lb-bad', { name: 'fe', publicIPAddress: { id: missingPip } }), FAST));
+  const badPip = await restError(
+    client.loadBalancers.createOrUpdate(RG, 'lb-bad', fullLb('lb-bad', { name: 'fe', publicIPAddress: { id: missingPip } }), FAST),
+  );
   assert.equal(badPip.code, 'InvalidResourceReference');
   assert.equal(arm.loadBalancer(RG, 'lb-bad'), undefined);
 });
@@ -168,14 +197,22 @@ test('a public IP used by an LB frontend cannot be deleted until the LB drops th
   arm.addResourceGroup('rg-user');
   const pip = arm.addPublicIp('rg-user', 'user-ip', { tags: { owner: 'team-a' } });
   await client.loadBalancers.createOrUpdate(RG, 'lb-pip', fullLb('lb-pip', { name: 'fe', publicIPAddress: { id: pip.id } }), FAST);
-  assert.equal((await client.publicIPAddresses.get('rg-user', 'user-ip')).ipConfiguration?.id, `${lbId('lb-pip')}/frontendIPConfigurations/fe`);
+  assert.equal(
+    (await client.publicIPAddresses.get('rg-user', 'user-ip')).ipConfiguration?.id,
+    `${lbId('lb-pip')}/frontendIPConfigurations/fe`,
+  );
 
   const refused = await restError(client.publicIPAddresses.delete('rg-user', 'user-ip', FAST));
   assert.equal(refused.statusCode, 400);
   assert.equal(refused.code, 'PublicIPAddressCannotBeDeleted');
   assert.match(refused.message, /can not be deleted since it is still allocated to resource .*lb-pip\/frontendIPConfigurations\/fe/);
 
-  const internal = await client.loadBalancers.createOrUpdate(RG, 'lb-pip', fullLb('lb-pip', { name: 'fe', subnet: { id: subnetId() } }), FAST);
+  const internal = await client.loadBalancers.createOrUpdate(
+    RG,
+    'lb-pip',
+    fullLb('lb-pip', { name: 'fe', subnet: { id: subnetId() } }),
+    FAST,
+  );
   assert.match(internal.frontendIPConfigurations?.[0]?.privateIPAddress ?? '', /^10\.0\.1\.\d+$/);
   const released = await client.publicIPAddresses.get('rg-user', 'user-ip');
   assert.equal(released.ipConfiguration, undefined);
@@ -187,15 +224,30 @@ test('a public IP used by an LB frontend cannot be deleted until the LB drops th
 });
 
 test('private frontend addresses: Dynamic takes a free address, Static is checked against the subnet and other frontends', async () => {
-  const a = await client.loadBalancers.createOrUpdate(RG, 'lb-ip-a', fullLb('lb-ip-a', { name: 'fe', subnet: { id: subnetId() }, privateIPAllocationMethod: 'Static', privateIPAddress: '10.0.1.50' }), FAST);
+  const a = await client.loadBalancers.createOrUpdate(
+    RG,
+    'lb-ip-a',
+    fullLb('lb-ip-a', { name: 'fe', subnet: { id: subnetId() }, privateIPAllocationMethod: 'Static', privateIPAddress: '10.0.1.50' }),
+    FAST,
+  );
   assert.equal(a.frontendIPConfigurations?.[0]?.privateIPAddress, '10.0.1.50');
 
   const taken = await restError(
-    client.loadBalancers.createOrUpdate(RG, 'lb-ip-b', fullLb('lb-ip-b', { name: 'fe', subnet: { id: subnetId() }, privateIPAllocationMethod: 'Static', privateIPAddress: '10.0.1.50' }), FAST),
+    client.loadBalancers.createOrUpdate(
+      RG,
+      'lb-ip-b',
+      fullLb('lb-ip-b', { name: 'fe', subnet: { id: subnetId() }, privateIPAllocationMethod: 'Static', privateIPAddress: '10.0.1.50' }),
+      FAST,
+    ),
   );
   assert.equal(taken.code, 'PrivateIPAddressIsAllocated');
   const outside = await restError(
-    client.loadBalancers.createOrUpdate(RG, 'lb-ip-b', fullLb('lb-ip-b', { name: 'fe', subnet: { id: subnetId() }, privateIPAllocationMethod: 'Static', privateIPAddress: '10.0.2.5' }), FAST),
+    client.loadBalancers.createOrUpdate(
+      RG,
+      'lb-ip-b',
+      fullLb('lb-ip-b', { name: 'fe', subnet: { id: subnetId() }, privateIPAllocationMethod: 'Static', privateIPAddress: '10.0.2.5' }),
+      FAST,
+    ),
   );
   assert.equal(outside.code, 'PrivateIPAddressNotInSubnet');
 
@@ -208,8 +260,11 @@ test('a write over the subscription budget gets 429 SubscriptionRequestsThrottle
   const limited = await AzureArmFake.start({ writeBudget: { limit: 2, windowMs: 60_000 }, lroRetryAfterSeconds: 0 });
   try {
     const c = limited.client({ retryOptions: { maxRetries: 0 } });
-    for (const name of ['a', 'b']) await c.publicIPAddresses.createOrUpdate(RG, name, { location: limited.location, sku: { name: 'Standard' } }, FAST);
-    const throttled = await restError(c.publicIPAddresses.createOrUpdate(RG, 'c', { location: limited.location, sku: { name: 'Standard' } }, FAST));
+    for (const name of ['a', 'b'])
+      await c.publicIPAddresses.createOrUpdate(RG, name, { location: limited.location, sku: { name: 'Standard' } }, FAST);
+    const throttled = await restError(
+      c.publicIPAddresses.createOrUpdate(RG, 'c', { location: limited.location, sku: { name: 'Standard' } }, FAST),
+    );
     assert.equal(throttled.statusCode, 429);
     assert.equal(throttled.code, 'SubscriptionRequestsThrottled');
     assert.ok(Number(throttled.response?.headers.get('retry-after')) > 0);
@@ -226,7 +281,10 @@ test('with SDK retries on, an injected 429 is retried after its Retry-After and 
     const c = throttling.client({ retryOptions: { maxRetries: 2 } });
     const pip = await c.publicIPAddresses.createOrUpdate(RG, 'retried', { location: throttling.location, sku: { name: 'Standard' } }, FAST);
     assert.equal(pip.provisioningState, 'Succeeded');
-    assert.deepEqual(throttling.calls({ method: 'PUT', type: 'publicIPAddresses' }).map((call) => call.status), [429, 201]);
+    assert.deepEqual(
+      throttling.calls({ method: 'PUT', type: 'publicIPAddresses' }).map((call) => call.status),
+      [429, 201],
+    );
   } finally {
     await throttling.stop();
   }
@@ -280,13 +338,23 @@ test('random faults follow their seed, and targeted faults fail exactly the next
 
 test('an lro-failure fault ends the operation Failed; a slow LRO blocks other writes to the resource until it ends', async () => {
   arm.failNext({ method: 'PUT', type: 'loadBalancers', name: 'lb-lro', kind: 'lro-failure' });
-  await assert.rejects(client.loadBalancers.createOrUpdate(RG, 'lb-lro', fullLb('lb-lro', { name: 'fe', subnet: { id: subnetId() } }), FAST), /long-running operation has failed.*InternalServerError/);
+  await assert.rejects(
+    client.loadBalancers.createOrUpdate(RG, 'lb-lro', fullLb('lb-lro', { name: 'fe', subnet: { id: subnetId() } }), FAST),
+    /long-running operation has failed.*InternalServerError/,
+  );
   assert.equal(arm.loadBalancer(RG, 'lb-lro')?.properties['provisioningState'], 'Failed');
 
   arm.slowLroMs = 200;
   arm.failNext({ method: 'PUT', type: 'loadBalancers', name: 'lb-lro', kind: 'slow-lro' });
-  const poller = await client.loadBalancers.beginCreateOrUpdate(RG, 'lb-lro', fullLb('lb-lro', { name: 'fe', subnet: { id: subnetId() } }), FAST);
-  const busy = await restError(client.loadBalancers.createOrUpdate(RG, 'lb-lro', fullLb('lb-lro', { name: 'fe', subnet: { id: subnetId() } }), FAST));
+  const poller = await client.loadBalancers.beginCreateOrUpdate(
+    RG,
+    'lb-lro',
+    fullLb('lb-lro', { name: 'fe', subnet: { id: subnetId() } }),
+    FAST,
+  );
+  const busy = await restError(
+    client.loadBalancers.createOrUpdate(RG, 'lb-lro', fullLb('lb-lro', { name: 'fe', subnet: { id: subnetId() } }), FAST),
+  );
   assert.equal(busy.statusCode, 409);
   assert.equal(busy.code, 'AnotherOperationInProgress');
   assert.equal((await poller.pollUntilDone()).provisioningState, 'Succeeded');
@@ -325,9 +393,30 @@ test('requests without a bearer token get 401, without or with an unknown api-ve
 
 test('NSG security rules: a priority clash in the same direction is SecurityRuleConflict; foreign rules are kept', async () => {
   arm.addNetworkSecurityGroup(RG, 'nsg', {
-    securityRules: [{ name: 'foreign-ssh', priority: 100, direction: 'Inbound', access: 'Allow', protocol: 'Tcp', sourcePortRange: '*', destinationPortRange: '22', sourceAddressPrefix: '*', destinationAddressPrefix: '*' }],
+    securityRules: [
+      {
+        name: 'foreign-ssh',
+        priority: 100,
+        direction: 'Inbound',
+        access: 'Allow',
+        protocol: 'Tcp',
+        sourcePortRange: '*',
+        destinationPortRange: '22',
+        sourceAddressPrefix: '*',
+        destinationAddressPrefix: '*',
+      },
+    ],
   });
-  const rule = { priority: 100, direction: 'Inbound', access: 'Allow', protocol: 'Tcp', sourcePortRange: '*', destinationPortRange: '80', sourceAddressPrefix: 'Internet', destinationAddressPrefix: '*' } as const;
+  const rule = {
+    priority: 100,
+    direction: 'Inbound',
+    access: 'Allow',
+    protocol: 'Tcp',
+    sourcePortRange: '*',
+    destinationPortRange: '80',
+    sourceAddressPrefix: 'Internet',
+    destinationAddressPrefix: '*',
+  } as const;
   const clash = await restError(client.securityRules.createOrUpdate(RG, 'nsg', 'svc-http', rule, FAST));
   assert.equal(clash.code, 'SecurityRuleConflict');
   assert.match(clash.message, /Rules cannot have the same Priority and Direction/);
@@ -340,7 +429,10 @@ test('NSG security rules: a priority clash in the same direction is SecurityRule
 
   await client.securityRules.delete(RG, 'nsg', 'svc-http', FAST);
   const remaining = arm.networkSecurityGroup(RG, 'nsg')?.properties['securityRules'] as Array<{ name: string }>;
-  assert.deepEqual(remaining.map((r) => r.name), ['foreign-ssh']);
+  assert.deepEqual(
+    remaining.map((r) => r.name),
+    ['foreign-ssh'],
+  );
   assert.equal(arm.count({ method: 'PUT', type: 'networkSecurityGroups', child: 'securityRules' }), 2);
 });
 
@@ -354,14 +446,23 @@ test('a backend pool PUT on its own replaces that pool and moves the LB etag', a
     { loadBalancerBackendAddresses: [{ name: 'node-b', ipAddress: '10.0.0.11', virtualNetwork: { id: vnetId } }] },
     FAST,
   );
-  assert.deepEqual(pool.loadBalancerBackendAddresses?.map((a) => a.ipAddress), ['10.0.0.11']);
+  assert.deepEqual(
+    pool.loadBalancerBackendAddresses?.map((a) => a.ipAddress),
+    ['10.0.0.11'],
+  );
   const after = await client.loadBalancers.get(RG, 'LB-POOL');
   assert.notEqual(after.etag, lb.etag);
   assert.equal(after.name, 'lb-pool', 'names match case-insensitively and keep their creation casing');
   assert.equal(after.loadBalancingRules?.length, 1, 'the rest of the LB is untouched');
 
   const badVnet = await restError(
-    client.loadBalancerBackendAddressPools.createOrUpdate(RG, 'lb-pool', 'pool', { loadBalancerBackendAddresses: [{ name: 'x', ipAddress: '10.9.0.1', virtualNetwork: { id: `${vnetId}-missing` } }] }, FAST),
+    client.loadBalancerBackendAddressPools.createOrUpdate(
+      RG,
+      'lb-pool',
+      'pool',
+      { loadBalancerBackendAddresses: [{ name: 'x', ipAddress: '10.9.0.1', virtualNetwork: { id: `${vnetId}-missing` } }] },
+      FAST,
+    ),
   );
   assert.equal(badVnet.code, 'InvalidResourceReference');
 });
@@ -381,19 +482,60 @@ test('frontend and rule counts are limited per LB', async () => {
   try {
     small.addVirtualNetwork(RG, 'vnet', { addressPrefixes: ['10.0.0.0/16'], subnets: [{ name: 'lb', addressPrefix: '10.0.1.0/24' }] });
     const c = small.client({ retryOptions: { maxRetries: 0 } });
-    const subnet = { id: `/subscriptions/${small.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/lb` };
+    const subnet = {
+      id: `/subscriptions/${small.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/lb`,
+    };
     const tooMany = await restError(
-      c.loadBalancers.createOrUpdate(RG, 'lb', { location: small.location, sku: { name: 'Standard' }, frontendIPConfigurations: [{ name: 'a', subnet }, { name: 'b', subnet }] }, FAST),
+      c.loadBalancers.createOrUpdate(
+        RG,
+        'lb',
+        {
+          location: small.location,
+          sku: { name: 'Standard' },
+          frontendIPConfigurations: [
+            { name: 'a', subnet },
+            { name: 'b', subnet },
+          ],
+        },
+        FAST,
+      ),
     );
     assert.equal(tooMany.code, 'LoadBalancerFrontendIPConfigurationCountLimitReached');
 
     const id = `/subscriptions/${small.subscriptionId}/resourceGroups/${RG}/providers/Microsoft.Network/loadBalancers/lb`;
-    const rule = (name: string, port: number) => ({ name, protocol: 'Tcp', frontendPort: port, backendPort: port, frontendIPConfiguration: { id: `${id}/frontendIPConfigurations/a` } }) as const;
+    const rule = (name: string, port: number) =>
+      ({
+        name,
+        protocol: 'Tcp',
+        frontendPort: port,
+        backendPort: port,
+        frontendIPConfiguration: { id: `${id}/frontendIPConfigurations/a` },
+      }) as const;
     const tooManyRules = await restError(
-      c.loadBalancers.createOrUpdate(RG, 'lb', { location: small.location, sku: { name: 'Standard' }, frontendIPConfigurations: [{ name: 'a', subnet }], loadBalancingRules: [rule('r1', 80), rule('r2', 443)] }, FAST),
+      c.loadBalancers.createOrUpdate(
+        RG,
+        'lb',
+        {
+          location: small.location,
+          sku: { name: 'Standard' },
+          frontendIPConfigurations: [{ name: 'a', subnet }],
+          loadBalancingRules: [rule('r1', 80), rule('r2', 443)],
+        },
+        FAST,
+      ),
     );
     assert.equal(tooManyRules.code, 'LoadBalancerLoadBalancingRuleCountLimitReached');
-    const one = await c.loadBalancers.createOrUpdate(RG, 'lb', { location: small.location, sku: { name: 'Standard' }, frontendIPConfigurations: [{ name: 'a', subnet }], loadBalancingRules: [rule('r1', 80)] }, FAST);
+    const one = await c.loadBalancers.createOrUpdate(
+      RG,
+      'lb',
+      {
+        location: small.location,
+        sku: { name: 'Standard' },
+        frontendIPConfigurations: [{ name: 'a', subnet }],
+        loadBalancingRules: [rule('r1', 80)],
+      },
+      FAST,
+    );
     assert.equal(one.loadBalancingRules?.length, 1, 'at the limit is still allowed');
   } finally {
     await small.stop();

@@ -86,7 +86,10 @@ test('an unknown key is an error naming its full path', () => {
   rejects({ controller: { bogus: 1 } }, 'controller.bogus', /unknown field/);
   rejects({ bogus: true }, 'bogus', /unknown field/);
   rejects({ controller: { garbageCollection: { intervall: '1m' } } }, 'controller.garbageCollection.intervall', /unknown field/);
-  rejects({ provider: { local: { addressPools: [{ name: 'p', addresses: ['10.0.0.0/30'], extra: 1 }] } } }, 'provider.local.addressPools[0].extra');
+  rejects(
+    { provider: { local: { addressPools: [{ name: 'p', addresses: ['10.0.0.0/30'], extra: 1 }] } } },
+    'provider.local.addressPools[0].extra',
+  );
 });
 
 test('bad values are errors naming the field', () => {
@@ -141,7 +144,10 @@ test('zero periods and a zero backoff are rejected', () => {
       return false;
     }
   });
-  assert.deepEqual(accepted.map(([field]) => field), []);
+  assert.deepEqual(
+    accepted.map(([field]) => field),
+    [],
+  );
 });
 
 let dir = '';

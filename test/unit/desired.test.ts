@@ -2,11 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Node, V1Service } from '@kubernetes/client-node';
-import {
-  desiredLoadBalancer,
-  specFingerprint,
-  targetsFingerprint,
-} from '../../src/controller/desired.ts';
+import { desiredLoadBalancer, specFingerprint, targetsFingerprint } from '../../src/controller/desired.ts';
 import { defaultLoadBalancerName } from '../../src/providers/provider.ts';
 import { EXCLUDE_LB_LABEL, TO_BE_DELETED_TAINT } from '../../src/controller/predicates.ts';
 
@@ -81,7 +77,11 @@ test('desiredLoadBalancer carries identity, listeners and the Service options', 
 });
 
 test('desiredLoadBalancer: a port without protocol or nodePort becomes TCP with nodePort 0', () => {
-  const desired = desiredLoadBalancer(service((s) => (s.spec!.ports = [{ port: 443 }])), [], 'c');
+  const desired = desiredLoadBalancer(
+    service((s) => (s.spec!.ports = [{ port: 443 }])),
+    [],
+    'c',
+  );
   assert.deepEqual(desired.listeners, [{ name: '', protocol: 'TCP', port: 443, nodePort: 0 }]);
 });
 
@@ -125,7 +125,11 @@ test('desiredLoadBalancer: externalTrafficPolicy Local health-checks HTTP /healt
   assert.deepEqual(local.healthCheck, { kind: 'http', port: 32123, path: '/healthz' });
   assert.equal(local.externalTrafficPolicy, 'Local');
 
-  const cluster = desiredLoadBalancer(service((s) => (s.spec!.healthCheckNodePort = 32123)), [], 'c');
+  const cluster = desiredLoadBalancer(
+    service((s) => (s.spec!.healthCheckNodePort = 32123)),
+    [],
+    'c',
+  );
   assert.deepEqual(cluster.healthCheck, { kind: 'tcp' });
   assert.equal(cluster.externalTrafficPolicy, 'Cluster');
 });
@@ -149,14 +153,29 @@ test('desiredLoadBalancer: source ranges, ClientIP affinity, requested IP and du
 });
 
 test('desiredLoadBalancer: ClientIP affinity without config has no timeout; None ignores a stale config', () => {
-  const noConfig = desiredLoadBalancer(service((s) => (s.spec!.sessionAffinity = 'ClientIP')), [], 'c');
+  const noConfig = desiredLoadBalancer(
+    service((s) => (s.spec!.sessionAffinity = 'ClientIP')),
+    [],
+    'c',
+  );
   assert.deepEqual(noConfig.sessionAffinity, { type: 'ClientIP' });
-  const none = desiredLoadBalancer(service((s) => (s.spec!.sessionAffinityConfig = { clientIP: { timeoutSeconds: 5 } })), [], 'c');
+  const none = desiredLoadBalancer(
+    service((s) => (s.spec!.sessionAffinityConfig = { clientIP: { timeoutSeconds: 5 } })),
+    [],
+    'c',
+  );
   assert.deepEqual(none.sessionAffinity, { type: 'None' });
 });
 
 test('desiredLoadBalancer: missing ipFamilies default to IPv4', () => {
-  assert.deepEqual(desiredLoadBalancer(service((s) => delete s.spec!.ipFamilies), [], 'c').ipFamilies, ['IPv4']);
+  assert.deepEqual(
+    desiredLoadBalancer(
+      service((s) => delete s.spec!.ipFamilies),
+      [],
+      'c',
+    ).ipFamilies,
+    ['IPv4'],
+  );
 });
 
 test('desiredLoadBalancer: currentIngress mirrors status, keeping ip, hostname, ipMode and ports', () => {
@@ -165,7 +184,14 @@ test('desiredLoadBalancer: currentIngress mirrors status, keeping ip, hostname, 
       s.status = {
         loadBalancer: {
           ingress: [
-            { ip: '192.0.2.1', ipMode: 'Proxy', ports: [{ port: 53, protocol: 'UDP' }, { port: 80, protocol: 'TCP', error: 'Pending' }] },
+            {
+              ip: '192.0.2.1',
+              ipMode: 'Proxy',
+              ports: [
+                { port: 53, protocol: 'UDP' },
+                { port: 80, protocol: 'TCP', error: 'Pending' },
+              ],
+            },
             { hostname: 'lb.example.com' },
           ],
         },
@@ -175,11 +201,17 @@ test('desiredLoadBalancer: currentIngress mirrors status, keeping ip, hostname, 
     'c',
   );
   assert.deepEqual(desired.currentIngress, [
-    { ip: '192.0.2.1', ipMode: 'Proxy', ports: [{ port: 53, protocol: 'UDP' }, { port: 80, protocol: 'TCP', error: 'Pending' }] },
+    {
+      ip: '192.0.2.1',
+      ipMode: 'Proxy',
+      ports: [
+        { port: 53, protocol: 'UDP' },
+        { port: 80, protocol: 'TCP', error: 'Pending' },
+      ],
+    },
     { hostname: 'lb.example.com' },
   ]);
 });
-
 
 test('specFingerprint ignores targets and current ingress, and changes with anything else', () => {
   const base = desiredLoadBalancer(service(), [node('n1')], 'c');
@@ -207,8 +239,21 @@ test('specFingerprint ignores targets and current ingress, and changes with anyt
 
 test('targetsFingerprint changes with the targets only', () => {
   const base = desiredLoadBalancer(service(), [node('n1')], 'c');
-  assert.equal(targetsFingerprint(desiredLoadBalancer(service((s) => (s.spec!.ports![0]!.nodePort = 31000)), [node('n1')], 'c')), targetsFingerprint(base));
-  assert.notEqual(targetsFingerprint(desiredLoadBalancer(service(), [node('n1'), node('n2')], 'c')), targetsFingerprint(base), 'node added');
+  assert.equal(
+    targetsFingerprint(
+      desiredLoadBalancer(
+        service((s) => (s.spec!.ports![0]!.nodePort = 31000)),
+        [node('n1')],
+        'c',
+      ),
+    ),
+    targetsFingerprint(base),
+  );
+  assert.notEqual(
+    targetsFingerprint(desiredLoadBalancer(service(), [node('n1'), node('n2')], 'c')),
+    targetsFingerprint(base),
+    'node added',
+  );
   assert.notEqual(targetsFingerprint(desiredLoadBalancer(service(), [], 'c')), targetsFingerprint(base), 'node removed');
   assert.notEqual(
     targetsFingerprint(desiredLoadBalancer(service(), [node('n1', (n) => (n.spec!.providerID = 'test://moved'))], 'c')),
@@ -216,7 +261,9 @@ test('targetsFingerprint changes with the targets only', () => {
     'providerID changed',
   );
   assert.notEqual(
-    targetsFingerprint(desiredLoadBalancer(service(), [node('n1', (n) => (n.status!.addresses = [{ type: 'InternalIP', address: '10.9.9.9' }]))], 'c')),
+    targetsFingerprint(
+      desiredLoadBalancer(service(), [node('n1', (n) => (n.status!.addresses = [{ type: 'InternalIP', address: '10.9.9.9' }]))], 'c'),
+    ),
     targetsFingerprint(base),
     'address changed',
   );
@@ -239,11 +286,19 @@ test('source ranges are trimmed, canonical and de-duplicated; a bad one fails th
   const messy = service((s) => (s.spec!.loadBalancerSourceRanges = [' 10.0.0.0/8', '2001:DB8:0::/32', '10.0.0.0/8 ']));
   assert.deepEqual(desiredLoadBalancer(messy, [], 'c').sourceRanges, ['10.0.0.0/8', '2001:db8::/32']);
   const bad = service((s) => (s.spec!.loadBalancerSourceRanges = ['10.0.0.0/8', '10.0.0.0/33']));
-  assert.throws(() => desiredLoadBalancer(bad, [], 'c'), (err: Error & { retryable?: boolean }) => {
-    assert.equal(err.message, 'loadBalancerSourceRanges: "10.0.0.0/33" is not a CIDR');
-    assert.equal(err.retryable, false);
-    return true;
-  });
-  const badAnnotation = service((s) => (s.metadata!.annotations = { 'service.beta.kubernetes.io/load-balancer-source-ranges': '10.0.0.1' }));
-  assert.throws(() => desiredLoadBalancer(badAnnotation, [], 'c'), /annotation service.beta.kubernetes.io\/load-balancer-source-ranges: "10.0.0.1" is not a CIDR/);
+  assert.throws(
+    () => desiredLoadBalancer(bad, [], 'c'),
+    (err: Error & { retryable?: boolean }) => {
+      assert.equal(err.message, 'loadBalancerSourceRanges: "10.0.0.0/33" is not a CIDR');
+      assert.equal(err.retryable, false);
+      return true;
+    },
+  );
+  const badAnnotation = service(
+    (s) => (s.metadata!.annotations = { 'service.beta.kubernetes.io/load-balancer-source-ranges': '10.0.0.1' }),
+  );
+  assert.throws(
+    () => desiredLoadBalancer(badAnnotation, [], 'c'),
+    /annotation service.beta.kubernetes.io\/load-balancer-source-ranges: "10.0.0.1" is not a CIDR/,
+  );
 });

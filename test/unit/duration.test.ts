@@ -26,7 +26,26 @@ test('parseDuration reads a bare number as seconds', () => {
 });
 
 test('parseDuration rejects malformed input', () => {
-  for (const text of ['5x', '', '5', 's', 'ms', '1h 30m', ' 5s', '5s ', '-5s', '5S', '1d', '5sec', '1h30', 'h1', '1.s', '.5s', 'NaN', '5s5']) {
+  for (const text of [
+    '5x',
+    '',
+    '5',
+    's',
+    'ms',
+    '1h 30m',
+    ' 5s',
+    '5s ',
+    '-5s',
+    '5S',
+    '1d',
+    '5sec',
+    '1h30',
+    'h1',
+    '1.s',
+    '.5s',
+    'NaN',
+    '5s5',
+  ]) {
     assert.equal(parseDuration(text), undefined, JSON.stringify(text));
   }
   for (const value of [-1, Number.NaN, Number.POSITIVE_INFINITY]) assert.equal(parseDuration(value), undefined, String(value));

@@ -1,3 +1,4 @@
+// The event recorder: upstream fields, correlation of repeats, one writer.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Service } from '@kubernetes/client-node';
@@ -38,7 +39,14 @@ test('an event names the Service, with the upstream fields', async () => {
   const [req] = fake.requests;
   assert.equal(req?.method, 'POST');
   assert.equal(req?.path, '/api/v1/namespaces/shop/events');
-  assert.deepEqual(req?.body.involvedObject, { apiVersion: 'v1', kind: 'Service', namespace: 'shop', name: 'web', uid: 'u1', resourceVersion: '7' });
+  assert.deepEqual(req?.body.involvedObject, {
+    apiVersion: 'v1',
+    kind: 'Service',
+    namespace: 'shop',
+    name: 'web',
+    uid: 'u1',
+    resourceVersion: '7',
+  });
   assert.equal(req?.body.type, 'Warning');
   assert.equal(req?.body.reason, 'SyncLoadBalancerFailed');
   assert.deepEqual(req?.body.source, { component: 'service-lb-controller' });
@@ -50,7 +58,10 @@ test('a repeat within the window bumps the count of the same Event instead of cr
   await recorder.record(svc, 'Warning', 'SyncLoadBalancerFailed', 'boom');
   await recorder.record(svc, 'Warning', 'SyncLoadBalancerFailed', 'boom');
   await recorder.record(svc, 'Warning', 'SyncLoadBalancerFailed', 'other');
-  assert.deepEqual(fake.requests.map((r) => r.method), ['POST', 'PATCH', 'POST']);
+  assert.deepEqual(
+    fake.requests.map((r) => r.method),
+    ['POST', 'PATCH', 'POST'],
+  );
   assert.equal(fake.requests[1]?.path, '/api/v1/namespaces/shop/events/web.1');
   assert.equal(fake.requests[1]?.body.count, 2);
 });
@@ -58,14 +69,26 @@ test('a repeat within the window bumps the count of the same Event instead of cr
 test('events are written one at a time, in order, and close() drops what is still queued', async () => {
   const fake = fakeClient();
   const recorder = new EventRecorder(fake.client, 'c', 'i', pino({ level: 'silent' }));
-  const written = Array.from({ length: 5 }, (_, i) => recorder.record({ ...svc, metadata: { ...svc.metadata, uid: `u${i}` } }, 'Normal', 'EnsuredLoadBalancer', 'Ensured load balancer'));
+  const written = Array.from({ length: 5 }, (_, i) =>
+    recorder.record({ ...svc, metadata: { ...svc.metadata, uid: `u${i}` } }, 'Normal', 'EnsuredLoadBalancer', 'Ensured load balancer'),
+  );
   await Promise.all(written);
   assert.equal(fake.maxInFlight(), 1);
-  assert.deepEqual(fake.requests.map((r) => (r.body.involvedObject as { uid: string }).uid), ['u0', 'u1', 'u2', 'u3', 'u4']);
+  assert.deepEqual(
+    fake.requests.map((r) => (r.body.involvedObject as { uid: string }).uid),
+    ['u0', 'u1', 'u2', 'u3', 'u4'],
+  );
 
-  const queued = [recorder.record(svc, 'Normal', 'A', 'a'), recorder.record(svc, 'Normal', 'B', 'b'), recorder.record(svc, 'Normal', 'C', 'c')];
+  const queued = [
+    recorder.record(svc, 'Normal', 'A', 'a'),
+    recorder.record(svc, 'Normal', 'B', 'b'),
+    recorder.record(svc, 'Normal', 'C', 'c'),
+  ];
   recorder.close();
   await Promise.all(queued);
   await recorder.record(svc, 'Normal', 'D', 'd');
-  assert.deepEqual(fake.requests.slice(5).map((r) => r.body.reason), ['A']);
+  assert.deepEqual(
+    fake.requests.slice(5).map((r) => r.body.reason),
+    ['A'],
+  );
 });

@@ -163,7 +163,10 @@ test('collectGarbage goes on after a failing delete, and the failure is retried 
 
 test('collectGarbage with nothing owned does nothing', async () => {
   const provider = new MemoryProvider([]);
-  assert.deepEqual(await collectGarbage({ clusterName: CLUSTER, loadBalancerClass: null, dryRun: false, provider, services, logger: silent }), []);
+  assert.deepEqual(
+    await collectGarbage({ clusterName: CLUSTER, loadBalancerClass: null, dryRun: false, provider, services, logger: silent }),
+    [],
+  );
   assert.deepEqual(provider.deleteAttempts, []);
 });
 

@@ -106,14 +106,26 @@ describe('observe', () => {
   test('keeps the first-seen time for an identical record and restarts it on any change', () => {
     const seen = observe(undefined, held('a'), T0);
     assert.equal(observe(seen, held('a'), T0 + 5).observedAt, T0);
-    for (const change of [{ holderIdentity: 'b' }, { leaseTransitions: 9 }, { leaseDurationSeconds: 1 }, { acquireTime: 'x' }, { renewTime: 'y' }]) {
+    for (const change of [
+      { holderIdentity: 'b' },
+      { leaseTransitions: 9 },
+      { leaseDurationSeconds: 1 },
+      { acquireTime: 'x' },
+      { renewTime: 'y' },
+    ]) {
       assert.equal(observe(seen, held('a', change), T0 + 5).observedAt, T0 + 5, JSON.stringify(change));
     }
   });
 });
 
 test('releasedRecord clears the holder, shortens the lease to 1 s and keeps the transition count', () => {
-  assert.deepEqual(releasedRecord(held('me'), 'T'), { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: 'T', renewTime: 'T', leaseTransitions: 3 });
+  assert.deepEqual(releasedRecord(held('me'), 'T'), {
+    holderIdentity: '',
+    leaseDurationSeconds: 1,
+    acquireTime: 'T',
+    renewTime: 'T',
+    leaseTransitions: 3,
+  });
 });
 
 test('leaseDurationSeconds rounds up to whole seconds, at least 1', () => {
@@ -165,7 +177,7 @@ describe('two candidates on a fake clock', () => {
   function simulate(crashAt: number, until: number) {
     let stored: { record: LeaseRecord; version: number } | undefined;
     const write = (record: LeaseRecord, expectedVersion: number | undefined): boolean => {
-      if ((stored?.version) !== expectedVersion) return false;
+      if (stored?.version !== expectedVersion) return false;
       stored = { record, version: (stored?.version ?? 0) + 1 };
       return true;
     };
@@ -208,7 +220,10 @@ describe('two candidates on a fake clock', () => {
   test('exactly one leads while both run', () => {
     const timeline = simulate(Infinity, 60_000);
     for (const { now, leaders } of timeline) assert.equal(leaders.length, 1, `at ${now}: ${leaders.join(',')}`);
-    assert.ok(timeline.every(({ leaders }) => leaders[0] === timeline[0]!.leaders[0]), 'no needless leader changes');
+    assert.ok(
+      timeline.every(({ leaders }) => leaders[0] === timeline[0]!.leaders[0]),
+      'no needless leader changes',
+    );
   });
 
   test('the survivor takes over within leaseDuration + retryPeriod of the last renewal, and not before', () => {
@@ -226,6 +241,12 @@ describe('two candidates on a fake clock', () => {
 
 test('LeaderElector rejects timings that break the safety margin', () => {
   const base = { kubeConfig: new KubeConfig(), namespace: 'ns', leaseName: 'l', identity: 'me', logger: pino({ level: 'silent' }) };
-  assert.throws(() => new LeaderElector({ ...base, leaseDurationMs: 10_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 }), /retryPeriod < renewDeadline < leaseDuration/);
-  assert.throws(() => new LeaderElector({ ...base, leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 10_000 }), /retryPeriod < renewDeadline < leaseDuration/);
+  assert.throws(
+    () => new LeaderElector({ ...base, leaseDurationMs: 10_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 }),
+    /retryPeriod < renewDeadline < leaseDuration/,
+  );
+  assert.throws(
+    () => new LeaderElector({ ...base, leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 10_000 }),
+    /retryPeriod < renewDeadline < leaseDuration/,
+  );
 });

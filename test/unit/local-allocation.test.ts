@@ -1,3 +1,4 @@
+// VIP allocation from pools: auto-assign, requests, sharing, stability.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { allocate, AllocationTable, type AllocationRequest } from '../../src/providers/local/allocation.ts';
@@ -10,7 +11,17 @@ const pools = parsePools([
 ]);
 
 function req(owner: string, extra: Partial<AllocationRequest> = {}): AllocationRequest {
-  return { owner, service: `ns/${owner}`, families: ['IPv4'], requested: [], pool: undefined, sharingKey: undefined, ports: ['TCP/80'], current: [], ...extra };
+  return {
+    owner,
+    service: `ns/${owner}`,
+    families: ['IPv4'],
+    requested: [],
+    pool: undefined,
+    sharingKey: undefined,
+    ports: ['TCP/80'],
+    current: [],
+    ...extra,
+  };
 }
 
 /** Allocates and commits, as the provider does. */
@@ -61,10 +72,22 @@ test('a requested address is honoured when free and inside a pool, even one with
 test('a taken or outside address is refused with the reason, and nothing else moves', () => {
   const table = new AllocationTable();
   take(table, req('a', { requested: [{ family: 'IPv4', ip: '10.0.0.4' }] }));
-  assert.equal(refusal(table, req('b', { requested: [{ family: 'IPv4', ip: '10.0.0.4' }] })), 'address 10.0.0.4 is already used by Service ns/a');
-  assert.equal(refusal(table, req('b', { requested: [{ family: 'IPv4', ip: '172.16.0.1' }] })), 'requested address 172.16.0.1 is not in any address pool');
-  assert.match(refusal(table, req('b', { pool: 'reserved', requested: [{ family: 'IPv4', ip: '10.0.0.2' }] })), /not in address pool "reserved" \(it is in "default"\)/);
-  assert.match(refusal(table, req('b', { requested: [{ family: 'IPv6', ip: 'fd00::10' }] })), /is IPv6, but the Service's ipFamilies are IPv4/);
+  assert.equal(
+    refusal(table, req('b', { requested: [{ family: 'IPv4', ip: '10.0.0.4' }] })),
+    'address 10.0.0.4 is already used by Service ns/a',
+  );
+  assert.equal(
+    refusal(table, req('b', { requested: [{ family: 'IPv4', ip: '172.16.0.1' }] })),
+    'requested address 172.16.0.1 is not in any address pool',
+  );
+  assert.match(
+    refusal(table, req('b', { pool: 'reserved', requested: [{ family: 'IPv4', ip: '10.0.0.2' }] })),
+    /not in address pool "reserved" \(it is in "default"\)/,
+  );
+  assert.match(
+    refusal(table, req('b', { requested: [{ family: 'IPv6', ip: 'fd00::10' }] })),
+    /is IPv6, but the Service's ipFamilies are IPv4/,
+  );
   assert.deepEqual(table.ipsOf('a'), ['10.0.0.4']);
   assert.deepEqual(table.ipsOf('b'), []);
 });
@@ -99,12 +122,18 @@ test('sharing: same key and disjoint ports share one address (DNS over TCP and U
 test('sharing: overlapping ports, other keys, and no key are refused with a reason', () => {
   const table = new AllocationTable();
   const [ip] = take(table, req('a', { sharingKey: 'k', ports: ['TCP/80', 'TCP/443'] }));
-  assert.equal(refusal(table, req('b', { sharingKey: 'k', ports: ['TCP/443'] })), `address ${ip} is shared with Service ns/a, and ports TCP/443 overlap`);
+  assert.equal(
+    refusal(table, req('b', { sharingKey: 'k', ports: ['TCP/443'] })),
+    `address ${ip} is shared with Service ns/a, and ports TCP/443 overlap`,
+  );
   assert.equal(
     refusal(table, req('b', { sharingKey: 'other', ports: ['TCP/8080'], requested: [{ family: 'IPv4', ip: ip! }] })),
     `address ${ip} is already used by Service ns/a (sharing key "k")`,
   );
-  assert.match(refusal(table, req('b', { ports: ['TCP/8080'], requested: [{ family: 'IPv4', ip: ip! }] })), /already used by Service ns\/a/);
+  assert.match(
+    refusal(table, req('b', { ports: ['TCP/8080'], requested: [{ family: 'IPv4', ip: ip! }] })),
+    /already used by Service ns\/a/,
+  );
   // Without a request and without a key, a Service simply gets its own address.
   assert.notDeepEqual(take(table, req('c', { ports: ['TCP/8080'] })), [ip]);
 });
@@ -112,7 +141,9 @@ test('sharing: overlapping ports, other keys, and no key are refused with a reas
 test('sharing: a requested shared address with the same key is accepted', () => {
   const table = new AllocationTable();
   take(table, req('a', { sharingKey: 'k', ports: ['TCP/53'], requested: [{ family: 'IPv4', ip: '10.0.0.3' }] }));
-  assert.deepEqual(take(table, req('b', { sharingKey: 'k', ports: ['UDP/53'], requested: [{ family: 'IPv4', ip: '10.0.0.3' }] })), ['10.0.0.3']);
+  assert.deepEqual(take(table, req('b', { sharingKey: 'k', ports: ['UDP/53'], requested: [{ family: 'IPv4', ip: '10.0.0.3' }] })), [
+    '10.0.0.3',
+  ]);
 });
 
 test('restored holders keep sharing after a restart until their Service is ensured again', () => {
@@ -125,7 +156,10 @@ test('restored holders keep sharing after a restart until their Service is ensur
   // A newcomer cannot join a restored holder whose key is unknown.
   const fresh = new AllocationTable();
   fresh.assign({ owner: 'a', service: 'ns/a', sharingKey: undefined, ports: ['TCP/53'], restored: true }, ['10.0.0.3']);
-  assert.match(refusal(fresh, req('n', { sharingKey: 'dns', ports: ['UDP/53'], requested: [{ family: 'IPv4', ip: '10.0.0.3' }] })), /already used/);
+  assert.match(
+    refusal(fresh, req('n', { sharingKey: 'dns', ports: ['UDP/53'], requested: [{ family: 'IPv4', ip: '10.0.0.3' }] })),
+    /already used/,
+  );
 });
 
 test('restart: an auto-assigned Service keeps its address from status, not the first free one', () => {

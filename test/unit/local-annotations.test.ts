@@ -1,3 +1,4 @@
+// The local provider's annotations.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseAddressOptions } from '../../src/providers/local/annotations.ts';

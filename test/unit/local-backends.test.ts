@@ -1,3 +1,4 @@
+// Backend choice in the UDP data path: health, retries, draining.
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { Backends, type Closable } from '../../src/providers/local/backends.ts';

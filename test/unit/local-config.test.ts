@@ -19,7 +19,16 @@ test('bad pool entries, duplicate names and overlaps name the field', () => {
   });
   assert.equal(result.success, false);
   const issues = result.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-  assert.ok(issues.some((i) => i.startsWith('addressPools.0.addresses.1: "10.0.0.300" is neither')), issues.join('\n'));
-  assert.ok(issues.some((i) => i.startsWith('addressPools.1.name: duplicate pool name')), issues.join('\n'));
-  assert.ok(issues.some((i) => i.includes('"10.0.0.0/24" (a) overlaps "10.0.0.128-10.0.0.130" (a)')), issues.join('\n'));
+  assert.ok(
+    issues.some((i) => i.startsWith('addressPools.0.addresses.1: "10.0.0.300" is neither')),
+    issues.join('\n'),
+  );
+  assert.ok(
+    issues.some((i) => i.startsWith('addressPools.1.name: duplicate pool name')),
+    issues.join('\n'),
+  );
+  assert.ok(
+    issues.some((i) => i.includes('"10.0.0.0/24" (a) overlaps "10.0.0.128-10.0.0.130" (a)')),
+    issues.join('\n'),
+  );
 });

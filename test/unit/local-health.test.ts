@@ -1,3 +1,4 @@
+// Health check verdicts and thresholds.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { nextHealth, type HealthState } from '../../src/providers/local/health.ts';

@@ -42,6 +42,9 @@ test('ClientIP affinity with no backend picks nothing', () => {
 
 test('round robin visits every backend in turn', () => {
   const rr = new RoundRobin();
-  assert.deepEqual(Array.from({ length: 8 }, () => rr.pick(nodes)), [...nodes, ...nodes]);
+  assert.deepEqual(
+    Array.from({ length: 8 }, () => rr.pick(nodes)),
+    [...nodes, ...nodes],
+  );
   assert.equal(rr.pick([]), undefined);
 });

@@ -1,3 +1,4 @@
+// Proxy worker supervision: respawn backoff and answer timeouts.
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { answerWithin, nextRespawn } from '../../src/providers/local/proxy-workers.ts';

@@ -1,3 +1,4 @@
+// Frontends and probes planned from the desired state and node addresses.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DesiredLoadBalancer } from '../../src/providers/provider.ts';
@@ -13,7 +14,14 @@ function desired(extra: Partial<DesiredLoadBalancer> = {}): DesiredLoadBalancer 
       { name: 'dns', protocol: 'UDP', port: 53, nodePort: 30053 },
     ],
     targets: [
-      { nodeName: 'n1', addresses: [{ type: 'Hostname', address: 'n1' }, { type: 'InternalIP', address: '10.0.0.1' }, { type: 'InternalIP', address: 'fd00::1' }] },
+      {
+        nodeName: 'n1',
+        addresses: [
+          { type: 'Hostname', address: 'n1' },
+          { type: 'InternalIP', address: '10.0.0.1' },
+          { type: 'InternalIP', address: 'fd00::1' },
+        ],
+      },
       { nodeName: 'n2', addresses: [{ type: 'ExternalIP', address: '198.51.100.2' }] },
     ],
     ...plainServiceDefaults(),
@@ -48,7 +56,12 @@ test('TCP health: each TCP port is probed; UDP follows the node TCP verdicts', (
 });
 
 test('a UDP-only Service has nothing to probe with TCP, and its nodes take traffic', () => {
-  const plan = planFrontends(desired({ listeners: [{ name: 'dns', protocol: 'UDP', port: 53, nodePort: 30053 }] }), ['127.0.100.1'], ['InternalIP'], () => false);
+  const plan = planFrontends(
+    desired({ listeners: [{ name: 'dns', protocol: 'UDP', port: 53, nodePort: 30053 }] }),
+    ['127.0.100.1'],
+    ['InternalIP'],
+    () => false,
+  );
   assert.deepEqual(plan.probes, []);
   assert.equal(plan.frontends[0]!.backends[0]!.healthy, true);
 });

@@ -1,16 +1,29 @@
+// NodePort allocation for Services without them.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { assignNodePorts, nodePortsNeeded, pickFreePorts, usedNodePorts } from '../../src/controller/nodeports.ts';
 
 function service(ports: V1ServicePort[], healthCheckNodePort?: number): V1Service {
-  return { metadata: { namespace: 'ns', name: 's' }, spec: { type: 'LoadBalancer', ports, ...(healthCheckNodePort ? { healthCheckNodePort } : {}) } };
+  return {
+    metadata: { namespace: 'ns', name: 's' },
+    spec: { type: 'LoadBalancer', ports, ...(healthCheckNodePort ? { healthCheckNodePort } : {}) },
+  };
 }
 
 test('usedNodePorts collects every NodePort and healthCheckNodePort of every Service', () => {
   const used = usedNodePorts([
-    service([{ port: 80, nodePort: 30080 }, { port: 443, nodePort: 30443 }], 32000),
-    service([{ port: 53, protocol: 'TCP', nodePort: 30053 }, { port: 53, protocol: 'UDP', nodePort: 30053 }]),
+    service(
+      [
+        { port: 80, nodePort: 30080 },
+        { port: 443, nodePort: 30443 },
+      ],
+      32000,
+    ),
+    service([
+      { port: 53, protocol: 'TCP', nodePort: 30053 },
+      { port: 53, protocol: 'UDP', nodePort: 30053 },
+    ]),
     service([{ port: 8080, nodePort: 0 }, { port: 9090 }]),
     { metadata: { name: 'no-spec' } },
   ]);
@@ -105,7 +118,15 @@ test('assignNodePorts throws when given fewer ports than needed', () => {
 test('nodePortsNeeded counts distinct port numbers without a NodePort', () => {
   assert.equal(nodePortsNeeded(service([{ port: 80, nodePort: 30080 }])), 0);
   assert.equal(nodePortsNeeded(service([{ port: 80 }, { port: 443, nodePort: 0 }, { port: 8080, nodePort: 30808 }])), 2);
-  assert.equal(nodePortsNeeded(service([{ port: 53, protocol: 'TCP' }, { port: 53, protocol: 'UDP' }])), 1);
+  assert.equal(
+    nodePortsNeeded(
+      service([
+        { port: 53, protocol: 'TCP' },
+        { port: 53, protocol: 'UDP' },
+      ]),
+    ),
+    1,
+  );
   assert.equal(nodePortsNeeded({ metadata: { name: 'x' } }), 0);
 });
 

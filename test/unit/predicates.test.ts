@@ -65,7 +65,12 @@ test('needsCleanup: our finalizer, our class, and deleted or no longer a LoadBal
     ['type changed to NodePort with finalizer', service({ type: 'NodePort' }, fin), null, true],
     ['being deleted without our finalizer', service({}, { finalizers: ['example.com/other'], ...deleting }), null, false],
     ['ClusterIP without finalizer', service({ type: 'ClusterIP' }), null, false],
-    ['another class, deleted, finalizer set (another controller owns it)', service({ loadBalancerClass: 'x' }, { ...fin, ...deleting }), null, false],
+    [
+      'another class, deleted, finalizer set (another controller owns it)',
+      service({ loadBalancerClass: 'x' }, { ...fin, ...deleting }),
+      null,
+      false,
+    ],
     ['owned class, deleted, finalizer set', service({ loadBalancerClass: 'x' }, { ...fin, ...deleting }), 'x', true],
     ['no class, deleted, finalizer set, controller owns a class', service({}, { ...fin, ...deleting }), 'x', false],
   ];
@@ -295,8 +300,18 @@ test('isOurs: wants a load balancer of our class, or holds one we provisioned', 
   const ours = { [MANAGED_CLASS_ANNOTATION]: '' };
   assert.equal(isOurs(service(), null), true);
   assert.equal(isOurs(service({ loadBalancerClass: 'example.com/other' }), null), false);
-  assert.equal(isOurs(service({ type: 'ClusterIP' }, { finalizers: [LB_FINALIZER], annotations: ours }), null), true, 'type changed: still ours to clean up');
-  assert.equal(isOurs(service({ type: 'ClusterIP' }, { finalizers: [LB_FINALIZER], annotations: { [MANAGED_CLASS_ANNOTATION]: 'example.com/other' } }), null), false);
+  assert.equal(
+    isOurs(service({ type: 'ClusterIP' }, { finalizers: [LB_FINALIZER], annotations: ours }), null),
+    true,
+    'type changed: still ours to clean up',
+  );
+  assert.equal(
+    isOurs(
+      service({ type: 'ClusterIP' }, { finalizers: [LB_FINALIZER], annotations: { [MANAGED_CLASS_ANNOTATION]: 'example.com/other' } }),
+      null,
+    ),
+    false,
+  );
   assert.equal(isOurs(service({ type: 'ClusterIP' }, { annotations: ours }), null), false, 'no finalizer: nothing left to clean');
 });
 

@@ -157,7 +157,10 @@ test('addRateLimited backs off 5s, 10s, 20s ... capped at the maximum, each requ
     t.mock.timers.tick(1);
     assert.deepEqual(await drain(queue), ['a'], `requeued at ${delay} ms`);
   }
-  assert.deepEqual(retries, expected.map((d) => ['a', d]));
+  assert.deepEqual(
+    retries,
+    expected.map((d) => ['a', d]),
+  );
 });
 
 test('backoff is per key', (t) => {

@@ -185,7 +185,11 @@ test('a failed ensure: SyncLoadBalancerFailed, the next sync ensures again, and 
   service();
   provider.failNext('ensure', 1, () => new ProviderError('cloud says no', { retryable: true }));
   await assert.rejects(reconciler.sync(KEY), /cloud says no/);
-  assert.deepEqual(events.at(-1), { type: 'Warning', reason: 'SyncLoadBalancerFailed', message: 'Error syncing load balancer: cloud says no' });
+  assert.deepEqual(events.at(-1), {
+    type: 'Warning',
+    reason: 'SyncLoadBalancerFailed',
+    message: 'Error syncing load balancer: cloud says no',
+  });
   assert.equal(applied.has(KEY), true, 'the identity is kept for cleanup');
 
   await reconciler.sync(KEY);
@@ -278,7 +282,10 @@ test('the ingress the Service already shows is not patched again', async () => {
 
 test('a bad source range: SyncLoadBalancerFailed naming it, a non-retryable error, and no provider call; others keep working', async () => {
   service((s) => (s.spec!.loadBalancerSourceRanges = ['10.0.0.0/8', ' 192.0.2.300/32 ', 'nope']));
-  services.put({ metadata: { namespace: 'shop', name: 'other', uid: 'uid-3' }, spec: { type: 'LoadBalancer', ports: [{ port: 80, protocol: 'TCP', nodePort: 30081 }] } });
+  services.put({
+    metadata: { namespace: 'shop', name: 'other', uid: 'uid-3' },
+    spec: { type: 'LoadBalancer', ports: [{ port: 80, protocol: 'TCP', nodePort: 30081 }] },
+  });
   const err = await reconciler.sync(KEY).then(
     () => undefined,
     (e: unknown) => e,
@@ -297,7 +304,10 @@ test('a bad source range: SyncLoadBalancerFailed naming it, a non-retryable erro
 });
 
 test('source ranges reach the provider trimmed, canonical and without duplicates', async () => {
-  service((s) => (s.metadata!.annotations = { 'service.beta.kubernetes.io/load-balancer-source-ranges': ' 10.0.0.0/8,, FD00:0::/64 ,10.0.0.0/8' }));
+  service(
+    (s) =>
+      (s.metadata!.annotations = { 'service.beta.kubernetes.io/load-balancer-source-ranges': ' 10.0.0.0/8,, FD00:0::/64 ,10.0.0.0/8' }),
+  );
   await reconciler.sync(KEY);
   assert.deepEqual(provider.callsFor(KEY, 'ensure')[0]?.desired?.sourceRanges, ['10.0.0.0/8', 'fd00::/64']);
 });

@@ -110,7 +110,14 @@ describe('separate metrics and health servers on port 0', () => {
 
 test('one address for both: a single server serves every path', async () => {
   const { registry } = fixture();
-  const servers = await startServers({ metricsAddress: '127.0.0.1:0', healthAddress: '127.0.0.1:0', registry, healthz: () => undefined, readyz: () => [], logger });
+  const servers = await startServers({
+    metricsAddress: '127.0.0.1:0',
+    healthAddress: '127.0.0.1:0',
+    registry,
+    healthz: () => undefined,
+    readyz: () => [],
+    logger,
+  });
   try {
     assert.equal(servers.metricsUrl, servers.healthUrl);
     for (const path of ['/metrics', '/healthz', '/readyz']) assert.equal((await call(`${servers.metricsUrl}${path}`)).status, 200, path);
@@ -121,7 +128,14 @@ test('one address for both: a single server serves every path', async () => {
 
 test('":port" binds every interface and is reachable on loopback', async () => {
   const { registry } = fixture();
-  const servers = await startServers({ metricsAddress: ':0', healthAddress: '127.0.0.1:0', registry, healthz: () => undefined, readyz: () => [], logger });
+  const servers = await startServers({
+    metricsAddress: ':0',
+    healthAddress: '127.0.0.1:0',
+    registry,
+    healthz: () => undefined,
+    readyz: () => [],
+    logger,
+  });
   try {
     assert.match(servers.metricsUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.equal((await call(`${servers.metricsUrl}/metrics`)).status, 200);
@@ -138,7 +152,14 @@ test('a port already in use fails the start, leaving nothing listening', async (
   const { registry } = fixture();
   try {
     await assert.rejects(
-      startServers({ metricsAddress: '127.0.0.1:0', healthAddress: `127.0.0.1:${port}`, registry, healthz: () => undefined, readyz: () => [], logger }),
+      startServers({
+        metricsAddress: '127.0.0.1:0',
+        healthAddress: `127.0.0.1:${port}`,
+        registry,
+        healthz: () => undefined,
+        readyz: () => [],
+        logger,
+      }),
       { code: 'EADDRINUSE' },
     );
   } finally {
@@ -148,7 +169,14 @@ test('a port already in use fails the start, leaving nothing listening', async (
 
 test('close() returns even while a client is in the middle of a request', { timeout: 30_000 }, async () => {
   const { registry } = fixture();
-  const servers = await startServers({ metricsAddress: '127.0.0.1:0', healthAddress: '127.0.0.1:0', registry, healthz: () => undefined, readyz: () => [], logger });
+  const servers = await startServers({
+    metricsAddress: '127.0.0.1:0',
+    healthAddress: '127.0.0.1:0',
+    registry,
+    healthz: () => undefined,
+    readyz: () => [],
+    logger,
+  });
   const { hostname, port } = new URL(servers.metricsUrl);
   const socket = connect(Number(port), hostname);
   await once(socket, 'connect');

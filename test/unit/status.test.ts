@@ -1,3 +1,4 @@
+// Status comparison and the status patch.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1LoadBalancerIngress } from '@kubernetes/client-node';
@@ -6,14 +7,30 @@ import type { IngressStatus } from '../../src/providers/provider.ts';
 
 /** What the API server holds today. */
 const published: V1LoadBalancerIngress[] = [
-  { ip: '192.0.2.1', ipMode: 'Proxy', ports: [{ port: 80, protocol: 'TCP' }, { port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] },
+  {
+    ip: '192.0.2.1',
+    ipMode: 'Proxy',
+    ports: [
+      { port: 80, protocol: 'TCP' },
+      { port: 53, protocol: 'UDP' },
+      { port: 53, protocol: 'TCP' },
+    ],
+  },
   { hostname: 'lb-1.example.com' },
 ];
 
 /** The same, as a provider would return it. */
 function wanted(): IngressStatus[] {
   return [
-    { ip: '192.0.2.1', ipMode: 'Proxy', ports: [{ port: 80, protocol: 'TCP' }, { port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] },
+    {
+      ip: '192.0.2.1',
+      ipMode: 'Proxy',
+      ports: [
+        { port: 80, protocol: 'TCP' },
+        { port: 53, protocol: 'UDP' },
+        { port: 53, protocol: 'TCP' },
+      ],
+    },
     { hostname: 'lb-1.example.com' },
   ];
 }
@@ -24,7 +41,11 @@ test('ingressEqual: the same entries are equal', () => {
 
 test('ingressEqual ignores the order of entries and of ports', () => {
   const reordered = wanted().reverse();
-  reordered[1]!.ports = [{ port: 53, protocol: 'TCP' }, { port: 80, protocol: 'TCP' }, { port: 53, protocol: 'UDP' }];
+  reordered[1]!.ports = [
+    { port: 53, protocol: 'TCP' },
+    { port: 80, protocol: 'TCP' },
+    { port: 53, protocol: 'UDP' },
+  ];
   assert.equal(ingressEqual(published, reordered), true);
 });
 

@@ -86,7 +86,8 @@ function parseTags(value: string): Record<string, string> {
   const annotation = Annotations.additionalTags;
   const tags: Record<string, string> = {};
   for (const [key, tagValue] of parseKeyValues(annotation, value)) {
-    if (key.length > 128 || tagValue.length > 256) throw bad(annotation, value, 'tag keys of at most 128 and values of at most 256 characters');
+    if (key.length > 128 || tagValue.length > 256)
+      throw bad(annotation, value, 'tag keys of at most 128 and values of at most 256 characters');
     if (RESERVED_TAG_PREFIXES.some((p) => key.startsWith(p))) {
       throw invalidService(`annotation ${annotation}: tag key "${key}" is reserved for ownership tags`);
     }
@@ -96,8 +97,14 @@ function parseTags(value: string): Record<string, string> {
 }
 
 const bool = (v: string): boolean => v === 'true' || v === 'false';
-const intIn = (min: number, max: number) => (v: string): boolean => /^\d+$/.test(v) && Number(v) >= min && Number(v) <= max;
-const offOr = (check: (v: string) => boolean) => (v: string): boolean => v === 'off' || check(v);
+const intIn =
+  (min: number, max: number) =>
+  (v: string): boolean =>
+    /^\d+$/.test(v) && Number(v) >= min && Number(v) <= max;
+const offOr =
+  (check: (v: string) => boolean) =>
+  (v: string): boolean =>
+    v === 'off' || check(v);
 
 /** Target group attributes a Network Load Balancer accepts, with what each value may be. */
 const TARGET_GROUP_ATTRIBUTES: Record<string, (value: string) => boolean> = {
@@ -122,7 +129,9 @@ function parseTargetGroupAttributes(value: string): Record<string, string> {
   for (const [key, attrValue] of parseKeyValues(annotation, value)) {
     const valid = TARGET_GROUP_ATTRIBUTES[key];
     if (!valid) {
-      throw invalidService(`annotation ${annotation}: unknown target group attribute "${key}" (known: ${Object.keys(TARGET_GROUP_ATTRIBUTES).join(', ')})`);
+      throw invalidService(
+        `annotation ${annotation}: unknown target group attribute "${key}" (known: ${Object.keys(TARGET_GROUP_ATTRIBUTES).join(', ')})`,
+      );
     }
     if (!valid(attrValue)) throw invalidService(`annotation ${annotation}: ${JSON.stringify(attrValue)} is not a valid value for "${key}"`);
     attributes[key] = attrValue;
@@ -144,7 +153,9 @@ function parseScheme(annotations: Record<string, string>): Scheme | undefined {
     const internal = internalValue.trim() === '0.0.0.0/0' ? true : parseBoolean(Annotations.internal, internalValue);
     const fromInternal: Scheme = internal ? 'internal' : 'internet-facing';
     if (scheme !== undefined && scheme !== fromInternal) {
-      throw invalidService(`annotations ${Annotations.scheme} and ${Annotations.internal} disagree (${scheme} vs internal=${internalValue})`);
+      throw invalidService(
+        `annotations ${Annotations.scheme} and ${Annotations.internal} disagree (${scheme} vs internal=${internalValue})`,
+      );
     }
     scheme = fromInternal;
   }

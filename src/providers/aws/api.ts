@@ -67,7 +67,11 @@ export class AwsApi {
     const common = {
       region: config.region,
       maxAttempts: 1,
-      requestHandler: { requestTimeout: config.requestTimeoutMs, throwOnRequestTimeout: true, connectionTimeout: Math.min(config.requestTimeoutMs, 5_000) },
+      requestHandler: {
+        requestTimeout: config.requestTimeoutMs,
+        throwOnRequestTimeout: true,
+        connectionTimeout: Math.min(config.requestTimeoutMs, 5_000),
+      },
     };
     // Credentials come from the SDK's default chain (env, shared files, web identity, IMDS).
     this.#elb = new ElasticLoadBalancingV2Client({ ...common, ...(config.endpoints.elbv2 ? { endpoint: config.endpoints.elbv2 } : {}) });

@@ -153,7 +153,8 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
         );
         state.securityGroupId = required(out.GroupId, 'security group id in the CreateSecurityGroup answer');
       } catch (err) {
-        if (isAwsError(err, 'InvalidGroup.Duplicate')) throw settling(`security group ${action.name} appeared concurrently; syncing again`, SETTLE_MS, err);
+        if (isAwsError(err, 'InvalidGroup.Duplicate'))
+          throw settling(`security group ${action.name} appeared concurrently; syncing again`, SETTLE_MS, err);
         throw err;
       }
       return;
@@ -165,7 +166,8 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
       try {
         await api.ec2(new AuthorizeSecurityGroupIngressCommand({ GroupId: sgId(), IpPermissions: permissions(action.rules) }));
       } catch (err) {
-        if (isAwsError(err, 'InvalidPermission.Duplicate')) throw settling('security group rules changed concurrently; syncing again', SETTLE_MS, err);
+        if (isAwsError(err, 'InvalidPermission.Duplicate'))
+          throw settling('security group rules changed concurrently; syncing again', SETTLE_MS, err);
         throw err;
       }
       return;
@@ -177,7 +179,8 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
       }
       return;
     case 'deleteLoadBalancer':
-      if (action.reason !== undefined) ctx.logger.warn({ service: ctx.service, reason: action.reason }, 'replacing the load balancer (its DNS name will change)');
+      if (action.reason !== undefined)
+        ctx.logger.warn({ service: ctx.service, reason: action.reason }, 'replacing the load balancer (its DNS name will change)');
       try {
         await api.elb(new DeleteLoadBalancerCommand({ LoadBalancerArn: action.arn }));
       } catch (err) {
@@ -195,7 +198,10 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
             Type: 'network',
             Scheme: action.scheme,
             IpAddressType: 'ipv4',
-            SubnetMappings: action.subnetMappings.map((m) => ({ SubnetId: m.subnetId, ...(m.allocationId ? { AllocationId: m.allocationId } : {}) })),
+            SubnetMappings: action.subnetMappings.map((m) => ({
+              SubnetId: m.subnetId,
+              ...(m.allocationId ? { AllocationId: m.allocationId } : {}),
+            })),
             SecurityGroups: [sgId()],
             Tags: elbTags(action.tags),
           }),
@@ -204,7 +210,8 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
         state.loadBalancerArn = required(lb.LoadBalancerArn, 'load balancer ARN');
         state.dnsName = lb.DNSName ?? '';
       } catch (err) {
-        if (isAwsError(err, 'DuplicateLoadBalancerName')) throw settling(`load balancer name ${action.name} is still in use; syncing again`, SETTLE_MS, err);
+        if (isAwsError(err, 'DuplicateLoadBalancerName'))
+          throw settling(`load balancer name ${action.name} is still in use; syncing again`, SETTLE_MS, err);
         throw err;
       }
       return;
@@ -213,7 +220,10 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
       await api.elb(
         new SetSubnetsCommand({
           LoadBalancerArn: lbArn(),
-          SubnetMappings: action.subnetMappings.map((m) => ({ SubnetId: m.subnetId, ...(m.allocationId ? { AllocationId: m.allocationId } : {}) })),
+          SubnetMappings: action.subnetMappings.map((m) => ({
+            SubnetId: m.subnetId,
+            ...(m.allocationId ? { AllocationId: m.allocationId } : {}),
+          })),
         }),
       );
       return;
@@ -282,12 +292,18 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
       const targetGroupArn = tgArn(action.targetGroupName);
       try {
         const out = await api.elb(
-          new CreateListenerCommand({ LoadBalancerArn: lbArn(), Port: action.port, Protocol: action.protocol, DefaultActions: forward(targetGroupArn) }),
+          new CreateListenerCommand({
+            LoadBalancerArn: lbArn(),
+            Port: action.port,
+            Protocol: action.protocol,
+            DefaultActions: forward(targetGroupArn),
+          }),
         );
         const arn = required(out.Listeners?.[0]?.ListenerArn, 'listener ARN in the CreateListener answer');
         state.listeners.set(action.port, { arn, protocol: action.protocol, targetGroupArn });
       } catch (err) {
-        if (isAwsError(err, 'DuplicateListener')) throw settling(`a listener on port ${action.port} appeared concurrently; syncing again`, 1_000, err);
+        if (isAwsError(err, 'DuplicateListener'))
+          throw settling(`a listener on port ${action.port} appeared concurrently; syncing again`, 1_000, err);
         throw err;
       }
       return;
@@ -295,7 +311,12 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
     case 'modifyListener': {
       const targetGroupArn = tgArn(action.targetGroupName);
       await api.elb(
-        new ModifyListenerCommand({ ListenerArn: action.arn, Port: action.port, Protocol: action.protocol, DefaultActions: forward(targetGroupArn) }),
+        new ModifyListenerCommand({
+          ListenerArn: action.arn,
+          Port: action.port,
+          Protocol: action.protocol,
+          DefaultActions: forward(targetGroupArn),
+        }),
       );
       state.listeners.set(action.port, { arn: action.arn, protocol: action.protocol, targetGroupArn });
       return;
@@ -313,7 +334,8 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
       try {
         await api.elb(new DeleteTargetGroupCommand({ TargetGroupArn: action.arn }));
       } catch (err) {
-        if (isAwsError(err, 'ResourceInUse')) throw settling(`target group ${action.arn} is still in use; deleting it again shortly`, SETTLE_MS, err);
+        if (isAwsError(err, 'ResourceInUse'))
+          throw settling(`target group ${action.arn} is still in use; deleting it again shortly`, SETTLE_MS, err);
         if (!isAwsError(err, 'TargetGroupNotFound')) throw err;
       }
       ctx.targetGroupDeleted(action.arn);
@@ -324,7 +346,11 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
         await api.ec2(new DeleteSecurityGroupCommand({ GroupId: action.id }));
       } catch (err) {
         if (isAwsError(err, 'DependencyViolation')) {
-          throw settling(`security group ${action.id} is still attached while AWS releases the load balancer; deleting it again shortly`, SECURITY_GROUP_SETTLE_MS, err);
+          throw settling(
+            `security group ${action.id} is still attached while AWS releases the load balancer; deleting it again shortly`,
+            SECURITY_GROUP_SETTLE_MS,
+            err,
+          );
         }
         if (!isAwsError(err, 'InvalidGroup.NotFound')) throw err;
       }

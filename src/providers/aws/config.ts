@@ -15,7 +15,10 @@ export const awsProviderConfigSchema = z.strictObject({
   subnets: z.array(z.string().min(1)).default([]),
   scheme: z.enum(['internet-facing', 'internal']).default('internet-facing'),
   /** Which node address becomes the target, in order of preference. */
-  nodeAddressPreference: z.array(z.enum(['InternalIP', 'ExternalIP'])).min(1).default(['InternalIP']),
+  nodeAddressPreference: z
+    .array(z.enum(['InternalIP', 'ExternalIP']))
+    .min(1)
+    .default(['InternalIP']),
   /** Client-side budget of AWS API calls per second, shared by every worker. */
   callsPerSecond: z.number().positive().default(10),
   maxRetries: z.number().int().min(0).default(8),

@@ -37,7 +37,11 @@ export function resolveScheme(options: AwsServiceOptions, defaultScheme: Scheme)
  */
 export const KUBE_PROXY_HEALTH = { port: 10256, path: '/healthz' };
 
-export function healthCheckFor(desired: DesiredLoadBalancer, options: AwsServiceOptions, groupProtocol: TargetGroupProtocol): HealthCheckSettings {
+export function healthCheckFor(
+  desired: DesiredLoadBalancer,
+  options: AwsServiceOptions,
+  groupProtocol: TargetGroupProtocol,
+): HealthCheckSettings {
   const o = options.healthCheck;
   const base: DesiredLoadBalancer['healthCheck'] =
     desired.healthCheck.kind === 'tcp' && groupProtocol === 'UDP' ? { kind: 'http', ...KUBE_PROXY_HEALTH } : desired.healthCheck;
@@ -92,7 +96,11 @@ function groupListeners(listeners: Listener[]): PortGroup[] {
   return groups.sort((a, b) => a.port - b.port);
 }
 
-function targetGroupAttributes(desired: DesiredLoadBalancer, options: AwsServiceOptions, protocol: TargetGroupProtocol): Record<string, string> {
+function targetGroupAttributes(
+  desired: DesiredLoadBalancer,
+  options: AwsServiceOptions,
+  protocol: TargetGroupProtocol,
+): Record<string, string> {
   const attributes: Record<string, string> = {};
   if (desired.sessionAffinity.type === 'ClientIP') {
     attributes['stickiness.enabled'] = 'true';
@@ -131,7 +139,8 @@ export function sortRules(rules: SgRule[]): SgRule[] {
 function subnetMappings(options: AwsServiceOptions, ctx: NlbContext): SubnetMapping[] {
   const eips = options.eipAllocations;
   if (!eips) return ctx.subnetIds.map((subnetId) => ({ subnetId }));
-  if (ctx.scheme !== 'internet-facing') throw invalidService(`annotation ${Annotations.eipAllocations}: EIPs need an internet-facing load balancer`);
+  if (ctx.scheme !== 'internet-facing')
+    throw invalidService(`annotation ${Annotations.eipAllocations}: EIPs need an internet-facing load balancer`);
   if (eips.length !== ctx.subnetIds.length) {
     throw invalidService(
       `annotation ${Annotations.eipAllocations}: ${eips.length} allocations for ${ctx.subnetIds.length} subnets (${ctx.subnetIds.join(', ')}); give one per subnet`,

@@ -17,9 +17,25 @@ const THROTTLING_NAMES = new Set([
   'BandwidthLimitExceeded',
 ]);
 
-const SERVER_NAMES = new Set(['InternalFailure', 'InternalError', 'ServiceUnavailable', 'Unavailable', 'RequestTimeout', 'RequestTimeoutException']);
+const SERVER_NAMES = new Set([
+  'InternalFailure',
+  'InternalError',
+  'ServiceUnavailable',
+  'Unavailable',
+  'RequestTimeout',
+  'RequestTimeoutException',
+]);
 
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH']);
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
 
 /** How a failed call should be treated: the first three are worth retrying. */
 export type FailureKind = 'throttled' | 'server_error' | 'network_error' | 'client_error';

@@ -82,7 +82,10 @@ export class Inventory {
     });
     // The name prefix is ours (cluster hash), so only our groups cost a DescribeTags.
     const candidates = groups.filter((g) => g.TargetGroupName?.startsWith(prefix) && g.VpcId === this.#vpcId && g.TargetGroupArn);
-    const tags = await describeTags(this.#api, candidates.map((g) => g.TargetGroupArn!));
+    const tags = await describeTags(
+      this.#api,
+      candidates.map((g) => g.TargetGroupArn!),
+    );
     const owned: OwnedResource[] = [];
     for (const g of candidates) {
       const t = tags.get(g.TargetGroupArn!) ?? {};
@@ -101,7 +104,10 @@ export class Inventory {
       return { items: out.LoadBalancers ?? [], next: out.NextMarker };
     });
     const candidates = lbs.filter((lb) => lb.Type === 'network' && lb.VpcId === this.#vpcId && lb.LoadBalancerArn);
-    const tags = await describeTags(this.#api, candidates.map((lb) => lb.LoadBalancerArn!));
+    const tags = await describeTags(
+      this.#api,
+      candidates.map((lb) => lb.LoadBalancerArn!),
+    );
     const owned: OwnedResource[] = [];
     for (const lb of candidates) {
       const identity = identityFromTags(this.#clusterName, lb.LoadBalancerName!, tags.get(lb.LoadBalancerArn!) ?? {});
@@ -120,7 +126,11 @@ export class Inventory {
       const tags = tagRecord(sg.Tags);
       const name = sg.GroupName ?? '';
       const uid = tags['kubernetes.io/service-uid'];
-      const lbName = name.startsWith(SECURITY_GROUP_PREFIX) ? name.slice(SECURITY_GROUP_PREFIX.length) : uid ? defaultLoadBalancerName(uid) : '';
+      const lbName = name.startsWith(SECURITY_GROUP_PREFIX)
+        ? name.slice(SECURITY_GROUP_PREFIX.length)
+        : uid
+          ? defaultLoadBalancerName(uid)
+          : '';
       const identity = identityFromTags(this.#clusterName, lbName, tags);
       if (identity && sg.GroupId) owned.push({ kind: 'security-group', id: sg.GroupId, name, identity });
     }

@@ -130,9 +130,11 @@ export class NetworkInfo {
     const vpcFilter = { Name: 'vpc-id', Values: [this.#config.vpcId] };
     const found: Subnet[] = [];
     try {
-      if (ids.length > 0) found.push(...((await this.#api.ec2(new DescribeSubnetsCommand({ SubnetIds: ids, Filters: [vpcFilter] }))).Subnets ?? []));
+      if (ids.length > 0)
+        found.push(...((await this.#api.ec2(new DescribeSubnetsCommand({ SubnetIds: ids, Filters: [vpcFilter] }))).Subnets ?? []));
     } catch (err) {
-      if (isAwsError(err, 'InvalidSubnetID.NotFound', 'InvalidSubnetID.Malformed')) throw invalidService(`annotation ${annotation}: ${(err as Error).message}`);
+      if (isAwsError(err, 'InvalidSubnetID.NotFound', 'InvalidSubnetID.Malformed'))
+        throw invalidService(`annotation ${annotation}: ${(err as Error).message}`);
       throw err;
     }
     if (names.length > 0) {
@@ -143,13 +145,17 @@ export class NetworkInfo {
     const resolved = items.map((item) => {
       const matches = found.filter((s) => s.SubnetId === item || tagValue(s, 'Name') === item);
       if (matches.length !== 1) {
-        throw invalidService(`annotation ${annotation}: "${item}" ${matches.length === 0 ? 'is not a subnet' : 'names several subnets'} in VPC ${this.#config.vpcId}`);
+        throw invalidService(
+          `annotation ${annotation}: "${item}" ${matches.length === 0 ? 'is not a subnet' : 'names several subnets'} in VPC ${this.#config.vpcId}`,
+        );
       }
       const subnet = matches[0]!;
       const zone = subnet.AvailabilityZone ?? '';
       const other = zones.get(zone);
       if (other !== undefined && other !== subnet.SubnetId) {
-        throw invalidService(`annotation ${annotation}: ${other} and ${subnet.SubnetId} are both in ${zone}; an NLB takes one subnet per zone`);
+        throw invalidService(
+          `annotation ${annotation}: ${other} and ${subnet.SubnetId} are both in ${zone}; an NLB takes one subnet per zone`,
+        );
       }
       zones.set(zone, subnet.SubnetId!);
       return subnet.SubnetId!;

@@ -33,7 +33,16 @@ import { toProviderError } from './errors.ts';
 import { Inventory, type OwnedResource } from './inventory.ts';
 import type { Action, DesiredNlb, ObservedListener } from './model.ts';
 import { NetworkInfo } from './network.ts';
-import { describeTags, observeDeletion, observeNlb, ownedBy, readEipAddresses, readListeners, readLoadBalancer, readTargets } from './observe.ts';
+import {
+  describeTags,
+  observeDeletion,
+  observeNlb,
+  ownedBy,
+  readEipAddresses,
+  readListeners,
+  readLoadBalancer,
+  readTargets,
+} from './observe.ts';
 import { planDeletion, planNlb, planTargets } from './plan.ts';
 
 /** What a full sync ended with, so that an unchanged resync can check it with one read. */
@@ -104,7 +113,9 @@ export class AwsNlbProvider implements LoadBalancerProvider {
       if (!lb?.LoadBalancerArn) return undefined;
       const tags = (await describeTags(this.#api, [lb.LoadBalancerArn])).get(lb.LoadBalancerArn) ?? {};
       if (!ownedBy(tags, identity)) return undefined;
-      const eips = (lb.AvailabilityZones ?? []).flatMap((z) => (z.LoadBalancerAddresses ?? []).filter((a) => a.AllocationId && a.IpAddress).map((a) => a.IpAddress!));
+      const eips = (lb.AvailabilityZones ?? []).flatMap((z) =>
+        (z.LoadBalancerAddresses ?? []).filter((a) => a.AllocationId && a.IpAddress).map((a) => a.IpAddress!),
+      );
       return { ingress: ingressOf(lb.DNSName ?? '', eips) };
     } catch (err) {
       throw toProviderError(err, `AWS: reading the load balancer of ${serviceKey(identity)}`);
@@ -142,7 +153,10 @@ export class AwsNlbProvider implements LoadBalancerProvider {
         return synced.ingress;
       }
       const ingress = await this.#fullSync(identity, nlb, options.eipAllocations ?? [], specKey, targetsKey);
-      this.#logger.info({ service: serviceKey(identity), durationMs: Math.round(performance.now() - started) }, 'load balancer in sync (full read)');
+      this.#logger.info(
+        { service: serviceKey(identity), durationMs: Math.round(performance.now() - started) },
+        'load balancer in sync (full read)',
+      );
       return ingress;
     } catch (err) {
       this.#synced.delete(identity.uid);
@@ -151,7 +165,13 @@ export class AwsNlbProvider implements LoadBalancerProvider {
   }
 
   /** One DescribeListeners; then, only if the node set changed (or a host update asks), the targets. */
-  async #quickCheck(identity: LoadBalancerIdentity, synced: SyncedState, nlb: DesiredNlb, targetsKey: string, readTargetsNow: boolean): Promise<boolean> {
+  async #quickCheck(
+    identity: LoadBalancerIdentity,
+    synced: SyncedState,
+    nlb: DesiredNlb,
+    targetsKey: string,
+    readTargetsNow: boolean,
+  ): Promise<boolean> {
     const listeners = await readListeners(this.#api, synced.loadBalancerArn);
     if (!listeners) {
       this.#logger.warn({ service: serviceKey(identity) }, 'load balancer disappeared; recreating');
@@ -171,7 +191,11 @@ export class AwsNlbProvider implements LoadBalancerProvider {
         await applyActions(ctx, state, actions);
         if (actions.length > 0) {
           this.#logger.info(
-            { service: serviceKey(identity), registered: targetCount(actions, 'registerTargets'), deregistered: targetCount(actions, 'deregisterTargets') },
+            {
+              service: serviceKey(identity),
+              registered: targetCount(actions, 'registerTargets'),
+              deregistered: targetCount(actions, 'deregisterTargets'),
+            },
             'targets updated',
           );
         }
@@ -197,11 +221,23 @@ export class AwsNlbProvider implements LoadBalancerProvider {
     };
   }
 
-  async #fullSync(identity: LoadBalancerIdentity, nlb: DesiredNlb, eipAllocations: string[], specKey: string, targetsKey: string): Promise<IngressStatus[]> {
+  async #fullSync(
+    identity: LoadBalancerIdentity,
+    nlb: DesiredNlb,
+    eipAllocations: string[],
+    specKey: string,
+    targetsKey: string,
+  ): Promise<IngressStatus[]> {
     await this.#inventory.ensureLoaded();
     const index = this.#inventory.targetGroups;
     const eipIps = eipAllocations.length > 0 ? await readEipAddresses(this.#api, eipAllocations) : [];
-    const { observed, vanishedTargetGroupArns } = await observeNlb(this.#api, identity, nlb, this.#config.vpcId, index.arnsOf(identity.uid));
+    const { observed, vanishedTargetGroupArns } = await observeNlb(
+      this.#api,
+      identity,
+      nlb,
+      this.#config.vpcId,
+      index.arnsOf(identity.uid),
+    );
     for (const arn of vanishedTargetGroupArns) index.remove(arn);
     for (const tg of observed.targetGroups) index.add(identity.uid, tg.arn, tg.name);
 

@@ -154,7 +154,11 @@ export async function readTargets(api: AwsApi, targetGroupArn: string): Promise<
   return targets;
 }
 
-function toObservedLoadBalancer(lb: LoadBalancer, tags: Record<string, string>, attributes: Record<string, string>): ObservedLoadBalancerResource {
+function toObservedLoadBalancer(
+  lb: LoadBalancer,
+  tags: Record<string, string>,
+  attributes: Record<string, string>,
+): ObservedLoadBalancerResource {
   const zones = lb.AvailabilityZones ?? [];
   return {
     arn: lb.LoadBalancerArn!,
@@ -179,7 +183,8 @@ function toObservedSecurityGroup(sg: SecurityGroup): ObservedSecurityGroup {
     if ((p.IpProtocol !== 'tcp' && p.IpProtocol !== 'udp') || p.FromPort === undefined) continue;
     const range = p.ToPort !== undefined && p.ToPort !== p.FromPort ? { toPort: p.ToPort } : {};
     for (const r of p.IpRanges ?? []) if (r.CidrIp) rules.push({ protocol: p.IpProtocol, port: p.FromPort, ...range, cidr: r.CidrIp });
-    for (const r of p.Ipv6Ranges ?? []) if (r.CidrIpv6) rules.push({ protocol: p.IpProtocol, port: p.FromPort, ...range, cidr: r.CidrIpv6 });
+    for (const r of p.Ipv6Ranges ?? [])
+      if (r.CidrIpv6) rules.push({ protocol: p.IpProtocol, port: p.FromPort, ...range, cidr: r.CidrIpv6 });
   }
   return { id: sg.GroupId!, name: sg.GroupName ?? '', rules, tags: tagRecord(sg.Tags) };
 }
@@ -232,7 +237,7 @@ export async function observeNlb(
   ]);
 
   let listeners: ObservedListener[] = [];
-  let lbAttributes: Record<string, string> = {};
+  const lbAttributes: Record<string, string> = {};
   let groups: TargetGroup[] = [];
   if (lb?.LoadBalancerArn) {
     const arn = lb.LoadBalancerArn;
@@ -261,7 +266,9 @@ export async function observeNlb(
   if (lb?.LoadBalancerArn) {
     const lbTags = tags.get(lb.LoadBalancerArn) ?? {};
     if (!ownedBy(lbTags, identity)) {
-      throw invalidService(`an AWS load balancer named "${desired.name}" exists but is not owned by this Service (its ownership tags differ)`);
+      throw invalidService(
+        `an AWS load balancer named "${desired.name}" exists but is not owned by this Service (its ownership tags differ)`,
+      );
     }
     observed.loadBalancer = toObservedLoadBalancer(lb, lbTags, lbAttributes);
   }
@@ -300,7 +307,8 @@ export async function observeDeletion(
     observed.loadBalancer = { arn, owned, listeners: [] };
     if (owned) {
       for (const g of attached) {
-        if (ownedBy(tags.get(g.TargetGroupArn!) ?? {}, identity) && !groups.has(g.TargetGroupArn!)) groups.set(g.TargetGroupArn!, g.TargetGroupName ?? '');
+        if (ownedBy(tags.get(g.TargetGroupArn!) ?? {}, identity) && !groups.has(g.TargetGroupArn!))
+          groups.set(g.TargetGroupArn!, g.TargetGroupName ?? '');
       }
       // Gone since the read above is as good as no listeners: the load balancer is deleted next anyway.
       observed.loadBalancer.listeners = (await readListeners(api, arn)) ?? [];

@@ -47,7 +47,13 @@ export function recreateReason(lb: ObservedLoadBalancerResource, desired: Desire
   if (lb.scheme !== desired.scheme) return `scheme changes from ${lb.scheme} to ${desired.scheme}`;
   if (lb.securityGroups.length === 0) return 'it has no security group, and an NLB cannot get one after creation';
   const wantsEips = desired.subnetMappings.some((m) => m.allocationId);
-  if (wantsEips && !sameSet(lb.subnetMappings.map((m) => m.subnetId), desired.subnetMappings.map((m) => m.subnetId))) {
+  if (
+    wantsEips &&
+    !sameSet(
+      lb.subnetMappings.map((m) => m.subnetId),
+      desired.subnetMappings.map((m) => m.subnetId),
+    )
+  ) {
     return 'subnets with EIP allocations change';
   }
   if (lb.allocationsKnown && !sameSet(allocationKeys(lb.subnetMappings), allocationKeys(desired.subnetMappings))) {
@@ -75,7 +81,8 @@ function planTargetGroup(observed: ObservedTargetGroup | undefined, desired: Des
   if (!observed) {
     actions.push({ type: 'createTargetGroup', targetGroup: desired, tags });
   } else {
-    if (healthCheckDiffers(observed.healthCheck, desired.healthCheck)) actions.push({ type: 'modifyTargetGroup', name, healthCheck: desired.healthCheck });
+    if (healthCheckDiffers(observed.healthCheck, desired.healthCheck))
+      actions.push({ type: 'modifyTargetGroup', name, healthCheck: desired.healthCheck });
     const missingTags = changedEntries(observed.tags, tags);
     if (!isEmpty(missingTags)) actions.push({ type: 'tagTargetGroup', name, tags: missingTags });
   }
@@ -120,7 +127,12 @@ export function planNlb(observed: ObservedNlb, desired: DesiredNlb): Action[] {
   // Security group first: an NLB only ever gets one if it has one from its creation.
   const sg = observed.securityGroup;
   if (!sg) {
-    actions.push({ type: 'createSecurityGroup', name: desired.securityGroup.name, description: desired.securityGroup.description, tags: desired.tags });
+    actions.push({
+      type: 'createSecurityGroup',
+      name: desired.securityGroup.name,
+      description: desired.securityGroup.description,
+      tags: desired.tags,
+    });
   } else {
     const missingTags = changedEntries(sg.tags, desired.tags);
     if (!isEmpty(missingTags)) actions.push({ type: 'tagSecurityGroup', tags: missingTags });
@@ -137,9 +149,20 @@ export function planNlb(observed: ObservedNlb, desired: DesiredNlb): Action[] {
   const creating = !lb || reason !== undefined;
   if (lb && reason !== undefined) actions.push({ type: 'deleteLoadBalancer', arn: lb.arn, reason });
   if (creating) {
-    actions.push({ type: 'createLoadBalancer', name: desired.name, scheme: desired.scheme, subnetMappings: desired.subnetMappings, tags: desired.tags });
+    actions.push({
+      type: 'createLoadBalancer',
+      name: desired.name,
+      scheme: desired.scheme,
+      subnetMappings: desired.subnetMappings,
+      tags: desired.tags,
+    });
   } else {
-    if (!sameSet(lb.subnetMappings.map((m) => m.subnetId), desired.subnetMappings.map((m) => m.subnetId))) {
+    if (
+      !sameSet(
+        lb.subnetMappings.map((m) => m.subnetId),
+        desired.subnetMappings.map((m) => m.subnetId),
+      )
+    ) {
       actions.push({ type: 'setSubnets', subnetMappings: desired.subnetMappings });
     }
     if (!sg || !sameSet(lb.securityGroups, [sg.id])) actions.push({ type: 'setSecurityGroups' });
@@ -163,7 +186,11 @@ export function planNlb(observed: ObservedNlb, desired: DesiredNlb): Action[] {
     const current = listenerByPort.get(l.port);
     if (!current) {
       actions.push({ type: 'createListener', port: l.port, protocol: l.protocol, targetGroupName: l.targetGroupName });
-    } else if (current.protocol !== l.protocol || current.targetGroupArn === undefined || current.targetGroupArn !== arnByName.get(l.targetGroupName)) {
+    } else if (
+      current.protocol !== l.protocol ||
+      current.targetGroupArn === undefined ||
+      current.targetGroupArn !== arnByName.get(l.targetGroupName)
+    ) {
       actions.push({ type: 'modifyListener', arn: current.arn, port: l.port, protocol: l.protocol, targetGroupName: l.targetGroupName });
     }
   }
@@ -172,7 +199,8 @@ export function planNlb(observed: ObservedNlb, desired: DesiredNlb): Action[] {
 
   // Groups nothing points at any more (old NodePort, removed port, leftovers of an interrupted sync).
   const desiredNames = new Set(desired.targetGroups.map((tg) => tg.name));
-  for (const tg of observed.targetGroups) if (!desiredNames.has(tg.name)) actions.push({ type: 'deleteTargetGroup', arn: tg.arn, name: tg.name });
+  for (const tg of observed.targetGroups)
+    if (!desiredNames.has(tg.name)) actions.push({ type: 'deleteTargetGroup', arn: tg.arn, name: tg.name });
 
   if (revoke.length > 0) actions.push({ type: 'revokeIngress', rules: revoke });
   return actions;

@@ -89,7 +89,10 @@ function conflict(table: AllocationTable, ip: string, req: AllocationRequest): s
     if (other.owner === req.owner) continue;
     const sameKey = req.sharingKey !== undefined && other.sharingKey === req.sharingKey;
     if (!sameKey && !(other.restored && alreadyHolds)) {
-      return `address ${ip} is already used by Service ${other.service}` + (other.sharingKey !== undefined && !other.restored ? ` (sharing key "${other.sharingKey}")` : '');
+      return (
+        `address ${ip} is already used by Service ${other.service}` +
+        (other.sharingKey !== undefined && !other.restored ? ` (sharing key "${other.sharingKey}")` : '')
+      );
     }
     const ports = overlap(req.ports, other.ports);
     if (ports.length > 0) return `address ${ip} is shared with Service ${other.service}, and ports ${ports.join(', ')} overlap`;
@@ -131,7 +134,12 @@ export function allocate(table: AllocationTable, pools: Pool[], req: AllocationR
       if (!inScope(requested.ip)) {
         const where = req.pool !== undefined ? `address pool "${req.pool}"` : 'any address pool';
         const actual = poolOf(pools, ip);
-        return { ok: false, message: `requested address ${requested.ip} is not in ${where}` + (actual && req.pool !== undefined ? ` (it is in "${actual.name}")` : '') };
+        return {
+          ok: false,
+          message:
+            `requested address ${requested.ip} is not in ${where}` +
+            (actual && req.pool !== undefined ? ` (it is in "${actual.name}")` : ''),
+        };
       }
       const why = conflict(table, requested.ip, req);
       if (why) return { ok: false, message: why };
@@ -158,7 +166,10 @@ export function allocate(table: AllocationTable, pools: Pool[], req: AllocationR
     }
     const autoPools = req.pool !== undefined ? scope : scope.filter((pool) => pool.autoAssign);
     if (!autoPools.some((pool) => pool.ranges.some((range) => range.family === family))) {
-      return { ok: false, message: `no ${req.pool !== undefined ? `address pool "${req.pool}"` : 'auto-assigned address pool'} has ${family} addresses` };
+      return {
+        ok: false,
+        message: `no ${req.pool !== undefined ? `address pool "${req.pool}"` : 'auto-assigned address pool'} has ${family} addresses`,
+      };
     }
     const free = firstFree(autoPools, family, (ip) => table.holders(ip).length > 0);
     if (!free) return { ok: false, message: `no free ${family} address left in ${autoPools.map((p) => `"${p.name}"`).join(', ')}` };

@@ -36,14 +36,20 @@ export function parseAddressOptions(annotations: Record<string, string>, specIPs
   const keyText = annotations[SHARED_IP_ANNOTATION];
   if (keyText !== undefined && keyText.trim() === '') return { ok: false, message: `annotation ${SHARED_IP_ANNOTATION} is empty` };
 
-  const spec = parseRequested(specIPs.filter((ip) => ip !== ''), 'spec.loadBalancerIP');
+  const spec = parseRequested(
+    specIPs.filter((ip) => ip !== ''),
+    'spec.loadBalancerIP',
+  );
   if (!spec.ok) return spec;
   const annotationText = annotations[LOAD_BALANCER_IPS_ANNOTATION];
   let requested = spec.value;
   if (annotationText !== undefined) {
     const parts = annotationText.split(',').map((part) => part.trim());
     if (parts.some((part) => part === '') || parts.length > 2) {
-      return { ok: false, message: `annotation ${LOAD_BALANCER_IPS_ANNOTATION}: expected one address, or two of different families, separated by a comma` };
+      return {
+        ok: false,
+        message: `annotation ${LOAD_BALANCER_IPS_ANNOTATION}: expected one address, or two of different families, separated by a comma`,
+      };
     }
     const fromAnnotation = parseRequested(parts, `annotation ${LOAD_BALANCER_IPS_ANNOTATION}`);
     if (!fromAnnotation.ok) return fromAnnotation;

@@ -12,13 +12,19 @@ export const addressPoolSchema = z.strictObject({
 export const localProviderConfigSchema = z
   .strictObject({
     /** Default: one loopback pool, so the provider works on any Linux host with no setup. */
-    addressPools: z.array(addressPoolSchema).min(1).default([{ name: 'default', addresses: ['127.0.100.0/24'], autoAssign: true }]),
+    addressPools: z
+      .array(addressPoolSchema)
+      .min(1)
+      .default([{ name: 'default', addresses: ['127.0.100.0/24'], autoAssign: true }]),
     /** When set, VIPs outside loopback are added to and removed from this interface. */
     interface: z.string().min(1).optional(),
     /** Proxy workers (threads) sharing each listening port. */
     workers: z.number().int().min(1).max(64).default(1),
     /** Which node address the proxy forwards to, in order of preference (the same key as provider.aws). */
-    nodeAddressPreference: z.array(z.enum(['InternalIP', 'ExternalIP'])).min(1).default(['InternalIP']),
+    nodeAddressPreference: z
+      .array(z.enum(['InternalIP', 'ExternalIP']))
+      .min(1)
+      .default(['InternalIP']),
     healthCheck: z
       .strictObject({
         intervalSeconds: z.number().positive().default(2),
@@ -33,7 +39,14 @@ export const localProviderConfigSchema = z
   .superRefine((config, ctx) => {
     for (const problem of poolProblems(config.addressPools)) {
       const [path, message] = problem.split(': ', 2) as [string, string];
-      ctx.addIssue({ code: 'custom', path: path.split(/[.[\]]+/).filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p)), message });
+      ctx.addIssue({
+        code: 'custom',
+        path: path
+          .split(/[.[\]]+/)
+          .filter(Boolean)
+          .map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
+        message,
+      });
     }
   });
 

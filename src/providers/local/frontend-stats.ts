@@ -1,3 +1,4 @@
+// Per-frontend traffic counters of the local data path.
 import type { RejectReason } from './proxy-spec.ts';
 
 /** What one frontend has counted since it opened. */
@@ -25,6 +26,12 @@ export class Counters implements FrontendCounters {
   }
 
   snapshot(): FrontendCounters {
-    return { opened: { ...this.opened }, active: this.active, bytesIn: this.bytesIn, bytesOut: this.bytesOut, rejected: { ...this.rejected } };
+    return {
+      opened: { ...this.opened },
+      active: this.active,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      rejected: { ...this.rejected },
+    };
   }
 }

@@ -19,7 +19,11 @@ export interface HealthState {
 }
 
 /** The verdict after one more result: the first result counts at once, later flips need a streak. */
-export function nextHealth(state: HealthState, success: boolean, settings: Pick<HealthSettings, 'unhealthyThreshold' | 'healthyThreshold'>): HealthState {
+export function nextHealth(
+  state: HealthState,
+  success: boolean,
+  settings: Pick<HealthSettings, 'unhealthyThreshold' | 'healthyThreshold'>,
+): HealthState {
   if (state.healthy === undefined) return { healthy: success, streak: 0 };
   if (success === state.healthy) return { healthy: state.healthy, streak: 0 };
   const streak = state.streak + 1;
@@ -59,7 +63,9 @@ function checkHttp(address: string, port: number, path: string, timeoutMs: numbe
 }
 
 export function runProbe(probe: Probe, timeoutMs: number): Promise<boolean> {
-  return probe.kind === 'tcp' ? checkTcp(probe.address, probe.port, timeoutMs) : checkHttp(probe.address, probe.port, probe.path, timeoutMs);
+  return probe.kind === 'tcp'
+    ? checkTcp(probe.address, probe.port, timeoutMs)
+    : checkHttp(probe.address, probe.port, probe.path, timeoutMs);
 }
 
 interface Running {

@@ -97,8 +97,15 @@ class LocalProvider implements LoadBalancerProvider {
       if (ips.length === 0) continue;
       const ports = [...new Set(lb.ingress.flatMap((i) => (i.ports ?? []).map((p) => `${p.protocol}/${p.port}`)))];
       const outside = ips.filter((ip) => !poolOf(this.pools, parseIP(ip)!));
-      if (outside.length > 0) this.logger.warn({ service: serviceKey(lb.identity), addresses: outside }, 'address in status is in no configured pool; it moves on the next sync');
-      this.table.assign({ owner: ownerKey(lb.identity), service: serviceKey(lb.identity), sharingKey: undefined, ports, restored: true }, ips);
+      if (outside.length > 0)
+        this.logger.warn(
+          { service: serviceKey(lb.identity), addresses: outside },
+          'address in status is in no configured pool; it moves on the next sync',
+        );
+      this.table.assign(
+        { owner: ownerKey(lb.identity), service: serviceKey(lb.identity), sharingKey: undefined, ports, restored: true },
+        ips,
+      );
       this.records.set(ownerKey(lb.identity), { identity: lb.identity, ingress: lb.ingress });
     }
     if (this.iface) {
@@ -112,7 +119,10 @@ class LocalProvider implements LoadBalancerProvider {
       }
     }
     this.workers = new ProxyWorkers(this.config.workers, this.logger);
-    this.logger.info({ restored: this.records.size, workers: this.config.workers, pools: this.pools.map((p) => p.name) }, 'local provider started');
+    this.logger.info(
+      { restored: this.records.size, workers: this.config.workers, pools: this.pools.map((p) => p.name) },
+      'local provider started',
+    );
   }
 
   async stop(): Promise<void> {
@@ -136,7 +146,9 @@ class LocalProvider implements LoadBalancerProvider {
     const service = serviceKey(desired.identity);
     const unsupported = desired.listeners.filter((l) => l.protocol !== 'TCP' && l.protocol !== 'UDP');
     if (unsupported.length > 0) {
-      throw invalidService(`the local provider carries TCP and UDP only; port ${unsupported.map((l) => `${l.port}/${l.protocol}`).join(', ')} is not supported`);
+      throw invalidService(
+        `the local provider carries TCP and UDP only; port ${unsupported.map((l) => `${l.port}/${l.protocol}`).join(', ')} is not supported`,
+      );
     }
     const options = parseAddressOptions(desired.annotations, desired.requestedIPs);
     if (!options.ok) throw invalidService(options.message);
@@ -200,7 +212,10 @@ class LocalProvider implements LoadBalancerProvider {
     const settings = this.config.healthCheck;
     let b = this.records.get(owner);
     if (!b?.live) {
-      const push = (): void => void this.push(owner).catch((err: unknown) => this.logger.error({ err, service: serviceKey(desired.identity) }, 'cannot update proxy after a health change'));
+      const push = (): void =>
+        void this.push(owner).catch((err: unknown) =>
+          this.logger.error({ err, service: serviceKey(desired.identity) }, 'cannot update proxy after a health change'),
+        );
       const health = new HealthChecks(
         {
           intervalMs: settings.intervalSeconds * 1_000,
@@ -231,7 +246,11 @@ class LocalProvider implements LoadBalancerProvider {
     const live = b.live;
     const plan = planFrontends(live.desired, live.ips, this.config.nodeAddressPreference, (probe: Probe) => live.health.healthy(probe));
     live.probeNodes = new Map(
-      plan.frontends.flatMap((f) => f.backends.flatMap((be) => plan.probes.filter((p) => p.address === be.address).map((p) => [probeKey(p), be.node] as [string, string]))),
+      plan.frontends.flatMap((f) =>
+        f.backends.flatMap((be) =>
+          plan.probes.filter((p) => p.address === be.address).map((p) => [probeKey(p), be.node] as [string, string]),
+        ),
+      ),
     );
     const spec: FrontendGroupSpec = {
       key: owner,

@@ -12,7 +12,8 @@ function explain(what: string, iface: string, err: unknown): ProviderError {
   let why = stderr || e.message;
   if (e.code === 'ENOENT') why = 'the "ip" command (iproute2) is not installed';
   else if (/Operation not permitted/i.test(stderr)) {
-    why = 'operation not permitted: the controller needs CAP_NET_ADMIN, or leave provider.local.interface unset and manage the address yourself';
+    why =
+      'operation not permitted: the controller needs CAP_NET_ADMIN, or leave provider.local.interface unset and manage the address yourself';
   } else if (/Cannot find device|does not exist/i.test(stderr)) why = `no interface named "${iface}"`;
   return new ProviderError(`cannot ${what}: ${why}`, { retryable: true, cause: err });
 }
@@ -30,9 +31,11 @@ export class InterfaceAddresses {
     const previous = this.queues.get(ip) ?? Promise.resolve();
     const next = previous.catch(() => {}).then(op);
     this.queues.set(ip, next);
-    void next.finally(() => {
-      if (this.queues.get(ip) === next) this.queues.delete(ip);
-    }).catch(() => {});
+    void next
+      .finally(() => {
+        if (this.queues.get(ip) === next) this.queues.delete(ip);
+      })
+      .catch(() => {});
     return next;
   }
 
@@ -40,7 +43,8 @@ export class InterfaceAddresses {
     return this.serial(ip, async () => {
       const family = parseIP(ip)!.family;
       // nodad: an IPv6 address is usable at once instead of after duplicate address detection.
-      const args = family === 'IPv4' ? ['addr', 'add', `${ip}/32`, 'dev', this.iface] : ['-6', 'addr', 'add', `${ip}/128`, 'dev', this.iface, 'nodad'];
+      const args =
+        family === 'IPv4' ? ['addr', 'add', `${ip}/32`, 'dev', this.iface] : ['-6', 'addr', 'add', `${ip}/128`, 'dev', this.iface, 'nodad'];
       try {
         await run('ip', args);
       } catch (err) {

@@ -26,7 +26,8 @@ export function registerMetrics(registry: Registry, sources: MetricsSources): vo
     async collect() {
       const all = await stats();
       this.reset();
-      for (const s of all) for (const [node, n] of Object.entries(s.opened)) this.inc({ service: s.service, frontend: s.frontend, node }, n);
+      for (const s of all)
+        for (const [node, n] of Object.entries(s.opened)) this.inc({ service: s.service, frontend: s.frontend, node }, n);
     },
   });
   new Gauge({
@@ -62,7 +63,8 @@ export function registerMetrics(registry: Registry, sources: MetricsSources): vo
     async collect() {
       const all = await stats();
       this.reset();
-      for (const s of all) for (const [reason, n] of Object.entries(s.rejected)) this.inc({ service: s.service, frontend: s.frontend, reason }, n);
+      for (const s of all)
+        for (const [reason, n] of Object.entries(s.rejected)) this.inc({ service: s.service, frontend: s.frontend, reason }, n);
     },
   });
   new Gauge({
@@ -72,7 +74,8 @@ export function registerMetrics(registry: Registry, sources: MetricsSources): vo
     registers: [registry],
     collect() {
       this.reset();
-      for (const t of sources.targetHealth()) if (t.healthy !== undefined) this.set({ service: t.service, node: t.node, target: t.target }, t.healthy ? 1 : 0);
+      for (const t of sources.targetHealth())
+        if (t.healthy !== undefined) this.set({ service: t.service, node: t.node, target: t.target }, t.healthy ? 1 : 0);
     },
   });
   new Gauge({

@@ -1,5 +1,6 @@
+// The local provider's address pools: parsing, checks and membership.
 import type { IPFamily } from '../provider.ts';
-import { formatIP, parseIP, parsePoolEntry, rangeContains, type IP, type IPRange } from './ip.ts';
+import { formatIP, parsePoolEntry, rangeContains, type IP, type IPRange } from './ip.ts';
 
 export interface PoolConfig {
   name: string;
@@ -26,7 +27,9 @@ export function poolProblems(pools: PoolConfig[]): string[] {
       }
     });
   });
-  const all = pools.flatMap((pool) => pool.addresses.flatMap((entry) => (parsePoolEntry(entry) ? [{ pool: pool.name, entry, range: parsePoolEntry(entry)! }] : [])));
+  const all = pools.flatMap((pool) =>
+    pool.addresses.flatMap((entry) => (parsePoolEntry(entry) ? [{ pool: pool.name, entry, range: parsePoolEntry(entry)! }] : [])),
+  );
   for (let i = 0; i < all.length; i++) {
     for (let j = i + 1; j < all.length; j++) {
       const a = all[i]!;

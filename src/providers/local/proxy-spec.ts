@@ -50,9 +50,7 @@ export type ToWorker =
   | { type: 'stats'; id: number }
   | { type: 'shutdown'; id: number; graceMs: number };
 
-export type FromWorker =
-  | { type: 'done'; id: number; errors: string[] }
-  | { type: 'stats'; id: number; stats: FrontendStats[] };
+export type FromWorker = { type: 'done'; id: number; errors: string[] } | { type: 'stats'; id: number; stats: FrontendStats[] };
 
 export function frontendName(f: { ip: string; port: number; protocol: string }): string {
   return `${f.ip.includes(':') ? `[${f.ip}]` : f.ip}:${f.port}/${f.protocol}`;

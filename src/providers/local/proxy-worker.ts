@@ -1,7 +1,14 @@
 // A proxy worker thread: owns its own listening sockets (bound with reusePort next to the other
 // workers') and the connections the kernel hands it. The main thread tells it what to serve.
 import { parentPort } from 'node:worker_threads';
-import { frontendName, type FrontendGroupSpec, type FromWorker, type FrontendSpec, type FrontendStats, type ToWorker } from './proxy-spec.ts';
+import {
+  frontendName,
+  type FrontendGroupSpec,
+  type FromWorker,
+  type FrontendSpec,
+  type FrontendStats,
+  type ToWorker,
+} from './proxy-spec.ts';
 import { sourceFilter } from './source-ranges.ts';
 import { TcpFrontend } from './tcp-proxy.ts';
 import { UdpFrontend, type UdpContext } from './udp-proxy.ts';
@@ -102,7 +109,8 @@ function remove(key: string): void {
 function stats(): FrontendStats[] {
   const out: FrontendStats[] = [];
   for (const group of groups.values()) {
-    for (const [name, frontend] of group.frontends) out.push({ key: group.spec.key, service: group.spec.service, frontend: name, ...frontend.stats() });
+    for (const [name, frontend] of group.frontends)
+      out.push({ key: group.spec.key, service: group.spec.service, frontend: name, ...frontend.stats() });
   }
   return out;
 }

@@ -96,7 +96,8 @@ export class ProxyWorkers {
     for (const spec of this.specs.values()) {
       void this.send(slot, { type: 'apply', spec }).then((answer) => {
         const errors = answer.type === 'done' ? answer.errors : [];
-        if (errors.length > 0) this.logger.error({ worker: index, service: spec.service, errors }, 'replacement proxy worker cannot serve the load balancer');
+        if (errors.length > 0)
+          this.logger.error({ worker: index, service: spec.service, errors }, 'replacement proxy worker cannot serve the load balancer');
       });
     }
   }

@@ -50,7 +50,9 @@ export function planFrontends(
         if (!address) continue;
         const judges = probesOf(desired, listener, address);
         for (const probe of judges) probes.set(JSON.stringify(probe), probe);
-        const isHealthy = judges.length === 0 || (listener.protocol === 'UDP' && desired.healthCheck.kind === 'tcp' ? judges.some(healthy) : judges.every(healthy));
+        const isHealthy =
+          judges.length === 0 ||
+          (listener.protocol === 'UDP' && desired.healthCheck.kind === 'tcp' ? judges.some(healthy) : judges.every(healthy));
         backends.push({ id: target.nodeName, node: target.nodeName, address, port: listener.nodePort, healthy: isHealthy });
       }
       frontends.push({ protocol: listener.protocol, ip, port: listener.port, backends });

@@ -22,7 +22,10 @@ function engine(): TcpEngine {
     try {
       loaded = createRequire(import.meta.url)(ENGINE_PATH) as TcpEngine;
     } catch (err) {
-      throw new Error(`the local provider's TCP data path is not built (${ENGINE_PATH}): run \`npm run build:native\`, which needs a C compiler`, { cause: err });
+      throw new Error(
+        `the local provider's TCP data path is not built (${ENGINE_PATH}): run \`npm run build:native\`, which needs a C compiler`,
+        { cause: err },
+      );
     }
   }
   return loaded;

@@ -100,7 +100,10 @@ function alive(pid: number): boolean {
 
 /** Namespaces and interfaces left by a test process that died without cleaning up. */
 async function removeLeftovers(): Promise<void> {
-  const namespaces = (await ip('netns', 'list')).split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
+  const namespaces = (await ip('netns', 'list'))
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter(Boolean);
   for (const ns of namespaces) {
     const m = new RegExp(`^${PREFIX}(\\d+)-`).exec(ns);
     if (m && !alive(Number(m[1]))) await ip('netns', 'del', ns).catch(() => {});
@@ -114,7 +117,8 @@ async function removeLeftovers(): Promise<void> {
 
 /** An X for 10.X.0.0/16 and fd00:X::/32 that nothing on this host uses yet. */
 async function freeSubnet(): Promise<number> {
-  const used = (await ip('-o', 'addr', 'show')) + (await ip('route', 'show', 'table', 'all')) + (await ip('-6', 'route', 'show', 'table', 'all'));
+  const used =
+    (await ip('-o', 'addr', 'show')) + (await ip('route', 'show', 'table', 'all')) + (await ip('-6', 'route', 'show', 'table', 'all'));
   for (let attempt = 0; attempt < 50; attempt++) {
     const x = 160 + Math.floor(Math.random() * 90);
     if (!used.includes(`10.${x}.`) && !used.includes(`fd00:${x}:`)) return x;

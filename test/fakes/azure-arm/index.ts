@@ -108,7 +108,10 @@ interface Route {
 
 const CANONICAL_TYPES = new Map<string, TopType>(TOP_TYPES.map((t) => [t.toLowerCase(), t]));
 const WRITE_METHODS = new Set(['PUT', 'PATCH', 'DELETE', 'POST']);
-const WRITABLE_CHILDREN: Readonly<Record<string, string>> = { loadBalancers: 'backendAddressPools', networkSecurityGroups: 'securityRules' };
+const WRITABLE_CHILDREN: Readonly<Record<string, string>> = {
+  loadBalancers: 'backendAddressPools',
+  networkSecurityGroups: 'securityRules',
+};
 
 class WindowBudget {
   private readonly limit: number;
@@ -232,15 +235,27 @@ export class AzureArmFake {
   addVirtualNetwork(
     group: string,
     name: string,
-    spec: { addressPrefixes: string[]; subnets: Array<{ name: string; addressPrefix: string; networkSecurityGroupId?: string }>; location?: string },
+    spec: {
+      addressPrefixes: string[];
+      subnets: Array<{ name: string; addressPrefix: string; networkSecurityGroupId?: string }>;
+      location?: string;
+    },
   ): ArmResource {
-    const subnets = spec.subnets.map((s) => ({ name: s.name, addressPrefix: s.addressPrefix, networkSecurityGroup: s.networkSecurityGroupId }));
+    const subnets = spec.subnets.map((s) => ({
+      name: s.name,
+      addressPrefix: s.addressPrefix,
+      networkSecurityGroup: s.networkSecurityGroupId,
+    }));
     const vnet = this.state.buildVirtualNetwork(group, name, spec.location ?? this.location, spec.addressPrefixes, subnets);
     return structuredClone(this.state.commit(vnet, 'Succeeded'));
   }
 
   /** Rules are given flat, as the SDK models them: `{name, priority, direction, access, protocol, ...}`. */
-  addNetworkSecurityGroup(group: string, name: string, spec: { securityRules?: Array<{ name: string } & Wire>; location?: string } = {}): ArmResource {
+  addNetworkSecurityGroup(
+    group: string,
+    name: string,
+    spec: { securityRules?: Array<{ name: string } & Wire>; location?: string } = {},
+  ): ArmResource {
     const rules = (spec.securityRules ?? []).map(({ name: ruleName, ...properties }) => ({ name: ruleName, properties }));
     const body = { location: spec.location ?? this.location, properties: { securityRules: rules } };
     const nsg = this.state.buildNetworkSecurityGroup(group, name, body, undefined);
@@ -250,7 +265,13 @@ export class AzureArmFake {
   addPublicIp(
     group: string,
     name: string,
-    spec: { sku?: 'Standard' | 'Basic'; allocationMethod?: 'Static' | 'Dynamic'; domainNameLabel?: string; tags?: Record<string, string>; location?: string } = {},
+    spec: {
+      sku?: 'Standard' | 'Basic';
+      allocationMethod?: 'Static' | 'Dynamic';
+      domainNameLabel?: string;
+      tags?: Record<string, string>;
+      location?: string;
+    } = {},
   ): ArmResource {
     const properties: Wire = {};
     if (spec.allocationMethod) properties['publicIPAllocationMethod'] = spec.allocationMethod;
@@ -277,7 +298,9 @@ export class AzureArmFake {
 
   subnet(group: string, vnet: string, subnet: string): Wire | undefined {
     this.settle();
-    const found = arr(this.state.find('virtualNetworks', group, vnet)?.properties['subnets']).find((s) => str(s['name'])?.toLowerCase() === subnet.toLowerCase());
+    const found = arr(this.state.find('virtualNetworks', group, vnet)?.properties['subnets']).find(
+      (s) => str(s['name'])?.toLowerCase() === subnet.toLowerCase(),
+    );
     return found === undefined ? undefined : structuredClone(found);
   }
 
@@ -359,7 +382,9 @@ export class AzureArmFake {
       reply = await this.process(req, url, method, route, raw);
     } catch (error) {
       const armError =
-        error instanceof ArmError ? error : new ArmError(500, 'InternalServerError', `The fake failed: ${error instanceof Error ? error.message : String(error)}`);
+        error instanceof ArmError
+          ? error
+          : new ArmError(500, 'InternalServerError', `The fake failed: ${error instanceof Error ? error.message : String(error)}`);
       reply = { status: armError.status, body: armError.body(), headers: { ...armError.headers } };
     }
     record.status = reply.status;
@@ -380,16 +405,28 @@ export class AzureArmFake {
     const auth = req.headers.authorization ?? '';
     if (!auth) throw new ArmError(401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.");
     if (!/^Bearer\s+\S+/i.test(auth)) {
-      throw new ArmError(401, 'InvalidAuthenticationToken', "The access token is invalid: the 'Authorization' header must use the Bearer scheme.");
+      throw new ArmError(
+        401,
+        'InvalidAuthenticationToken',
+        "The access token is invalid: the 'Authorization' header must use the Bearer scheme.",
+      );
     }
     const apiVersion = url.searchParams.get('api-version');
     if (apiVersion === null) {
-      throw new ArmError(400, 'MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests.");
+      throw new ArmError(
+        400,
+        'MissingApiVersionParameter',
+        'The api-version query parameter (?api-version=) is required for all requests.',
+      );
     }
     if (!this.apiVersions.includes(apiVersion)) {
       const supported = this.apiVersions.join(', ');
       if (!/^\d{4}-\d{2}-\d{2}(-preview)?$/.test(apiVersion)) {
-        throw new ArmError(400, 'InvalidApiVersionParameter', `The api-version '${apiVersion}' is invalid. The supported versions are '${supported}'.`);
+        throw new ArmError(
+          400,
+          'InvalidApiVersionParameter',
+          `The api-version '${apiVersion}' is invalid. The supported versions are '${supported}'.`,
+        );
       }
       throw new ArmError(
         400,
@@ -451,20 +488,30 @@ export class AzureArmFake {
   private route(path: string): Route {
     const segments = path.split('/').filter(Boolean).map(decodeURIComponent);
     const lowerSegments = segments.map((s) => s.toLowerCase());
-    const invalidPath = () => new ArmError(404, 'InvalidResourceType', `The resource type could not be found for path '${path}' in the namespace 'Microsoft.Network'.`);
+    const invalidPath = () =>
+      new ArmError(
+        404,
+        'InvalidResourceType',
+        `The resource type could not be found for path '${path}' in the namespace 'Microsoft.Network'.`,
+      );
     if (lowerSegments[0] !== 'subscriptions' || segments.length < 4) throw invalidPath();
     if (lowerSegments[1] !== this.subscriptionId.toLowerCase()) {
       throw new ArmError(404, 'SubscriptionNotFound', `The subscription '${segments[1]}' could not be found.`);
     }
     if (lowerSegments[2] === 'providers' && lowerSegments[3] === 'microsoft.network') {
-      if (segments.length === 8 && lowerSegments[4] === 'locations' && (lowerSegments[6] === 'operations' || lowerSegments[6] === 'operationresults')) {
+      if (
+        segments.length === 8 &&
+        lowerSegments[4] === 'locations' &&
+        (lowerSegments[6] === 'operations' || lowerSegments[6] === 'operationresults')
+      ) {
         return { operation: { id: segments[7] ?? '', result: lowerSegments[6] === 'operationresults' } };
       }
       const type = CANONICAL_TYPES.get(lowerSegments[4] ?? '');
       if (segments.length === 5 && type) return { type };
       throw invalidPath();
     }
-    if (lowerSegments[2] !== 'resourcegroups' || lowerSegments[4] !== 'providers' || lowerSegments[5] !== 'microsoft.network') throw invalidPath();
+    if (lowerSegments[2] !== 'resourcegroups' || lowerSegments[4] !== 'providers' || lowerSegments[5] !== 'microsoft.network')
+      throw invalidPath();
     const type = CANONICAL_TYPES.get(lowerSegments[6] ?? '');
     if (!type || segments.length > 10) throw invalidPath();
     const route: Route = { type, group: segments[3] ?? '' };
@@ -546,7 +593,11 @@ export class AzureArmFake {
     this.state.groupName(group);
     const parent = this.state.find(type, group, name);
     if (!parent) {
-      throw new ArmError(404, 'ParentResourceNotFound', `Can not perform requested operation on nested resource. Parent resource '${name}' not found.`);
+      throw new ArmError(
+        404,
+        'ParentResourceNotFound',
+        `Can not perform requested operation on nested resource. Parent resource '${name}' not found.`,
+      );
     }
     const items = arr(parent.properties[child]);
     const childId = `${parent.id}/${child}/${childName ?? ''}`;
@@ -566,7 +617,9 @@ export class AzureArmFake {
     const childBody = method === 'PUT' ? parseJson(raw) : undefined;
     const body = this.state.withChild(parent, child, childName, childBody);
     const rebuilt =
-      type === 'loadBalancers' ? this.state.buildLoadBalancer(group, name, body, parent) : this.state.buildNetworkSecurityGroup(group, name, body, parent);
+      type === 'loadBalancers'
+        ? this.state.buildLoadBalancer(group, name, body, parent)
+        : this.state.buildNetworkSecurityGroup(group, name, body, parent);
     if (method === 'DELETE') {
       this.state.commit(rebuilt, 'Updating');
       return this.startOperation(rebuilt, 'write', 202, undefined, lro);
@@ -687,7 +740,11 @@ function precondition(req: IncomingMessage, current: { etag?: unknown } | undefi
   if (typeof ifMatch === 'string') {
     const etag = typeof current?.etag === 'string' ? current.etag : undefined;
     if (etag === undefined || (ifMatch !== '*' && strip(ifMatch) !== strip(etag))) {
-      throw new ArmError(412, 'PreconditionFailed', `The condition If-Match: ${ifMatch} does not match the current etag ${etag ?? '(none: the resource does not exist)'}.`);
+      throw new ArmError(
+        412,
+        'PreconditionFailed',
+        `The condition If-Match: ${ifMatch} does not match the current etag ${etag ?? '(none: the resource does not exist)'}.`,
+      );
     }
   }
   if (ifNoneMatch === '*' && current !== undefined) {

@@ -102,10 +102,31 @@ export function setProvisioningState(resource: ArmResource, state: string): void
 }
 
 const DEFAULT_SECURITY_RULES: readonly Wire[] = [
-  { name: 'AllowVnetInBound', direction: 'Inbound', priority: 65000, access: 'Allow', source: 'VirtualNetwork', destination: 'VirtualNetwork' },
-  { name: 'AllowAzureLoadBalancerInBound', direction: 'Inbound', priority: 65001, access: 'Allow', source: 'AzureLoadBalancer', destination: '*' },
+  {
+    name: 'AllowVnetInBound',
+    direction: 'Inbound',
+    priority: 65000,
+    access: 'Allow',
+    source: 'VirtualNetwork',
+    destination: 'VirtualNetwork',
+  },
+  {
+    name: 'AllowAzureLoadBalancerInBound',
+    direction: 'Inbound',
+    priority: 65001,
+    access: 'Allow',
+    source: 'AzureLoadBalancer',
+    destination: '*',
+  },
   { name: 'DenyAllInBound', direction: 'Inbound', priority: 65500, access: 'Deny', source: '*', destination: '*' },
-  { name: 'AllowVnetOutBound', direction: 'Outbound', priority: 65000, access: 'Allow', source: 'VirtualNetwork', destination: 'VirtualNetwork' },
+  {
+    name: 'AllowVnetOutBound',
+    direction: 'Outbound',
+    priority: 65000,
+    access: 'Allow',
+    source: 'VirtualNetwork',
+    destination: 'VirtualNetwork',
+  },
   { name: 'AllowInternetOutBound', direction: 'Outbound', priority: 65001, access: 'Allow', source: '*', destination: 'Internet' },
   { name: 'DenyAllOutBound', direction: 'Outbound', priority: 65500, access: 'Deny', source: '*', destination: '*' },
 ];
@@ -220,7 +241,11 @@ export class NetworkState {
         return candidate;
       }
     }
-    throw new ArmError(400, 'PublicIPCountLimitReached', 'Cannot create more than the available public IP addresses for this subscription in this region.');
+    throw new ArmError(
+      400,
+      'PublicIPCountLimitReached',
+      'Cannot create more than the available public IP addresses for this subscription in this region.',
+    );
   }
 
   /** ARM refuses to delete what is still in use; these are the checks DELETE runs before accepting. */
@@ -263,7 +288,13 @@ export class NetworkState {
           id: `${id}/${collection}/${childName}`,
           etag: '',
           type: `Microsoft.Network/loadBalancers/${collection}`,
-          properties: omit(obj(item['properties']), ['provisioningState', 'loadBalancingRules', 'inboundNatRules', 'outboundRules', 'backendIPConfigurations']),
+          properties: omit(obj(item['properties']), [
+            'provisioningState',
+            'loadBalancingRules',
+            'inboundNatRules',
+            'outboundRules',
+            'backendIPConfigurations',
+          ]),
         };
       });
       known[collection] = new Set(children[collection].map((c) => lower(str(c['id']))));
@@ -353,10 +384,18 @@ export class NetworkState {
       const publicIpId = refId(p['publicIPAddress']);
       const subnetId = refId(p['subnet']);
       if (publicIpId !== undefined && subnetId !== undefined) {
-        throw new ArmError(400, 'FrontendIPConfigHasBothSubnetAndPublicIP', `Frontend IP Configuration ${feId} must not reference both a Subnet and a Public IP Address.`);
+        throw new ArmError(
+          400,
+          'FrontendIPConfigHasBothSubnetAndPublicIP',
+          `Frontend IP Configuration ${feId} must not reference both a Subnet and a Public IP Address.`,
+        );
       }
       if (publicIpId === undefined && subnetId === undefined && refId(p['publicIPPrefix']) === undefined) {
-        throw new ArmError(400, 'FrontendIPConfigHasNoSubnetOrPublicIP', `Frontend IP Configuration ${feId} must reference either a Subnet or a Public IP Address.`);
+        throw new ArmError(
+          400,
+          'FrontendIPConfigHasNoSubnetOrPublicIP',
+          `Frontend IP Configuration ${feId} must reference either a Subnet or a Public IP Address.`,
+        );
       }
       if (publicIpId !== undefined) {
         const pip = this.findById(publicIpId);
@@ -371,7 +410,11 @@ export class NetworkState {
         }
         const holder = refId(pip.properties['ipConfiguration']);
         if (holder !== undefined && !lower(holder).startsWith(`${lower(lbId)}/`)) {
-          throw new ArmError(400, 'PublicIPAddressInUse', `Resource ${feId} is referencing public IP address ${pip.id} that is already allocated to resource ${holder}.`);
+          throw new ArmError(
+            400,
+            'PublicIPAddressInUse',
+            `Resource ${feId} is referencing public IP address ${pip.id} that is already allocated to resource ${holder}.`,
+          );
         }
         p['publicIPAddress'] = { id: pip.id };
         continue;
@@ -386,14 +429,26 @@ export class NetworkState {
         const text = str(p['privateIPAddress']) ?? '';
         const ip = ipToInt(text);
         if (ip === undefined || !cidrContains(prefix, ip)) {
-          throw new ArmError(400, 'PrivateIPAddressNotInSubnet', `Private static IP address ${text} does not belong to the range of subnet prefix ${prefix.text}.`);
+          throw new ArmError(
+            400,
+            'PrivateIPAddressNotInSubnet',
+            `Private static IP address ${text} does not belong to the range of subnet prefix ${prefix.text}.`,
+          );
         }
         if (azureReserved(prefix, ip)) {
-          throw new ArmError(400, 'PrivateIPAddressInReservedRange', `Private static IP address ${text} falls within reserved IP range of subnet prefix ${prefix.text}.`);
+          throw new ArmError(
+            400,
+            'PrivateIPAddressInReservedRange',
+            `Private static IP address ${text} falls within reserved IP range of subnet prefix ${prefix.text}.`,
+          );
         }
         const holder = taken.get(ip);
         if (holder !== undefined) {
-          throw new ArmError(400, 'PrivateIPAddressIsAllocated', `IP configuration ${feId} is using the private IP address ${text} which is already allocated to resource ${holder}.`);
+          throw new ArmError(
+            400,
+            'PrivateIPAddressIsAllocated',
+            `IP configuration ${feId} is using the private IP address ${text} which is already allocated to resource ${holder}.`,
+          );
         }
         taken.set(ip, feId);
       } else {
@@ -413,7 +468,11 @@ export class NetworkState {
         if (!azureReserved(subnet, ip) && !taken.has(ip)) chosen = ip;
       }
       if (chosen === undefined) {
-        throw new ArmError(400, 'SubnetIsFull', `Subnet ${refId(p['subnet'])} with address prefix ${subnet.text} does not have enough capacity for 1 IP addresses.`);
+        throw new ArmError(
+          400,
+          'SubnetIsFull',
+          `Subnet ${refId(p['subnet'])} with address prefix ${subnet.text} does not have enough capacity for 1 IP addresses.`,
+        );
       }
       taken.set(chosen, str(fe['id']) ?? '');
       p['privateIPAddress'] = intToIp(chosen);
@@ -508,7 +567,13 @@ export class NetworkState {
           if (!this.findById(nsg)) throw invalidReference(nsg, `${id}/subnets/${subnetName}`);
           p['networkSecurityGroup'] = { id: this.findById(nsg)?.id };
         }
-        return { name: subnetName, id: `${id}/subnets/${subnetName}`, etag: '', type: 'Microsoft.Network/virtualNetworks/subnets', properties: p };
+        return {
+          name: subnetName,
+          id: `${id}/subnets/${subnetName}`,
+          etag: '',
+          type: 'Microsoft.Network/virtualNetworks/subnets',
+          properties: p,
+        };
       }),
     };
     return this.shell(group, 'virtualNetworks', name, { location }, normaliseLocation(location), undefined, properties, undefined);
