@@ -1,6 +1,6 @@
 // DesiredLoadBalancer (cloud-agnostic) + AWS options + resolved network facts -> DesiredNlb. Pure.
 
-import { invalidService, ownershipTags, type DesiredLoadBalancer, type Listener } from '../provider.ts';
+import { invalidService, ownershipTags, serviceKey, type DesiredLoadBalancer, type Listener } from '../provider.ts';
 import { Annotations, type AwsServiceOptions } from './annotations.ts';
 import type {
   DesiredListener,
@@ -182,7 +182,7 @@ export function buildDesiredNlb(desired: DesiredLoadBalancer, options: AwsServic
     crossZone: options.crossZone ?? false,
     securityGroup: {
       name: securityGroupName(identity.lbName),
-      description: `Load balancer of Service ${identity.namespace}/${identity.name} (service-lb-controller)`,
+      description: `Load balancer of Service ${serviceKey(identity)} (service-lb-controller)`,
       rules: securityGroupRules(groups, desired.sourceRanges),
     },
     targetGroups: [...targetGroups.values()].sort((a, b) => a.name.localeCompare(b.name)),
