@@ -39,7 +39,7 @@ export const azureProviderConfigSchema = z.strictObject({
   /** Client-side write budget: ARM allows 1200 writes per subscription per hour by default. */
   writesPerHour: z.number().int().min(1).default(1200),
   /** Writes that may go out at once before the hourly rate applies. */
-  writeBurst: z.number().int().min(1).default(50),
+  writeBurst: z.number().int().min(1).default(100),
   maxRetries: z.number().int().min(0).default(6),
   retryBaseDelayMs: z.number().int().min(1).default(1000),
   retryMaxDelayMs: z.number().int().min(1).default(60_000),

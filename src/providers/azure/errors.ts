@@ -32,7 +32,7 @@ export function armCode(err: unknown): string | undefined {
 }
 
 const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'REQUEST_SEND_ERROR']);
-const SERVER_CODES = new Set(['InternalServerError', 'ServiceUnavailable', 'GatewayTimeout', 'RetryableError', 'Canceled', 'OperationPreempted']);
+const SERVER_CODES = new Set(['AnotherOperationInProgress', 'InternalServerError', 'ServiceUnavailable', 'GatewayTimeout', 'RetryableError', 'Canceled', 'OperationPreempted']);
 
 export function classifyFailure(err: unknown): FailureKind {
   const status = statusOf(err);
