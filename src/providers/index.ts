@@ -14,5 +14,10 @@ export async function createProvider(config: Config, deps: ProviderDeps): Promis
       // The schema guarantees the section exists when aws is selected.
       return createAwsProvider(config.provider.aws!, deps);
     }
+    case 'azure': {
+      const { createAzureProvider } = await import('./azure/index.ts');
+      // The schema guarantees the section exists when azure is selected.
+      return createAzureProvider(config.provider.azure!, deps);
+    }
   }
 }

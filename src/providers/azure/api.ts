@@ -1,0 +1,188 @@
+// The one place every ARM call goes through: the write budget, retries (p-retry, honouring Retry-After),
+// metrics and logs. The SDK's own retry policy is off (maxRetries 0), so every attempt is visible here.
+
+import type { LoadBalancer, NetworkManagementClient, NetworkSecurityGroup, PublicIPAddress } from '@azure/arm-network';
+import pRetry from 'p-retry';
+import type { Logger } from 'pino';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { AzureProviderConfig } from './config.ts';
+import { classifyFailure, isRetryableFailure, retryAfterMs, armCode } from './errors.ts';
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const realClock: Clock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/**
+ * ARM throttles writes per subscription (1200 an hour by default), shared by everything in it: a token
+ * bucket keeps this controller inside its share. Callers take a token in arrival order and wait off any debt.
+ */
+export class WriteBudget {
+  readonly #perMs: number;
+  readonly #capacity: number;
+  readonly #clock: Clock;
+  #tokens: number;
+  #at: number;
+
+  constructor(perHour: number, burst: number, clock: Clock = realClock) {
+    this.#perMs = perHour / 3_600_000;
+    this.#capacity = burst;
+    this.#clock = clock;
+    this.#tokens = burst;
+    this.#at = clock.now();
+  }
+
+  async acquire(): Promise<void> {
+    const now = this.#clock.now();
+    this.#tokens = Math.min(this.#capacity, this.#tokens + (now - this.#at) * this.#perMs);
+    this.#at = now;
+    this.#tokens -= 1;
+    if (this.#tokens < 0) await this.#clock.sleep(Math.ceil(-this.#tokens / this.#perMs));
+  }
+}
+
+function metric<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+export interface AzureApiDeps {
+  registry: Registry;
+  logger: Logger;
+  clock?: Clock;
+}
+
+/** Request options that make a PUT or DELETE conditional on the ETag we read. */
+function conditional(etag: string | undefined, createOnly: boolean): { requestOptions?: { headers: Record<string, string> } } {
+  if (etag !== undefined) return { requestOptions: { headers: { 'If-Match': etag } } };
+  return createOnly ? { requestOptions: { headers: { 'If-None-Match': '*' } } } : {};
+}
+
+async function all<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+export class AzureApi {
+  readonly #client: NetworkManagementClient;
+  readonly #config: AzureProviderConfig;
+  readonly #logger: Logger;
+  readonly #budget: WriteBudget;
+  readonly #clock: Clock;
+  readonly #calls: Counter<'operation' | 'outcome'>;
+  readonly #duration: Histogram<'operation'>;
+  readonly #lbPuts: Counter<'load_balancer'>;
+
+  constructor(client: NetworkManagementClient, config: AzureProviderConfig, deps: AzureApiDeps) {
+    this.#client = client;
+    this.#config = config;
+    this.#logger = deps.logger;
+    this.#clock = deps.clock ?? realClock;
+    this.#budget = new WriteBudget(config.writesPerHour, config.writeBurst, this.#clock);
+    this.#calls = metric(deps.registry, 'service_lb_azure_api_calls_total', () => new Counter({
+      name: 'service_lb_azure_api_calls_total',
+      help: 'ARM calls (every attempt) by operation and outcome (success, throttled, server_error, network_error, precondition_failed, not_found, client_error).',
+      labelNames: ['operation', 'outcome'],
+      registers: [deps.registry],
+    }));
+    this.#duration = metric(deps.registry, 'service_lb_azure_api_call_duration_seconds', () => new Histogram({
+      name: 'service_lb_azure_api_call_duration_seconds',
+      help: 'Duration of one ARM call attempt including long-running operation polling, excluding time waiting for the write budget.',
+      labelNames: ['operation'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers: [deps.registry],
+    }));
+    this.#lbPuts = metric(deps.registry, 'service_lb_azure_load_balancer_puts_total', () => new Counter({
+      name: 'service_lb_azure_load_balancer_puts_total',
+      help: 'Committed PUTs of each shared load balancer (one per batch of Service changes).',
+      labelNames: ['load_balancer'],
+      registers: [deps.registry],
+    }));
+  }
+
+  get #poll() {
+    return { updateIntervalInMs: this.#config.pollIntervalMs };
+  }
+
+  getLoadBalancer(rg: string, name: string): Promise<LoadBalancer> {
+    return this.#call('loadBalancers.get', false, () => this.#client.loadBalancers.get(rg, name));
+  }
+
+  async putLoadBalancer(rg: string, name: string, lb: LoadBalancer, etag: string | undefined): Promise<LoadBalancer> {
+    const out = await this.#call('loadBalancers.createOrUpdate', true, async () => this.#client.loadBalancers.createOrUpdate(rg, name, lb, { ...this.#poll, ...conditional(etag, true) }));
+    this.#lbPuts.inc({ load_balancer: name });
+    return out;
+  }
+
+  deleteLoadBalancer(rg: string, name: string, etag: string | undefined): Promise<void> {
+    return this.#call('loadBalancers.delete', true, async () => this.#client.loadBalancers.delete(rg, name, { ...this.#poll, ...conditional(etag, false) }));
+  }
+
+  listLoadBalancers(rg: string): Promise<LoadBalancer[]> {
+    return this.#call('loadBalancers.list', false, () => all(this.#client.loadBalancers.list(rg)));
+  }
+
+  getPublicIP(rg: string, name: string): Promise<PublicIPAddress> {
+    return this.#call('publicIPAddresses.get', false, () => this.#client.publicIPAddresses.get(rg, name));
+  }
+
+  putPublicIP(rg: string, name: string, pip: PublicIPAddress): Promise<PublicIPAddress> {
+    return this.#call('publicIPAddresses.createOrUpdate', true, async () => this.#client.publicIPAddresses.createOrUpdate(rg, name, pip, this.#poll));
+  }
+
+  deletePublicIP(rg: string, name: string): Promise<void> {
+    return this.#call('publicIPAddresses.delete', true, async () => this.#client.publicIPAddresses.delete(rg, name, this.#poll));
+  }
+
+  listPublicIPs(rg: string): Promise<PublicIPAddress[]> {
+    return this.#call('publicIPAddresses.list', false, () => all(this.#client.publicIPAddresses.list(rg)));
+  }
+
+  getSecurityGroup(rg: string, name: string): Promise<NetworkSecurityGroup> {
+    return this.#call('networkSecurityGroups.get', false, () => this.#client.networkSecurityGroups.get(rg, name));
+  }
+
+  putSecurityGroup(rg: string, name: string, nsg: NetworkSecurityGroup, etag: string | undefined): Promise<NetworkSecurityGroup> {
+    return this.#call('networkSecurityGroups.createOrUpdate', true, async () => this.#client.networkSecurityGroups.createOrUpdate(rg, name, nsg, { ...this.#poll, ...conditional(etag, true) }));
+  }
+
+  async #call<T>(operation: string, write: boolean, send: () => Promise<T>): Promise<T> {
+    return pRetry(
+      async () => {
+        if (write) await this.#budget.acquire();
+        const stop = this.#duration.startTimer({ operation });
+        try {
+          const out = await send();
+          this.#calls.inc({ operation, outcome: 'success' });
+          return out;
+        } catch (err) {
+          this.#calls.inc({ operation, outcome: classifyFailure(err) });
+          throw err;
+        } finally {
+          stop();
+        }
+      },
+      {
+        retries: this.#config.maxRetries,
+        factor: 2,
+        minTimeout: this.#config.retryBaseDelayMs,
+        maxTimeout: this.#config.retryMaxDelayMs,
+        randomize: true,
+        shouldRetry: ({ error }) => isRetryableFailure(classifyFailure(error)),
+        onFailedAttempt: async ({ error, attemptNumber, retriesLeft, retryDelay }) => {
+          const kind = classifyFailure(error);
+          if (!isRetryableFailure(kind) || retriesLeft === 0) return;
+          const after = retryAfterMs(error);
+          this.#logger.warn({ operation, attempt: attemptNumber, error: armCode(error) ?? kind, retryInMs: (after ?? 0) + retryDelay }, 'ARM call failed, retrying');
+          // ARM said when to come back: wait that long before p-retry's own (short) backoff.
+          if (after !== undefined) await this.#clock.sleep(after);
+        },
+      },
+    );
+  }
+}

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ProviderError } from '../../src/providers/provider.ts';
+import { Annotations, parseAzureAnnotations } from '../../src/providers/azure/annotations.ts';
+
+function rejects(annotations: Record<string, string>, annotation: string): void {
+  assert.throws(
+    () => parseAzureAnnotations(annotations),
+    (err: unknown) => err instanceof ProviderError && !err.retryable && err.message.includes(annotation),
+  );
+}
+
+describe('azure annotations', () => {
+  test('none: public, no warnings', () => {
+    const { options, warnings } = parseAzureAnnotations({ 'example.com/x': 'y' });
+    assert.equal(options.internal, false);
+    assert.deepEqual(warnings, []);
+  });
+
+  test('each key parses', () => {
+    const { options } = parseAzureAnnotations({
+      [Annotations.internal]: 'true',
+      [Annotations.internalSubnet]: 'ilb',
+      [Annotations.ipv4]: '10.0.1.9',
+      [Annotations.resourceGroup]: 'rg-ips',
+      [Annotations.pipTags]: 'team=a, env = prod',
+      [Annotations.probeProtocol]: 'http',
+      [Annotations.probeRequestPath]: '/ready',
+      [Annotations.probeInterval]: '10',
+      [Annotations.probeNumOfProbe]: '3',
+      [Annotations.tcpIdleTimeout]: '30',
+      [Annotations.allowedServiceTags]: 'AzureCloud, Storage.WestUS',
+      [Annotations.allowedIpRanges]: '10.0.0.0/8, 192.168.1.1/32',
+      [Annotations.disableFloatingIp]: 'true',
+    });
+    assert.deepEqual(options, {
+      internal: true,
+      internalSubnet: 'ilb',
+      ipv4: '10.0.1.9',
+      pipResourceGroup: 'rg-ips',
+      pipTags: { team: 'a', env: 'prod' },
+      probe: { protocol: 'Http', requestPath: '/ready', intervalInSeconds: 10, probeThreshold: 3 },
+      idleTimeoutInMinutes: 30,
+      allowedServiceTags: ['AzureCloud', 'Storage.WestUS'],
+      allowedIpRanges: ['10.0.0.0/8', '192.168.1.1/32'],
+    });
+    const pub = parseAzureAnnotations({ [Annotations.pipName]: 'my-ip', [Annotations.dnsLabelName]: 'my-app' }).options;
+    assert.equal(pub.pipName, 'my-ip');
+    assert.equal(pub.dnsLabelName, 'my-app');
+  });
+
+  test('malformed values name their annotation', () => {
+    rejects({ [Annotations.internal]: 'yes' }, Annotations.internal);
+    rejects({ [Annotations.internalSubnet]: 'ilb' }, Annotations.internalSubnet);
+    rejects({ [Annotations.ipv4]: '10.0.0.256' }, Annotations.ipv4);
+    rejects({ [Annotations.ipv4]: '2001:db8::1' }, Annotations.ipv4);
+    rejects({ [Annotations.ipv6]: '2001:db8::1' }, Annotations.ipv6);
+    rejects({ [Annotations.pipName]: 'bad name' }, Annotations.pipName);
+    rejects({ [Annotations.dnsLabelName]: 'Upper_Case' }, Annotations.dnsLabelName);
+    rejects({ [Annotations.pipTags]: 'novalue' }, Annotations.pipTags);
+    rejects({ [Annotations.pipTags]: 'k8s-azure-service=x' }, Annotations.pipTags);
+    rejects({ [Annotations.probeProtocol]: 'udp' }, Annotations.probeProtocol);
+    rejects({ [Annotations.probeRequestPath]: 'healthz' }, Annotations.probeRequestPath);
+    rejects({ [Annotations.probeInterval]: '4' }, Annotations.probeInterval);
+    rejects({ [Annotations.probeNumOfProbe]: '1' }, Annotations.probeNumOfProbe);
+    rejects({ [Annotations.probeInterval]: '30', [Annotations.probeNumOfProbe]: '4' }, Annotations.probeNumOfProbe);
+    rejects({ [Annotations.tcpIdleTimeout]: '3' }, Annotations.tcpIdleTimeout);
+    rejects({ [Annotations.tcpIdleTimeout]: '101' }, Annotations.tcpIdleTimeout);
+    rejects({ [Annotations.allowedServiceTags]: 'Azure Cloud' }, Annotations.allowedServiceTags);
+    rejects({ [Annotations.allowedIpRanges]: '10.0.0.0/33' }, Annotations.allowedIpRanges);
+    rejects({ [Annotations.allowedIpRanges]: '10.0.0.1' }, Annotations.allowedIpRanges);
+    rejects({ [Annotations.disableFloatingIp]: 'maybe' }, Annotations.disableFloatingIp);
+  });
+
+  test('unknown azure-* keys and floating IP "false" are Warnings naming them', () => {
+    const { warnings } = parseAzureAnnotations({
+      'service.beta.kubernetes.io/azure-load-balancer-mode': 'auto',
+      'service.beta.kubernetes.io/azure-pls-create': 'true',
+      'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb',
+      [Annotations.disableFloatingIp]: 'false',
+    });
+    assert.deepEqual(warnings.map((w) => w.reason), ['FloatingIPUnsupported', 'UnsupportedAnnotation', 'UnsupportedAnnotation']);
+    assert.match(warnings[1]!.message, /azure-load-balancer-mode/);
+    assert.match(warnings[2]!.message, /azure-pls-create/);
+    assert.match(warnings[0]!.message, /NodePorts/);
+  });
+});
