@@ -3,7 +3,13 @@ import { randomUUID } from 'node:crypto';
 import type { TokenCredential } from '@azure/core-auth';
 import { azureProviderConfigSchema, type AzureProviderConfigInput } from '../../src/providers/azure/config.ts';
 import { createAzureProvider } from '../../src/providers/azure/index.ts';
-import { defaultLoadBalancerName, type DesiredLoadBalancer, type Listener, type LoadBalancerProvider, type Target } from '../../src/providers/provider.ts';
+import {
+  defaultLoadBalancerName,
+  type DesiredLoadBalancer,
+  type Listener,
+  type LoadBalancerProvider,
+  type Target,
+} from '../../src/providers/provider.ts';
 import { AzureArmFake, type AzureArmFakeOptions } from './azure-arm/index.ts';
 import { plainServiceDefaults } from './desired-defaults.ts';
 import { providerDeps } from './provider-deps.ts';
@@ -25,8 +31,28 @@ export async function startArm(options: AzureArmFakeOptions = {}): Promise<Azure
   });
   arm.addNetworkSecurityGroup(RG, 'cluster-nsg', {
     securityRules: [
-      { name: 'foreign-ssh', priority: 500, direction: 'Inbound', access: 'Allow', protocol: 'Tcp', sourceAddressPrefix: '*', sourcePortRange: '*', destinationAddressPrefix: '*', destinationPortRange: '22' },
-      { name: 'foreign-out', priority: 501, direction: 'Outbound', access: 'Deny', protocol: '*', sourceAddressPrefix: '*', sourcePortRange: '*', destinationAddressPrefix: '*', destinationPortRange: '25' },
+      {
+        name: 'foreign-ssh',
+        priority: 500,
+        direction: 'Inbound',
+        access: 'Allow',
+        protocol: 'Tcp',
+        sourceAddressPrefix: '*',
+        sourcePortRange: '*',
+        destinationAddressPrefix: '*',
+        destinationPortRange: '22',
+      },
+      {
+        name: 'foreign-out',
+        priority: 501,
+        direction: 'Outbound',
+        access: 'Deny',
+        protocol: '*',
+        sourceAddressPrefix: '*',
+        sourcePortRange: '*',
+        destinationAddressPrefix: '*',
+        destinationPortRange: '25',
+      },
     ],
   });
   return arm;
@@ -63,7 +89,10 @@ export const NODES: Target[] = [
 
 let nodePorts = 30000;
 
-export function service(name: string, overrides: Partial<DesiredLoadBalancer> & { ports?: Array<Partial<Listener>> } = {}): DesiredLoadBalancer {
+export function service(
+  name: string,
+  overrides: Partial<DesiredLoadBalancer> & { ports?: Array<Partial<Listener>> } = {},
+): DesiredLoadBalancer {
   const uid = randomUUID();
   const { ports, ...rest } = overrides;
   const listeners = (ports ?? [{}]).map((p) => ({ name: 'p', protocol: 'TCP' as const, port: 80, nodePort: nodePorts++, ...p }));

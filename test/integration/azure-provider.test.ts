@@ -18,7 +18,9 @@ function names(list: unknown): string[] {
 }
 
 function ourRules(arm: AzureArmFake, lbName: string): Array<{ name: string; properties: Wire }> {
-  return (props(arm.networkSecurityGroup(RG, 'cluster-nsg'))['securityRules'] as Array<{ name: string; properties: Wire }>).filter((r) => r.name.startsWith(lbName));
+  return (props(arm.networkSecurityGroup(RG, 'cluster-nsg'))['securityRules'] as Array<{ name: string; properties: Wire }>).filter((r) =>
+    r.name.startsWith(lbName),
+  );
 }
 
 describe('azure provider', () => {
@@ -47,7 +49,10 @@ describe('azure provider', () => {
     assert.equal(rule.properties['enableFloatingIP'], false);
     const pool = (lb['backendAddressPools'] as Array<{ name: string; properties: Wire }>)[0]!;
     assert.equal(pool.name, CLUSTER);
-    assert.deepEqual((pool.properties['loadBalancerBackendAddresses'] as Array<{ properties: Wire }>).map((a) => a.properties['ipAddress']), ['10.0.0.4', '10.0.0.5']);
+    assert.deepEqual(
+      (pool.properties['loadBalancerBackendAddresses'] as Array<{ properties: Wire }>).map((a) => a.properties['ipAddress']),
+      ['10.0.0.4', '10.0.0.5'],
+    );
     const rules = ourRules(arm, fe);
     assert.deepEqual(rules.map((r) => r.name).sort(), [`${fe}-TCP-443-Internet`, `${fe}-TCP-80-Internet`]);
     assert.deepEqual(await provider.get(svc.identity), { ingress });
@@ -70,14 +75,27 @@ describe('azure provider', () => {
     assert.equal(ingress!.ipMode, 'VIP');
     assert.equal(arm.publicIp(RG, `${CLUSTER}-${svc.identity.lbName}`), undefined);
     assert.deepEqual(names(props(arm.loadBalancer(RG, `${CLUSTER}-internal`))['frontendIPConfigurations']), [svc.identity.lbName]);
-    const other = service('db2', { annotations: { [`${A}azure-load-balancer-internal`]: 'true', [`${A}azure-load-balancer-internal-subnet`]: 'other', [`${A}azure-load-balancer-ipv4`]: '10.0.2.50' } });
+    const other = service('db2', {
+      annotations: {
+        [`${A}azure-load-balancer-internal`]: 'true',
+        [`${A}azure-load-balancer-internal-subnet`]: 'other',
+        [`${A}azure-load-balancer-ipv4`]: '10.0.2.50',
+      },
+    });
     assert.deepEqual(await provider.ensure(other), [{ ip: '10.0.2.50', ipMode: 'VIP' }]);
-    assert.ok(names(props(arm.loadBalancer(RG, `${CLUSTER}-internal`))['frontendIPConfigurations']).includes(`${other.identity.lbName}-other`));
+    assert.ok(
+      names(props(arm.loadBalancer(RG, `${CLUSTER}-internal`))['frontendIPConfigurations']).includes(`${other.identity.lbName}-other`),
+    );
   });
 
   test('TCP and UDP on one port; eTP Local probes HTTP /healthz on healthCheckNodePort', async () => {
     const { provider } = azureProvider(arm);
-    const dns = service('dns', { ports: [{ protocol: 'TCP', port: 53 }, { protocol: 'UDP', port: 53 }] });
+    const dns = service('dns', {
+      ports: [
+        { protocol: 'TCP', port: 53 },
+        { protocol: 'UDP', port: 53 },
+      ],
+    });
     await provider.ensure(dns);
     const local = service('local', { healthCheck: { kind: 'http', port: 32000, path: '/healthz' }, externalTrafficPolicy: 'Local' });
     await provider.ensure(local);
@@ -86,7 +104,11 @@ describe('azure provider', () => {
     const rules = names(lb['loadBalancingRules']);
     assert.ok(rules.includes(`${fe}-TCP-53`) && rules.includes(`${fe}-UDP-53`));
     const probes = lb['probes'] as Array<{ name: string; properties: Wire }>;
-    assert.equal(probes.find((p) => p.name === `${fe}-UDP-53`), undefined, 'a UDP port under Cluster policy has no TCP probe');
+    assert.equal(
+      probes.find((p) => p.name === `${fe}-UDP-53`),
+      undefined,
+      'a UDP port under Cluster policy has no TCP probe',
+    );
     const http = probes.find((p) => p.name === `${local.identity.lbName}-TCP-80`)!;
     assert.equal(http.properties['protocol'], 'Http');
     assert.equal(http.properties['port'], 32000);
@@ -95,12 +117,17 @@ describe('azure provider', () => {
 
   test('unknown azure-* annotations and floating IP "false" give Warnings; a malformed value fails naming it', async () => {
     const { provider, deps } = azureProvider(arm);
-    const svc = service('warn', { annotations: { [`${A}azure-load-balancer-mode`]: 'auto', [`${A}azure-disable-load-balancer-floating-ip`]: 'false' } });
+    const svc = service('warn', {
+      annotations: { [`${A}azure-load-balancer-mode`]: 'auto', [`${A}azure-disable-load-balancer-floating-ip`]: 'false' },
+    });
     await provider.ensure(svc);
     assert.deepEqual(deps.recorded.map((e) => e.reason).sort(), ['FloatingIPUnsupported', 'UnsupportedAnnotation']);
     assert.match(deps.recorded.find((e) => e.reason === 'UnsupportedAnnotation')!.message, /azure-load-balancer-mode/);
     const bad = service('bad', { annotations: { [`${A}azure-load-balancer-tcp-idle-timeout`]: '200' } });
-    await assert.rejects(provider.ensure(bad), (err: unknown) => err instanceof ProviderError && !err.retryable && err.message.includes('azure-load-balancer-tcp-idle-timeout'));
+    await assert.rejects(
+      provider.ensure(bad),
+      (err: unknown) => err instanceof ProviderError && !err.retryable && err.message.includes('azure-load-balancer-tcp-idle-timeout'),
+    );
   });
 
   test('an existing public IP (by name or by address) is used and never deleted', async () => {
@@ -121,7 +148,9 @@ describe('azure provider', () => {
     const { provider } = azureProvider(arm);
     const before = arm.networkSecurityGroup(RG, 'cluster-nsg')!;
     const foreignOf = (nsg: { properties: Wire } | undefined) =>
-      (props(nsg)['securityRules'] as Array<{ name: string; properties: Wire }>).filter((r) => r.name.startsWith('foreign')).map((r) => ({ name: r.name, properties: r.properties }));
+      (props(nsg)['securityRules'] as Array<{ name: string; properties: Wire }>)
+        .filter((r) => r.name.startsWith('foreign'))
+        .map((r) => ({ name: r.name, properties: r.properties }));
     const foreign = foreignOf(before);
     const svc = service('ranges', {
       sourceRanges: ['203.0.113.0/24'],
@@ -129,8 +158,14 @@ describe('azure provider', () => {
     });
     await provider.ensure(svc);
     const rules = ourRules(arm, svc.identity.lbName);
-    assert.deepEqual(rules.map((r) => r.properties['sourceAddressPrefix']).sort(), ['198.51.100.0/24', '203.0.113.0/24', 'AzureFrontDoor.Backend']);
-    const priorities = (props(arm.networkSecurityGroup(RG, 'cluster-nsg'))['securityRules'] as Array<{ properties: Wire }>).map((r) => r.properties['priority']);
+    assert.deepEqual(rules.map((r) => r.properties['sourceAddressPrefix']).sort(), [
+      '198.51.100.0/24',
+      '203.0.113.0/24',
+      'AzureFrontDoor.Backend',
+    ]);
+    const priorities = (props(arm.networkSecurityGroup(RG, 'cluster-nsg'))['securityRules'] as Array<{ properties: Wire }>).map(
+      (r) => r.properties['priority'],
+    );
     assert.equal(new Set(priorities).size, priorities.length, 'no two rules share a priority');
     assert.ok(rules.every((r) => (r.properties['priority'] as number) > 501));
     await provider.delete(svc.identity);
@@ -178,7 +213,12 @@ describe('azure provider: batching', () => {
     const a = azureProvider(arm).provider;
     const b = azureProvider(arm).provider;
     const services = Array.from({ length: 10 }, (_, i) => service(`race-${i}`));
-    arm.failNext({ method: 'PUT', type: 'loadBalancers', count: 2, kind: { status: 412, code: 'PreconditionFailed', message: 'etag mismatch' } });
+    arm.failNext({
+      method: 'PUT',
+      type: 'loadBalancers',
+      count: 2,
+      kind: { status: 412, code: 'PreconditionFailed', message: 'etag mismatch' },
+    });
     await Promise.all(services.map((s, i) => (i % 2 === 0 ? a : b).ensure(s)));
     assert.equal(arm.injectedFaults().get('PreconditionFailed'), 2);
     assert.equal(names(props(arm.loadBalancer(RG, CLUSTER))['frontendIPConfigurations']).length, 10);
@@ -190,7 +230,9 @@ describe('azure provider: batching', () => {
     const { provider } = azureProvider(arm);
     const good = Array.from({ length: 6 }, (_, i) => service(`ok-${i}`, { annotations: { [`${A}azure-load-balancer-internal`]: 'true' } }));
     // 10.0.1.2 is in Azure's reserved range of the subnet: ARM refuses the frontend.
-    const bad = service('reserved', { annotations: { [`${A}azure-load-balancer-internal`]: 'true', [`${A}azure-load-balancer-ipv4`]: '10.0.1.2' } });
+    const bad = service('reserved', {
+      annotations: { [`${A}azure-load-balancer-internal`]: 'true', [`${A}azure-load-balancer-ipv4`]: '10.0.1.2' },
+    });
     const results = await Promise.allSettled([...good, bad].map((s) => provider.ensure(s)));
     assert.ok(results.slice(0, 6).every((r) => r.status === 'fulfilled'));
     const last = results[6]!;
@@ -216,7 +258,9 @@ describe('azure provider: batching', () => {
 
   test('after a restart, a provider with no memory finds every frontend and public IP by listOwned and deletes them', async () => {
     const crashed = azureProvider(arm).provider;
-    const services = Array.from({ length: 5 }, (_, i) => service(`crash-${i}`, i % 2 ? { annotations: { [`${A}azure-load-balancer-internal`]: 'true' } } : {}));
+    const services = Array.from({ length: 5 }, (_, i) =>
+      service(`crash-${i}`, i % 2 ? { annotations: { [`${A}azure-load-balancer-internal`]: 'true' } } : {}),
+    );
     // Writes that reached ARM before the crash land; the provider that sent them is never used again.
     await Promise.allSettled(services.map((s) => crashed.ensure(s)));
     const fresh = azureProvider(arm).provider;

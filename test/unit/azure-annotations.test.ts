@@ -79,7 +79,10 @@ describe('azure annotations', () => {
       'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb',
       [Annotations.disableFloatingIp]: 'false',
     });
-    assert.deepEqual(warnings.map((w) => w.reason), ['FloatingIPUnsupported', 'UnsupportedAnnotation', 'UnsupportedAnnotation']);
+    assert.deepEqual(
+      warnings.map((w) => w.reason),
+      ['FloatingIPUnsupported', 'UnsupportedAnnotation', 'UnsupportedAnnotation'],
+    );
     assert.match(warnings[1]!.message, /azure-load-balancer-mode/);
     assert.match(warnings[2]!.message, /azure-pls-create/);
     assert.match(warnings[0]!.message, /NodePorts/);

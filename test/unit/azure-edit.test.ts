@@ -3,7 +3,14 @@ import { describe, test } from 'node:test';
 import type { LoadBalancer, NetworkSecurityGroup, SecurityRule } from '@azure/arm-network';
 import { parseAzureAnnotations } from '../../src/providers/azure/annotations.ts';
 import { buildSecurityRules, buildServicePart } from '../../src/providers/azure/desired.ts';
-import { applySecurityRules, applyServicePart, canonicalJson, LoadBalancerFull, removeSecurityRules, removeService } from '../../src/providers/azure/edit.ts';
+import {
+  applySecurityRules,
+  applyServicePart,
+  canonicalJson,
+  LoadBalancerFull,
+  removeSecurityRules,
+  removeService,
+} from '../../src/providers/azure/edit.ts';
 import { ResourceIds } from '../../src/providers/azure/names.ts';
 import { defaultLoadBalancerName, type DesiredLoadBalancer } from '../../src/providers/provider.ts';
 import { plainServiceDefaults } from '../fakes/desired-defaults.ts';
@@ -22,25 +29,47 @@ function svc(uid: string, overrides: Partial<DesiredLoadBalancer> = {}): Desired
 
 function part(desired: DesiredLoadBalancer) {
   const { options } = parseAzureAnnotations(desired.annotations);
-  return buildServicePart(desired, options, { clusterName: 'c', ids, resourceGroup: 'rg', loadBalancerName: 'c', backendPoolName: 'c', publicIPId: ids.publicIP('rg', `c-${desired.identity.lbName}`) });
+  return buildServicePart(desired, options, {
+    clusterName: 'c',
+    ids,
+    resourceGroup: 'rg',
+    loadBalancerName: 'c',
+    backendPoolName: 'c',
+    publicIPId: ids.publicIP('rg', `c-${desired.identity.lbName}`),
+  });
 }
 
 const LIMITS = { maxFrontends: 600, maxRules: 1500 };
 
 describe('azure LB edits', () => {
   test('a Service part: frontend, rule and probe per port/protocol, names as upstream', () => {
-    const d = svc('11111111-2222-3333-4444-555555555555', { listeners: [{ name: 'a', protocol: 'TCP', port: 53, nodePort: 31000 }, { name: 'b', protocol: 'UDP', port: 53, nodePort: 31001 }] });
+    const d = svc('11111111-2222-3333-4444-555555555555', {
+      listeners: [
+        { name: 'a', protocol: 'TCP', port: 53, nodePort: 31000 },
+        { name: 'b', protocol: 'UDP', port: 53, nodePort: 31001 },
+      ],
+    });
     const p = part(d);
     assert.equal(p.frontend.name, 'a1111111122223333444455555555555');
-    assert.deepEqual(p.rules.map((r) => [r.name, r.protocol, r.backendPort, r.enableFloatingIP]), [
-      ['a1111111122223333444455555555555-TCP-53', 'Tcp', 31000, false],
-      ['a1111111122223333444455555555555-UDP-53', 'Udp', 31001, false],
-    ]);
-    assert.deepEqual(p.probes.map((x) => [x.name, x.protocol, x.port]), [['a1111111122223333444455555555555-TCP-53', 'Tcp', 31000]]);
+    assert.deepEqual(
+      p.rules.map((r) => [r.name, r.protocol, r.backendPort, r.enableFloatingIP]),
+      [
+        ['a1111111122223333444455555555555-TCP-53', 'Tcp', 31000, false],
+        ['a1111111122223333444455555555555-UDP-53', 'Udp', 31001, false],
+      ],
+    );
+    assert.deepEqual(
+      p.probes.map((x) => [x.name, x.protocol, x.port]),
+      [['a1111111122223333444455555555555-TCP-53', 'Tcp', 31000]],
+    );
   });
 
   test('apply is idempotent, keeps foreign items, and removal takes only the Service', () => {
-    const foreign: LoadBalancer = { frontendIPConfigurations: [{ name: 'outbound', publicIPAddress: { id: 'x' } }], loadBalancingRules: [], probes: [{ name: 'foreign-probe' }] };
+    const foreign: LoadBalancer = {
+      frontendIPConfigurations: [{ name: 'outbound', publicIPAddress: { id: 'x' } }],
+      loadBalancingRules: [],
+      probes: [{ name: 'foreign-probe' }],
+    };
     const a = svc('aaaaaaaa-0000-0000-0000-000000000000');
     const b = svc('bbbbbbbb-0000-0000-0000-000000000000');
     const lb = structuredClone(foreign);
@@ -62,8 +91,14 @@ describe('azure LB edits', () => {
     applyServicePart(lb, a.identity.lbName, part(a), { maxFrontends: 1, maxRules: 1 }, 'c');
     const moved = { ...a, listeners: [{ name: 'http', protocol: 'TCP' as const, port: 8080, nodePort: 30080 }] };
     applyServicePart(lb, a.identity.lbName, part(moved), { maxFrontends: 1, maxRules: 1 }, 'c');
-    assert.deepEqual(lb.loadBalancingRules!.map((r) => r.name), [`${a.identity.lbName}-TCP-8080`]);
-    assert.deepEqual(lb.probes!.map((r) => r.name), [`${a.identity.lbName}-TCP-8080`]);
+    assert.deepEqual(
+      lb.loadBalancingRules!.map((r) => r.name),
+      [`${a.identity.lbName}-TCP-8080`],
+    );
+    assert.deepEqual(
+      lb.probes!.map((r) => r.name),
+      [`${a.identity.lbName}-TCP-8080`],
+    );
     const b = svc('bbbbbbbb-0000-0000-0000-000000000000');
     assert.throws(() => applyServicePart(lb, b.identity.lbName, part(b), { maxFrontends: 1, maxRules: 10 }, 'c'), LoadBalancerFull);
     assert.throws(() => applyServicePart(lb, b.identity.lbName, part(b), { maxFrontends: 10, maxRules: 1 }, 'c'), LoadBalancerFull);
@@ -77,14 +112,22 @@ describe('azure NSG edits', () => {
   ];
 
   test('priorities: lowest free slots from 500, foreign rules of any direction counted, kept on re-apply', () => {
-    const d = svc('aaaaaaaa-0000-0000-0000-000000000000', { listeners: [{ name: 'a', protocol: 'TCP', port: 80, nodePort: 30080 }, { name: 'b', protocol: 'TCP', port: 443, nodePort: 30443 }] });
+    const d = svc('aaaaaaaa-0000-0000-0000-000000000000', {
+      listeners: [
+        { name: 'a', protocol: 'TCP', port: 80, nodePort: 30080 },
+        { name: 'b', protocol: 'TCP', port: 443, nodePort: 30443 },
+      ],
+    });
     const nsg: NetworkSecurityGroup = { securityRules: structuredClone(foreign) };
     applySecurityRules(nsg, d.identity.lbName, buildSecurityRules(d, ['Internet'], ['10.0.0.4']));
     const ours = nsg.securityRules!.filter((r) => r.name!.startsWith('a'));
-    assert.deepEqual(ours.map((r) => [r.name, r.priority, r.destinationPortRange]), [
-      [`${d.identity.lbName}-TCP-443-Internet`, 501, '30443'],
-      [`${d.identity.lbName}-TCP-80-Internet`, 503, '30080'],
-    ]);
+    assert.deepEqual(
+      ours.map((r) => [r.name, r.priority, r.destinationPortRange]),
+      [
+        [`${d.identity.lbName}-TCP-443-Internet`, 501, '30443'],
+        [`${d.identity.lbName}-TCP-80-Internet`, 503, '30080'],
+      ],
+    );
     const before = canonicalJson(nsg);
     applySecurityRules(nsg, d.identity.lbName, buildSecurityRules(d, ['Internet'], ['10.0.0.4']));
     assert.equal(canonicalJson(nsg), before);
@@ -93,7 +136,9 @@ describe('azure NSG edits', () => {
   });
 
   test('no free priority: the Service is refused', () => {
-    const full: NetworkSecurityGroup = { securityRules: Array.from({ length: 4096 - 500 + 1 }, (_, i) => ({ name: `f${i}`, priority: 500 + i })) };
+    const full: NetworkSecurityGroup = {
+      securityRules: Array.from({ length: 4096 - 500 + 1 }, (_, i) => ({ name: `f${i}`, priority: 500 + i })),
+    };
     const d = svc('aaaaaaaa-0000-0000-0000-000000000000');
     assert.throws(() => applySecurityRules(full, d.identity.lbName, buildSecurityRules(d, ['Internet'], ['10.0.0.4'])), /no free priority/);
   });

@@ -81,7 +81,10 @@ describe('azure batching writer', () => {
     const rest = ['a', 'b', 'bad', 'c', 'd', 'e'].map((x) => w.submit(add(x)));
     await first;
     const results = await Promise.allSettled(rest);
-    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled'],
+    );
     assert.deepEqual(s.get()!.items, ['a', 'b', 'c', 'd', 'e', 'first']);
   });
 
@@ -96,7 +99,10 @@ describe('azure batching writer', () => {
       }),
       w.submit(add('b')),
     ]);
-    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
     assert.deepEqual(s.get()!.items, ['a', 'b']);
   });
 

@@ -82,7 +82,10 @@ function parseInteger(annotation: string, value: string, min: number, max: numbe
 }
 
 function parseList(annotation: string, value: string): string[] {
-  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (items.length === 0) throw bad(annotation, value, 'a comma-separated list');
   return items;
 }
@@ -115,7 +118,8 @@ function parsePipTags(value: string): Record<string, string> {
     if (key.length > 512 || tagValue.length > 256 || /[<>%&\\?/]/.test(key)) {
       throw bad(annotation, value, 'tag keys of at most 512 characters without <>%&\\?/ and values of at most 256');
     }
-    if (RESERVED_PIP_TAGS.includes(key.toLowerCase())) throw invalidService(`annotation ${annotation}: tag key "${key}" is reserved for ownership tags`);
+    if (RESERVED_PIP_TAGS.includes(key.toLowerCase()))
+      throw invalidService(`annotation ${annotation}: tag key "${key}" is reserved for ownership tags`);
     tags[key] = tagValue;
   }
   return tags;
@@ -141,7 +145,9 @@ function parseProbe(a: Record<string, string>): ProbeOverrides {
   // Azure refuses probes whose interval times count reaches two minutes.
   const total = (probe.intervalInSeconds ?? PROBE_DEFAULTS.intervalInSeconds) * (probe.probeThreshold ?? PROBE_DEFAULTS.probeThreshold);
   if (total >= 120) {
-    throw invalidService(`annotations ${Annotations.probeInterval} × ${Annotations.probeNumOfProbe} must stay below 120 seconds (got ${total})`);
+    throw invalidService(
+      `annotations ${Annotations.probeInterval} × ${Annotations.probeNumOfProbe} must stay below 120 seconds (got ${total})`,
+    );
   }
   return probe;
 }
@@ -173,7 +179,9 @@ export function parseAzureAnnotations(a: Record<string, string>): ParsedAnnotati
     options.ipv4 = ip;
   }
   if (a[Annotations.ipv6] !== undefined) {
-    throw invalidService(`annotation ${Annotations.ipv6}: IPv6 frontends are not supported by this provider (IPv4 only); remove the annotation`);
+    throw invalidService(
+      `annotation ${Annotations.ipv6}: IPv6 frontends are not supported by this provider (IPv4 only); remove the annotation`,
+    );
   }
   const pipName = a[Annotations.pipName];
   if (pipName !== undefined) {
@@ -185,20 +193,27 @@ export function parseAzureAnnotations(a: Record<string, string>): ParsedAnnotati
   const dns = a[Annotations.dnsLabelName];
   if (dns !== undefined && dns.trim() !== '') {
     if (options.internal) throw invalidService(`annotation ${Annotations.dnsLabelName} is for public Services; this one is internal`);
-    options.dnsLabelName = parseName(Annotations.dnsLabelName, dns, DNS_LABEL, 'a DNS label (3-63 lower-case letters, digits, hyphens; a letter first)');
+    options.dnsLabelName = parseName(
+      Annotations.dnsLabelName,
+      dns,
+      DNS_LABEL,
+      'a DNS label (3-63 lower-case letters, digits, hyphens; a letter first)',
+    );
   }
   const idle = a[Annotations.tcpIdleTimeout];
   if (idle !== undefined) options.idleTimeoutInMinutes = parseInteger(Annotations.tcpIdleTimeout, idle, 4, 100);
   const tags = a[Annotations.allowedServiceTags];
   if (tags !== undefined) {
     options.allowedServiceTags = parseList(Annotations.allowedServiceTags, tags);
-    if (options.allowedServiceTags.some((t) => !SERVICE_TAG.test(t))) throw bad(Annotations.allowedServiceTags, tags, 'comma-separated Azure service tags (e.g. "AzureFrontDoor.Backend")');
+    if (options.allowedServiceTags.some((t) => !SERVICE_TAG.test(t)))
+      throw bad(Annotations.allowedServiceTags, tags, 'comma-separated Azure service tags (e.g. "AzureFrontDoor.Backend")');
   }
   const ranges = a[Annotations.allowedIpRanges];
   if (ranges !== undefined) {
     const clean = cleanCidrs(ranges.split(','));
     if (clean.invalid.length > 0 || clean.ranges.length === 0) throw bad(Annotations.allowedIpRanges, ranges, 'comma-separated CIDRs');
-    if (clean.ranges.some((r) => r.includes(':'))) throw invalidService(`annotation ${Annotations.allowedIpRanges}: IPv6 ranges are not supported (IPv4 only)`);
+    if (clean.ranges.some((r) => r.includes(':')))
+      throw invalidService(`annotation ${Annotations.allowedIpRanges}: IPv6 ranges are not supported (IPv4 only)`);
     options.allowedIpRanges = clean.ranges;
   }
   const floating = a[Annotations.disableFloatingIp];
@@ -210,7 +225,10 @@ export function parseAzureAnnotations(a: Record<string, string>): ParsedAnnotati
   }
   for (const key of Object.keys(a).sort()) {
     if (key.startsWith(`${PREFIX}azure-`) && !KNOWN.has(key)) {
-      warnings.push({ reason: 'UnsupportedAnnotation', message: `annotation ${key} is not supported by this controller and has no effect` });
+      warnings.push({
+        reason: 'UnsupportedAnnotation',
+        message: `annotation ${key} is not supported by this controller and has no effect`,
+      });
     }
   }
   return { options, warnings };

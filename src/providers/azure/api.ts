@@ -84,25 +84,40 @@ export class AzureApi {
     this.#logger = deps.logger;
     this.#clock = deps.clock ?? realClock;
     this.#budget = new WriteBudget(config.writesPerHour, config.writeBurst, this.#clock);
-    this.#calls = metric(deps.registry, 'service_lb_azure_api_calls_total', () => new Counter({
-      name: 'service_lb_azure_api_calls_total',
-      help: 'ARM calls (every attempt) by operation and outcome (success, throttled, server_error, network_error, precondition_failed, not_found, client_error).',
-      labelNames: ['operation', 'outcome'],
-      registers: [deps.registry],
-    }));
-    this.#duration = metric(deps.registry, 'service_lb_azure_api_call_duration_seconds', () => new Histogram({
-      name: 'service_lb_azure_api_call_duration_seconds',
-      help: 'Duration of one ARM call attempt including long-running operation polling, excluding time waiting for the write budget.',
-      labelNames: ['operation'],
-      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
-      registers: [deps.registry],
-    }));
-    this.#lbPuts = metric(deps.registry, 'service_lb_azure_load_balancer_puts_total', () => new Counter({
-      name: 'service_lb_azure_load_balancer_puts_total',
-      help: 'Committed PUTs of each shared load balancer (one per batch of Service changes).',
-      labelNames: ['load_balancer'],
-      registers: [deps.registry],
-    }));
+    this.#calls = metric(
+      deps.registry,
+      'service_lb_azure_api_calls_total',
+      () =>
+        new Counter({
+          name: 'service_lb_azure_api_calls_total',
+          help: 'ARM calls (every attempt) by operation and outcome (success, throttled, server_error, network_error, precondition_failed, not_found, client_error).',
+          labelNames: ['operation', 'outcome'],
+          registers: [deps.registry],
+        }),
+    );
+    this.#duration = metric(
+      deps.registry,
+      'service_lb_azure_api_call_duration_seconds',
+      () =>
+        new Histogram({
+          name: 'service_lb_azure_api_call_duration_seconds',
+          help: 'Duration of one ARM call attempt including long-running operation polling, excluding time waiting for the write budget.',
+          labelNames: ['operation'],
+          buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+          registers: [deps.registry],
+        }),
+    );
+    this.#lbPuts = metric(
+      deps.registry,
+      'service_lb_azure_load_balancer_puts_total',
+      () =>
+        new Counter({
+          name: 'service_lb_azure_load_balancer_puts_total',
+          help: 'Committed PUTs of each shared load balancer (one per batch of Service changes).',
+          labelNames: ['load_balancer'],
+          registers: [deps.registry],
+        }),
+    );
   }
 
   get #poll() {
@@ -114,13 +129,17 @@ export class AzureApi {
   }
 
   async putLoadBalancer(rg: string, name: string, lb: LoadBalancer, etag: string | undefined): Promise<LoadBalancer> {
-    const out = await this.#call('loadBalancers.createOrUpdate', true, async () => this.#client.loadBalancers.createOrUpdate(rg, name, lb, { ...this.#poll, ...conditional(etag, true) }));
+    const out = await this.#call('loadBalancers.createOrUpdate', true, async () =>
+      this.#client.loadBalancers.createOrUpdate(rg, name, lb, { ...this.#poll, ...conditional(etag, true) }),
+    );
     this.#lbPuts.inc({ load_balancer: name });
     return out;
   }
 
   deleteLoadBalancer(rg: string, name: string, etag: string | undefined): Promise<void> {
-    return this.#call('loadBalancers.delete', true, async () => this.#client.loadBalancers.delete(rg, name, { ...this.#poll, ...conditional(etag, false) }));
+    return this.#call('loadBalancers.delete', true, async () =>
+      this.#client.loadBalancers.delete(rg, name, { ...this.#poll, ...conditional(etag, false) }),
+    );
   }
 
   listLoadBalancers(rg: string): Promise<LoadBalancer[]> {
@@ -132,7 +151,9 @@ export class AzureApi {
   }
 
   putPublicIP(rg: string, name: string, pip: PublicIPAddress): Promise<PublicIPAddress> {
-    return this.#call('publicIPAddresses.createOrUpdate', true, async () => this.#client.publicIPAddresses.createOrUpdate(rg, name, pip, this.#poll));
+    return this.#call('publicIPAddresses.createOrUpdate', true, async () =>
+      this.#client.publicIPAddresses.createOrUpdate(rg, name, pip, this.#poll),
+    );
   }
 
   deletePublicIP(rg: string, name: string): Promise<void> {
@@ -148,7 +169,9 @@ export class AzureApi {
   }
 
   putSecurityGroup(rg: string, name: string, nsg: NetworkSecurityGroup, etag: string | undefined): Promise<NetworkSecurityGroup> {
-    return this.#call('networkSecurityGroups.createOrUpdate', true, async () => this.#client.networkSecurityGroups.createOrUpdate(rg, name, nsg, { ...this.#poll, ...conditional(etag, true) }));
+    return this.#call('networkSecurityGroups.createOrUpdate', true, async () =>
+      this.#client.networkSecurityGroups.createOrUpdate(rg, name, nsg, { ...this.#poll, ...conditional(etag, true) }),
+    );
   }
 
   async #call<T>(operation: string, write: boolean, send: () => Promise<T>): Promise<T> {
@@ -178,7 +201,10 @@ export class AzureApi {
           const kind = classifyFailure(error);
           if (!isRetryableFailure(kind) || retriesLeft === 0) return;
           const after = retryAfterMs(error);
-          this.#logger.warn({ operation, attempt: attemptNumber, error: armCode(error) ?? kind, retryInMs: (after ?? 0) + retryDelay }, 'ARM call failed, retrying');
+          this.#logger.warn(
+            { operation, attempt: attemptNumber, error: armCode(error) ?? kind, retryInMs: (after ?? 0) + retryDelay },
+            'ARM call failed, retrying',
+          );
           // ARM said when to come back: wait that long before p-retry's own (short) backoff.
           if (after !== undefined) await this.#clock.sleep(after);
         },

@@ -32,7 +32,15 @@ import {
   lbKind,
   requestedIPv4,
 } from './desired.ts';
-import { applyBackendPool, applySecurityRules, applyServicePart, LoadBalancerFull, matches, removeSecurityRules, removeService } from './edit.ts';
+import {
+  applyBackendPool,
+  applySecurityRules,
+  applyServicePart,
+  LoadBalancerFull,
+  matches,
+  removeSecurityRules,
+  removeService,
+} from './edit.ts';
 import { armCode, classifyFailure, isNotFound, statusOf, toProviderError } from './errors.ts';
 import {
   compactUid,
@@ -126,14 +134,20 @@ export class AzureProvider implements LoadBalancerProvider {
 
       const fe = frontendName(identity, options.internalSubnet);
       // The Service may have lived on another load balancer (it switched between public and internal).
-      for (const other of this.#loadBalancersOf(identity)) if (other !== lbName) released.push(...(await this.#removeFrom(other, identity)));
+      for (const other of this.#loadBalancersOf(identity))
+        if (other !== lbName) released.push(...(await this.#removeFrom(other, identity)));
 
-      const rules = buildSecurityRules(desired, sources, addresses.map((a) => a.ip));
+      const rules = buildSecurityRules(
+        desired,
+        sources,
+        addresses.map((a) => a.ip),
+      );
       await this.#nsgWriter.submit((nsg) => applySecurityRules(nsg, identity.lbName, rules));
       await this.#deleteReleasedPublicIPs(identity, released, pip?.id);
 
       const ip = pip?.address ?? resource?.frontendIPConfigurations?.find((f) => f.name === fe)?.privateIPAddress;
-      if (!ip) throw new ProviderError(`Azure: the frontend ${fe} of ${lbName} has no address yet`, { retryable: true, retryAfterMs: 5_000 });
+      if (!ip)
+        throw new ProviderError(`Azure: the frontend ${fe} of ${lbName} has no address yet`, { retryable: true, retryAfterMs: 5_000 });
       return [{ ip, ipMode: 'VIP' }];
     } catch (err) {
       throw this.#error(err, `Azure: syncing the load balancer of ${serviceKey(identity)}`);
@@ -141,7 +155,13 @@ export class AzureProvider implements LoadBalancerProvider {
   }
 
   /** Puts the Service on the LB that holds it, or on the first of its kind with room; returns the committed LB. */
-  async #placeService(desired: DesiredLoadBalancer, options: AzureServiceOptions, kind: LbKind, addresses: Array<{ name: string; ip: string }>, publicIPId: string | undefined) {
+  async #placeService(
+    desired: DesiredLoadBalancer,
+    options: AzureServiceOptions,
+    kind: LbKind,
+    addresses: Array<{ name: string; ip: string }>,
+    publicIPId: string | undefined,
+  ) {
     const { identity } = desired;
     const here = this.#loadBalancersOf(identity).find((name) => parseLoadBalancerName(this.#clusterName, name)?.kind === kind);
     const vnetId = this.#ids.virtualNetwork(this.#vnetGroup, this.#config.vnetName);
@@ -188,7 +208,10 @@ export class AzureProvider implements LoadBalancerProvider {
     const ownName = publicIPName(this.#clusterName, identity);
     if (requested) {
       const pip = (await this.#api.listPublicIPs(userGroup)).find((p) => p.ipAddress === requested);
-      if (!pip) throw invalidService(`requested address ${requested}: no public IP in resource group ${userGroup} has it (create one, then set it)`);
+      if (!pip)
+        throw invalidService(
+          `requested address ${requested}: no public IP in resource group ${userGroup} has it (create one, then set it)`,
+        );
       return this.#addressOf(pip, `public IP ${pip.name ?? ''}`);
     }
     const existing = await this.#getPublicIP(this.#config.resourceGroup, ownName);
@@ -254,7 +277,11 @@ export class AzureProvider implements LoadBalancerProvider {
     } catch (err) {
       if (isNotFound(err)) return;
       if (statusOf(err) === 400 || statusOf(err) === 409) {
-        throw new ProviderError(`Azure: public IP ${name} is still in use (${armCode(err) ?? 'in use'}); deleting it again shortly`, { retryable: true, retryAfterMs: PIP_IN_USE_RETRY_MS, cause: err });
+        throw new ProviderError(`Azure: public IP ${name} is still in use (${armCode(err) ?? 'in use'}); deleting it again shortly`, {
+          retryable: true,
+          retryAfterMs: PIP_IN_USE_RETRY_MS,
+          cause: err,
+        });
       }
       throw err;
     }
@@ -309,7 +336,11 @@ export class AzureProvider implements LoadBalancerProvider {
         if (pip.tags?.[TAG_CLUSTER] !== this.#clusterName || !pip.name?.startsWith(prefix)) continue;
         const service = pip.tags[TAG_SERVICE] ?? '';
         const slash = service.indexOf('/');
-        add(pip.name.slice(prefix.length, prefix.length + 32), slash > 0 ? service.slice(0, slash) : '', slash > 0 ? service.slice(slash + 1) : '');
+        add(
+          pip.name.slice(prefix.length, prefix.length + 32),
+          slash > 0 ? service.slice(0, slash) : '',
+          slash > 0 ? service.slice(slash + 1) : '',
+        );
       }
       return [...byFrontend.values()].map((identity) => ({ identity }));
     } catch (err) {
@@ -427,7 +458,11 @@ export class AzureProvider implements LoadBalancerProvider {
           return await this.#api.getSecurityGroup(rg, name);
         } catch (err) {
           // The cluster's NSG belongs to whoever built the cluster: never create it.
-          if (isNotFound(err)) throw new ProviderError(`Azure: network security group ${name} (resource group ${rg}) does not exist; check provider.azure.securityGroupName`, { retryable: true, cause: err });
+          if (isNotFound(err))
+            throw new ProviderError(
+              `Azure: network security group ${name} (resource group ${rg}) does not exist; check provider.azure.securityGroupName`,
+              { retryable: true, cause: err },
+            );
           throw err;
         }
       },
@@ -450,6 +485,7 @@ function writeOutcome(err: unknown): 'conflict' | 'rejected' | 'failed' {
   const kind = classifyFailure(err);
   if (kind === 'precondition_failed') return 'conflict';
   const status = statusOf(err);
-  if (kind === 'client_error' && status !== undefined && status >= 400 && status < 500 && armCode(err) !== 'AnotherOperationInProgress') return 'rejected';
+  if (kind === 'client_error' && status !== undefined && status >= 400 && status < 500 && armCode(err) !== 'AnotherOperationInProgress')
+    return 'rejected';
   return 'failed';
 }

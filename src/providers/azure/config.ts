@@ -35,7 +35,10 @@ export const azureProviderConfigSchema = z.strictObject({
   maxFrontendsPerLoadBalancer: z.number().int().min(1).max(600).default(600),
   maxRulesPerLoadBalancer: z.number().int().min(1).max(1500).default(1500),
   /** Which node address goes into the backend pool, in order of preference. */
-  nodeAddressPreference: z.array(z.enum(['InternalIP', 'ExternalIP'])).min(1).default(['InternalIP']),
+  nodeAddressPreference: z
+    .array(z.enum(['InternalIP', 'ExternalIP']))
+    .min(1)
+    .default(['InternalIP']),
   /** Client-side write budget: ARM allows 1200 writes per subscription per hour by default. */
   writesPerHour: z.number().int().min(1).default(1200),
   /** Writes that may go out at once before the hourly rate applies. */

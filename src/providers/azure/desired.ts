@@ -1,7 +1,14 @@
 // DesiredLoadBalancer (cloud-agnostic) + Azure options -> this Service's share of a shared load balancer,
 // its NSG rules and its public IP. Pure.
 
-import type { BackendAddressPool, FrontendIPConfiguration, LoadBalancingRule, Probe, PublicIPAddress, SecurityRule } from '@azure/arm-network';
+import type {
+  BackendAddressPool,
+  FrontendIPConfiguration,
+  LoadBalancingRule,
+  Probe,
+  PublicIPAddress,
+  SecurityRule,
+} from '@azure/arm-network';
 import { ipFamily } from '../../net/cidr.ts';
 import { invalidService, serviceKey, type DesiredLoadBalancer, type LoadBalancerIdentity, type Target } from '../provider.ts';
 import { PROBE_DEFAULTS, type AzureServiceOptions } from './annotations.ts';
@@ -39,7 +46,8 @@ export function checkServiceShape(desired: DesiredLoadBalancer): string[] {
   if (desired.ipFamilies.length > 0 && !desired.ipFamilies.includes('IPv4')) {
     throw invalidService('IPv6-only Services are not supported by the Azure provider (IPv4 frontends only)');
   }
-  if (desired.ipFamilies.includes('IPv6')) warnings.push('this dual-stack Service gets an IPv4 frontend only: the Azure provider does not create IPv6 frontends');
+  if (desired.ipFamilies.includes('IPv6'))
+    warnings.push('this dual-stack Service gets an IPv4 frontend only: the Azure provider does not create IPv6 frontends');
   if (desired.listeners.length === 0) throw invalidService('the Service has no ports');
   const seen = new Set<string>();
   for (const l of desired.listeners) {
@@ -69,7 +77,13 @@ function titleProtocol(protocol: 'TCP' | 'UDP'): 'Tcp' | 'Udp' {
  * kube-proxy's health check on healthCheckNodePort. A UDP port under Cluster policy gets no probe (a TCP
  * connect to a UDP NodePort always fails), so Azure treats every node as healthy for it, as upstream does.
  */
-function probeFor(desired: DesiredLoadBalancer, options: AzureServiceOptions, name: string, protocol: 'TCP' | 'UDP', nodePort: number): Probe | undefined {
+function probeFor(
+  desired: DesiredLoadBalancer,
+  options: AzureServiceOptions,
+  name: string,
+  protocol: 'TCP' | 'UDP',
+  nodePort: number,
+): Probe | undefined {
   const o = options.probe;
   const hc = desired.healthCheck;
   if (hc.kind === 'tcp' && protocol === 'UDP' && o.protocol === undefined) return undefined;
@@ -164,7 +178,8 @@ export function buildBackendPool(name: string, vnetId: string, addresses: Array<
 /** Who may connect: loadBalancerSourceRanges, then the allowed IP ranges and service tags; "Internet" when none and public. */
 export function allowedSources(desired: DesiredLoadBalancer, options: AzureServiceOptions): string[] {
   const sources = [...new Set([...desired.sourceRanges, ...options.allowedIpRanges, ...options.allowedServiceTags])];
-  if (sources.some((s) => s.includes(':'))) throw invalidService('loadBalancerSourceRanges: IPv6 ranges are not supported (IPv4 frontends only)');
+  if (sources.some((s) => s.includes(':')))
+    throw invalidService('loadBalancerSourceRanges: IPv6 ranges are not supported (IPv4 frontends only)');
   // An internal Service with no ranges is reached from the VNet, which the NSG's default rules allow already.
   if (sources.length === 0 && !options.internal) return ['Internet'];
   return sources;
@@ -214,4 +229,3 @@ export function buildPublicIP(desired: DesiredLoadBalancer, options: AzureServic
   if (options.dnsLabelName) pip.dnsSettings = { domainNameLabel: options.dnsLabelName };
   return pip;
 }
-

@@ -25,7 +25,13 @@ export function matches(desired: unknown, actual: unknown, key = ''): boolean {
   if (Array.isArray(desired)) {
     if (!Array.isArray(actual) || actual.length !== desired.length) return false;
     // Named items (rules, pool addresses) match by name, in any order.
-    if (desired.every(isNamed)) return desired.every((d) => matches(d, actual.find((a) => isNamed(a) && a.name === d.name)));
+    if (desired.every(isNamed))
+      return desired.every((d) =>
+        matches(
+          d,
+          actual.find((a) => isNamed(a) && a.name === d.name),
+        ),
+      );
     return desired.every((d, i) => matches(d, actual[i]));
   }
   if (desired !== null && typeof desired === 'object') {
@@ -58,7 +64,11 @@ export interface Limits {
 }
 
 /** What a Service owns on an LB: its frontends by name, rules and probes by name or by frontend reference. */
-function isOwnedRule(rule: { name?: string; frontendIPConfiguration?: { id?: string } }, lbName: string, frontendNames: Set<string>): boolean {
+function isOwnedRule(
+  rule: { name?: string; frontendIPConfiguration?: { id?: string } },
+  lbName: string,
+  frontendNames: Set<string>,
+): boolean {
   if (ownedByService(rule.name, { lbName })) return true;
   const id = rule.frontendIPConfiguration?.id;
   return id !== undefined && frontendNames.has(id.slice(id.lastIndexOf('/') + 1));
@@ -78,7 +88,9 @@ export function removeService(lb: LoadBalancer, lbName: string, keepFrontend?: s
   lb.frontendIPConfigurations = (lb.frontendIPConfigurations ?? []).filter((f) => !names.has(f.name!));
   lb.loadBalancingRules = (lb.loadBalancingRules ?? []).filter((r) => !isOwnedRule(r, lbName, names));
   const usedProbes = new Set((lb.loadBalancingRules ?? []).flatMap((r) => (r.probe?.id ? [r.probe.id.toLowerCase()] : [])));
-  lb.probes = (lb.probes ?? []).filter((p) => !ownedByService(p.name, { lbName }) || (p.id !== undefined && usedProbes.has(p.id.toLowerCase())));
+  lb.probes = (lb.probes ?? []).filter(
+    (p) => !ownedByService(p.name, { lbName }) || (p.id !== undefined && usedProbes.has(p.id.toLowerCase())),
+  );
   return { publicIPIds, frontends: frontends.length };
 }
 
@@ -152,7 +164,10 @@ export function applySecurityRules(nsg: NetworkSecurityGroup, lbName: string, ru
       continue;
     }
     while (taken.has(candidate)) candidate++;
-    if (candidate > PRIORITY_MAX) throw invalidService(`NSG ${nsg.name ?? ''} has no free priority between ${PRIORITY_MIN} and ${PRIORITY_MAX} for the Service's allow rules`);
+    if (candidate > PRIORITY_MAX)
+      throw invalidService(
+        `NSG ${nsg.name ?? ''} has no free priority between ${PRIORITY_MIN} and ${PRIORITY_MAX} for the Service's allow rules`,
+      );
     taken.add(candidate);
     next.push({ ...rule, priority: candidate });
   }

@@ -31,8 +31,26 @@ export function armCode(err: unknown): string | undefined {
   return m?.[1];
 }
 
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'REQUEST_SEND_ERROR']);
-const SERVER_CODES = new Set(['AnotherOperationInProgress', 'InternalServerError', 'ServiceUnavailable', 'GatewayTimeout', 'RetryableError', 'Canceled', 'OperationPreempted']);
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'REQUEST_SEND_ERROR',
+]);
+const SERVER_CODES = new Set([
+  'AnotherOperationInProgress',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'GatewayTimeout',
+  'RetryableError',
+  'Canceled',
+  'OperationPreempted',
+]);
 
 export function classifyFailure(err: unknown): FailureKind {
   const status = statusOf(err);

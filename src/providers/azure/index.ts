@@ -17,7 +17,11 @@ export interface AzureProviderOptions {
   clock?: Clock;
 }
 
-export function createAzureProvider(config: AzureProviderConfig, deps: ProviderDeps, options: AzureProviderOptions = {}): LoadBalancerProvider {
+export function createAzureProvider(
+  config: AzureProviderConfig,
+  deps: ProviderDeps,
+  options: AzureProviderOptions = {},
+): LoadBalancerProvider {
   const audience = RESOURCE_MANAGER_ENDPOINTS[config.cloud];
   // Workload identity, managed identity and environment credentials, in DefaultAzureCredential's order.
   const credential = options.credential ?? new DefaultAzureCredential(config.tenantId ? { tenantId: config.tenantId } : {});
@@ -28,6 +32,10 @@ export function createAzureProvider(config: AzureProviderConfig, deps: ProviderD
     retryOptions: { maxRetries: 0 },
     ...options.clientOptions,
   });
-  const api = new AzureApi(client, config, { registry: deps.registry, logger: deps.logger, ...(options.clock ? { clock: options.clock } : {}) });
+  const api = new AzureApi(client, config, {
+    registry: deps.registry,
+    logger: deps.logger,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   return new AzureProvider(config, deps, api);
 }
