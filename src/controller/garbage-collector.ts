@@ -2,20 +2,28 @@
 import type { V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ObjectCache } from '../kube/informer.ts';
-import { serviceKey, type LoadBalancerIdentity, type LoadBalancerProvider } from '../providers/provider.ts';
+import { defaultLoadBalancerName, serviceKey, type LoadBalancerIdentity, type LoadBalancerProvider } from '../providers/provider.ts';
 import { isOurs } from './predicates.ts';
 import { errorMessage } from '../error-message.ts';
 
 /**
  * Pure: an owned load balancer is an orphan when no live Service with its name and UID claims it. A cloud
- * that records only the UID (an identity without a name) is matched by UID alone.
+ * that records no name (an identity without one) is matched by UID, or by the default name derived from
+ * the UID, which is all that some clouds keep (a frontend named "a" + 31 of the UID's digits).
  */
 export function isOrphan(identity: LoadBalancerIdentity, services: ObjectCache<V1Service>, ownedClass: string | null): boolean {
-  const svc = identity.name
-    ? services.get(identity.name, identity.namespace)
-    : services.list().find((s) => s.metadata?.uid === identity.uid);
+  if (!identity.name) {
+    const claimant = services.list().find((s) => claims(s, identity));
+    return !claimant || !isOurs(claimant, ownedClass);
+  }
+  const svc = services.get(identity.name, identity.namespace);
   if (!svc || svc.metadata?.uid !== identity.uid) return true;
   return !isOurs(svc, ownedClass);
+}
+
+function claims(svc: V1Service, identity: LoadBalancerIdentity): boolean {
+  const uid = svc.metadata?.uid ?? '';
+  return (identity.uid !== '' && uid === identity.uid) || defaultLoadBalancerName(uid) === identity.lbName;
 }
 
 export interface GarbageCollectorOptions {

@@ -97,8 +97,9 @@ export interface ObservedLoadBalancer {
 }
 
 /**
- * A load balancer found by its ownership tags, for garbage collection. When the cloud records only the
- * UID, namespace and name are '' and the core matches the load balancer to a Service by UID.
+ * A load balancer found by its ownership tags, for garbage collection. When the cloud records no Service
+ * name, namespace and name are '' and the core matches the load balancer to a Service by UID, or by lbName
+ * (the default name derived from the UID) when the cloud keeps only that.
  */
 export interface OwnedLoadBalancer {
   identity: LoadBalancerIdentity;

@@ -119,6 +119,14 @@ test('isOrphan: an identity known only by its UID is matched by UID', () => {
   assert.equal(isOrphan(identity('', '', 'uid-retyped'), services, null), true, 'that Service no longer wants one');
 });
 
+test('isOrphan: an identity known only by the default name is matched through the UID it came from', () => {
+  const uid = '6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f';
+  const cache = new MapCache([service('shop', 'internal', uid)]);
+  const byName = (lbName: string): LoadBalancerIdentity => ({ clusterName: CLUSTER, namespace: '', name: '', uid: '', lbName });
+  assert.equal(isOrphan(byName(defaultLoadBalancerName(uid)), cache, null), false, 'the live Service claims its frontend');
+  assert.equal(isOrphan(byName(defaultLoadBalancerName('7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f')), cache, null), true, 'no Service claims it');
+});
+
 test('isOrphan is class-aware: a Service moved to another class keeps no load balancer of ours', () => {
   const classed = new MapCache([service('shop', 'web', 'uid-live', { loadBalancerClass: 'example.com/mine' })]);
   assert.equal(isOrphan(live, classed, 'example.com/mine'), false);

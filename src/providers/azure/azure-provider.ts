@@ -52,7 +52,6 @@ import {
   publicIPName,
   ResourceIds,
   TAG_CLUSTER,
-  TAG_SERVICE,
   uidPrefixOfFrontend,
   type LbKind,
 } from './names.ts';
@@ -309,38 +308,32 @@ export class AzureProvider implements LoadBalancerProvider {
 
   /**
    * Frontends named "a<uid digits>" on our load balancers and public IPs tagged with our cluster. Frontend
-   * names carry 31 of a UID's 32 digits: a Service this provider has seen gets its full UID and name back;
-   * any other gets the digits as its UID and, from its public IP's tags when it has one, its name.
+   * names carry only 31 of a UID's 32 digits, so a Service this provider has not seen is reported by its
+   * frontend name alone (no UID, no name), and the core matches it to a Service through that name. A name
+   * from a public IP's tags is not used: with a partial UID it would make a live Service look replaced.
    */
   async listOwned(): Promise<OwnedLoadBalancer[]> {
     try {
       this.#inventory = undefined;
       await this.#loadInventory();
       const byFrontend = new Map<string, LoadBalancerIdentity>();
-      const add = (lbName: string, namespace = '', name = '') => {
+      const add = (lbName: string) => {
         const digits = uidPrefixOfFrontend(lbName);
         if (digits === undefined) return;
         const known = this.#services.get(digits);
-        const previous = byFrontend.get(lbName);
         byFrontend.set(lbName, {
           clusterName: this.#clusterName,
           lbName,
-          uid: known?.uid ?? digits,
-          namespace: known?.namespace ?? (namespace || previous?.namespace || ''),
-          name: known?.name ?? (name || previous?.name || ''),
+          uid: known?.uid ?? '',
+          namespace: known?.namespace ?? '',
+          name: known?.name ?? '',
         });
       };
       for (const fe of this.#placement.keys()) add(fe.slice(0, 32));
       const prefix = `${this.#clusterName}-`;
       for (const pip of await this.#api.listPublicIPs(this.#config.resourceGroup)) {
         if (pip.tags?.[TAG_CLUSTER] !== this.#clusterName || !pip.name?.startsWith(prefix)) continue;
-        const service = pip.tags[TAG_SERVICE] ?? '';
-        const slash = service.indexOf('/');
-        add(
-          pip.name.slice(prefix.length, prefix.length + 32),
-          slash > 0 ? service.slice(0, slash) : '',
-          slash > 0 ? service.slice(slash + 1) : '',
-        );
+        add(pip.name.slice(prefix.length, prefix.length + 32));
       }
       return [...byFrontend.values()].map((identity) => ({ identity }));
     } catch (err) {
