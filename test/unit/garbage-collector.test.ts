@@ -124,7 +124,11 @@ test('isOrphan: an identity known only by the default name is matched through th
   const cache = new MapCache([service('shop', 'internal', uid)]);
   const byName = (lbName: string): LoadBalancerIdentity => ({ clusterName: CLUSTER, namespace: '', name: '', uid: '', lbName });
   assert.equal(isOrphan(byName(defaultLoadBalancerName(uid)), cache, null), false, 'the live Service claims its frontend');
-  assert.equal(isOrphan(byName(defaultLoadBalancerName('7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f')), cache, null), true, 'no Service claims it');
+  assert.equal(
+    isOrphan(byName(defaultLoadBalancerName('7f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f')), cache, null),
+    true,
+    'no Service claims it',
+  );
 });
 
 test('isOrphan is class-aware: a Service moved to another class keeps no load balancer of ours', () => {
