@@ -6,7 +6,6 @@ const STATUS_NAMES: Readonly<Record<number, string>> = {
   401: 'UNAUTHENTICATED',
   403: 'PERMISSION_DENIED',
   404: 'NOT_FOUND',
-  405: 'METHOD_NOT_ALLOWED',
   409: 'ALREADY_EXISTS',
   412: 'FAILED_PRECONDITION',
   429: 'RESOURCE_EXHAUSTED',
@@ -103,8 +102,4 @@ export function fingerprintMismatch(): GceError {
     location: 'If-Match',
     locationType: 'header',
   });
-}
-
-export function badRequest(message: string): GceError {
-  return new GceError(400, 'badRequest', message);
 }

@@ -3,7 +3,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   alreadyExists,
-  badRequest,
   fingerprintMismatch,
   GceError,
   inUse,
@@ -822,7 +821,6 @@ export class GceState {
   // ---- actions ----
 
   setLabels(entry: Entry, body: Wire): Change {
-    if (entry.resource['labelFingerprint'] === undefined) throw badRequest(`Labels are not supported on ${entry.collection}.`);
     checkFingerprint(entry.resource['labelFingerprint'], body['labelFingerprint'], true);
     const labels = checkLabels(body['labels'], 'labels');
     return {
