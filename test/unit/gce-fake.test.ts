@@ -19,6 +19,7 @@ import {
   ZoneOperationsClient,
   type protos,
 } from '@google-cloud/compute';
+import type { ClientOptions } from 'google-gax';
 import { GceFake } from '../fakes/gce/index.ts';
 
 type Operation = protos.google.cloud.compute.v1.IOperation;
@@ -41,6 +42,18 @@ after(async () => {
   await gce.stop();
 });
 
+const clients = new Map<unknown, unknown>();
+
+/** One client per class: building one parses the SDK's large proto bundle, which is slow on a busy machine. */
+function client<C>(Client: new (options?: ClientOptions) => C): C {
+  let made = clients.get(Client) as C | undefined;
+  if (made === undefined) {
+    made = gce.client(Client);
+    clients.set(Client, made);
+  }
+  return made;
+}
+
 /** Waits on the operation (wait returns before DONE only after the fake's wait timeout) and returns the final state. */
 async function done(latestResponse: unknown): Promise<Operation> {
   // The SDK types latestResponse as a google.longrunning.Operation; over REST it is Compute's Operation.
@@ -48,9 +61,9 @@ async function done(latestResponse: unknown): Promise<Operation> {
   assert.ok(op?.name, 'an operation came back');
   let current: Operation = op;
   while (current.status !== 'DONE') {
-    if (current.zone) [current] = await gce.client(ZoneOperationsClient).wait({ project, zone, operation: current.name ?? '' });
-    else if (current.region) [current] = await gce.client(RegionOperationsClient).wait({ project, region, operation: current.name ?? '' });
-    else [current] = await gce.client(GlobalOperationsClient).wait({ project, operation: current.name ?? '' });
+    if (current.zone) [current] = await client(ZoneOperationsClient).wait({ project, zone, operation: current.name ?? '' });
+    else if (current.region) [current] = await client(RegionOperationsClient).wait({ project, region, operation: current.name ?? '' });
+    else [current] = await client(GlobalOperationsClient).wait({ project, operation: current.name ?? '' });
   }
   return current;
 }
@@ -71,7 +84,7 @@ async function rejection(promise: Promise<unknown>): Promise<{ code?: number; ht
 const instanceUrl = (name: string) => `https://www.googleapis.com/compute/v1/projects/${'fake-project'}/zones/us-central1-a/instances/${name}`;
 
 test('an external address is reserved from the fake range; the operation goes PENDING → DONE and the address shows after', async () => {
-  const addresses = gce.client(AddressesClient);
+  const addresses = client(AddressesClient);
   const [op] = await addresses.insert({ project, region, addressResource: { name: 'lb-ip', labels: { owner: 'test' } } });
   const accepted = op.latestResponse as Operation;
   assert.equal(accepted.status, 'PENDING');
@@ -89,7 +102,7 @@ test('an external address is reserved from the fake range; the operation goes PE
 });
 
 test('an internal address takes a free subnetwork address; a requested one is validated', async () => {
-  const addresses = gce.client(AddressesClient);
+  const addresses = client(AddressesClient);
   const subnetwork = `regions/${region}/subnetworks/default`;
   await done((await addresses.insert({ project, region, addressResource: { name: 'ilb-ip', addressType: 'INTERNAL', subnetwork } }))[0].latestResponse);
   const [address] = await addresses.get({ project, region, address: 'ilb-ip' });
@@ -109,7 +122,7 @@ test('an internal address takes a free subnetwork address; a requested one is va
 });
 
 test('a firewall gets Compute defaults; a missing network is 404 notFound; a duplicate is 409 alreadyExists', async () => {
-  const firewalls = gce.client(FirewallsClient);
+  const firewalls = client(FirewallsClient);
   const body = { name: 'allow-lb', allowed: [{ IPProtocol: 'tcp', ports: ['30080'] }], targetTags: ['nodes'] };
   await done((await firewalls.insert({ project, firewallResource: body }))[0].latestResponse);
   const [firewall] = await firewalls.get({ project, firewall: 'allow-lb' });
@@ -129,7 +142,7 @@ test('a firewall gets Compute defaults; a missing network is 404 notFound; a dup
 });
 
 test('get of a missing resource is 404 notFound with Compute\'s message, mapped by gax to NOT_FOUND', async () => {
-  const missing = await rejection(gce.client(ForwardingRulesClient).get({ project, region, forwardingRule: 'nope' }));
+  const missing = await rejection(client(ForwardingRulesClient).get({ project, region, forwardingRule: 'nope' }));
   assert.equal(missing.httpStatusCode, 404);
   assert.equal(missing.code, 5);
   assert.equal(missing.reason, 'notFound');
@@ -138,8 +151,8 @@ test('get of a missing resource is 404 notFound with Compute\'s message, mapped 
 
 test('target pool with instances and a legacy health check; forwarding rule; in-use delete refused, then allowed', async () => {
   gce.addHttpHealthCheck('hc-legacy', { port: 10256, requestPath: '/healthz' });
-  const pools = gce.client(TargetPoolsClient);
-  const rules = gce.client(ForwardingRulesClient);
+  const pools = client(TargetPoolsClient);
+  const rules = client(ForwardingRulesClient);
   const hc = `https://www.googleapis.com/compute/v1/projects/${project}/global/httpHealthChecks/hc-legacy`;
 
   const missingHc = await rejection(pools.insert({ project, region, targetPoolResource: { name: 'pool', healthChecks: [hc.replace('hc-legacy', 'nope')] } }));
@@ -160,7 +173,7 @@ test('target pool with instances and a legacy health check; forwarding rule; in-
   const [rule] = await rules.get({ project, region, forwardingRule: 'fr' });
   assert.equal(rule.portRange, '80-80');
   assert.equal(rule.IPProtocol, 'TCP');
-  const [address] = await gce.client(AddressesClient).get({ project, region, address: 'lb-ip' });
+  const [address] = await client(AddressesClient).get({ project, region, address: 'lb-ip' });
   assert.equal(rule.IPAddress, address.address);
   assert.equal(address.status, 'IN_USE');
   assert.deepEqual(address.users, [rule.selfLink]);
@@ -169,7 +182,7 @@ test('target pool with instances and a legacy health check; forwarding rule; in-
   assert.equal(poolInUse.httpStatusCode, 400);
   assert.equal(poolInUse.reason, 'resourceInUseByAnotherResource');
   assert.equal(poolInUse.message, `The target_pool resource 'projects/${project}/regions/${region}/targetPools/pool' is already being used by 'projects/${project}/regions/${region}/forwardingRules/fr'`);
-  const addressInUse = await rejection(gce.client(AddressesClient).delete({ project, region, address: 'lb-ip' }));
+  const addressInUse = await rejection(client(AddressesClient).delete({ project, region, address: 'lb-ip' }));
   assert.equal(addressInUse.reason, 'resourceInUseByAnotherResource');
 
   await done((await rules.delete({ project, region, forwardingRule: 'fr' }))[0].latestResponse);
@@ -179,7 +192,7 @@ test('target pool with instances and a legacy health check; forwarding rule; in-
 });
 
 test('a change to a resource whose operation still runs is refused with resourceNotReady; its GET is 404 until DONE', async () => {
-  const pools = gce.client(TargetPoolsClient);
+  const pools = client(TargetPoolsClient);
   await done((await pools.insert({ project, region, targetPoolResource: { name: 'busy-pool' } }))[0].latestResponse);
   gce.operationDelayMs = 60_000;
   try {
@@ -195,7 +208,7 @@ test('a change to a resource whose operation still runs is refused with resource
     assert.equal(hidden.httpStatusCode, 404);
     const twice = await rejection(pools.insert({ project, region, targetPoolResource: { name: 'slow-pool' } }));
     assert.equal(twice.reason, 'alreadyExists');
-    const [running] = await gce.client(RegionOperationsClient).get({ project, region, operation: (op.latestResponse as Operation).name ?? '' });
+    const [running] = await client(RegionOperationsClient).get({ project, region, operation: (op.latestResponse as Operation).name ?? '' });
     assert.equal(running.status, 'RUNNING');
   } finally {
     gce.operationDelayMs = 0;
@@ -203,9 +216,9 @@ test('a change to a resource whose operation still runs is refused with resource
 });
 
 test('setLabels needs the current labelFingerprint: a stale one is 412 conditionNotMet', async () => {
-  const rules = gce.client(ForwardingRulesClient);
-  const backends = gce.client(RegionBackendServicesClient);
-  const checks = gce.client(RegionHealthChecksClient);
+  const rules = client(ForwardingRulesClient);
+  const backends = client(RegionBackendServicesClient);
+  const checks = client(RegionHealthChecksClient);
   await done((await checks.insert({ project, region, healthCheckResource: { name: 'hc-tcp', type: 'TCP', tcpHealthCheck: { port: 10256 } } }))[0].latestResponse);
   const hc = `regions/${region}/healthChecks/hc-tcp`;
   await done((await backends.insert({ project, region, backendServiceResource: { name: 'bs-int', loadBalancingScheme: 'INTERNAL', healthChecks: [hc] } }))[0].latestResponse);
@@ -234,7 +247,7 @@ test('setLabels needs the current labelFingerprint: a stale one is 412 condition
 });
 
 test('NEG endpoints attach and detach; a NEG used by a backend service cannot be deleted', async () => {
-  const negs = gce.client(NetworkEndpointGroupsClient);
+  const negs = client(NetworkEndpointGroupsClient);
   await done((await negs.insert({ project, zone, networkEndpointGroupResource: { name: 'neg', networkEndpointType: 'GCE_VM_IP_PORT', defaultPort: 30080 } }))[0].latestResponse);
   const attach = await negs.attachNetworkEndpoints({
     project,
@@ -265,22 +278,22 @@ test('NEG endpoints attach and detach; a NEG used by a backend service cannot be
   assert.equal(neg.size, 1);
 
   gce.addSubnetwork('proxy-only', { ipCidrRange: '10.129.0.0/23', purpose: 'REGIONAL_MANAGED_PROXY' });
-  await done((await gce.client(HealthChecksClient).insert({ project, healthCheckResource: { name: 'hc-global', type: 'HTTP' } }))[0].latestResponse);
-  const backends = gce.client(RegionBackendServicesClient);
+  await done((await client(HealthChecksClient).insert({ project, healthCheckResource: { name: 'hc-global', type: 'HTTP' } }))[0].latestResponse);
+  const backends = client(RegionBackendServicesClient);
   await done(
     (await backends.insert({ project, region, backendServiceResource: { name: 'bs-neg', loadBalancingScheme: 'INTERNAL_MANAGED', protocol: 'TCP', healthChecks: ['global/healthChecks/hc-global'], backends: [{ group: neg.selfLink ?? '', balancingMode: 'CONNECTION', maxConnectionsPerEndpoint: 100 }] } }))[0]
       .latestResponse,
   );
-  const proxies = gce.client(RegionTargetTcpProxiesClient);
+  const proxies = client(RegionTargetTcpProxiesClient);
   await done((await proxies.insert({ project, region, targetTcpProxyResource: { name: 'proxy', service: `regions/${region}/backendServices/bs-neg` } }))[0].latestResponse);
-  await done((await gce.client(ForwardingRulesClient).insert({ project, region, forwardingRuleResource: { name: 'fr-proxy', loadBalancingScheme: 'INTERNAL_MANAGED', target: `regions/${region}/targetTcpProxies/proxy`, portRange: '443' } }))[0].latestResponse);
+  await done((await client(ForwardingRulesClient).insert({ project, region, forwardingRuleResource: { name: 'fr-proxy', loadBalancingScheme: 'INTERNAL_MANAGED', target: `regions/${region}/targetTcpProxies/proxy`, portRange: '443' } }))[0].latestResponse);
   const negInUse = await rejection(negs.delete({ project, zone, networkEndpointGroup: 'neg' }));
   assert.equal(negInUse.reason, 'resourceInUseByAnotherResource');
   assert.match(negInUse.message, /^The network_endpoint_group resource .* is already being used by '.*\/backendServices\/bs-neg'$/);
 });
 
 test('unmanaged instance groups: add, list, and a member added twice is memberAlreadyExists', async () => {
-  const groups = gce.client(InstanceGroupsClient);
+  const groups = client(InstanceGroupsClient);
   await done((await groups.insert({ project, zone, instanceGroupResource: { name: 'ig' } }))[0].latestResponse);
   await done((await groups.addInstances({ project, zone, instanceGroup: 'ig', instanceGroupsAddInstancesRequestResource: { instances: [{ instance: instanceUrl('node-a') }, { instance: instanceUrl('node-b') }] } }))[0].latestResponse);
   const [members] = await groups.listInstances({ project, zone, instanceGroup: 'ig', instanceGroupsListInstancesRequestResource: { instanceState: 'ALL' } });
@@ -293,7 +306,7 @@ test('unmanaged instance groups: add, list, and a member added twice is memberAl
 });
 
 test('lists page with nextPageToken over the fake\'s small page size', async () => {
-  const firewalls = gce.client(FirewallsClient);
+  const firewalls = client(FirewallsClient);
   for (const name of ['fw-1', 'fw-2', 'fw-3', 'fw-4']) await done((await firewalls.insert({ project, firewallResource: { name, allowed: [{ IPProtocol: 'tcp' }] } }))[0].latestResponse);
   const [first, next, response] = await firewalls.list({ project }, { autoPaginate: false });
   assert.equal(first.length, 3);
@@ -303,7 +316,7 @@ test('lists page with nextPageToken over the fake\'s small page size', async () 
   assert.deepEqual(all.map((f) => f.name), ['allow-lb', 'fw-1', 'fw-2', 'fw-3', 'fw-4']);
   const [filtered] = await firewalls.list({ project, filter: 'name = "fw-2"' });
   assert.deepEqual(filtered.map((f) => f.name), ['fw-2']);
-  const [subnets] = await gce.client(SubnetworksClient).list({ project, region });
+  const [subnets] = await client(SubnetworksClient).list({ project, region });
   assert.deepEqual(subnets.map((s) => [s.name, s.purpose]), [
     ['default', 'PRIVATE'],
     ['proxy-only', 'REGIONAL_MANAGED_PROXY'],
