@@ -69,19 +69,28 @@ async function done(latestResponse: unknown): Promise<Operation> {
 }
 
 /** The SDK call's error, with Compute's JSON body as gax kept it. */
-async function rejection(promise: Promise<unknown>): Promise<{ code?: number; httpStatusCode?: number; message: string; reason: string | undefined; body: { error: { code: number; errors: Array<{ reason: string }>; status?: string } } }> {
+async function rejection(promise: Promise<unknown>): Promise<{
+  code?: number;
+  httpStatusCode?: number;
+  message: string;
+  reason: string | undefined;
+  body: { error: { code: number; errors: Array<{ reason: string }>; status?: string } };
+}> {
   try {
     await promise;
   } catch (error) {
     const raw = (error as Record<symbol, unknown>)[Symbol.for('google-gax.rawHttpResponsePayload')];
-    const body = JSON.parse(typeof raw === 'string' ? raw : '{}') as { error: { code: number; errors: Array<{ reason: string }>; status?: string } };
+    const body = JSON.parse(typeof raw === 'string' ? raw : '{}') as {
+      error: { code: number; errors: Array<{ reason: string }>; status?: string };
+    };
     const e = error as { code?: number; httpStatusCode?: number; message: string };
     return { code: e.code, httpStatusCode: e.httpStatusCode, message: e.message, reason: body.error?.errors?.[0]?.reason, body };
   }
   assert.fail('expected the call to fail');
 }
 
-const instanceUrl = (name: string) => `https://www.googleapis.com/compute/v1/projects/${'fake-project'}/zones/us-central1-a/instances/${name}`;
+const instanceUrl = (name: string) =>
+  `https://www.googleapis.com/compute/v1/projects/${'fake-project'}/zones/us-central1-a/instances/${name}`;
 
 test('an external address is reserved from the fake range; the operation goes PENDING → DONE and the address shows after', async () => {
   const addresses = client(AddressesClient);
@@ -104,17 +113,26 @@ test('an external address is reserved from the fake range; the operation goes PE
 test('an internal address takes a free subnetwork address; a requested one is validated', async () => {
   const addresses = client(AddressesClient);
   const subnetwork = `regions/${region}/subnetworks/default`;
-  await done((await addresses.insert({ project, region, addressResource: { name: 'ilb-ip', addressType: 'INTERNAL', subnetwork } }))[0].latestResponse);
+  await done(
+    (await addresses.insert({ project, region, addressResource: { name: 'ilb-ip', addressType: 'INTERNAL', subnetwork } }))[0]
+      .latestResponse,
+  );
   const [address] = await addresses.get({ project, region, address: 'ilb-ip' });
   // 10.128.0.2 and .3 belong to the seeded nodes; .0/.1 are the subnetwork's own.
   assert.equal(address.address, '10.128.0.4');
   assert.equal(address.purpose, 'GCE_ENDPOINT');
 
-  const outside = await rejection(addresses.insert({ project, region, addressResource: { name: 'bad-ip', addressType: 'INTERNAL', subnetwork, address: '10.200.0.5' } }));
+  const outside = await rejection(
+    addresses.insert({ project, region, addressResource: { name: 'bad-ip', addressType: 'INTERNAL', subnetwork, address: '10.200.0.5' } }),
+  );
   assert.equal(outside.httpStatusCode, 400);
   assert.equal(outside.reason, 'invalid');
 
-  const [taken] = await addresses.insert({ project, region, addressResource: { name: 'dup-ip', addressType: 'INTERNAL', subnetwork, address: '10.128.0.4' } });
+  const [taken] = await addresses.insert({
+    project,
+    region,
+    addressResource: { name: 'dup-ip', addressType: 'INTERNAL', subnetwork, address: '10.128.0.4' },
+  });
   const failed = await done(taken.latestResponse);
   assert.equal(failed.error?.errors?.[0]?.code, 'IP_IN_USE_BY_ANOTHER_RESOURCE');
   assert.equal(failed.httpErrorStatusCode, 409);
@@ -135,13 +153,15 @@ test('a firewall gets Compute defaults; a missing network is 404 notFound; a dup
   assert.equal(duplicate.httpStatusCode, 409);
   assert.equal(duplicate.reason, 'alreadyExists');
 
-  const noNetwork = await rejection(firewalls.insert({ project, firewallResource: { ...body, name: 'other', network: 'global/networks/nope' } }));
+  const noNetwork = await rejection(
+    firewalls.insert({ project, firewallResource: { ...body, name: 'other', network: 'global/networks/nope' } }),
+  );
   assert.equal(noNetwork.httpStatusCode, 404);
   assert.equal(noNetwork.reason, 'notFound');
   assert.match(noNetwork.message, /projects\/fake-project\/global\/networks\/nope' was not found/);
 });
 
-test('get of a missing resource is 404 notFound with Compute\'s message, mapped by gax to NOT_FOUND', async () => {
+test("get of a missing resource is 404 notFound with Compute's message, mapped by gax to NOT_FOUND", async () => {
   const missing = await rejection(client(ForwardingRulesClient).get({ project, region, forwardingRule: 'nope' }));
   assert.equal(missing.httpStatusCode, 404);
   assert.equal(missing.code, 5);
@@ -155,21 +175,51 @@ test('target pool with instances and a legacy health check; forwarding rule; in-
   const rules = client(ForwardingRulesClient);
   const hc = `https://www.googleapis.com/compute/v1/projects/${project}/global/httpHealthChecks/hc-legacy`;
 
-  const missingHc = await rejection(pools.insert({ project, region, targetPoolResource: { name: 'pool', healthChecks: [hc.replace('hc-legacy', 'nope')] } }));
+  const missingHc = await rejection(
+    pools.insert({ project, region, targetPoolResource: { name: 'pool', healthChecks: [hc.replace('hc-legacy', 'nope')] } }),
+  );
   assert.equal(missingHc.httpStatusCode, 404);
   assert.equal(missingHc.reason, 'notFound');
 
-  await done((await pools.insert({ project, region, targetPoolResource: { name: 'pool', instances: [instanceUrl('node-a')], healthChecks: [hc] } }))[0].latestResponse);
-  await done((await pools.addInstance({ project, region, targetPool: 'pool', targetPoolsAddInstanceRequestResource: { instances: [{ instance: instanceUrl('node-b') }] } }))[0].latestResponse);
+  await done(
+    (
+      await pools.insert({ project, region, targetPoolResource: { name: 'pool', instances: [instanceUrl('node-a')], healthChecks: [hc] } })
+    )[0].latestResponse,
+  );
+  await done(
+    (
+      await pools.addInstance({
+        project,
+        region,
+        targetPool: 'pool',
+        targetPoolsAddInstanceRequestResource: { instances: [{ instance: instanceUrl('node-b') }] },
+      })
+    )[0].latestResponse,
+  );
   const [pool] = await pools.get({ project, region, targetPool: 'pool' });
   assert.deepEqual(pool.instances, [instanceUrl('node-a'), instanceUrl('node-b')]);
   assert.deepEqual(pool.healthChecks, [hc]);
 
-  const badTarget = await rejection(rules.insert({ project, region, forwardingRuleResource: { name: 'fr', target: 'pool', portRange: '80' } }));
+  const badTarget = await rejection(
+    rules.insert({ project, region, forwardingRuleResource: { name: 'fr', target: 'pool', portRange: '80' } }),
+  );
   assert.equal(badTarget.reason, 'invalid');
   assert.match(badTarget.message, /^Invalid value for field 'resource.target': 'pool'\. The URL is malformed\./);
 
-  await done((await rules.insert({ project, region, forwardingRuleResource: { name: 'fr', target: pool.selfLink ?? '', portRange: '80', IPAddress: 'regions/us-central1/addresses/lb-ip' } }))[0].latestResponse);
+  await done(
+    (
+      await rules.insert({
+        project,
+        region,
+        forwardingRuleResource: {
+          name: 'fr',
+          target: pool.selfLink ?? '',
+          portRange: '80',
+          IPAddress: 'regions/us-central1/addresses/lb-ip',
+        },
+      })
+    )[0].latestResponse,
+  );
   const [rule] = await rules.get({ project, region, forwardingRule: 'fr' });
   assert.equal(rule.portRange, '80-80');
   assert.equal(rule.IPProtocol, 'TCP');
@@ -181,7 +231,10 @@ test('target pool with instances and a legacy health check; forwarding rule; in-
   const poolInUse = await rejection(pools.delete({ project, region, targetPool: 'pool' }));
   assert.equal(poolInUse.httpStatusCode, 400);
   assert.equal(poolInUse.reason, 'resourceInUseByAnotherResource');
-  assert.equal(poolInUse.message, `The target_pool resource 'projects/${project}/regions/${region}/targetPools/pool' is already being used by 'projects/${project}/regions/${region}/forwardingRules/fr'`);
+  assert.equal(
+    poolInUse.message,
+    `The target_pool resource 'projects/${project}/regions/${region}/targetPools/pool' is already being used by 'projects/${project}/regions/${region}/forwardingRules/fr'`,
+  );
   const addressInUse = await rejection(client(AddressesClient).delete({ project, region, address: 'lb-ip' }));
   assert.equal(addressInUse.reason, 'resourceInUseByAnotherResource');
 
@@ -196,7 +249,12 @@ test('a change to a resource whose operation still runs is refused with resource
   await done((await pools.insert({ project, region, targetPoolResource: { name: 'busy-pool' } }))[0].latestResponse);
   gce.operationDelayMs = 60_000;
   try {
-    const add = { project, region, targetPool: 'busy-pool', targetPoolsAddInstanceRequestResource: { instances: [{ instance: instanceUrl('node-a') }] } };
+    const add = {
+      project,
+      region,
+      targetPool: 'busy-pool',
+      targetPoolsAddInstanceRequestResource: { instances: [{ instance: instanceUrl('node-a') }] },
+    };
     await pools.addInstance(add);
     const busy = await rejection(pools.addInstance(add));
     assert.equal(busy.httpStatusCode, 400);
@@ -219,16 +277,56 @@ test('setLabels needs the current labelFingerprint: a stale one is 412 condition
   const rules = client(ForwardingRulesClient);
   const backends = client(RegionBackendServicesClient);
   const checks = client(RegionHealthChecksClient);
-  await done((await checks.insert({ project, region, healthCheckResource: { name: 'hc-tcp', type: 'TCP', tcpHealthCheck: { port: 10256 } } }))[0].latestResponse);
+  await done(
+    (await checks.insert({ project, region, healthCheckResource: { name: 'hc-tcp', type: 'TCP', tcpHealthCheck: { port: 10256 } } }))[0]
+      .latestResponse,
+  );
   const hc = `regions/${region}/healthChecks/hc-tcp`;
-  await done((await backends.insert({ project, region, backendServiceResource: { name: 'bs-int', loadBalancingScheme: 'INTERNAL', healthChecks: [hc] } }))[0].latestResponse);
-  await done((await rules.insert({ project, region, forwardingRuleResource: { name: 'fr-int', loadBalancingScheme: 'INTERNAL', backendService: `regions/${region}/backendServices/bs-int`, ports: ['80'] } }))[0].latestResponse);
+  await done(
+    (
+      await backends.insert({
+        project,
+        region,
+        backendServiceResource: { name: 'bs-int', loadBalancingScheme: 'INTERNAL', healthChecks: [hc] },
+      })
+    )[0].latestResponse,
+  );
+  await done(
+    (
+      await rules.insert({
+        project,
+        region,
+        forwardingRuleResource: {
+          name: 'fr-int',
+          loadBalancingScheme: 'INTERNAL',
+          backendService: `regions/${region}/backendServices/bs-int`,
+          ports: ['80'],
+        },
+      })
+    )[0].latestResponse,
+  );
   const [rule] = await rules.get({ project, region, forwardingRule: 'fr-int' });
   assert.match(rule.IPAddress ?? '', /^10\.128\.0\.\d+$/);
   assert.equal(rule.labelFingerprint, '42WmSpB8rSM=');
 
-  await done((await rules.setLabels({ project, region, resource: 'fr-int', regionSetLabelsRequestResource: { labels: { svc: 'web' }, labelFingerprint: rule.labelFingerprint ?? '' } }))[0].latestResponse);
-  const stale = await rejection(rules.setLabels({ project, region, resource: 'fr-int', regionSetLabelsRequestResource: { labels: { svc: 'api' }, labelFingerprint: rule.labelFingerprint ?? '' } }));
+  await done(
+    (
+      await rules.setLabels({
+        project,
+        region,
+        resource: 'fr-int',
+        regionSetLabelsRequestResource: { labels: { svc: 'web' }, labelFingerprint: rule.labelFingerprint ?? '' },
+      })
+    )[0].latestResponse,
+  );
+  const stale = await rejection(
+    rules.setLabels({
+      project,
+      region,
+      resource: 'fr-int',
+      regionSetLabelsRequestResource: { labels: { svc: 'api' }, labelFingerprint: rule.labelFingerprint ?? '' },
+    }),
+  );
   assert.equal(stale.httpStatusCode, 412);
   assert.equal(stale.reason, 'conditionNotMet');
   assert.equal(stale.message, 'Labels fingerprint either invalid or resource labels have changed');
@@ -236,19 +334,49 @@ test('setLabels needs the current labelFingerprint: a stale one is 412 condition
   assert.deepEqual(labelled.labels, { svc: 'web' });
 
   const [bs] = await backends.get({ project, region, backendService: 'bs-int' });
-  await done((await backends.patch({ project, region, backendService: 'bs-int', backendServiceResource: { fingerprint: bs.fingerprint ?? '', sessionAffinity: 'CLIENT_IP' } }))[0].latestResponse);
-  const stalePatch = await rejection(backends.patch({ project, region, backendService: 'bs-int', backendServiceResource: { fingerprint: bs.fingerprint ?? '', sessionAffinity: 'NONE' } }));
+  await done(
+    (
+      await backends.patch({
+        project,
+        region,
+        backendService: 'bs-int',
+        backendServiceResource: { fingerprint: bs.fingerprint ?? '', sessionAffinity: 'CLIENT_IP' },
+      })
+    )[0].latestResponse,
+  );
+  const stalePatch = await rejection(
+    backends.patch({
+      project,
+      region,
+      backendService: 'bs-int',
+      backendServiceResource: { fingerprint: bs.fingerprint ?? '', sessionAffinity: 'NONE' },
+    }),
+  );
   assert.equal(stalePatch.httpStatusCode, 412);
 
   const hcInUse = await rejection(checks.delete({ project, region, healthCheck: 'hc-tcp' }));
   assert.equal(hcInUse.reason, 'resourceInUseByAnotherResource');
-  const missingHc = await rejection(backends.insert({ project, region, backendServiceResource: { name: 'bs-2', loadBalancingScheme: 'INTERNAL', healthChecks: [`regions/${region}/healthChecks/nope`] } }));
+  const missingHc = await rejection(
+    backends.insert({
+      project,
+      region,
+      backendServiceResource: { name: 'bs-2', loadBalancingScheme: 'INTERNAL', healthChecks: [`regions/${region}/healthChecks/nope`] },
+    }),
+  );
   assert.equal(missingHc.httpStatusCode, 404);
 });
 
 test('NEG endpoints attach and detach; a NEG used by a backend service cannot be deleted', async () => {
   const negs = client(NetworkEndpointGroupsClient);
-  await done((await negs.insert({ project, zone, networkEndpointGroupResource: { name: 'neg', networkEndpointType: 'GCE_VM_IP_PORT', defaultPort: 30080 } }))[0].latestResponse);
+  await done(
+    (
+      await negs.insert({
+        project,
+        zone,
+        networkEndpointGroupResource: { name: 'neg', networkEndpointType: 'GCE_VM_IP_PORT', defaultPort: 30080 },
+      })
+    )[0].latestResponse,
+  );
   const attach = await negs.attachNetworkEndpoints({
     project,
     zone,
@@ -257,7 +385,12 @@ test('NEG endpoints attach and detach; a NEG used by a backend service cannot be
   });
   const attached = await done(attach[0].latestResponse);
   assert.match(attached.zone ?? '', /\/zones\/us-central1-a$/);
-  const [listed] = await negs.listNetworkEndpoints({ project, zone, networkEndpointGroup: 'neg', networkEndpointGroupsListEndpointsRequestResource: {} });
+  const [listed] = await negs.listNetworkEndpoints({
+    project,
+    zone,
+    networkEndpointGroup: 'neg',
+    networkEndpointGroupsListEndpointsRequestResource: {},
+  });
   assert.deepEqual(
     listed.map((e) => [e.networkEndpoint?.instance, e.networkEndpoint?.ipAddress, e.networkEndpoint?.port]),
     [
@@ -266,27 +399,77 @@ test('NEG endpoints attach and detach; a NEG used by a backend service cannot be
     ],
   );
   const again = await rejection(
-    negs.attachNetworkEndpoints({ project, zone, networkEndpointGroup: 'neg', networkEndpointGroupsAttachEndpointsRequestResource: { networkEndpoints: [{ instance: 'node-a' }] } }),
+    negs.attachNetworkEndpoints({
+      project,
+      zone,
+      networkEndpointGroup: 'neg',
+      networkEndpointGroupsAttachEndpointsRequestResource: { networkEndpoints: [{ instance: 'node-a' }] },
+    }),
   );
   assert.equal(again.reason, 'invalid');
   await done(
-    (await negs.detachNetworkEndpoints({ project, zone, networkEndpointGroup: 'neg', networkEndpointGroupsDetachEndpointsRequestResource: { networkEndpoints: [{ instance: 'node-a', ipAddress: '10.128.0.2', port: 30080 }] } }))[0]
-      .latestResponse,
+    (
+      await negs.detachNetworkEndpoints({
+        project,
+        zone,
+        networkEndpointGroup: 'neg',
+        networkEndpointGroupsDetachEndpointsRequestResource: {
+          networkEndpoints: [{ instance: 'node-a', ipAddress: '10.128.0.2', port: 30080 }],
+        },
+      })
+    )[0].latestResponse,
   );
-  assert.deepEqual(gce.networkEndpoints('neg').map((e) => e['instance']), ['node-b']);
+  assert.deepEqual(
+    gce.networkEndpoints('neg').map((e) => e['instance']),
+    ['node-b'],
+  );
   const [neg] = await negs.get({ project, zone, networkEndpointGroup: 'neg' });
   assert.equal(neg.size, 1);
 
   gce.addSubnetwork('proxy-only', { ipCidrRange: '10.129.0.0/23', purpose: 'REGIONAL_MANAGED_PROXY' });
-  await done((await client(HealthChecksClient).insert({ project, healthCheckResource: { name: 'hc-global', type: 'HTTP' } }))[0].latestResponse);
+  await done(
+    (await client(HealthChecksClient).insert({ project, healthCheckResource: { name: 'hc-global', type: 'HTTP' } }))[0].latestResponse,
+  );
   const backends = client(RegionBackendServicesClient);
   await done(
-    (await backends.insert({ project, region, backendServiceResource: { name: 'bs-neg', loadBalancingScheme: 'INTERNAL_MANAGED', protocol: 'TCP', healthChecks: ['global/healthChecks/hc-global'], backends: [{ group: neg.selfLink ?? '', balancingMode: 'CONNECTION', maxConnectionsPerEndpoint: 100 }] } }))[0]
-      .latestResponse,
+    (
+      await backends.insert({
+        project,
+        region,
+        backendServiceResource: {
+          name: 'bs-neg',
+          loadBalancingScheme: 'INTERNAL_MANAGED',
+          protocol: 'TCP',
+          healthChecks: ['global/healthChecks/hc-global'],
+          backends: [{ group: neg.selfLink ?? '', balancingMode: 'CONNECTION', maxConnectionsPerEndpoint: 100 }],
+        },
+      })
+    )[0].latestResponse,
   );
   const proxies = client(RegionTargetTcpProxiesClient);
-  await done((await proxies.insert({ project, region, targetTcpProxyResource: { name: 'proxy', service: `regions/${region}/backendServices/bs-neg` } }))[0].latestResponse);
-  await done((await client(ForwardingRulesClient).insert({ project, region, forwardingRuleResource: { name: 'fr-proxy', loadBalancingScheme: 'INTERNAL_MANAGED', target: `regions/${region}/targetTcpProxies/proxy`, portRange: '443' } }))[0].latestResponse);
+  await done(
+    (
+      await proxies.insert({
+        project,
+        region,
+        targetTcpProxyResource: { name: 'proxy', service: `regions/${region}/backendServices/bs-neg` },
+      })
+    )[0].latestResponse,
+  );
+  await done(
+    (
+      await client(ForwardingRulesClient).insert({
+        project,
+        region,
+        forwardingRuleResource: {
+          name: 'fr-proxy',
+          loadBalancingScheme: 'INTERNAL_MANAGED',
+          target: `regions/${region}/targetTcpProxies/proxy`,
+          portRange: '443',
+        },
+      })
+    )[0].latestResponse,
+  );
   const negInUse = await rejection(negs.delete({ project, zone, networkEndpointGroup: 'neg' }));
   assert.equal(negInUse.reason, 'resourceInUseByAnotherResource');
   assert.match(negInUse.message, /^The network_endpoint_group resource .* is already being used by '.*\/backendServices\/bs-neg'$/);
@@ -295,32 +478,68 @@ test('NEG endpoints attach and detach; a NEG used by a backend service cannot be
 test('unmanaged instance groups: add, list, and a member added twice is memberAlreadyExists', async () => {
   const groups = client(InstanceGroupsClient);
   await done((await groups.insert({ project, zone, instanceGroupResource: { name: 'ig' } }))[0].latestResponse);
-  await done((await groups.addInstances({ project, zone, instanceGroup: 'ig', instanceGroupsAddInstancesRequestResource: { instances: [{ instance: instanceUrl('node-a') }, { instance: instanceUrl('node-b') }] } }))[0].latestResponse);
-  const [members] = await groups.listInstances({ project, zone, instanceGroup: 'ig', instanceGroupsListInstancesRequestResource: { instanceState: 'ALL' } });
-  assert.deepEqual(members.map((m) => m.instance), [instanceUrl('node-a'), instanceUrl('node-b')]);
+  await done(
+    (
+      await groups.addInstances({
+        project,
+        zone,
+        instanceGroup: 'ig',
+        instanceGroupsAddInstancesRequestResource: {
+          instances: [{ instance: instanceUrl('node-a') }, { instance: instanceUrl('node-b') }],
+        },
+      })
+    )[0].latestResponse,
+  );
+  const [members] = await groups.listInstances({
+    project,
+    zone,
+    instanceGroup: 'ig',
+    instanceGroupsListInstancesRequestResource: { instanceState: 'ALL' },
+  });
+  assert.deepEqual(
+    members.map((m) => m.instance),
+    [instanceUrl('node-a'), instanceUrl('node-b')],
+  );
   const [group] = await groups.get({ project, zone, instanceGroup: 'ig' });
   assert.equal(group.size, 2);
   assert.match(group.network ?? '', /\/global\/networks\/default$/);
-  const twice = await rejection(groups.addInstances({ project, zone, instanceGroup: 'ig', instanceGroupsAddInstancesRequestResource: { instances: [{ instance: instanceUrl('node-a') }] } }));
+  const twice = await rejection(
+    groups.addInstances({
+      project,
+      zone,
+      instanceGroup: 'ig',
+      instanceGroupsAddInstancesRequestResource: { instances: [{ instance: instanceUrl('node-a') }] },
+    }),
+  );
   assert.equal(twice.reason, 'memberAlreadyExists');
 });
 
-test('lists page with nextPageToken over the fake\'s small page size', async () => {
+test("lists page with nextPageToken over the fake's small page size", async () => {
   const firewalls = client(FirewallsClient);
-  for (const name of ['fw-1', 'fw-2', 'fw-3', 'fw-4']) await done((await firewalls.insert({ project, firewallResource: { name, allowed: [{ IPProtocol: 'tcp' }] } }))[0].latestResponse);
+  for (const name of ['fw-1', 'fw-2', 'fw-3', 'fw-4'])
+    await done((await firewalls.insert({ project, firewallResource: { name, allowed: [{ IPProtocol: 'tcp' }] } }))[0].latestResponse);
   const [first, next, response] = await firewalls.list({ project }, { autoPaginate: false });
   assert.equal(first.length, 3);
   assert.ok(response?.nextPageToken);
   assert.equal(next?.pageToken, response?.nextPageToken);
   const [all] = await firewalls.list({ project });
-  assert.deepEqual(all.map((f) => f.name), ['allow-lb', 'fw-1', 'fw-2', 'fw-3', 'fw-4']);
+  assert.deepEqual(
+    all.map((f) => f.name),
+    ['allow-lb', 'fw-1', 'fw-2', 'fw-3', 'fw-4'],
+  );
   const [filtered] = await firewalls.list({ project, filter: 'name = "fw-2"' });
-  assert.deepEqual(filtered.map((f) => f.name), ['fw-2']);
+  assert.deepEqual(
+    filtered.map((f) => f.name),
+    ['fw-2'],
+  );
   const [subnets] = await client(SubnetworksClient).list({ project, region });
-  assert.deepEqual(subnets.map((s) => [s.name, s.purpose]), [
-    ['default', 'PRIVATE'],
-    ['proxy-only', 'REGIONAL_MANAGED_PROXY'],
-  ]);
+  assert.deepEqual(
+    subnets.map((s) => [s.name, s.purpose]),
+    [
+      ['default', 'PRIVATE'],
+      ['proxy-only', 'REGIONAL_MANAGED_PROXY'],
+    ],
+  );
 });
 
 test('quota: an exceeded TARGET_POOLS quota fails the operation (or 403 quotaExceeded in http mode)', async () => {
@@ -364,7 +583,11 @@ test('failNext and seeded random faults: throttling, 5xx, and failed operations'
 
     fake.failNext({ method: 'setLabels', kind: 'operation-failure' });
     const [address] = await addresses.get({ ...rp, address: 'a' });
-    const [op] = await addresses.setLabels({ ...rp, resource: 'a', regionSetLabelsRequestResource: { labels: { x: 'y' }, labelFingerprint: address.labelFingerprint ?? '' } });
+    const [op] = await addresses.setLabels({
+      ...rp,
+      resource: 'a',
+      regionSetLabelsRequestResource: { labels: { x: 'y' }, labelFingerprint: address.labelFingerprint ?? '' },
+    });
     const [failed] = await fake.client(RegionOperationsClient).wait({ ...rp, operation: (op.latestResponse as Operation).name ?? '' });
     assert.equal(failed.error?.errors?.[0]?.code, 'INTERNAL_ERROR');
     assert.deepEqual(fake.resource('addresses', 'a')?.['labels'], {});

@@ -101,7 +101,8 @@ export class FaultPlan {
       kind = rule.kind;
     } else if (this.random) {
       const eligible = this.random.methods === undefined ? target.mutation : this.random.methods.includes(target.method);
-      if (eligible && this.random.next() < this.random.rate) kind = this.random.kinds[Math.floor(this.random.next() * this.random.kinds.length)];
+      if (eligible && this.random.next() < this.random.rate)
+        kind = this.random.kinds[Math.floor(this.random.next() * this.random.kinds.length)];
     }
     if (kind !== undefined) {
       const label = typeof kind === 'string' ? kind : kind.reason;

@@ -297,7 +297,8 @@ export class GceFake {
   private scopeFor(collection: Collection, where: string | undefined): Scope {
     const kind = COLLECTIONS[collection].scopes[0] ?? 'global';
     if (kind === 'global' && where === undefined) return { kind, name: '' };
-    if (where !== undefined && this.state.regions.has(where) && COLLECTIONS[collection].scopes.includes('region')) return { kind: 'region', name: where };
+    if (where !== undefined && this.state.regions.has(where) && COLLECTIONS[collection].scopes.includes('region'))
+      return { kind: 'region', name: where };
     if (kind === 'zone') return { kind, name: where ?? this.zones[0] ?? '' };
     return { kind, name: where ?? this.region };
   }
@@ -313,7 +314,9 @@ export class GceFake {
       reply = await this.process(req, url, httpMethod, raw, record);
     } catch (error) {
       const gceError =
-        error instanceof GceError ? error : new GceError(500, 'backendError', `The GCE fake failed: ${error instanceof Error ? error.message : String(error)}`);
+        error instanceof GceError
+          ? error
+          : new GceError(500, 'backendError', `The GCE fake failed: ${error instanceof Error ? error.message : String(error)}`);
       reply = { status: gceError.status, body: gceError.body() };
     }
     record.status = reply.status;
@@ -348,15 +351,26 @@ export class GceFake {
 
     if (route.collection === 'operations') return this.operationCall(method, route, url);
     const collection = route.collection as Collection;
-    const fault = this.plan.pick({ method, collection, ...(record.name === undefined ? {} : { name: record.name }), mutation: !READ_METHODS.has(method) });
+    const fault = this.plan.pick({
+      method,
+      collection,
+      ...(record.name === undefined ? {} : { name: record.name }),
+      mutation: !READ_METHODS.has(method),
+    });
     const answer = fault === undefined ? undefined : faultAnswer(fault);
     if (answer) throw answer;
 
-    if (method === 'list') return this.page(this.state.list(collection, route.scope).map((e) => this.state.render(e)), url, COLLECTIONS[collection].kind + 'List');
+    if (method === 'list')
+      return this.page(
+        this.state.list(collection, route.scope).map((e) => this.state.render(e)),
+        url,
+        COLLECTIONS[collection].kind + 'List',
+      );
     if (method === 'get') return { status: 200, body: this.state.render(this.state.require(collection, route.scope, route.name ?? '')) };
     if (method === 'listNetworkEndpoints' || method === 'listInstances') return this.listMembers(method, collection, route, url);
 
-    const requestKey = str(url.searchParams.get('requestId')) === undefined ? undefined : `${method}|${url.pathname}|${url.searchParams.get('requestId')}`;
+    const requestKey =
+      str(url.searchParams.get('requestId')) === undefined ? undefined : `${method}|${url.pathname}|${url.searchParams.get('requestId')}`;
     const earlier = requestKey === undefined ? undefined : this.operations.get(this.requestIds.get(requestKey) ?? '');
     if (earlier) return { status: 200, body: this.renderOperation(earlier, true) };
 
@@ -365,7 +379,12 @@ export class GceFake {
     try {
       const change = this.mutation(method, collection, route, body);
       op = this.startOperation(route.scope, change.operationType, change.target.path, String(change.target.resource['id']), extra, change);
-      if (fault === 'operation-failure') op.failure = { code: 'INTERNAL_ERROR', message: 'Internal error. Please try again or contact Google Support. (injected by the GCE fake)', httpStatus: 500 };
+      if (fault === 'operation-failure')
+        op.failure = {
+          code: 'INTERNAL_ERROR',
+          message: 'Internal error. Please try again or contact Google Support. (injected by the GCE fake)',
+          httpStatus: 500,
+        };
     } catch (error) {
       if (!(error instanceof OperationFailure)) throw error;
       if (error.code === 'QUOTA_EXCEEDED' && this.quotaErrors === 'http') throw new GceError(403, 'quotaExceeded', error.message);
@@ -379,7 +398,8 @@ export class GceFake {
 
   private mutation(method: string, collection: Collection, route: Route, body: Wire): Change {
     if (method === 'insert') {
-      if (COLLECTIONS[collection].readOnly) throw new GceError(405, 'httpMethodNotAllowed', `The GCE fake serves ${collection} read-only; seed them instead.`);
+      if (COLLECTIONS[collection].readOnly)
+        throw new GceError(405, 'httpMethodNotAllowed', `The GCE fake serves ${collection} read-only; seed them instead.`);
       return this.state.insert(collection, route.scope, body);
     }
     const entry = this.state.require(collection, route.scope, route.name ?? '');
@@ -391,7 +411,8 @@ export class GceFake {
         break;
       case 'patch':
       case 'update':
-        if (!MODIFIABLE.has(collection)) throw new GceError(405, 'httpMethodNotAllowed', `The GCE fake does not serve ${method} for ${collection}.`);
+        if (!MODIFIABLE.has(collection))
+          throw new GceError(405, 'httpMethodNotAllowed', `The GCE fake does not serve ${method} for ${collection}.`);
         change = this.state.modify(entry, body, method === 'patch');
         break;
       case 'setLabels':
@@ -433,7 +454,14 @@ export class GceFake {
     if (op && !op.done) throw notReady(entry.path);
   }
 
-  private startOperation(scope: Scope, operationType: string, targetPath: string, targetId: string | undefined, extraMs: number, change: Change | undefined): Operation {
+  private startOperation(
+    scope: Scope,
+    operationType: string,
+    targetPath: string,
+    targetId: string | undefined,
+    extraMs: number,
+    change: Change | undefined,
+  ): Operation {
     const op: Operation = {
       name: `operation-${Date.now()}-${randomBytes(6).toString('hex')}`,
       id: newId(),
@@ -502,7 +530,11 @@ export class GceFake {
   private async operationCall(method: string, route: Route, url: URL): Promise<Reply> {
     if (method === 'list') {
       const ops = [...this.operations.values()].filter((op) => scopePath(op.scope) === scopePath(route.scope));
-      return this.page(ops.map((op) => this.renderOperation(op, false)), url, 'compute#operationList');
+      return this.page(
+        ops.map((op) => this.renderOperation(op, false)),
+        url,
+        'compute#operationList',
+      );
     }
     const path = `projects/${this.project}/${scopePath(route.scope)}/operations/${route.name ?? ''}`;
     const op = this.operations.get(route.name ?? '');
@@ -599,7 +631,8 @@ function methodOf(httpMethod: string, route: Route): string {
   }
   const byVerb: Readonly<Record<string, string>> = { GET: 'get', DELETE: 'delete', PATCH: 'patch', PUT: 'update' };
   const method = byVerb[httpMethod];
-  if (method === undefined || (route.collection === 'operations' && method !== 'get' && method !== 'delete')) throw methodNotAllowed(httpMethod);
+  if (method === undefined || (route.collection === 'operations' && method !== 'get' && method !== 'delete'))
+    throw methodNotAllowed(httpMethod);
   return method;
 }
 
@@ -636,7 +669,8 @@ function applyFilter(items: Wire[], filter: string | null): Wire[] {
   if (filter === null || filter.trim() === '') return items;
   const terms = filter.split(/\s+AND\s+/i).map((term) => {
     const match = /^\(?\s*([A-Za-z][\w.]*)\s*(!=|=)\s*(?:"([^"]*)"|([^\s()"]+))\s*\)?$/.exec(term.trim());
-    if (!match) throw invalidField('filter', filter, 'The GCE fake understands only field = "value" and field != "value" terms joined by AND.');
+    if (!match)
+      throw invalidField('filter', filter, 'The GCE fake understands only field = "value" and field != "value" terms joined by AND.');
     return { path: (match[1] ?? '').split('.'), equal: match[2] === '=', value: match[3] ?? match[4] ?? '' };
   });
   return items.filter((item) =>

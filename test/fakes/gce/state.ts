@@ -187,7 +187,8 @@ function checkName(name: unknown): string {
 function checkLabels(value: unknown, field: string): Record<string, string> {
   const labels: Record<string, string> = {};
   for (const [key, v] of Object.entries(obj(value))) {
-    if (!LABEL_KEY.test(key) || typeof v !== 'string' || !LABEL_VALUE.test(v)) throw invalidField(`${field}.${key}`, v, 'Label keys and values must match the label syntax.');
+    if (!LABEL_KEY.test(key) || typeof v !== 'string' || !LABEL_VALUE.test(v))
+      throw invalidField(`${field}.${key}`, v, 'Label keys and values must match the label syntax.');
     labels[key] = v;
   }
   return labels;
@@ -276,7 +277,9 @@ export class GceState {
 
   list(collection: Collection, scope: Scope | undefined): Entry[] {
     return [...this.entries.values()]
-      .filter((e) => e.collection === collection && e.phase !== 'creating' && (scope === undefined || scopePath(e.scope) === scopePath(scope)))
+      .filter(
+        (e) => e.collection === collection && e.phase !== 'creating' && (scope === undefined || scopePath(e.scope) === scopePath(scope)),
+      )
       .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
@@ -301,7 +304,8 @@ export class GceState {
     const parts = path.split('/');
     const scoped = parts[2] === 'global' ? 3 : 4;
     const collection = parts[scoped];
-    if (parts.length !== scoped + 2 || collection === undefined || !isCollection(collection)) throw invalidField(field, value, 'The URL is malformed.');
+    if (parts.length !== scoped + 2 || collection === undefined || !isCollection(collection))
+      throw invalidField(field, value, 'The URL is malformed.');
     if (!allowed.includes(collection)) throw invalidField(field, value, `Resource type '${collection}' is not allowed here.`);
     return path;
   }
@@ -316,14 +320,24 @@ export class GceState {
     const name = checkName(resource['name']);
     const path = this.path(collection, scope, name);
     if (this.entries.has(path)) throw alreadyExists(path);
-    const full: Wire = { kind: COLLECTIONS[collection].kind, id: newId(), creationTimestamp: timestamp(), ...resource, selfLink: this.url(path) };
+    const full: Wire = {
+      kind: COLLECTIONS[collection].kind,
+      id: newId(),
+      creationTimestamp: timestamp(),
+      ...resource,
+      selfLink: this.url(path),
+    };
     if (scope.kind !== 'global') full[scope.kind] = this.scopeUrl(scope);
     this.entries.set(path, { collection, scope, name, path, resource: full, phase: 'ready' });
     return full;
   }
 
   seedNetwork(name: string, autoCreateSubnetworks: boolean): Wire {
-    return this.seed('networks', { kind: 'global', name: '' }, { name, autoCreateSubnetworks, routingConfig: { routingMode: 'REGIONAL' }, subnetworks: [] });
+    return this.seed(
+      'networks',
+      { kind: 'global', name: '' },
+      { name, autoCreateSubnetworks, routingConfig: { routingMode: 'REGIONAL' }, subnetworks: [] },
+    );
   }
 
   seedSubnetwork(region: string, name: string, spec: SubnetworkSpec): Wire {
@@ -354,18 +368,32 @@ export class GceState {
       : this.defaultSubnetwork(region, network.path, 'networkInterfaces[0].subnetwork');
     const range = parseCidr(String(subnet.resource['ipCidrRange']));
     const ip = spec.networkIP ?? this.freeInternal(range, subnet.path);
-    const nic: Wire = { kind: 'compute#networkInterface', name: 'nic0', network: this.url(network.path), subnetwork: this.url(subnet.path), networkIP: ip, stackType: 'IPV4_ONLY' };
-    if (spec.natIP !== undefined) nic['accessConfigs'] = [{ kind: 'compute#accessConfig', type: 'ONE_TO_ONE_NAT', name: 'External NAT', natIP: spec.natIP, networkTier: 'PREMIUM' }];
-    return this.seed('instances', { kind: 'zone', name: zone }, {
-      name,
-      status: spec.status ?? 'RUNNING',
-      machineType: this.url(`projects/${this.project}/zones/${zone}/machineTypes/e2-standard-2`),
-      networkInterfaces: [nic],
-      tags: { items: spec.tags ?? [], fingerprint: newFingerprint() },
-      labels: spec.labels ?? {},
-      labelFingerprint: labelFingerprint(spec.labels ?? {}),
-      fingerprint: newFingerprint(),
-    });
+    const nic: Wire = {
+      kind: 'compute#networkInterface',
+      name: 'nic0',
+      network: this.url(network.path),
+      subnetwork: this.url(subnet.path),
+      networkIP: ip,
+      stackType: 'IPV4_ONLY',
+    };
+    if (spec.natIP !== undefined)
+      nic['accessConfigs'] = [
+        { kind: 'compute#accessConfig', type: 'ONE_TO_ONE_NAT', name: 'External NAT', natIP: spec.natIP, networkTier: 'PREMIUM' },
+      ];
+    return this.seed(
+      'instances',
+      { kind: 'zone', name: zone },
+      {
+        name,
+        status: spec.status ?? 'RUNNING',
+        machineType: this.url(`projects/${this.project}/zones/${zone}/machineTypes/e2-standard-2`),
+        networkInterfaces: [nic],
+        tags: { items: spec.tags ?? [], fingerprint: newFingerprint() },
+        labels: spec.labels ?? {},
+        labelFingerprint: labelFingerprint(spec.labels ?? {}),
+        fingerprint: newFingerprint(),
+      },
+    );
   }
 
   seedHttpHealthCheck(name: string, body: Wire): Wire {
@@ -407,7 +435,14 @@ export class GceState {
     if (this.entries.has(path)) throw alreadyExists(path);
     const resource = this.build(collection, scope, body, undefined);
     this.checkQuota(collection, scope, resource);
-    const full: Wire = { kind: COLLECTIONS[collection].kind, id: newId(), creationTimestamp: timestamp(), ...resource, name, selfLink: this.url(path) };
+    const full: Wire = {
+      kind: COLLECTIONS[collection].kind,
+      id: newId(),
+      creationTimestamp: timestamp(),
+      ...resource,
+      name,
+      selfLink: this.url(path),
+    };
     if (scope.kind !== 'global') full[scope.kind] = this.scopeUrl(scope);
     const entry: Entry = { collection, scope, name, path, resource: full, phase: 'creating' };
     this.entries.set(path, entry);
@@ -476,7 +511,8 @@ export class GceState {
   private subnetworkOf(scope: Scope, body: Wire, network: Entry, field: string): Entry {
     if (body['subnetwork'] === undefined) return this.defaultSubnetwork(scope.name, network.path, field);
     const subnet = this.resolve(body['subnetwork'], field, ['subnetworks']);
-    if (subnet.resource['network'] !== this.url(network.path)) throw invalidField(field, body['subnetwork'], 'Subnetwork must belong to the network.');
+    if (subnet.resource['network'] !== this.url(network.path))
+      throw invalidField(field, body['subnetwork'], 'Subnetwork must belong to the network.');
     if (subnet.scope.name !== scope.name) throw invalidField(field, body['subnetwork'], 'Subnetwork must be in the same region.');
     return subnet;
   }
@@ -490,16 +526,20 @@ export class GceState {
       const requested = str(body['address']);
       if (requested !== undefined) {
         const ip = ipToInt(requested);
-        if (ip === undefined || !cidrContains(this.externalPool, ip)) throw invalidField('resource.address', requested, 'Specified IP address is not available to this project.');
+        if (ip === undefined || !cidrContains(this.externalPool, ip))
+          throw invalidField('resource.address', requested, 'Specified IP address is not available to this project.');
         const holder = this.externalHolders(scope.name).find((h) => h.ip === requested && h.address !== undefined);
-        if (holder) throw new OperationFailure('IP_IN_USE_BY_ANOTHER_RESOURCE', `IP '${requested}' is already being used by another resource.`, 409);
+        if (holder)
+          throw new OperationFailure('IP_IN_USE_BY_ANOTHER_RESOURCE', `IP '${requested}' is already being used by another resource.`, 409);
       } else out['address'] = this.freeExternal(scope.name);
       return out;
     }
     if (addressType !== 'INTERNAL') throw invalidField('resource.addressType', addressType, 'Must be EXTERNAL or INTERNAL.');
-    if (body['subnetwork'] === undefined) throw invalidField('resource.subnetwork', '', 'A subnetwork must be specified for an internal address.');
+    if (body['subnetwork'] === undefined)
+      throw invalidField('resource.subnetwork', '', 'A subnetwork must be specified for an internal address.');
     const subnet = this.resolve(body['subnetwork'], 'resource.subnetwork', ['subnetworks']);
-    if (subnet.scope.name !== scope.name) throw invalidField('resource.subnetwork', body['subnetwork'], 'Subnetwork must be in the same region as the address.');
+    if (subnet.scope.name !== scope.name)
+      throw invalidField('resource.subnetwork', body['subnetwork'], 'Subnetwork must be in the same region as the address.');
     const purpose = str(body['purpose']) ?? 'GCE_ENDPOINT';
     const range = parseCidr(String(subnet.resource['ipCidrRange']));
     out['subnetwork'] = this.url(subnet.path);
@@ -513,7 +553,11 @@ export class GceState {
     }
     const ip = ipToInt(requested);
     if (ip === undefined || !cidrContains(range, ip) || subnetReserved(range, ip)) {
-      throw invalidField('resource.address', requested, `Requested internal IP is outside the subnetwork CIDR range or reserved: '${range.text}'.`);
+      throw invalidField(
+        'resource.address',
+        requested,
+        `Requested internal IP is outside the subnetwork CIDR range or reserved: '${range.text}'.`,
+      );
     }
     if (this.internalTaken(subnet.path).has(requested)) {
       throw new OperationFailure('IP_IN_USE_BY_ANOTHER_RESOURCE', `IP '${requested}' is already being used by another resource.`, 409);
@@ -525,14 +569,24 @@ export class GceState {
     const network = this.defaultNetwork(body, 'resource.network');
     const allowed = arr(body['allowed']);
     const denied = arr(body['denied']);
-    if ((allowed.length === 0) === (denied.length === 0)) throw invalidField('resource.allowed', '', 'Exactly one of allowed or denied must be specified.');
+    if ((allowed.length === 0) === (denied.length === 0))
+      throw invalidField('resource.allowed', '', 'Exactly one of allowed or denied must be specified.');
     for (const rule of [...allowed, ...denied]) {
-      if (str(rule['IPProtocol']) === undefined) throw invalidField('resource.allowed[0].IPProtocol', '', 'The protocol must be specified.');
+      if (str(rule['IPProtocol']) === undefined)
+        throw invalidField('resource.allowed[0].IPProtocol', '', 'The protocol must be specified.');
     }
     const direction = str(body['direction']) ?? 'INGRESS';
     const priority = body['priority'] ?? 1000;
-    if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > 65535) throw invalidField('resource.priority', priority, 'Must be in [0, 65535].');
-    const out: Wire = { ...body, network: this.url(network.path), direction, priority, disabled: body['disabled'] === true, logConfig: body['logConfig'] ?? { enable: false } };
+    if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > 65535)
+      throw invalidField('resource.priority', priority, 'Must be in [0, 65535].');
+    const out: Wire = {
+      ...body,
+      network: this.url(network.path),
+      direction,
+      priority,
+      disabled: body['disabled'] === true,
+      logConfig: body['logConfig'] ?? { enable: false },
+    };
     const hasSource = ['sourceRanges', 'sourceTags', 'sourceServiceAccounts'].some((k) => strings(body[k]).length > 0);
     if (direction === 'INGRESS' && !hasSource) out['sourceRanges'] = ['0.0.0.0/0'];
     if (direction === 'EGRESS' && strings(body['destinationRanges']).length === 0) out['destinationRanges'] = ['0.0.0.0/0'];
@@ -540,19 +594,42 @@ export class GceState {
   }
 
   private buildHttpHealthCheck(body: Wire): Wire {
-    const out: Wire = { port: 80, requestPath: '/', checkIntervalSec: 5, timeoutSec: 5, healthyThreshold: 2, unhealthyThreshold: 2, ...body };
+    const out: Wire = {
+      port: 80,
+      requestPath: '/',
+      checkIntervalSec: 5,
+      timeoutSec: 5,
+      healthyThreshold: 2,
+      unhealthyThreshold: 2,
+      ...body,
+    };
     checkTimeouts(out);
     return out;
   }
 
   private buildHealthCheck(body: Wire): Wire {
     const type = str(body['type']);
-    if (type === undefined || !HEALTH_CHECK_TYPES.has(type)) throw invalidField('resource.type', type ?? '', 'Must be one of TCP, SSL, HTTP, HTTPS, HTTP2, GRPC.');
+    if (type === undefined || !HEALTH_CHECK_TYPES.has(type))
+      throw invalidField('resource.type', type ?? '', 'Must be one of TCP, SSL, HTTP, HTTPS, HTTP2, GRPC.');
     const detailKey = `${type === 'HTTP2' ? 'http2' : type.toLowerCase()}HealthCheck`;
     const detail = obj(body[detailKey]);
-    const defaults: Wire = type === 'HTTP' || type === 'HTTPS' || type === 'HTTP2' ? { requestPath: '/', proxyHeader: 'NONE' } : type === 'GRPC' ? {} : { proxyHeader: 'NONE' };
-    if (detail['port'] === undefined && detail['portSpecification'] === undefined) defaults['port'] = type === 'HTTPS' || type === 'SSL' ? 443 : 80;
-    const out: Wire = { checkIntervalSec: 5, timeoutSec: 5, healthyThreshold: 2, unhealthyThreshold: 2, ...body, type, [detailKey]: { ...defaults, ...detail } };
+    const defaults: Wire =
+      type === 'HTTP' || type === 'HTTPS' || type === 'HTTP2'
+        ? { requestPath: '/', proxyHeader: 'NONE' }
+        : type === 'GRPC'
+          ? {}
+          : { proxyHeader: 'NONE' };
+    if (detail['port'] === undefined && detail['portSpecification'] === undefined)
+      defaults['port'] = type === 'HTTPS' || type === 'SSL' ? 443 : 80;
+    const out: Wire = {
+      checkIntervalSec: 5,
+      timeoutSec: 5,
+      healthyThreshold: 2,
+      unhealthyThreshold: 2,
+      ...body,
+      type,
+      [detailKey]: { ...defaults, ...detail },
+    };
     checkTimeouts(out);
     return out;
   }
@@ -560,21 +637,24 @@ export class GceState {
   private instanceUrlsIn(region: string, value: unknown, field: string): string[] {
     return strings(value).map((ref, i) => {
       const instance = this.resolve(ref, `${field}[${i}]`, ['instances']);
-      if (this.regionOfZone(instance.scope.name) !== region) throw invalidField(`${field}[${i}]`, ref, `Instance must be in region '${region}'.`);
+      if (this.regionOfZone(instance.scope.name) !== region)
+        throw invalidField(`${field}[${i}]`, ref, `Instance must be in region '${region}'.`);
       return this.url(instance.path);
     });
   }
 
   private buildTargetPool(scope: Scope, body: Wire): Wire {
     const healthChecks = strings(body['healthChecks']);
-    if (healthChecks.length > 1) throw invalidField('resource.healthChecks', healthChecks, 'A target pool can have at most one health check.');
+    if (healthChecks.length > 1)
+      throw invalidField('resource.healthChecks', healthChecks, 'A target pool can have at most one health check.');
     const out: Wire = {
       ...body,
       instances: [...new Set(this.instanceUrlsIn(scope.name, body['instances'], 'resource.instances'))],
       healthChecks: healthChecks.map((ref, i) => this.url(this.resolve(ref, `resource.healthChecks[${i}]`, ['httpHealthChecks']).path)),
       sessionAffinity: str(body['sessionAffinity']) ?? 'NONE',
     };
-    if (body['backupPool'] !== undefined) out['backupPool'] = this.url(this.resolve(body['backupPool'], 'resource.backupPool', ['targetPools']).path);
+    if (body['backupPool'] !== undefined)
+      out['backupPool'] = this.url(this.resolve(body['backupPool'], 'resource.backupPool', ['targetPools']).path);
     return out;
   }
 
@@ -584,46 +664,74 @@ export class GceState {
     const protocol = str(body['IPProtocol']) ?? 'TCP';
     if (!PROTOCOLS.has(protocol)) throw invalidField('resource.IPProtocol', protocol, 'Unsupported protocol.');
     const labels = checkLabels(body['labels'], 'resource.labels');
-    const out: Wire = { ...body, loadBalancingScheme: scheme, IPProtocol: protocol, labels, labelFingerprint: labelFingerprint(labels), fingerprint: newFingerprint(), ipVersion: 'IPV4' };
+    const out: Wire = {
+      ...body,
+      loadBalancingScheme: scheme,
+      IPProtocol: protocol,
+      labels,
+      labelFingerprint: labelFingerprint(labels),
+      fingerprint: newFingerprint(),
+      ipVersion: 'IPV4',
+    };
     const ports = strings(body['ports']);
     if (ports.length > 5) throw invalidField('resource.ports', ports, 'At most 5 ports can be specified.');
-    if (ports.length > 0 && body['portRange'] !== undefined) throw invalidField('resource.portRange', body['portRange'], 'portRange and ports cannot both be set.');
+    if (ports.length > 0 && body['portRange'] !== undefined)
+      throw invalidField('resource.portRange', body['portRange'], 'portRange and ports cannot both be set.');
     const portRange = str(body['portRange']);
     if (portRange !== undefined) {
       const match = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(portRange);
       const low = Number(match?.[1]);
       const high = Number(match?.[2] ?? match?.[1]);
-      if (!match || low < 1 || high > 65535 || low > high) throw invalidField('resource.portRange', portRange, 'Must be a port or a range of ports.');
+      if (!match || low < 1 || high > 65535 || low > high)
+        throw invalidField('resource.portRange', portRange, 'Must be a port or a range of ports.');
       // Compute stores a single port as a range.
       out['portRange'] = `${low}-${high}`;
     }
 
     const hasTarget = body['target'] !== undefined;
     const hasBackend = body['backendService'] !== undefined;
-    if (hasTarget === hasBackend) throw invalidField('resource.target', body['target'] ?? '', 'Exactly one of target or backendService must be set.');
+    if (hasTarget === hasBackend)
+      throw invalidField('resource.target', body['target'] ?? '', 'Exactly one of target or backendService must be set.');
     if (hasTarget) {
       const target = this.resolve(body['target'], 'resource.target', ['targetPools', 'targetTcpProxies']);
-      if (target.scope.name !== scope.name) throw invalidField('resource.target', body['target'], 'Target must be in the same region as the forwarding rule.');
+      if (target.scope.name !== scope.name)
+        throw invalidField('resource.target', body['target'], 'Target must be in the same region as the forwarding rule.');
       out['target'] = this.url(target.path);
       if (target.collection === 'targetPools' && scheme !== 'EXTERNAL') {
-        throw invalidField('resource.target', body['target'], `Invalid target type TARGET_POOL for forwarding rule with loadBalancingScheme ${scheme}.`);
+        throw invalidField(
+          'resource.target',
+          body['target'],
+          `Invalid target type TARGET_POOL for forwarding rule with loadBalancingScheme ${scheme}.`,
+        );
       }
       if (target.collection === 'targetTcpProxies') {
         if (scheme !== 'INTERNAL_MANAGED' && scheme !== 'EXTERNAL_MANAGED') {
-          throw invalidField('resource.target', body['target'], `Invalid target type TARGET_TCP_PROXY for forwarding rule with loadBalancingScheme ${scheme}.`);
+          throw invalidField(
+            'resource.target',
+            body['target'],
+            `Invalid target type TARGET_TCP_PROXY for forwarding rule with loadBalancingScheme ${scheme}.`,
+          );
         }
         const network = this.defaultNetwork(body, 'resource.network');
         out['network'] = this.url(network.path);
         const proxyOnly = this.list('subnetworks', scope).some(
-          (s) => s.resource['network'] === this.url(network.path) && s.resource['purpose'] === 'REGIONAL_MANAGED_PROXY' && s.resource['role'] === 'ACTIVE',
+          (s) =>
+            s.resource['network'] === this.url(network.path) &&
+            s.resource['purpose'] === 'REGIONAL_MANAGED_PROXY' &&
+            s.resource['role'] === 'ACTIVE',
         );
         if (!proxyOnly) {
-          throw invalidField('resource.target', body['target'], 'An active proxy-only subnetwork is required in the same region and VPC as the forwarding rule.');
+          throw invalidField(
+            'resource.target',
+            body['target'],
+            'An active proxy-only subnetwork is required in the same region and VPC as the forwarding rule.',
+          );
         }
       }
     } else {
       const backend = this.resolve(body['backendService'], 'resource.backendService', ['backendServices']);
-      if (backend.scope.name !== scope.name) throw invalidField('resource.backendService', body['backendService'], 'Backend service must be in the same region.');
+      if (backend.scope.name !== scope.name)
+        throw invalidField('resource.backendService', body['backendService'], 'Backend service must be in the same region.');
       if (backend.resource['loadBalancingScheme'] !== scheme) {
         throw invalidField('resource.backendService', body['backendService'], `Backend service loadBalancingScheme must be ${scheme}.`);
       }
@@ -635,7 +743,8 @@ export class GceState {
     if (internal) {
       const network = this.defaultNetwork(body, 'resource.network');
       subnet = this.subnetworkOf(scope, body, network, 'resource.subnetwork');
-      if (PROXY_PURPOSES.has(String(subnet.resource['purpose']))) throw invalidField('resource.subnetwork', body['subnetwork'], 'A proxy-only subnetwork cannot hold forwarding rule addresses.');
+      if (PROXY_PURPOSES.has(String(subnet.resource['purpose'])))
+        throw invalidField('resource.subnetwork', body['subnetwork'], 'A proxy-only subnetwork cannot hold forwarding rule addresses.');
       out['network'] = this.url(network.path);
       out['subnetwork'] = this.url(subnet.path);
     } else {
@@ -664,19 +773,24 @@ export class GceState {
     }
     if (subnet === undefined) {
       if (address === undefined || address.resource['addressType'] !== 'EXTERNAL') {
-        if (ip !== kept) throw invalidField('resource.IPAddress', requested, 'The specified IP address is not reserved in this project and region.');
+        if (ip !== kept)
+          throw invalidField('resource.IPAddress', requested, 'The specified IP address is not reserved in this project and region.');
       }
     } else {
       const range = parseCidr(String(subnet.resource['ipCidrRange']));
       const n = ipToInt(ip) ?? -1;
-      if (!cidrContains(range, n) || subnetReserved(range, n)) throw invalidField('resource.IPAddress', requested, `IP address must be in the subnetwork range '${range.text}'.`);
+      if (!cidrContains(range, n) || subnetReserved(range, n))
+        throw invalidField('resource.IPAddress', requested, `IP address must be in the subnetwork range '${range.text}'.`);
       if (address === undefined && ip !== kept && this.internalTaken(subnet.path).has(ip)) {
         throw new OperationFailure('IP_IN_USE_BY_ANOTHER_RESOURCE', `IP '${ip}' is already being used by another resource.`, 409);
       }
     }
-    const shared = address === undefined || address.resource['addressType'] === 'EXTERNAL' || address.resource['purpose'] === 'SHARED_LOADBALANCER_VIP';
+    const shared =
+      address === undefined || address.resource['addressType'] === 'EXTERNAL' || address.resource['purpose'] === 'SHARED_LOADBALANCER_VIP';
     const others = this.rulesUsing(scope.name, ip).filter((r) => r.path !== existing?.path);
-    const clash = others.find((r) => !shared || (r.resource['IPProtocol'] === rule['IPProtocol'] && overlaps(portsOf(r.resource), portsOf(rule))));
+    const clash = others.find(
+      (r) => !shared || (r.resource['IPProtocol'] === rule['IPProtocol'] && overlaps(portsOf(r.resource), portsOf(rule))),
+    );
     if (clash) throw new OperationFailure('IP_IN_USE_BY_ANOTHER_RESOURCE', `IP '${ip}' is already being used by another resource.`, 409);
     return ip;
   }
@@ -684,14 +798,21 @@ export class GceState {
   private buildBackendService(scope: Scope, body: Wire): Wire {
     const scheme = str(body['loadBalancingScheme']) ?? 'EXTERNAL';
     if (!FORWARDING_SCHEMES.has(scheme)) throw invalidField('resource.loadBalancingScheme', scheme, 'Unsupported load balancing scheme.');
-    const healthChecks = strings(body['healthChecks']).map((ref, i) => this.url(this.resolve(ref, `resource.healthChecks[${i}]`, ['healthChecks', 'httpHealthChecks']).path));
+    const healthChecks = strings(body['healthChecks']).map((ref, i) =>
+      this.url(this.resolve(ref, `resource.healthChecks[${i}]`, ['healthChecks', 'httpHealthChecks']).path),
+    );
     if ((scheme === 'INTERNAL' || scheme === 'EXTERNAL') && healthChecks.length !== 1) {
-      throw invalidField('resource.healthChecks', healthChecks, 'A backend service of this load balancing scheme must have exactly one health check.');
+      throw invalidField(
+        'resource.healthChecks',
+        healthChecks,
+        'A backend service of this load balancing scheme must have exactly one health check.',
+      );
     }
     const seen = new Set<string>();
     const backends = arr(body['backends']).map((backend, i) => {
       const group = this.resolve(backend['group'], `resource.backends[${i}].group`, ['networkEndpointGroups', 'instanceGroups']);
-      if (this.regionOfZone(group.scope.name) !== scope.name) throw invalidField(`resource.backends[${i}].group`, backend['group'], 'Backend group must be in the same region.');
+      if (this.regionOfZone(group.scope.name) !== scope.name)
+        throw invalidField(`resource.backends[${i}].group`, backend['group'], 'Backend group must be in the same region.');
       const url = this.url(group.path);
       if (seen.has(url)) throw invalidField(`resource.backends[${i}].group`, backend['group'], 'Duplicate backend group.');
       seen.add(url);
@@ -713,12 +834,15 @@ export class GceState {
 
   private buildNetworkEndpointGroup(scope: Scope, body: Wire): Wire {
     const type = str(body['networkEndpointType']) ?? 'GCE_VM_IP_PORT';
-    if (type !== 'GCE_VM_IP_PORT' && type !== 'GCE_VM_IP') throw invalidField('resource.networkEndpointType', type, 'The GCE fake models GCE_VM_IP_PORT and GCE_VM_IP zonal NEGs.');
+    if (type !== 'GCE_VM_IP_PORT' && type !== 'GCE_VM_IP')
+      throw invalidField('resource.networkEndpointType', type, 'The GCE fake models GCE_VM_IP_PORT and GCE_VM_IP zonal NEGs.');
     const network = this.defaultNetwork(body, 'resource.network');
     const region = this.regionOfZone(scope.name) ?? '';
     const out: Wire = { ...body, networkEndpointType: type, network: this.url(network.path) };
-    if (body['subnetwork'] !== undefined) out['subnetwork'] = this.url(this.subnetworkOf({ kind: 'region', name: region }, body, network, 'resource.subnetwork').path);
-    if (type === 'GCE_VM_IP' && body['defaultPort'] !== undefined) throw invalidField('resource.defaultPort', body['defaultPort'], 'GCE_VM_IP endpoint groups have no port.');
+    if (body['subnetwork'] !== undefined)
+      out['subnetwork'] = this.url(this.subnetworkOf({ kind: 'region', name: region }, body, network, 'resource.subnetwork').path);
+    if (type === 'GCE_VM_IP' && body['defaultPort'] !== undefined)
+      throw invalidField('resource.defaultPort', body['defaultPort'], 'GCE_VM_IP endpoint groups have no port.');
     return out;
   }
 
@@ -727,7 +851,9 @@ export class GceState {
     if (body['network'] !== undefined) out['network'] = this.url(this.resolve(body['network'], 'resource.network', ['networks']).path);
     if (body['subnetwork'] !== undefined) {
       const network = this.defaultNetwork(body, 'resource.network');
-      out['subnetwork'] = this.url(this.subnetworkOf({ kind: 'region', name: this.regionOfZone(scope.name) ?? '' }, body, network, 'resource.subnetwork').path);
+      out['subnetwork'] = this.url(
+        this.subnetworkOf({ kind: 'region', name: this.regionOfZone(scope.name) ?? '' }, body, network, 'resource.subnetwork').path,
+      );
     }
     return out;
   }
@@ -736,7 +862,11 @@ export class GceState {
     const service = this.resolve(body['service'], 'resource.service', ['backendServices']);
     const scheme = String(service.resource['loadBalancingScheme']);
     if (scheme !== 'INTERNAL_MANAGED' && scheme !== 'EXTERNAL_MANAGED') {
-      throw invalidField('resource.service', body['service'], 'A target TCP proxy requires a backend service with loadBalancingScheme INTERNAL_MANAGED or EXTERNAL_MANAGED.');
+      throw invalidField(
+        'resource.service',
+        body['service'],
+        'A target TCP proxy requires a backend service with loadBalancingScheme INTERNAL_MANAGED or EXTERNAL_MANAGED.',
+      );
     }
     return { ...body, service: this.url(service.path), proxyHeader: str(body['proxyHeader']) ?? 'NONE' };
   }
@@ -746,18 +876,33 @@ export class GceState {
   /** PUT (replace) or PATCH (merge top-level fields), checking `fingerprint` where the resource has one. */
   modify(entry: Entry, raw: Wire, patch: boolean): Change {
     const body = input(raw);
-    if (body['name'] !== undefined && body['name'] !== entry.name) throw invalidField('resource.name', body['name'], 'The name cannot be changed.');
+    if (body['name'] !== undefined && body['name'] !== entry.name)
+      throw invalidField('resource.name', body['name'], 'The name cannot be changed.');
     checkFingerprint(entry.resource['fingerprint'], body['fingerprint'], false);
     if (entry.collection === 'forwardingRules') {
       const allowed = new Set(['name', 'fingerprint', 'allowGlobalAccess', 'allowPscGlobalAccess', 'description']);
       const other = Object.keys(body).find((k) => !allowed.has(k));
-      if (!patch || other !== undefined) throw invalidField(`resource.${other ?? 'name'}`, body[other ?? 'name'], 'This field of a forwarding rule cannot be changed by patch.');
+      if (!patch || other !== undefined)
+        throw invalidField(
+          `resource.${other ?? 'name'}`,
+          body[other ?? 'name'],
+          'This field of a forwarding rule cannot be changed by patch.',
+        );
     }
-    const merged: Wire = patch ? { ...input(entry.resource), labels: entry.resource['labels'], ...body, name: entry.name } : { ...body, name: entry.name };
+    const merged: Wire = patch
+      ? { ...input(entry.resource), labels: entry.resource['labels'], ...body, name: entry.name }
+      : { ...body, name: entry.name };
     delete merged['fingerprint'];
     delete merged['labelFingerprint'];
     const built = this.build(entry.collection, entry.scope, merged, entry);
-    const next: Wire = { ...built, kind: entry.resource['kind'], id: entry.resource['id'], creationTimestamp: entry.resource['creationTimestamp'], name: entry.name, selfLink: entry.resource['selfLink'] };
+    const next: Wire = {
+      ...built,
+      kind: entry.resource['kind'],
+      id: entry.resource['id'],
+      creationTimestamp: entry.resource['creationTimestamp'],
+      name: entry.name,
+      selfLink: entry.resource['selfLink'],
+    };
     if (entry.scope.kind !== 'global') next[entry.scope.kind] = this.scopeUrl(entry.scope);
     if (entry.resource['fingerprint'] !== undefined) next['fingerprint'] = newFingerprint();
     if (entry.resource['labels'] !== undefined) next['labelFingerprint'] = entry.resource['labelFingerprint'];
@@ -771,7 +916,8 @@ export class GceState {
   }
 
   delete(entry: Entry): Change {
-    if (COLLECTIONS[entry.collection].readOnly) throw new GceError(405, 'httpMethodNotAllowed', `The GCE fake serves ${entry.collection} read-only.`);
+    if (COLLECTIONS[entry.collection].readOnly)
+      throw new GceError(405, 'httpMethodNotAllowed', `The GCE fake serves ${entry.collection} read-only.`);
     const user = this.userOf(entry);
     if (user) throw inUse(COLLECTIONS[entry.collection].type, entry.path, user);
     entry.phase = 'deleting';
@@ -815,7 +961,9 @@ export class GceState {
   }
 
   private rulesUsing(region: string, ip: string): Entry[] {
-    return [...this.entries.values()].filter((e) => e.collection === 'forwardingRules' && e.scope.name === region && e.resource['IPAddress'] === ip);
+    return [...this.entries.values()].filter(
+      (e) => e.collection === 'forwardingRules' && e.scope.name === region && e.resource['IPAddress'] === ip,
+    );
   }
 
   // ---- actions ----
@@ -834,11 +982,13 @@ export class GceState {
   }
 
   setTarget(entry: Entry, body: Wire): Change {
-    if (entry.resource['target'] === undefined) throw invalidField('resource.target', body['target'] ?? '', 'This forwarding rule has no target to replace.');
+    if (entry.resource['target'] === undefined)
+      throw invalidField('resource.target', body['target'] ?? '', 'This forwarding rule has no target to replace.');
     const target = this.resolve(body['target'], 'target', ['targetPools', 'targetTcpProxies']);
     const current = this.canonical(entry.resource['target'], 'target', ['targetPools', 'targetTcpProxies']);
     const currentEntry = this.find(current);
-    if (currentEntry !== undefined && currentEntry.collection !== target.collection) throw invalidField('target', body['target'], 'The new target must be of the same type.');
+    if (currentEntry !== undefined && currentEntry.collection !== target.collection)
+      throw invalidField('target', body['target'], 'The new target must be of the same type.');
     return this.mutate(entry, 'setTarget', (r) => {
       r['target'] = this.url(target.path);
     });
@@ -858,9 +1008,15 @@ export class GceState {
   targetPoolHealthChecks(entry: Entry, body: Wire, add: boolean): Change {
     const refs = arr(body['healthChecks']).map((h) => h['healthCheck']);
     const urls = refs.map((ref, i) =>
-      this.url(add ? this.resolve(ref, `healthChecks[${i}].healthCheck`, ['httpHealthChecks']).path : this.canonical(ref, `healthChecks[${i}].healthCheck`, ['httpHealthChecks'])),
+      this.url(
+        add
+          ? this.resolve(ref, `healthChecks[${i}].healthCheck`, ['httpHealthChecks']).path
+          : this.canonical(ref, `healthChecks[${i}].healthCheck`, ['httpHealthChecks']),
+      ),
     );
-    const next = add ? [...new Set([...strings(entry.resource['healthChecks']), ...urls])] : strings(entry.resource['healthChecks']).filter((u) => !urls.includes(u));
+    const next = add
+      ? [...new Set([...strings(entry.resource['healthChecks']), ...urls])]
+      : strings(entry.resource['healthChecks']).filter((u) => !urls.includes(u));
     if (next.length > 1) throw invalidField('healthChecks', urls, 'A target pool can have at most one health check.');
     return this.mutate(entry, add ? 'addHealthCheck' : 'removeHealthCheck', (r) => {
       r['healthChecks'] = next;
@@ -879,16 +1035,19 @@ export class GceState {
       const instance = this.visible(this.path('instances', entry.scope, name));
       if (!instance) throw notFound(this.path('instances', entry.scope, name));
       const nic = arr(instance.resource['networkInterfaces']).find((n) => n['network'] === entry.resource['network']);
-      if (!nic) throw invalidField(`${field}.instance`, name, 'The instance has no network interface in the endpoint group\'s network.');
+      if (!nic) throw invalidField(`${field}.instance`, name, "The instance has no network interface in the endpoint group's network.");
       const ip = str(raw['ipAddress']) ?? String(nic['networkIP']);
-      if (ip !== nic['networkIP']) throw invalidField(`${field}.ipAddress`, ip, 'The IP address must be the primary IP of the instance\'s interface in the network.');
+      if (ip !== nic['networkIP'])
+        throw invalidField(`${field}.ipAddress`, ip, "The IP address must be the primary IP of the instance's interface in the network.");
       const endpoint: Wire = { instance: name, ipAddress: ip };
       if (type === 'GCE_VM_IP_PORT') {
         const port = raw['port'] ?? entry.resource['defaultPort'];
-        if (typeof port !== 'number' || port < 1 || port > 65535) throw invalidField(`${field}.port`, port ?? '', 'A port must be specified when the group has no default port.');
+        if (typeof port !== 'number' || port < 1 || port > 65535)
+          throw invalidField(`${field}.port`, port ?? '', 'A port must be specified when the group has no default port.');
         endpoint['port'] = port;
       } else if (raw['port'] !== undefined) throw invalidField(`${field}.port`, raw['port'], 'GCE_VM_IP endpoints have no port.');
-      if (taken.has(key(endpoint))) throw invalidField(`${field}`, `${name}:${ip}`, 'The network endpoint already exists in the network endpoint group.');
+      if (taken.has(key(endpoint)))
+        throw invalidField(`${field}`, `${name}:${ip}`, 'The network endpoint already exists in the network endpoint group.');
       taken.add(key(endpoint));
       return endpoint;
     });
@@ -901,13 +1060,24 @@ export class GceState {
     const current = this.endpoints.get(entry.path) ?? [];
     const removed = arr(body['networkEndpoints']).map((raw, i) => {
       const found = current.find(
-        (e) => e['instance'] === raw['instance'] && (raw['ipAddress'] === undefined || e['ipAddress'] === raw['ipAddress']) && (raw['port'] === undefined || e['port'] === raw['port']),
+        (e) =>
+          e['instance'] === raw['instance'] &&
+          (raw['ipAddress'] === undefined || e['ipAddress'] === raw['ipAddress']) &&
+          (raw['port'] === undefined || e['port'] === raw['port']),
       );
-      if (!found) throw invalidField(`networkEndpoints[${i}]`, `${String(raw['instance'])}:${String(raw['ipAddress'] ?? '')}`, 'The network endpoint is not in the network endpoint group.');
+      if (!found)
+        throw invalidField(
+          `networkEndpoints[${i}]`,
+          `${String(raw['instance'])}:${String(raw['ipAddress'] ?? '')}`,
+          'The network endpoint is not in the network endpoint group.',
+        );
       return found;
     });
     return this.mutate(entry, 'detachNetworkEndpoints', () => {
-      this.endpoints.set(entry.path, (this.endpoints.get(entry.path) ?? []).filter((e) => !removed.includes(e)));
+      this.endpoints.set(
+        entry.path,
+        (this.endpoints.get(entry.path) ?? []).filter((e) => !removed.includes(e)),
+      );
     });
   }
 
@@ -917,12 +1087,15 @@ export class GceState {
       const field = `instances[${i}].instance`;
       if (!add) return this.url(this.canonical(raw['instance'], field, ['instances']));
       const instance = this.resolve(raw['instance'], field, ['instances']);
-      if (instance.scope.name !== entry.scope.name) throw invalidField(field, raw['instance'], 'The instance must be in the same zone as the instance group.');
+      if (instance.scope.name !== entry.scope.name)
+        throw invalidField(field, raw['instance'], 'The instance must be in the same zone as the instance group.');
       const network = entry.resource['network'];
       const nic = arr(instance.resource['networkInterfaces'])[0];
-      if (network !== undefined && nic?.['network'] !== network) throw invalidField(field, raw['instance'], 'The instance must be in the same network as the instance group.');
+      if (network !== undefined && nic?.['network'] !== network)
+        throw invalidField(field, raw['instance'], 'The instance must be in the same network as the instance group.');
       const url = this.url(instance.path);
-      if (current.includes(url)) throw new GceError(400, 'memberAlreadyExists', `The resource '${instance.path}' is already a member of '${entry.path}'`);
+      if (current.includes(url))
+        throw new GceError(400, 'memberAlreadyExists', `The resource '${instance.path}' is already a member of '${entry.path}'`);
       return url;
     });
     const firstNetwork = add && entry.resource['network'] === undefined ? urls[0] : undefined;
@@ -967,10 +1140,13 @@ export class GceState {
   private externalHolders(region: string): Array<{ ip: string; address?: Entry }> {
     const holders: Array<{ ip: string; address?: Entry }> = [];
     for (const e of this.entries.values()) {
-      if (e.collection === 'addresses' && e.scope.name === region && e.resource['addressType'] === 'EXTERNAL') holders.push({ ip: String(e.resource['address']), address: e });
-      if (e.collection === 'forwardingRules' && e.scope.name === region && e.resource['subnetwork'] === undefined) holders.push({ ip: String(e.resource['IPAddress']) });
+      if (e.collection === 'addresses' && e.scope.name === region && e.resource['addressType'] === 'EXTERNAL')
+        holders.push({ ip: String(e.resource['address']), address: e });
+      if (e.collection === 'forwardingRules' && e.scope.name === region && e.resource['subnetwork'] === undefined)
+        holders.push({ ip: String(e.resource['IPAddress']) });
       if (e.collection === 'instances' && this.regionOfZone(e.scope.name) === region) {
-        for (const nic of arr(e.resource['networkInterfaces'])) for (const ac of arr(nic['accessConfigs'])) if (str(ac['natIP'])) holders.push({ ip: String(ac['natIP']) });
+        for (const nic of arr(e.resource['networkInterfaces']))
+          for (const ac of arr(nic['accessConfigs'])) if (str(ac['natIP'])) holders.push({ ip: String(ac['natIP']) });
       }
     }
     return holders;
@@ -992,7 +1168,8 @@ export class GceState {
       if ((e.collection === 'addresses' || e.collection === 'forwardingRules') && e.resource['subnetwork'] === subnetUrl) {
         taken.add(String(e.resource[e.collection === 'addresses' ? 'address' : 'IPAddress']));
       }
-      if (e.collection === 'instances') for (const nic of arr(e.resource['networkInterfaces'])) if (nic['subnetwork'] === subnetUrl) taken.add(String(nic['networkIP']));
+      if (e.collection === 'instances')
+        for (const nic of arr(e.resource['networkInterfaces'])) if (nic['subnetwork'] === subnetUrl) taken.add(String(nic['networkIP']));
     }
     return taken;
   }
@@ -1005,7 +1182,8 @@ export class GceState {
 
   private checkQuota(collection: Collection, scope: Scope, resource: Wire): void {
     const region = scope.kind === 'zone' ? (this.regionOfZone(scope.name) ?? '') : scope.name;
-    const count = (c: Collection, where: (e: Entry) => boolean) => [...this.entries.values()].filter((e) => e.collection === c && where(e)).length;
+    const count = (c: Collection, where: (e: Entry) => boolean) =>
+      [...this.entries.values()].filter((e) => e.collection === c && where(e)).length;
     const inRegion = (e: Entry) => (e.scope.kind === 'zone' ? this.regionOfZone(e.scope.name) : e.scope.name) === region;
     const check = (name: QuotaName, used: number, where: string) => {
       const limit = this.quotas[name];
@@ -1019,9 +1197,17 @@ export class GceState {
         if (internal(resource)) {
           const network = resource['network'];
           const networkName = String(network).split('/').pop();
-          check('INTERNAL_FORWARDING_RULES_PER_NETWORK', count('forwardingRules', (e) => internal(e.resource) && e.resource['network'] === network), `in network ${networkName}`);
+          check(
+            'INTERNAL_FORWARDING_RULES_PER_NETWORK',
+            count('forwardingRules', (e) => internal(e.resource) && e.resource['network'] === network),
+            `in network ${networkName}`,
+          );
         } else {
-          check('FORWARDING_RULES', count('forwardingRules', (e) => inRegion(e) && !internal(e.resource)), `in region ${region}`);
+          check(
+            'FORWARDING_RULES',
+            count('forwardingRules', (e) => inRegion(e) && !internal(e.resource)),
+            `in region ${region}`,
+          );
           const ip = String(resource['IPAddress']);
           const held = this.externalHolders(region);
           const inUseIps = new Set(held.filter((h) => h.address === undefined).map((h) => h.ip));
@@ -1029,18 +1215,37 @@ export class GceState {
         }
         return;
       case 'addresses':
-        if (resource['addressType'] === 'EXTERNAL') check('STATIC_ADDRESSES', count('addresses', (e) => inRegion(e) && e.resource['addressType'] === 'EXTERNAL'), `in region ${region}`);
-        else check('INTERNAL_ADDRESSES', count('addresses', (e) => inRegion(e) && e.resource['addressType'] === 'INTERNAL'), `in region ${region}`);
+        if (resource['addressType'] === 'EXTERNAL')
+          check(
+            'STATIC_ADDRESSES',
+            count('addresses', (e) => inRegion(e) && e.resource['addressType'] === 'EXTERNAL'),
+            `in region ${region}`,
+          );
+        else
+          check(
+            'INTERNAL_ADDRESSES',
+            count('addresses', (e) => inRegion(e) && e.resource['addressType'] === 'INTERNAL'),
+            `in region ${region}`,
+          );
         return;
       case 'targetPools':
         return check('TARGET_POOLS', count('targetPools', inRegion), `in region ${region}`);
       case 'backendServices':
         return check('REGION_BACKEND_SERVICES', count('backendServices', inRegion), `in region ${region}`);
       case 'healthChecks':
-        if (scope.kind === 'global') check('HEALTH_CHECKS', count('healthChecks', (e) => e.scope.kind === 'global'), 'globally');
+        if (scope.kind === 'global')
+          check(
+            'HEALTH_CHECKS',
+            count('healthChecks', (e) => e.scope.kind === 'global'),
+            'globally',
+          );
         return;
       case 'firewalls':
-        return check('FIREWALLS', count('firewalls', () => true), 'globally');
+        return check(
+          'FIREWALLS',
+          count('firewalls', () => true),
+          'globally',
+        );
       case 'networkEndpointGroups':
         return check('NETWORK_ENDPOINT_GROUPS', count('networkEndpointGroups', inRegion), `in region ${region}`);
       case 'instanceGroups':
@@ -1060,7 +1265,11 @@ function referencesOf(entry: Entry): string[] {
     case 'forwardingRules':
       return [r['target'], r['backendService'], r['network'], r['subnetwork']].filter((v): v is string => typeof v === 'string');
     case 'backendServices':
-      return [...strings(r['healthChecks']), ...arr(r['backends']).map((b) => String(b['group'])), ...(str(r['network']) ? [String(r['network'])] : [])];
+      return [
+        ...strings(r['healthChecks']),
+        ...arr(r['backends']).map((b) => String(b['group'])),
+        ...(str(r['network']) ? [String(r['network'])] : []),
+      ];
     case 'targetTcpProxies':
       return [String(r['service'])];
     case 'networkEndpointGroups':
@@ -1076,7 +1285,8 @@ function referencesOf(entry: Entry): string[] {
 function checkTimeouts(check: Wire): void {
   const interval = Number(check['checkIntervalSec']);
   const timeout = Number(check['timeoutSec']);
-  if (timeout > interval) throw invalidField('resource.timeoutSec', timeout, 'timeoutSec should be less than or equal to checkIntervalSec.');
+  if (timeout > interval)
+    throw invalidField('resource.timeoutSec', timeout, 'timeoutSec should be less than or equal to checkIntervalSec.');
 }
 
 /**
