@@ -35,6 +35,8 @@ export const gcpProviderConfigSchema = z
     maxRetries: z.number().int().min(0).default(8),
     retryBaseDelayMs: z.number().int().min(1).default(500),
     retryMaxDelayMs: z.number().int().min(1).default(20_000),
+    /** Per-request timeout; a timed-out call is retried like a 5xx. */
+    requestTimeoutMs: z.number().int().min(100).default(30_000),
     /** How long one mutation's operation may run before the sync gives up on it (and retries later). */
     operationTimeoutMs: z.number().int().min(1_000).default(300_000),
     /**

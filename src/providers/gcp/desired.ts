@@ -4,7 +4,7 @@
 import { invalidService, type DesiredLoadBalancer, type Listener } from '../provider.ts';
 import { Annotations, type GcpServiceOptions, type NetworkTier } from './annotations.ts';
 import type { GcpMode } from './config.ts';
-import { type DesiredResource, type Kind, type Member, refKey, type ResourceRef } from './model.ts';
+import { type DesiredResource, type Kind, refKey, type ResourceRef } from './model.ts';
 import {
   clusterDescription,
   firewallName,

@@ -45,6 +45,25 @@ export class OperationError extends Error {
   }
 }
 
+/** A failed plain REST call: the same facts the SDK's GoogleError carries (status, raw body). */
+export class RestError extends Error {
+  readonly httpStatusCode: number;
+  [RAW_PAYLOAD]: string;
+
+  constructor(status: number, body: string) {
+    let message = `HTTP ${status}`;
+    try {
+      message = (JSON.parse(body) as { error?: { message?: string } }).error?.message ?? message;
+    } catch {
+      // Not JSON: the status says enough.
+    }
+    super(message);
+    this.name = 'RestError';
+    this.httpStatusCode = status;
+    this[RAW_PAYLOAD] = body;
+  }
+}
+
 export function httpStatus(err: unknown): number | undefined {
   const s = shape(err).httpStatusCode;
   return typeof s === 'number' ? s : undefined;
