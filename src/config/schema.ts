@@ -1,6 +1,7 @@
 // The config file's schema (zod): every field, its default and its bounds.
 import { z } from 'zod';
 import { awsProviderConfigSchema } from '../providers/aws/config.ts';
+import { gcpProviderConfigSchema } from '../providers/gcp/config.ts';
 import { localProviderConfigSchema } from '../providers/local/config.ts';
 import { parseDuration } from './duration.ts';
 
@@ -41,14 +42,18 @@ export const configSchema = z.strictObject({
   loadBalancerClass: z.string().min(1).nullable().default(null),
   provider: z
     .strictObject({
-      name: z.enum(['local', 'aws']).default('local'),
+      name: z.enum(['local', 'aws', 'gcp']).default('local'),
       local: localProviderConfigSchema.prefault({}),
       aws: awsProviderConfigSchema.optional(),
+      gcp: gcpProviderConfigSchema.optional(),
     })
     .prefault({})
     .superRefine((provider, ctx) => {
       if (provider.name === 'aws' && !provider.aws) {
         ctx.addIssue({ code: 'custom', path: ['aws'], message: 'required when provider.name is "aws"' });
+      }
+      if (provider.name === 'gcp' && !provider.gcp) {
+        ctx.addIssue({ code: 'custom', path: ['gcp'], message: 'required when provider.name is "gcp"' });
       }
     }),
   controller: z

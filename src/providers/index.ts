@@ -14,5 +14,10 @@ export async function createProvider(config: Config, deps: ProviderDeps): Promis
       // The schema guarantees the section exists when aws is selected.
       return createAwsProvider(config.provider.aws!, deps);
     }
+    case 'gcp': {
+      const { createGcpProvider } = await import('./gcp/index.ts');
+      // The schema guarantees the section exists when gcp is selected.
+      return createGcpProvider(config.provider.gcp!, deps);
+    }
   }
 }

@@ -5,7 +5,7 @@
 
 import type { Logger } from 'pino';
 import { invalidService, type LoadBalancerIdentity, ProviderError, type ServiceEvents, serviceKey } from '../provider.ts';
-import { isAlreadyExists, isFingerprintMismatch, isInUse, isNotFound, isQuotaExceeded, quotaName, settling } from './errors.ts';
+import { isAlreadyExists, isFingerprintMismatch, isInUse, isNotFound, isQuotaExceeded, quotaName, reasons, settling } from './errors.ts';
 import type { Action, DesiredResource, Kind, ResourceRef } from './model.ts';
 import { refKey } from './model.ts';
 import { describesService } from './names.ts';
@@ -122,7 +122,8 @@ export async function applyActions(ctx: ApplyContext, actions: Action[], guards:
           await ctx.ops[a.ref.kind].add!(a.ref, a.members);
         } catch (err) {
           if (isQuotaExceeded(err)) throw quota(ctx, err, a.ref);
-          if (!isAlreadyExists(err)) throw err;
+          // Another sync added the member first (instance groups answer memberAlreadyExists).
+          if (!isAlreadyExists(err) && !reasons(err).includes('memberalreadyexists')) throw err;
         }
         break;
       case 'removeMembers':

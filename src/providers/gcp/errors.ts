@@ -124,7 +124,8 @@ export function quotaName(err: unknown): string {
 export function classifyFailure(err: unknown): FailureKind {
   const status = httpStatus(err);
   if (status === 429 || hasReason(err, 'rateLimitExceeded', 'userRateLimitExceeded', 'RESOURCE_EXHAUSTED')) return 'throttled';
-  if ((status !== undefined && status >= 500) || hasReason(err, 'backendError', 'internalError')) return 'server_error';
+  // resourceNotReady: an earlier operation on the resource (perhaps of a crashed process) is still running.
+  if ((status !== undefined && status >= 500) || hasReason(err, 'backendError', 'internalError', 'resourceNotReady')) return 'server_error';
   const code = shape(err).code;
   const cause = shape(shape(err).cause).code;
   if (
