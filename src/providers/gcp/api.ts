@@ -92,6 +92,10 @@ function lastSegment(url: string | null | undefined): string {
   return (url ?? '').split('/').pop() ?? '';
 }
 
+interface HeaderSource {
+  getRequestHeaders(): Promise<Headers | Record<string, string>>;
+}
+
 export class GcpApi {
   readonly clients: Clients;
   readonly project: string;
@@ -244,7 +248,9 @@ export class GcpApi {
    * Compute's JSON body, as the SDK's do.
    */
   async rest<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<T> {
-    const client = await this.clients.addresses.auth.getClient();
+    // With an injected auth client gax holds that client itself; otherwise a GoogleAuth that finds ADC.
+    const auth = this.clients.addresses.auth as unknown as { getClient?: () => Promise<HeaderSource> } & HeaderSource;
+    const client = auth.getClient ? await auth.getClient() : auth;
     const headers = new Headers(await client.getRequestHeaders());
     headers.set('content-type', 'application/json');
     const response = await fetch(`${this.#restBase}${path}`, {
