@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { awsProviderConfigSchema } from '../providers/aws/config.ts';
 import { azureProviderConfigSchema } from '../providers/azure/config.ts';
+import { gcpProviderConfigSchema } from '../providers/gcp/config.ts';
 import { localProviderConfigSchema } from '../providers/local/config.ts';
 import { parseDuration } from './duration.ts';
 
@@ -42,10 +43,11 @@ export const configSchema = z.strictObject({
   loadBalancerClass: z.string().min(1).nullable().default(null),
   provider: z
     .strictObject({
-      name: z.enum(['local', 'aws', 'azure']).default('local'),
+      name: z.enum(['local', 'aws', 'azure', 'gcp']).default('local'),
       local: localProviderConfigSchema.prefault({}),
       aws: awsProviderConfigSchema.optional(),
       azure: azureProviderConfigSchema.optional(),
+      gcp: gcpProviderConfigSchema.optional(),
     })
     .prefault({})
     .superRefine((provider, ctx) => {
@@ -54,6 +56,9 @@ export const configSchema = z.strictObject({
       }
       if (provider.name === 'azure' && !provider.azure) {
         ctx.addIssue({ code: 'custom', path: ['azure'], message: 'required when provider.name is "azure"' });
+      }
+      if (provider.name === 'gcp' && !provider.gcp) {
+        ctx.addIssue({ code: 'custom', path: ['gcp'], message: 'required when provider.name is "gcp"' });
       }
     }),
   controller: z

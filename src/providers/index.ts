@@ -19,5 +19,10 @@ export async function createProvider(config: Config, deps: ProviderDeps): Promis
       // The schema guarantees the section exists when azure is selected.
       return createAzureProvider(config.provider.azure!, deps);
     }
+    case 'gcp': {
+      const { createGcpProvider } = await import('./gcp/index.ts');
+      // The schema guarantees the section exists when gcp is selected.
+      return createGcpProvider(config.provider.gcp!, deps);
+    }
   }
 }

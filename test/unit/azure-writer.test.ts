@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { WriteBudget } from '../../src/providers/azure/api.ts';
 import { BatchWriter, ConflictRetriesExhausted, type WriterIO } from '../../src/providers/azure/writer.ts';
 
 interface Doc {
@@ -111,21 +110,5 @@ describe('azure batching writer', () => {
     const w = new BatchWriter(s.io, { maxBatch: 1, maxConflictRetries: 3 });
     await Promise.all(['a', 'b', 'c'].map((x) => w.submit(add(x))));
     assert.equal(s.log.writes, 3);
-  });
-});
-
-describe('azure write budget', () => {
-  test('burst, then the hourly rate', async () => {
-    let now = 0;
-    const slept: number[] = [];
-    const budget = new WriteBudget(3600, 2, { now: () => now, sleep: async (ms) => void slept.push(ms) });
-    await budget.acquire();
-    await budget.acquire();
-    assert.deepEqual(slept, []);
-    await budget.acquire();
-    assert.deepEqual(slept, [1000]);
-    now += 5000;
-    await budget.acquire();
-    assert.deepEqual(slept, [1000]);
   });
 });

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { AwsProviderConfig } from './config.ts';
 import { classifyFailure, errorName, isRetryableFailure } from './errors.ts';
-import { RateBudget } from './rate-budget.ts';
+import { RateBudget } from '../rate-budget.ts';
 
 type ElbCommand<I extends ElbIn, O extends ElbOut> = Parameters<typeof ElasticLoadBalancingV2Client.prototype.send<I, O>>[0];
 type Ec2Command<I extends Ec2In, O extends Ec2Out> = Parameters<typeof EC2Client.prototype.send<I, O>>[0];

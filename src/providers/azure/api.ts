@@ -7,44 +7,7 @@ import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { AzureProviderConfig } from './config.ts';
 import { classifyFailure, isRetryableFailure, retryAfterMs, armCode } from './errors.ts';
-
-export interface Clock {
-  now(): number;
-  sleep(ms: number): Promise<void>;
-}
-
-export const realClock: Clock = {
-  now: () => performance.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
-
-/**
- * ARM throttles writes per subscription (1200 an hour by default), shared by everything in it: a token
- * bucket keeps this controller inside its share. Callers take a token in arrival order and wait off any debt.
- */
-export class WriteBudget {
-  readonly #perMs: number;
-  readonly #capacity: number;
-  readonly #clock: Clock;
-  #tokens: number;
-  #at: number;
-
-  constructor(perHour: number, burst: number, clock: Clock = realClock) {
-    this.#perMs = perHour / 3_600_000;
-    this.#capacity = burst;
-    this.#clock = clock;
-    this.#tokens = burst;
-    this.#at = clock.now();
-  }
-
-  async acquire(): Promise<void> {
-    const now = this.#clock.now();
-    this.#tokens = Math.min(this.#capacity, this.#tokens + (now - this.#at) * this.#perMs);
-    this.#at = now;
-    this.#tokens -= 1;
-    if (this.#tokens < 0) await this.#clock.sleep(Math.ceil(-this.#tokens / this.#perMs));
-  }
-}
+import { type Clock, RateBudget, realClock } from '../rate-budget.ts';
 
 function metric<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
@@ -72,7 +35,7 @@ export class AzureApi {
   readonly #client: NetworkManagementClient;
   readonly #config: AzureProviderConfig;
   readonly #logger: Logger;
-  readonly #budget: WriteBudget;
+  readonly #budget: RateBudget;
   readonly #clock: Clock;
   readonly #calls: Counter<'operation' | 'outcome'>;
   readonly #duration: Histogram<'operation'>;
@@ -83,7 +46,8 @@ export class AzureApi {
     this.#config = config;
     this.#logger = deps.logger;
     this.#clock = deps.clock ?? realClock;
-    this.#budget = new WriteBudget(config.writesPerHour, config.writeBurst, this.#clock);
+    // ARM throttles writes per subscription (1200 an hour by default), shared by everything in it.
+    this.#budget = new RateBudget(config.writesPerHour / 3600, this.#clock, config.writeBurst);
     this.#calls = metric(
       deps.registry,
       'service_lb_azure_api_calls_total',

@@ -3,7 +3,8 @@ import { NetworkManagementClient, type NetworkManagementClientOptionalParams } f
 import type { TokenCredential } from '@azure/core-auth';
 import { DefaultAzureCredential } from '@azure/identity';
 import type { LoadBalancerProvider, ProviderDeps } from '../provider.ts';
-import { AzureApi, type Clock } from './api.ts';
+import { AzureApi } from './api.ts';
+import type { Clock } from '../rate-budget.ts';
 import { AzureProvider } from './azure-provider.ts';
 import { RESOURCE_MANAGER_ENDPOINTS, type AzureProviderConfig } from './config.ts';
 

@@ -1,6 +1,6 @@
-// A token bucket shared by every AWS call of one provider, so that a large sync (hundreds of Services on
-// several workers) spreads its calls instead of causing a throttling storm on an account that other
-// clusters share.
+// A token bucket shared by every cloud call (or write) of one provider, so that a large sync (hundreds of
+// Services on several workers) spreads its calls instead of causing a throttling storm on an account that
+// other clusters share.
 
 export interface Clock {
   now(): number;
@@ -20,10 +20,10 @@ export class RateBudget {
   #tokens: number;
   #updatedAt: number;
 
-  constructor(callsPerSecond: number, clock: Clock = realClock) {
+  /** burst defaults to one second of calls: a single sync runs at full speed, a storm is smoothed. */
+  constructor(callsPerSecond: number, clock: Clock = realClock, burst: number = Math.max(1, callsPerSecond)) {
     this.#ratePerMs = callsPerSecond / 1000;
-    // One second of burst: a single sync runs at full speed, a storm is smoothed.
-    this.#capacity = Math.max(1, callsPerSecond);
+    this.#capacity = burst;
     this.#clock = clock;
     this.#tokens = this.#capacity;
     this.#updatedAt = clock.now();
@@ -38,7 +38,7 @@ export class RateBudget {
   }
 
   /**
-   * AWS said "slow down": new calls wait about a second. Throttles arriving together do not stack (each
+   * The cloud said "slow down": new calls wait about a second. Throttles arriving together do not stack (each
    * failed call also backs off on its own, in the retry loop).
    */
   backOff(): void {

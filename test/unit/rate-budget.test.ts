@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { RateBudget, type Clock } from '../../src/providers/aws/rate-budget.ts';
+import { RateBudget, type Clock } from '../../src/providers/rate-budget.ts';
 
 /** A clock that records every sleep; it moves only when a sleep returns, unless frozen. */
 function fakeClock(frozen = false): Clock & { sleeps: number[]; advance(ms: number): void } {
@@ -21,7 +21,7 @@ function fakeClock(frozen = false): Clock & { sleeps: number[]; advance(ms: numb
   };
 }
 
-describe('aws rate budget', () => {
+describe('rate budget', () => {
   test('a burst of one second passes at once, then calls are spaced at the rate', async () => {
     const clock = fakeClock();
     const budget = new RateBudget(10, clock);
@@ -61,5 +61,19 @@ describe('aws rate budget', () => {
     assert.deepEqual(clock.sleeps, []);
     await budget.acquire();
     assert.deepEqual(clock.sleeps, [250]);
+  });
+
+  test('a burst of its own, then the steady rate (an hourly write budget)', async () => {
+    let now = 0;
+    const slept: number[] = [];
+    const budget = new RateBudget(1, { now: () => now, sleep: async (ms) => void slept.push(ms) }, 2);
+    await budget.acquire();
+    await budget.acquire();
+    assert.deepEqual(slept, []);
+    await budget.acquire();
+    assert.deepEqual(slept, [1000]);
+    now += 5000;
+    await budget.acquire();
+    assert.deepEqual(slept, [1000]);
   });
 });

@@ -1,0 +1,270 @@
+// The one place every Compute call goes through: rate budget, retries with backoff and jitter, metrics, and
+// waiting for operations. The SDK makes exactly one attempt per call (retry: null), so every retry is here.
+
+import {
+  AddressesClient,
+  FirewallsClient,
+  ForwardingRulesClient,
+  GlobalOperationsClient,
+  HealthChecksClient,
+  InstanceGroupsClient,
+  NetworkEndpointGroupsClient,
+  RegionBackendServicesClient,
+  RegionHealthChecksClient,
+  RegionOperationsClient,
+  RegionTargetTcpProxiesClient,
+  SubnetworksClient,
+  TargetPoolsClient,
+  ZoneOperationsClient,
+  type protos,
+} from '@google-cloud/compute';
+import pRetry from 'p-retry';
+import type { Logger } from 'pino';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { RateBudget } from '../rate-budget.ts';
+import type { GcpProviderConfig } from './config.ts';
+import { classifyFailure, isRetryableFailure, OperationError, RestError, reasons } from './errors.ts';
+
+type Operation = protos.google.cloud.compute.v1.IOperation;
+
+/** What the SDK calls take as their last argument: one attempt, our timeout. */
+export interface CallOptions {
+  retry: null;
+  timeout: number;
+  autoPaginate?: false;
+}
+
+/** An auth client the SDK accepts (google-auth-library's AuthClient); tests pass one with a fixed token. */
+export type AuthClient = NonNullable<ConstructorParameters<typeof AddressesClient>[0]>['authClient'];
+
+export interface GcpApiDeps {
+  registry: Registry;
+  logger: Logger;
+  authClient?: AuthClient;
+}
+
+function counter(registry: Registry): Counter<'operation' | 'outcome'> {
+  const name = 'service_lb_gcp_api_calls_total';
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<'operation' | 'outcome'>;
+  return new Counter({
+    name,
+    help: 'Compute API calls (every attempt, operation waits included) by operation and outcome (success, throttled, server_error, network_error, client_error).',
+    labelNames: ['operation', 'outcome'],
+    registers: [registry],
+  });
+}
+
+function histogram(registry: Registry): Histogram<'operation'> {
+  const name = 'service_lb_gcp_api_call_duration_seconds';
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Histogram<'operation'>;
+  return new Histogram({
+    name,
+    help: 'Duration of one Compute API call attempt, excluding time spent waiting for the rate budget.',
+    labelNames: ['operation'],
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
+    registers: [registry],
+  });
+}
+
+export interface Clients {
+  addresses: AddressesClient;
+  firewalls: FirewallsClient;
+  forwardingRules: ForwardingRulesClient;
+  healthChecks: HealthChecksClient;
+  instanceGroups: InstanceGroupsClient;
+  networkEndpointGroups: NetworkEndpointGroupsClient;
+  regionBackendServices: RegionBackendServicesClient;
+  regionHealthChecks: RegionHealthChecksClient;
+  regionTargetTcpProxies: RegionTargetTcpProxiesClient;
+  subnetworks: SubnetworksClient;
+  targetPools: TargetPoolsClient;
+}
+
+interface OperationClients {
+  global: GlobalOperationsClient;
+  region: RegionOperationsClient;
+  zone: ZoneOperationsClient;
+}
+
+function lastSegment(url: string | null | undefined): string {
+  return (url ?? '').split('/').pop() ?? '';
+}
+
+interface HeaderSource {
+  getRequestHeaders(): Promise<Headers | Record<string, string>>;
+}
+
+export class GcpApi {
+  readonly clients: Clients;
+  readonly project: string;
+  readonly #operations: OperationClients;
+  readonly #restBase: string;
+  readonly #budget: RateBudget;
+  readonly #config: GcpProviderConfig;
+  readonly #logger: Logger;
+  readonly #calls: Counter<'operation' | 'outcome'>;
+  readonly #duration: Histogram<'operation'>;
+
+  constructor(config: GcpProviderConfig, deps: GcpApiDeps) {
+    // Credentials: the injected client, or Application Default Credentials found by google-auth-library.
+    const options = {
+      fallback: true,
+      ...(config.apiEndpoint ? { apiEndpoint: config.apiEndpoint } : {}),
+      ...(config.port ? { port: config.port } : {}),
+      protocol: config.protocol,
+      ...(deps.authClient ? { authClient: deps.authClient } : {}),
+    };
+    this.clients = {
+      addresses: new AddressesClient(options),
+      firewalls: new FirewallsClient(options),
+      forwardingRules: new ForwardingRulesClient(options),
+      healthChecks: new HealthChecksClient(options),
+      instanceGroups: new InstanceGroupsClient(options),
+      networkEndpointGroups: new NetworkEndpointGroupsClient(options),
+      regionBackendServices: new RegionBackendServicesClient(options),
+      regionHealthChecks: new RegionHealthChecksClient(options),
+      regionTargetTcpProxies: new RegionTargetTcpProxiesClient(options),
+      subnetworks: new SubnetworksClient(options),
+      targetPools: new TargetPoolsClient(options),
+    };
+    this.#operations = {
+      global: new GlobalOperationsClient(options),
+      region: new RegionOperationsClient(options),
+      zone: new ZoneOperationsClient(options),
+    };
+    this.project = config.project;
+    const host = config.apiEndpoint ?? 'compute.googleapis.com';
+    this.#restBase = `${config.protocol}://${host}${config.port ? `:${config.port}` : ''}/compute/v1/`;
+    this.#budget = new RateBudget(config.callsPerSecond);
+    this.#config = config;
+    this.#logger = deps.logger;
+    this.#calls = counter(deps.registry);
+    this.#duration = histogram(deps.registry);
+  }
+
+  /** A read (or any call that returns no operation), retried when Compute or the network says so. */
+  call<T>(operation: string, send: (options: CallOptions) => Promise<T>): Promise<T> {
+    const options: CallOptions = { retry: null, timeout: this.#config.requestTimeoutMs };
+    return pRetry(
+      async () => {
+        await this.#budget.acquire();
+        const stop = this.#duration.startTimer({ operation });
+        try {
+          const out = await send(options);
+          this.#calls.inc({ operation, outcome: 'success' });
+          return out;
+        } catch (err) {
+          const outcome = classifyFailure(err);
+          this.#calls.inc({ operation, outcome });
+          if (outcome === 'throttled') this.#budget.backOff();
+          throw err;
+        } finally {
+          stop();
+        }
+      },
+      {
+        retries: this.#config.maxRetries,
+        factor: 2,
+        minTimeout: this.#config.retryBaseDelayMs,
+        maxTimeout: this.#config.retryMaxDelayMs,
+        randomize: true,
+        shouldRetry: ({ error }) => isRetryableFailure(classifyFailure(error)),
+        onFailedAttempt: ({ error, attemptNumber, retriesLeft, retryDelay }) => {
+          if (!isRetryableFailure(classifyFailure(error)) || retriesLeft === 0) return;
+          this.#logger.warn(
+            { api: 'compute', operation, attempt: attemptNumber, reasons: reasons(error), retryInMs: retryDelay },
+            'Compute call failed, retrying',
+          );
+        },
+      },
+    );
+  }
+
+  /**
+   * A mutation: the call, then its operation waited for until DONE (wait returns when done or after about
+   * two minutes, so it is called again). An operation that ends with an error throws OperationError.
+   */
+  async mutate(operation: string, send: (options: CallOptions) => Promise<[{ latestResponse: unknown }, ...unknown[]]>): Promise<void> {
+    const [lro] = await this.call(operation, send);
+    let op = lro.latestResponse as Operation;
+    const deadline = Date.now() + this.#config.operationTimeoutMs;
+    while (op.status !== 'DONE') {
+      if (Date.now() > deadline)
+        throw new OperationError(`operation ${op.name} of ${operation} still running after ${this.#config.operationTimeoutMs} ms`, 504, [
+          'timeout',
+        ]);
+      op = await this.#wait(op);
+    }
+    if (op.error?.errors?.length) {
+      const first = op.error.errors[0]!;
+      throw new OperationError(
+        first.message ?? `operation ${op.name} failed`,
+        op.httpErrorStatusCode ?? undefined,
+        op.error.errors.map((e) => e.code ?? '').filter(Boolean),
+      );
+    }
+  }
+
+  async #wait(op: Operation): Promise<Operation> {
+    const name = op.name ?? '';
+    if (op.zone) {
+      const [out] = await this.call('zoneOperations.wait', (o) =>
+        this.#operations.zone.wait({ project: this.project, zone: lastSegment(op.zone), operation: name }, o),
+      );
+      return out;
+    }
+    if (op.region) {
+      const [out] = await this.call('regionOperations.wait', (o) =>
+        this.#operations.region.wait({ project: this.project, region: lastSegment(op.region), operation: name }, o),
+      );
+      return out;
+    }
+    const [out] = await this.call('globalOperations.wait', (o) =>
+      this.#operations.global.wait({ project: this.project, operation: name }, o),
+    );
+    return out;
+  }
+
+  /** Every item of a list, one counted call per page. */
+  async list<T>(
+    operation: string,
+    page: (pageToken: string | undefined, options: CallOptions) => Promise<[T[], { pageToken?: string | null } | null, ...unknown[]]>,
+  ): Promise<T[]> {
+    const items: T[] = [];
+    let token: string | undefined;
+    do {
+      const [pageItems, next] = await this.call(operation, (o) => page(token, { ...o, autoPaginate: false }));
+      items.push(...pageItems);
+      token = next?.pageToken ?? undefined;
+    } while (token);
+    return items;
+  }
+
+  /**
+   * A plain REST request, for what the SDK has no client for (legacy httpHealthChecks, the only health
+   * checks target pools take), authorised by the SDK's own credentials. Errors carry the HTTP status and
+   * Compute's JSON body, as the SDK's do.
+   */
+  async rest<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    // With an injected auth client gax holds that client itself; otherwise a GoogleAuth that finds ADC.
+    const auth = this.clients.addresses.auth as unknown as { getClient?: () => Promise<HeaderSource> } & HeaderSource;
+    const client = auth.getClient ? await auth.getClient() : auth;
+    const headers = new Headers(await client.getRequestHeaders());
+    headers.set('content-type', 'application/json');
+    const response = await fetch(`${this.#restBase}${path}`, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(this.#config.requestTimeoutMs),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new RestError(response.status, text);
+    return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...Object.values(this.clients), ...Object.values(this.#operations)].map((c) => c.close()));
+  }
+}

@@ -1,0 +1,286 @@
+// The gcp provider against the GCE fake, only through @google-cloud/compute: each shape end to end, node diffs, adoption, crashes, quota and throttling.
+
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { AddressesClient } from '@google-cloud/compute';
+import { gcpProviderConfigSchema, type GcpProviderConfigInput } from '../../src/providers/gcp/config.ts';
+import { GcpProvider } from '../../src/providers/gcp/provider.ts';
+import {
+  defaultLoadBalancerName,
+  type DesiredLoadBalancer,
+  type Listener,
+  ProviderError,
+  type Target,
+} from '../../src/providers/provider.ts';
+import { plainServiceDefaults } from '../fakes/desired-defaults.ts';
+import { type Collection, GceFake } from '../fakes/gce/index.ts';
+import { providerDeps } from '../fakes/provider-deps.ts';
+
+const OWNED_COLLECTIONS: Collection[] = [
+  'addresses',
+  'firewalls',
+  'httpHealthChecks',
+  'healthChecks',
+  'targetPools',
+  'forwardingRules',
+  'backendServices',
+  'targetTcpProxies',
+];
+
+let gce: GceFake;
+const nodes: Target[] = [];
+
+function provider(config: Partial<GcpProviderConfigInput> = {}, deps = providerDeps()): { p: GcpProvider; deps: typeof deps } {
+  const parsed = gcpProviderConfigSchema.parse({
+    project: gce.project,
+    region: gce.region,
+    apiEndpoint: '127.0.0.1',
+    port: gce.port,
+    protocol: 'http',
+    nodeTags: ['k8s-node'],
+    subnetwork: 'default',
+    proxySubnet: 'proxy-only',
+    callsPerSecond: 10_000,
+    retryBaseDelayMs: 1,
+    retryMaxDelayMs: 5,
+    maxRetries: 3,
+    ...config,
+  });
+  return { p: new GcpProvider(parsed, deps, { authClient: gce.clientOptions().authClient }), deps };
+}
+
+function service(listeners: Listener[], extra: Partial<DesiredLoadBalancer> = {}, name = 'web'): DesiredLoadBalancer {
+  const uid = randomUUID();
+  return {
+    ...plainServiceDefaults(),
+    identity: { clusterName: 'test', namespace: 'default', name, uid, lbName: defaultLoadBalancerName(uid) },
+    listeners,
+    targets: nodes.slice(0, 3),
+    ...extra,
+  };
+}
+
+const tcp = (port: number, nodePort: number): Listener => ({ name: `p${port}`, protocol: 'TCP', port, nodePort });
+
+function mutations(): number {
+  return gce.calls().filter((c) => c.httpMethod !== 'GET' && c.method !== 'wait' && !c.method.startsWith('list')).length;
+}
+
+function leftovers(): string[] {
+  return OWNED_COLLECTIONS.flatMap((c) => gce.resources(c).map((r) => `${c}/${String(r['name'])}`));
+}
+
+function zonal(collection: Collection): string[] {
+  return gce.zones.flatMap((z) => gce.resources(collection, z).map((r) => `${z}/${String(r['name'])}`));
+}
+
+before(async () => {
+  gce = await GceFake.start({ pageSize: 50 });
+  gce.addSubnetwork('proxy-only', { ipCidrRange: '10.129.0.0/23', purpose: 'REGIONAL_MANAGED_PROXY', role: 'ACTIVE' });
+  for (const [i, zone] of [gce.zones[0]!, gce.zones[1]!, gce.zones[0]!, gce.zones[1]!].entries()) {
+    const name = `node-${i}`;
+    const instance = gce.addInstance(name, { zone, tags: ['k8s-node'] });
+    const ip = String((instance['networkInterfaces'] as Array<Record<string, unknown>>)[0]!['networkIP']);
+    nodes.push({ nodeName: name, addresses: [{ type: 'InternalIP', address: ip }], providerID: `gce://${gce.project}/${zone}/${name}` });
+  }
+});
+
+after(async () => gce.stop());
+
+describe('gcp provider, mode passthrough', () => {
+  test('the README example: address, firewalls, shared health check, target pool, forwarding rule; resync writes nothing; delete leaves nothing', async () => {
+    const { p } = provider();
+    const svc = service([tcp(80, 30080)]);
+    const lb = svc.identity.lbName;
+    const [ingress] = await p.ensure(svc);
+    assert.equal(ingress?.ipMode, 'VIP');
+    const rule = gce.resource('forwardingRules', lb)!;
+    assert.equal(rule['IPAddress'], ingress?.ip);
+    assert.equal(rule['portRange'], '80-80');
+    assert.equal((gce.resource('targetPools', lb)!['instances'] as string[]).length, 3);
+    assert.ok(gce.resource('httpHealthChecks', 'k8s-test-node'));
+    assert.ok(gce.resource('firewalls', `k8s-fw-${lb}`));
+    assert.ok(gce.resource('firewalls', 'k8s-test-node-http-hc'));
+    assert.match(String(rule['description']), /^\{"kubernetes.io\/service-name":"default\/web"/);
+
+    gce.resetCalls();
+    assert.deepEqual(await p.ensure(svc), [ingress]);
+    assert.equal(mutations(), 0, 'a steady resync makes no writes');
+
+    await p.delete(svc.identity);
+    assert.deepEqual(leftovers(), []);
+    assert.equal(await p.get(svc.identity), undefined);
+    await p.delete(svc.identity);
+  });
+
+  test('an ingress-style Service (80/443/3306, eTP Local) gets its own health check on healthCheckNodePort', async () => {
+    const { p } = provider();
+    const svc = service([tcp(80, 30080), tcp(443, 30443), tcp(3306, 33306)], {
+      externalTrafficPolicy: 'Local',
+      healthCheck: { kind: 'http', port: 32000, path: '/healthz' },
+    });
+    const lb = svc.identity.lbName;
+    await p.ensure(svc);
+    assert.equal(gce.resource('httpHealthChecks', lb)!['port'], 32000);
+    assert.equal(gce.resource('forwardingRules', lb)!['portRange'], '80-3306');
+    assert.deepEqual((gce.resource('firewalls', `k8s-fw-${lb}`)!['allowed'] as unknown[]).length, 1);
+    await p.delete(svc.identity);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  test('TCP and UDP: one forwarding rule per protocol on one address', async () => {
+    const { p } = provider();
+    const svc = service([tcp(53, 30053), { name: 'dns', protocol: 'UDP', port: 53, nodePort: 30054 }]);
+    const lb = svc.identity.lbName;
+    const [ingress] = await p.ensure(svc);
+    assert.equal(gce.resource('forwardingRules', lb)!['IPProtocol'], 'TCP');
+    assert.equal(gce.resource('forwardingRules', `${lb}-udp`)!['IPProtocol'], 'UDP');
+    assert.equal(gce.resource('forwardingRules', `${lb}-udp`)!['IPAddress'], ingress?.ip);
+    await p.delete(svc.identity);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  test('a node added and one removed reach the target pool in one diff', async () => {
+    const { p } = provider();
+    const svc = service([tcp(80, 30080)]);
+    await p.ensure(svc);
+    gce.resetCalls();
+    await p.updateTargets({ ...svc, targets: [nodes[1]!, nodes[2]!, nodes[3]!] });
+    assert.equal(gce.count({ method: 'addInstance' }), 1);
+    assert.equal(gce.count({ method: 'removeInstance' }), 1);
+    const instances = gce.resource('targetPools', svc.identity.lbName)!['instances'] as string[];
+    assert.deepEqual(instances.map((u) => u.split('/').pop()).sort(), ['node-1', 'node-2', 'node-3']);
+    await p.delete(svc.identity);
+  });
+
+  test('spec.loadBalancerIP names a reserved address: used, and kept after delete', async () => {
+    const addresses = gce.client(AddressesClient);
+    const [op] = await addresses.insert({ project: gce.project, region: gce.region, addressResource: { name: 'user-ip' } });
+    assert.ok(op);
+    const ip = String(gce.resource('addresses', 'user-ip')!['address']);
+    const { p } = provider();
+    const svc = service([tcp(80, 30080)], { requestedIPs: [ip] });
+    assert.equal((await p.ensure(svc))[0]?.ip, ip);
+    assert.equal(gce.resource('addresses', svc.identity.lbName), undefined);
+    await p.delete(svc.identity);
+    assert.deepEqual(leftovers(), ['addresses/user-ip']);
+    await addresses.delete({ project: gce.project, region: gce.region, address: 'user-ip' });
+    await addresses.close();
+  });
+
+  test('a fresh process finds what exists and adopts it: no duplicate, no write', async () => {
+    const { p } = provider();
+    const svc = service([tcp(80, 30080)]);
+    await p.ensure(svc);
+    const before = leftovers();
+    // A fresh process (no memory) over the same resources: adoption, then nothing to write.
+    const fresh = provider().p;
+    gce.resetCalls();
+    await fresh.ensure(svc);
+    assert.equal(mutations(), 0);
+    assert.deepEqual(leftovers(), before);
+    await fresh.delete(svc.identity);
+  });
+
+  test('a crash in the middle of create, then a fresh provider deletes everything', async () => {
+    const svc = service([tcp(80, 30080)]);
+    const { p } = provider();
+    gce.failNext({ method: 'insert', collection: 'targetPools', kind: 'server-error', count: 10 });
+    await assert.rejects(p.ensure(svc));
+    gce.clearFaults();
+    assert.ok(leftovers().length > 0);
+    await provider().p.delete(svc.identity);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  test('a crash in the middle of delete, then garbage collection by a fresh provider leaves nothing', async () => {
+    const svc = service([tcp(80, 30080)]);
+    await provider().p.ensure(svc);
+    gce.failNext({ method: 'delete', collection: 'targetPools', kind: 'server-error', count: 10 });
+    await assert.rejects(provider().p.delete(svc.identity));
+    gce.clearFaults();
+    const fresh = provider().p;
+    const owned = await fresh.listOwned();
+    assert.deepEqual(
+      owned.map((o) => o.identity.uid),
+      [svc.identity.uid],
+    );
+    await fresh.delete(owned[0]!.identity);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  test('a quota error is a Warning event naming the quota and a retry later', async () => {
+    gce.setQuotas({ TARGET_POOLS: 0 });
+    const { p, deps } = provider();
+    const svc = service([tcp(80, 30080)]);
+    await assert.rejects(p.ensure(svc), (err: unknown) => err instanceof ProviderError && err.retryAfterMs === 60_000);
+    assert.ok(deps.recorded.some((e) => e.type === 'Warning' && e.reason === 'QuotaExceeded' && e.message.includes('TARGET_POOLS')));
+    gce.setQuotas({});
+    await p.delete(svc.identity);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  test('429 answers are retried by the wrapper and counted as throttled', async () => {
+    const { p, deps } = provider();
+    const svc = service([tcp(80, 30080)]);
+    gce.failNext({ method: 'insert', collection: 'forwardingRules', kind: 'too-many-requests', count: 2 });
+    await p.ensure(svc);
+    const metric = await deps.registry.getSingleMetric('service_lb_gcp_api_calls_total')!.get();
+    const throttled = metric.values.filter((v) => v.labels['outcome'] === 'throttled').reduce((n, v) => n + v.value, 0);
+    assert.equal(throttled, 2);
+    await p.delete(svc.identity);
+  });
+});
+
+describe('gcp provider, mode neg', () => {
+  test('per port: a NEG per zone with NodeIP:NodePort endpoints, a backend service, a TCP proxy and a forwarding rule; UDP is skipped with a Warning', async () => {
+    const { p, deps } = provider({ mode: 'neg' });
+    const svc = service([tcp(80, 30080), tcp(443, 30443), { name: 'q', protocol: 'UDP', port: 443, nodePort: 30444 }]);
+    const lb = svc.identity.lbName;
+    const [ingress] = await p.ensure(svc);
+    assert.equal(ingress?.ipMode, 'Proxy');
+    assert.equal(gce.resource('forwardingRules', `${lb}-80`)!['loadBalancingScheme'], 'EXTERNAL_MANAGED');
+    assert.equal(gce.resource('forwardingRules', `${lb}-443`)!['IPAddress'], ingress?.ip);
+    const endpoints = gce.networkEndpoints(`${lb}-80`, gce.zones[0]);
+    assert.deepEqual(
+      endpoints.map((e) => e['port']),
+      [30080, 30080],
+    );
+    assert.ok(deps.recorded.some((e) => e.reason === 'UnsupportedPort' && e.message.includes('mode neg')));
+
+    gce.resetCalls();
+    await p.updateTargets({ ...svc, targets: nodes });
+    assert.equal(gce.count({ method: 'attachNetworkEndpoints' }), 2, 'one attach per port in the zone that gained a node');
+    await p.delete(svc.identity);
+    assert.deepEqual(leftovers(), []);
+    assert.deepEqual(zonal('networkEndpointGroups'), []);
+  });
+
+  test('without a proxy-only subnetwork the Service gets a clear error', async () => {
+    const { p } = provider({ mode: 'neg', proxySubnet: 'missing' });
+    await assert.rejects(p.ensure(service([tcp(80, 30080)])), /proxy-only subnetwork/);
+  });
+});
+
+describe('gcp provider, internal', () => {
+  test('instance groups per zone, an INTERNAL backend service and forwarding rule with global access', async () => {
+    const { p } = provider();
+    const svc = service([tcp(80, 30080)], {
+      annotations: {
+        'networking.gke.io/load-balancer-type': 'Internal',
+        'networking.gke.io/internal-load-balancer-allow-global-access': 'true',
+      },
+    });
+    const lb = svc.identity.lbName;
+    const [ingress] = await p.ensure(svc);
+    const rule = gce.resource('forwardingRules', lb)!;
+    assert.equal(rule['loadBalancingScheme'], 'INTERNAL');
+    assert.equal(rule['allowGlobalAccess'], true);
+    assert.equal(rule['IPAddress'], ingress?.ip);
+    assert.deepEqual(zonal('instanceGroups').sort(), gce.zones.map((z) => `${z}/k8s-ig--test`).sort());
+    await p.delete(svc.identity);
+    assert.deepEqual(leftovers(), []);
+    assert.deepEqual(zonal('instanceGroups'), []);
+  });
+});
