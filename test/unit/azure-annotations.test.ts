@@ -1,3 +1,4 @@
+// The Azure provider's annotations: each key, malformed values, and warnings for keys it does not know.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ProviderError } from '../../src/providers/provider.ts';

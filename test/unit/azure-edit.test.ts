@@ -1,3 +1,4 @@
+// Pure edits of a shared LB and the NSG: a Service's share, removal, priorities, no-change detection.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { LoadBalancer, NetworkSecurityGroup, SecurityRule } from '@azure/arm-network';

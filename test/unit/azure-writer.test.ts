@@ -1,3 +1,4 @@
+// The batching writer: coalescing, 412 re-reads, splitting a rejected batch, nothing written when nothing changes.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BatchWriter, ConflictRetriesExhausted, type WriterIO } from '../../src/providers/azure/writer.ts';
