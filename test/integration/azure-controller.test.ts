@@ -2,8 +2,8 @@
 //
 // The controller runs in this process through runController(config, { provider }), with the provider built
 // by createAzureProvider from the same config section plus an injected TokenCredential and the fake's TLS
-// CA. In production the token comes from @azure/identity (DefaultAzureCredential); the fake accepts any
-// bearer token, so a real identity flow would test nothing the fake checks. Every assertion reads the
+// CA. In production the token comes from @azure/identity (DefaultAzureCredential), which this test does
+// not exercise: the fake accepts any bearer token and serves no token endpoint. Every assertion reads the
 // fake's resources or the API server, never the controller's or the provider's own view.
 
 import assert from 'node:assert/strict';
