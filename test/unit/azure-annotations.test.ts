@@ -1,3 +1,4 @@
+// Parsing of the azure-* Service annotations: values, errors naming the annotation, Warnings for what is not implemented.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ProviderError } from '../../src/providers/provider.ts';

@@ -1,3 +1,4 @@
+// The per-resource batching writer (coalescing, 412 re-apply, batch splitting) and the client-side write budget.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { WriteBudget } from '../../src/providers/azure/api.ts';
