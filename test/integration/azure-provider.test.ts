@@ -199,6 +199,9 @@ describe('azure provider: batching', () => {
     const { provider } = azureProvider(arm);
     const services = Array.from({ length: 50 }, (_, i) => service(`batch-${i}`));
     arm.resetCalls();
+    // The first LB PUT's operation runs 5 s longer: by then every Service's public IP exists and its edit is
+    // queued, so the bound below holds however slowly a loaded machine creates the 50 public IPs.
+    arm.failNext({ method: 'PUT', type: 'loadBalancers', name: CLUSTER, kind: 'slow-lro' });
     const ingress = await Promise.all(services.map((s) => provider.ensure(s)));
     assert.equal(new Set(ingress.map((i) => i[0]!.ip)).size, 50);
     const puts = arm.count({ method: 'PUT', type: 'loadBalancers', name: CLUSTER, child: null });
