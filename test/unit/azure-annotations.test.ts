@@ -1,4 +1,4 @@
-// The Azure provider's annotations: each key, malformed values, and warnings for keys it does not know.
+// Parsing of the azure-* Service annotations: values, errors naming the annotation, Warnings for what is not implemented.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ProviderError } from '../../src/providers/provider.ts';
@@ -87,5 +87,28 @@ describe('azure annotations', () => {
     assert.match(warnings[1]!.message, /azure-load-balancer-mode/);
     assert.match(warnings[2]!.message, /azure-pls-create/);
     assert.match(warnings[0]!.message, /NodePorts/);
+  });
+
+  test("cloud-provider-azure's per-port probe and rule keys are Warnings naming them, and change nothing", () => {
+    const perPort = {
+      'service.beta.kubernetes.io/port_80_health-probe_protocol': 'Http',
+      'service.beta.kubernetes.io/port_80_health-probe_request-path': '/healthz',
+      'service.beta.kubernetes.io/port_443_health-probe_port': '10256',
+      'service.beta.kubernetes.io/port_443_health-probe_interval': '10',
+      'service.beta.kubernetes.io/port_443_health-probe_num-of-probe': '3',
+      'service.beta.kubernetes.io/port_3306_no_lb_rule': 'true',
+      'service.beta.kubernetes.io/port_3306_no_probe_rule': 'true',
+    };
+    const { options, warnings } = parseAzureAnnotations({ ...perPort, 'service.beta.kubernetes.io/portal': 'x' });
+    assert.deepEqual(options, parseAzureAnnotations({}).options);
+    assert.deepEqual(
+      warnings.map((w) => w.reason),
+      Object.keys(perPort).map(() => 'UnsupportedAnnotation'),
+    );
+    for (const key of Object.keys(perPort)) {
+      const warning = warnings.find((w) => w.message.startsWith(`annotation ${key} `));
+      assert.ok(warning, `a Warning naming ${key}`);
+      assert.match(warning.message, /azure-load-balancer-health-probe-protocol/);
+    }
   });
 });

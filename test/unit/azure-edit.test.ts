@@ -1,4 +1,4 @@
-// Pure edits of a shared LB and the NSG: a Service's share, removal, priorities, no-change detection.
+// Pure edits of a shared load balancer and the cluster NSG: names as upstream, foreign items kept, priorities, limits.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { LoadBalancer, NetworkSecurityGroup, SecurityRule } from '@azure/arm-network';

@@ -1,4 +1,4 @@
-// The batching writer: coalescing, 412 re-reads, splitting a rejected batch, nothing written when nothing changes.
+// The per-resource batching writer: coalescing, 412 re-apply, batch splitting, no write when nothing changes.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BatchWriter, ConflictRetriesExhausted, type WriterIO } from '../../src/providers/azure/writer.ts';

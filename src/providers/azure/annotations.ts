@@ -27,6 +27,12 @@ export const Annotations = {
 } as const;
 
 const KNOWN = new Set<string>(Object.values(Annotations));
+/**
+ * cloud-provider-azure's per-port keys (port_{port}_health-probe_protocol, _port, _interval, _num-of-probe,
+ * _request-path; port_{port}_no_lb_rule, port_{port}_no_probe_rule) do not start with "azure-", so the
+ * check above would let them pass silently.
+ */
+const PER_PORT = /^service\.beta\.kubernetes\.io\/port_\d+_/;
 
 export type ProbeProtocol = 'Tcp' | 'Http' | 'Https';
 
@@ -228,6 +234,11 @@ export function parseAzureAnnotations(a: Record<string, string>): ParsedAnnotati
       warnings.push({
         reason: 'UnsupportedAnnotation',
         message: `annotation ${key} is not supported by this controller and has no effect`,
+      });
+    } else if (PER_PORT.test(key)) {
+      warnings.push({
+        reason: 'UnsupportedAnnotation',
+        message: `annotation ${key} is not supported by this controller and has no effect: per-port probe and rule settings are not implemented; the ${Annotations.probeProtocol.slice(PREFIX.length)}, -request-path, -interval and -num-of-probe annotations apply to every port`,
       });
     }
   }
