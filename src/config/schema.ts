@@ -58,6 +58,17 @@ export const configSchema = z.strictObject({
       resyncPeriod: period.default(10 * 60_000),
       nodePortRange: nodePortRangeSchema.prefault('30000-32767'),
       backoff: z.strictObject({ initial: period.default(5_000), max: period.default(300_000) }).prefault({}),
+      /**
+       * Client-side limit on API requests, watches excluded (upstream --kube-api-qps/--kube-api-burst). A
+       * safety net against a runaway loop, not a throttle for normal work: the defaults let a 1000-Service
+       * start-up (about four requests per Service, finalizer, status and two events) go through unslowed.
+       */
+      kubeApi: z
+        .strictObject({
+          qps: z.number().positive().max(100_000).default(500),
+          burst: z.number().int().min(1).max(100_000).default(1000),
+        })
+        .prefault({}),
       garbageCollection: z
         .strictObject({
           enabled: z.boolean().default(true),
