@@ -93,7 +93,7 @@ try {
   const moved = [...nodes.slice(1), node('n4', '10.0.2.11')];
   before = await snapshot(registry);
   t0 = performance.now();
-  await inPool(desired, workers, async (d) => provider.updateTargets({ ...d, targets: moved }));
+  await inPool(desired, workers, async (d) => void (await provider.updateTargets({ ...d, targets: moved })));
   summarize(
     'node change (one node out, one in) via updateTargets',
     diff(before, await snapshot(registry)),

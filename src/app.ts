@@ -46,11 +46,16 @@ export async function runController(config: Config, options: RunOptions): Promis
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const metrics = createControllerMetrics(registry);
-  const client = new KubeClient(loadKubeConfig(options.kubeconfig), (verb, resource, code) =>
-    metrics.kubeRequests.inc({ verb, resource, code: String(code) }),
-  );
+  const kubeConfig = loadKubeConfig(options.kubeconfig);
+  const observe = (verb: string, resource: string, code: number) => metrics.kubeRequests.inc({ verb, resource, code: String(code) });
+  const client = new KubeClient(kubeConfig, observe, { rateLimit: config.controller.kubeApi });
+  // Lease renewals get a client of their own, outside the rate limit, as upstream's leader election has:
+  // queued behind a burst of syncs, a renewal would miss its deadline and the leader would step down.
+  const leaseClient = new KubeClient(kubeConfig, observe);
   const identity = `${hostname()}_${randomUUID()}`;
-  const events = new EventRecorder(client, EVENT_COMPONENT, identity, logger);
+  const events = new EventRecorder(client, EVENT_COMPONENT, identity, logger, {
+    onDropped: (reason) => metrics.eventsDropped.inc({ reason }),
+  });
   const providerEvents: ServiceEvents = {
     record: (id, type, reason, message) =>
       void events.record({ metadata: { namespace: id.namespace, name: id.name, uid: id.uid } }, type, reason, message),
@@ -84,8 +89,8 @@ export async function runController(config: Config, options: RunOptions): Promis
   const le = config.leaderElection;
   const elector = le.enabled
     ? new LeaderElector({
-        kubeConfig: client.kubeConfig,
-        client,
+        kubeConfig,
+        client: leaseClient,
         namespace: le.namespace,
         leaseName: le.leaseName,
         identity,
@@ -106,6 +111,7 @@ export async function runController(config: Config, options: RunOptions): Promis
     await provider.stop();
     await servers?.close();
     await client.close();
+    await leaseClient.close();
   };
 
   try {

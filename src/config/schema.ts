@@ -68,6 +68,19 @@ export const configSchema = z.strictObject({
       resyncPeriod: period.default(10 * 60_000),
       nodePortRange: nodePortRangeSchema.prefault('30000-32767'),
       backoff: z.strictObject({ initial: period.default(5_000), max: period.default(300_000) }).prefault({}),
+      /**
+       * Client-side limit on API requests, watches excluded (upstream --kube-api-qps/--kube-api-burst). A
+       * safety net against a runaway loop, not a throttle for normal work. The defaults fit the benchmark's
+       * peak: 16 workers at 50 ms a provider call sync about 320 Services a second, each with about four
+       * requests (finalizer, status, two events), so a 1000-Service start-up is about 4000 requests in about
+       * 3 s: a burst of 2000 plus 1000 a second covers it; a hot loop is still held to 1000 a second.
+       */
+      kubeApi: z
+        .strictObject({
+          qps: z.number().positive().max(100_000).default(1000),
+          burst: z.number().int().min(1).max(100_000).default(2000),
+        })
+        .prefault({}),
       garbageCollection: z
         .strictObject({
           enabled: z.boolean().default(true),

@@ -100,6 +100,10 @@ export function specFingerprint(desired: DesiredLoadBalancer): string {
   return JSON.stringify(rest);
 }
 
+/**
+ * What a host update is for. A node without any address cannot be a target for any provider, so it
+ * changes nothing here (it still reaches providers in desired.targets, as an eligible node).
+ */
 export function targetsFingerprint(desired: DesiredLoadBalancer): string {
-  return JSON.stringify(desired.targets);
+  return JSON.stringify(desired.targets.filter((t) => t.addresses.length > 0));
 }

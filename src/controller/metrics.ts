@@ -55,6 +55,12 @@ export function createControllerMetrics(registry: Registry) {
       labelNames: ['verb', 'resource', 'code'],
       registers,
     }),
+    eventsDropped: new Counter({
+      name: 'service_lb_events_dropped_total',
+      help: 'Kubernetes Events not written, by reason: spam_filter (too many about one Service), write_failed, shutdown',
+      labelNames: ['reason'],
+      registers,
+    }),
   };
 }
 

@@ -90,8 +90,9 @@ export class Reconciler {
     } else if (previous.targets !== targets) {
       if (desired.targets.length === 0) this.noNodes(svc);
       const started = performance.now();
+      let changed: boolean | void;
       try {
-        await this.o.provider.updateTargets(desired);
+        changed = await this.o.provider.updateTargets(desired);
       } catch (err) {
         // As upstream: a failed host update is retried as a full ensure.
         this.o.applied.markStale(key);
@@ -109,7 +110,8 @@ export class Reconciler {
       this.o.metrics.hostUpdateLatency.observe((performance.now() - started) / 1000);
       this.o.applied.set(key, { ...previous, targets });
       ingress = previous.ingress;
-      void this.o.events.record(svc, 'Normal', 'UpdatedLoadBalancer', 'Updated load balancer with new hosts');
+      // Only false means "nothing changed": providers written before it existed resolve to undefined.
+      if (changed !== false) void this.o.events.record(svc, 'Normal', 'UpdatedLoadBalancer', 'Updated load balancer with new hosts');
     } else {
       ingress = previous.ingress;
     }

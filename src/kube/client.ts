@@ -2,6 +2,8 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { RequestOptions } from 'node:https';
 import { Agent, fetch } from 'undici';
+import { TokenBucket, type Clock } from './rate-limiter.ts';
+import { errorMessage } from '../error-message.ts';
 
 export type PatchType = 'merge' | 'json' | 'strategic';
 
@@ -38,9 +40,18 @@ export interface RequestObserver {
   (verb: string, resource: string, status: number): void;
 }
 
+export interface KubeClientOptions {
+  /** Client-side limit (upstream --kube-api-qps/--kube-api-burst); none when unset. */
+  rateLimit?: { qps: number; burst: number; clock?: Clock };
+  /** How long one request may take, waiting for a rate-limit token aside; default 30 s. */
+  requestTimeoutMs?: number;
+}
+
 /**
  * The one path every Kubernetes API request of the controller takes (watches aside): raw JSON in and
- * out, so cached objects and fresh responses have the same shape, and every request is counted.
+ * out, so cached objects and fresh responses have the same shape, and every request is counted and
+ * passes the client-side rate limit. Watches are not limited, as in client-go: a watch is one long-lived
+ * request, and holding it back would only delay the stream the informers depend on.
  */
 export class KubeClient {
   readonly kubeConfig: KubeConfig;
@@ -52,14 +63,32 @@ export class KubeClient {
    * read per request.
    */
   private agent: Agent | undefined;
+  private readonly limiter: TokenBucket | undefined;
+  private readonly timeoutMs: number;
 
-  constructor(kubeConfig: KubeConfig, observe: RequestObserver = () => {}) {
+  constructor(kubeConfig: KubeConfig, observe: RequestObserver = () => {}, options: KubeClientOptions = {}) {
     this.kubeConfig = kubeConfig;
     this.observe = observe;
+    const limit = options.rateLimit;
+    this.limiter = limit ? new TokenBucket(limit.qps, limit.burst, limit.clock) : undefined;
+    this.timeoutMs = options.requestTimeoutMs ?? 30_000;
   }
 
   async close(): Promise<void> {
     await this.agent?.close();
+  }
+
+  /**
+   * After a request failed on the connection level (reset, TLS error, no answer within the timeout), the
+   * next requests get a fresh pool. The API server speaks HTTP/2, so every request shares one connection,
+   * and undici keeps a session that died of a TLS error in its pool: each later request then fails at once
+   * with "The session has been destroyed", for good. client-go likewise drops a connection that stops
+   * answering its health-check pings. close() lets requests still running on the old pool finish.
+   */
+  private discard(agent: Agent): void {
+    if (this.agent !== agent) return;
+    this.agent = undefined;
+    agent.close().catch(() => undefined);
   }
 
   async request<T>(
@@ -71,10 +100,20 @@ export class KubeClient {
   ): Promise<T> {
     const cluster = this.kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
+    // Before the request timeout starts: time spent waiting for a token is not the server's.
+    try {
+      await this.limiter?.take(signal);
+    } catch (err) {
+      throw new KubeApiError(
+        0,
+        'NetworkError',
+        `${method} ${path}: aborted while waiting for the client-side rate limit: ${errorMessage(err)}`,
+      );
+    }
     // Headers are applied per request, so rotated tokens (in-cluster, exec plugins) are picked up.
     const options: RequestOptions = {};
     await this.kubeConfig.applyToHTTPSOptions(options);
-    this.agent ??= new Agent({
+    const agent = (this.agent ??= new Agent({
       connect: {
         ca: options.ca,
         cert: options.cert,
@@ -82,7 +121,7 @@ export class KubeClient {
         ...(options.rejectUnauthorized !== undefined ? { rejectUnauthorized: options.rejectUnauthorized } : {}),
         ...(options.servername ? { servername: options.servername } : {}),
       },
-    });
+    }));
     const headers: Record<string, string> = { accept: 'application/json' };
     for (const [name, value] of Object.entries(options.headers ?? {})) if (value !== undefined) headers[name] = String(value);
     const user = this.kubeConfig.getCurrentUser();
@@ -95,19 +134,21 @@ export class KubeClient {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        dispatcher: this.agent,
-        signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000),
+        dispatcher: agent,
+        signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]) : AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
       this.observe(method, resource, 0);
-      throw new KubeApiError(0, 'NetworkError', `${method} ${path}: ${(err as Error).message}`);
+      if (!signal?.aborted) this.discard(agent);
+      throw new KubeApiError(0, 'NetworkError', `${method} ${path}: ${networkErrorMessage(err)}`);
     }
     this.observe(method, resource, response.status);
     let text: string;
     try {
       text = await response.text();
     } catch (err) {
-      throw new KubeApiError(0, 'NetworkError', `${method} ${path}: reading the response: ${(err as Error).message}`);
+      if (!signal?.aborted) this.discard(agent);
+      throw new KubeApiError(0, 'NetworkError', `${method} ${path}: reading the response: ${networkErrorMessage(err)}`);
     }
     const parsed = parseJson(text);
     if (response.status >= 200 && response.status < 300) {
@@ -125,6 +166,12 @@ export class KubeClient {
       Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
     );
   }
+}
+
+/** undici's fetch says only "fetch failed"; what failed (refused, reset, TLS) is in the cause. */
+function networkErrorMessage(err: unknown): string {
+  const cause = (err as { cause?: unknown } | undefined)?.cause;
+  return cause === undefined ? errorMessage(err) : `${errorMessage(err)}: ${errorMessage(cause)}`;
 }
 
 function parseJson(text: string): unknown {

@@ -1,5 +1,5 @@
 // A list+watch cache of one resource that never gives up, and the read-only ObjectCache view of it.
-import { ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KubeClient } from './client.ts';
 import { errorMessage } from '../error-message.ts';
@@ -17,23 +17,93 @@ export interface InformerHandlers<T> {
 }
 
 export interface InformerOptions {
-  /** Delay before restarting a watch that failed; doubles up to maxRestartDelayMs. */
+  /** Delay before the first restart of a failed watch; doubles on each failure up to maxRestartDelayMs. */
   restartDelayMs?: number;
   maxRestartDelayMs?: number;
+  /** A watch that stayed up this long, or delivered an event, was healthy: the next failure starts over. */
+  healthyAfterMs?: number;
+  /** [0, 1); Math.random unless a test pins it. */
+  random?: () => number;
+  now?: () => number;
+}
+
+/** Each delay is cut by up to this fraction, so that informers (and replicas) failing together spread out. */
+const JITTER = 0.25;
+
+/**
+ * Restart delays of a failing watch: initial, doubling, capped at max, each shortened by a random jitter
+ * (so the cap holds). reset() starts the sequence over.
+ */
+export class RestartBackoff {
+  private readonly initialMs: number;
+  private readonly maxMs: number;
+  private readonly random: () => number;
+  private base: number;
+
+  constructor(initialMs: number, maxMs: number, random: () => number = Math.random) {
+    this.initialMs = initialMs;
+    this.maxMs = maxMs;
+    this.random = random;
+    this.base = initialMs;
+  }
+
+  next(): number {
+    const base = this.base;
+    this.base = Math.min(base * 2, this.maxMs);
+    return Math.round(base * (1 - JITTER * this.random()));
+  }
+
+  reset(): void {
+    this.base = this.initialMs;
+  }
+}
+
+/** client-node's Watch, telling the informer when the stream delivers anything (an event, a bookmark). */
+class ObservedWatch extends Watch {
+  private readonly onDelivery: () => void;
+
+  constructor(config: KubeConfig, onDelivery: () => void) {
+    super(config);
+    this.onDelivery = onDelivery;
+  }
+
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    return super.watch(
+      path,
+      queryParams,
+      (phase, apiObj, watchObj) => {
+        this.onDelivery();
+        callback(phase, apiObj, watchObj);
+      },
+      done,
+    );
+  }
 }
 
 /**
  * A list+watch cache that never gives up. client-node's ListWatch re-lists on 410 Gone (diffing the
  * fresh list against the cache, so deletions missed while disconnected still fire) and reconnects a
  * watch that goes silent (its inactivity timeout); on any other error it stops, so this wrapper restarts
- * it with backoff, resuming from the last resourceVersion.
+ * it with backoff, resuming from the last resourceVersion. The backoff grows while the failures go on (an
+ * API server outage) and starts over once a watch has been healthy: it delivered something, or it stayed
+ * up for healthyAfterMs.
  */
 export class ResilientInformer<T extends KubernetesObject> implements ObjectCache<T> {
   private readonly listWatch: ListWatch<T>;
   private readonly previous = new Map<string, T>();
   private readonly logger: Logger;
-  private readonly options: Required<InformerOptions>;
-  private restartDelay: number;
+  private readonly backoff: RestartBackoff;
+  private readonly healthyAfterMs: number;
+  private readonly now: () => number;
+  /** When the current watch was established; undefined while none is. */
+  private upSince: number | undefined;
+  private delivered = false;
+  private failures = 0;
   private restartTimer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
   private synced = false;
@@ -41,10 +111,12 @@ export class ResilientInformer<T extends KubernetesObject> implements ObjectCach
 
   constructor(client: KubeClient, path: string, handlers: InformerHandlers<T>, logger: Logger, options: InformerOptions = {}) {
     this.logger = logger.child({ informer: path });
-    this.options = { restartDelayMs: options.restartDelayMs ?? 1_000, maxRestartDelayMs: options.maxRestartDelayMs ?? 30_000 };
-    this.restartDelay = this.options.restartDelayMs;
+    this.backoff = new RestartBackoff(options.restartDelayMs ?? 1_000, options.maxRestartDelayMs ?? 30_000, options.random);
+    this.healthyAfterMs = options.healthyAfterMs ?? 60_000;
+    this.now = options.now ?? (() => performance.now());
     const list = () => client.request<KubernetesListObject<T>>('GET', path);
-    this.listWatch = new ListWatch<T>(path, new Watch(client.kubeConfig), list, false);
+    const watch = new ObservedWatch(client.kubeConfig, () => (this.delivered = true));
+    this.listWatch = new ListWatch<T>(path, watch, list, false);
     // ListWatch reports updates without the old object; keep our own copy so handlers can compare.
     // client-node swallows exceptions thrown by watch callbacks; log them rather than lose them silently.
     const guarded = (what: string, fn: () => void) => {
@@ -99,23 +171,28 @@ export class ResilientInformer<T extends KubernetesObject> implements ObjectCach
     return this.listWatch.list();
   }
 
+  /** The delay before the next attempt: the backoff starts over if the watch that just failed was healthy. */
   private nextDelay(): number {
-    const delay = this.restartDelay;
-    this.restartDelay = Math.min(this.restartDelay * 2, this.options.maxRestartDelayMs);
-    return delay;
+    const now = this.now();
+    if (this.delivered || (this.upSince !== undefined && now - this.upSince >= this.healthyAfterMs)) this.backoff.reset();
+    this.delivered = false;
+    this.upSince = undefined;
+    return this.backoff.next();
   }
 
   private scheduleRestart(err: unknown): void {
     if (this.stopped) return;
+    this.failures++;
     const delay = this.nextDelay();
     this.logger.warn({ err: (err as Error)?.message ?? String(err), delayMs: delay }, 'watch failed; restarting');
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => void this.attempt(), delay);
   }
 
-  /** ListWatch reports a failed list through its error callback, which schedules the next attempt. */
+  /** ListWatch reports a failed list or watch through its error callback, which schedules the next attempt. */
   private async attempt(): Promise<void> {
     if (this.stopped) return;
+    const failures = this.failures;
     try {
       await this.listWatch.start();
     } catch (err) {
@@ -127,8 +204,9 @@ export class ResilientInformer<T extends KubernetesObject> implements ObjectCach
       await this.listWatch.stop();
       return;
     }
-    // Only a list that succeeded resets the backoff (ListWatch reports "connect" before it even tries).
-    if (this.listWatch.latestResourceVersion() !== '') this.restartDelay = this.options.restartDelayMs;
+    // start() resolves once the watch request is answered, even when that answer was a failure (already
+    // reported, and counted): only an attempt without one has a watch up.
+    if (this.failures === failures) this.upSince = this.now();
     if (!this.synced && this.listWatch.latestResourceVersion() !== '') {
       this.synced = true;
       this.onSynced();

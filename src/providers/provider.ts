@@ -140,8 +140,13 @@ export interface LoadBalancerProvider {
   get(identity: LoadBalancerIdentity): Promise<ObservedLoadBalancer | undefined>;
   /** Creates or repairs the load balancer so that it matches desired; returns the ingress to publish. */
   ensure(desired: DesiredLoadBalancer): Promise<IngressStatus[]>;
-  /** The cheap path for node changes: only the targets differ from the last ensure. */
-  updateTargets(desired: DesiredLoadBalancer): Promise<void>;
+  /**
+   * The cheap path for node changes: only the targets differ from the last ensure. Resolves to false when
+   * the load balancer's targets did not change (the node that came or went contributes no address this
+   * provider uses, say), so the core announces no UpdatedLoadBalancer; void or true mean they changed
+   * (or the provider cannot tell), as before false existed.
+   */
+  updateTargets(desired: DesiredLoadBalancer): Promise<boolean | void>;
   /** Idempotent: succeeds when nothing is there. */
   delete(identity: LoadBalancerIdentity): Promise<void>;
   /** Every load balancer tagged as owned by this cluster. */

@@ -12,6 +12,7 @@ import { createLocalProvider } from '../../src/providers/local/index.ts';
 import { ProviderError, type LoadBalancerProvider } from '../../src/providers/provider.ts';
 import { desiredFor, nodesReached, until, type Reply } from './helpers.ts';
 import { providerDeps } from '../fakes/provider-deps.ts';
+import { readableCopy } from '../support/readable-copy.ts';
 import { createTopology, type Host, type Topology } from './netns/topology.ts';
 
 const GRACE_SECONDS = 2;
@@ -348,18 +349,24 @@ describe('local provider interface errors', () => {
   });
 
   test('without CAP_NET_ADMIN the error says what is missing', async () => {
-    const script = fileURLToPath(new URL('./fixtures/add-address.ts', import.meta.url));
-    // As "nobody", with no capabilities: what a controller gets when its Pod lacks NET_ADMIN.
-    const { stdout } = await run('setpriv', [
-      '--reuid=65534',
-      '--regid=65534',
-      '--clear-groups',
-      '--inh-caps=-all',
-      process.execPath,
-      script,
-      'lo',
-      '192.0.2.254',
-    ]);
+    // "nobody" may not be able to read the checkout (a clone in root's 0700 home): it runs a copy.
+    const copy = readableCopy(fileURLToPath(new URL('./fixtures/add-address.ts', import.meta.url)));
+    let stdout: string;
+    try {
+      // As "nobody", with no capabilities: what a controller gets when its Pod lacks NET_ADMIN.
+      ({ stdout } = await run('setpriv', [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        '--inh-caps=-all',
+        copy.node,
+        copy.script,
+        'lo',
+        '192.0.2.254',
+      ]));
+    } finally {
+      copy.remove();
+    }
     assert.equal(
       stdout.trim(),
       'cannot add 192.0.2.254 to interface lo: operation not permitted: the controller needs CAP_NET_ADMIN, or leave provider.local.interface unset and manage the address yourself',

@@ -126,7 +126,10 @@ export class RecordingProvider implements LoadBalancerProvider {
     }
   }
 
-  async updateTargets(desired: DesiredLoadBalancer): Promise<void> {
+  /** What updateTargets resolves to: undefined as a provider written before false existed, or a verdict. */
+  updateTargetsResult: boolean | undefined = undefined;
+
+  async updateTargets(desired: DesiredLoadBalancer): Promise<boolean | undefined> {
     const release = await this.enter({
       op: 'updateTargets',
       ...about(desired.identity),
@@ -137,6 +140,7 @@ export class RecordingProvider implements LoadBalancerProvider {
       const lb = this.lbs.get(desired.identity.uid);
       if (!lb) throw new ProviderError(`load balancer ${desired.identity.lbName} not found`, { retryable: true });
       lb.desired = { ...lb.desired, targets: desired.targets };
+      return this.updateTargetsResult;
     } finally {
       release();
     }

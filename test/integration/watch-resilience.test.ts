@@ -1,10 +1,12 @@
 // Informers that never give up: connections cut, the API server unreachable, history compacted (410
-// Gone), a watch gone silent. Nothing that happened meanwhile is missed.
+// Gone), a watch gone silent, a request swallowed. Nothing that happened meanwhile is missed.
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { KubeConfig } from '@kubernetes/client-node';
 import { LB_FINALIZER } from '../../src/controller/predicates.ts';
+import { KubeClient } from '../../src/kube/client.ts';
 import { useControlPlane } from '../harness/node-test.ts';
 import { startTestController, TestKube, waitFor, type TestController } from '../support/controller.ts';
 import { TcpRelay } from '../support/tcp-relay.ts';
@@ -13,6 +15,7 @@ describe('watch resilience', () => {
   let relay: TcpRelay;
   let ctl: TestController;
   let kube: TestKube;
+  let kubeconfig: string;
   after(async () => {
     await ctl?.stop();
     await relay?.close();
@@ -25,7 +28,7 @@ describe('watch resilience', () => {
     await plane().createNode('node-a', { addresses: [{ type: 'InternalIP', address: '10.0.0.1' }] });
     relay = new TcpRelay(Number(new URL(plane().server).port));
     const port = await relay.listen();
-    const kubeconfig = join(plane().dir, 'relayed.kubeconfig');
+    kubeconfig = join(plane().dir, 'relayed.kubeconfig');
     writeFileSync(kubeconfig, readFileSync(plane().kubeconfigPath, 'utf8').replace(plane().server, `https://127.0.0.1:${port}`));
     ctl = await startTestController(plane(), { controller: { resyncPeriod: '1h' } }, {}, kubeconfig);
   });
@@ -66,6 +69,24 @@ describe('watch resilience', () => {
     assert.equal(ctl.provider.lbs.has(born.metadata!.uid!), true);
     assert.ok((await serviceLists()) > listsBefore, 'the informer re-listed after 410 Gone');
     assert.equal(doomed.metadata?.finalizers?.includes(LB_FINALIZER) ?? false, false);
+  });
+
+  // The cause of this suite's old flake: a sync request in flight when the relay froze timed out, and
+  // undici kept the HTTP/2 session that then died of a TLS error, so every later request failed at once.
+  test('a request swallowed by a frozen connection does not break the requests after it', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfig);
+    const client = new KubeClient(kc, () => {}, { requestTimeoutMs: 2_000 });
+    try {
+      await client.request('GET', '/api/v1/nodes');
+      relay.freeze();
+      await assert.rejects(client.request('GET', '/api/v1/nodes'), /aborted due to timeout/);
+      relay.restore();
+      for (let i = 0; i < 3; i++) await client.request('GET', '/api/v1/nodes');
+    } finally {
+      relay.restore();
+      await client.close();
+    }
   });
 
   test('a watch that goes silent is restarted', async () => {

@@ -33,6 +33,7 @@ test('an empty config gets every default', () => {
     resyncPeriod: 600_000,
     nodePortRange: { from: 30000, to: 32767 },
     backoff: { initial: 5_000, max: 300_000 },
+    kubeApi: { qps: 1000, burst: 2000 },
     garbageCollection: { enabled: true, dryRun: false, period: 300_000 },
   });
   assert.deepEqual(config.leaderElection, {
@@ -102,6 +103,13 @@ test('bad values are errors naming the field', () => {
   rejects({ controller: { nodePortRange: '30000' } }, 'controller.nodePortRange');
   rejects({ controller: { resyncPeriod: '5x' } }, 'controller.resyncPeriod', /not a duration: "5x"/);
   rejects({ controller: { backoff: { max: true } } }, 'controller.backoff.max');
+  rejects({ controller: { kubeApi: { qps: 0 } } }, 'controller.kubeApi.qps');
+  rejects({ controller: { kubeApi: { qps: -5 } } }, 'controller.kubeApi.qps');
+  rejects({ controller: { kubeApi: { qps: 1e6 } } }, 'controller.kubeApi.qps');
+  rejects({ controller: { kubeApi: { burst: 0 } } }, 'controller.kubeApi.burst');
+  rejects({ controller: { kubeApi: { burst: 2.5 } } }, 'controller.kubeApi.burst');
+  rejects({ controller: { kubeApi: { burst: 1e6 } } }, 'controller.kubeApi.burst');
+  assert.deepEqual(parseConfig({ controller: { kubeApi: { qps: 0.5, burst: 1 } } }).controller.kubeApi, { qps: 0.5, burst: 1 });
   rejects({ clusterName: 'Prod_Cluster' }, 'clusterName', /DNS label/);
   rejects({ loadBalancerClass: '' }, 'loadBalancerClass');
   rejects({ provider: { name: 'gce' } }, 'provider.name');

@@ -171,6 +171,35 @@ test('only the targets changed: updateTargets, UpdatedLoadBalancer, no status pa
   assert.deepEqual(provider.callsFor(KEY, 'updateTargets')[0]?.targets, ['n1', 'n2']);
 });
 
+test('a provider that says the targets did not change (false): no UpdatedLoadBalancer, and the change is still applied', async () => {
+  await provisioned();
+  provider.updateTargetsResult = false;
+  nodes.put({ metadata: { name: 'n2' }, status: { addresses: [{ type: 'ExternalIP', address: '203.0.113.2' }] } });
+  await reconciler.sync(KEY);
+  assert.deepEqual(log, ['provider:updateTargets']);
+  assert.deepEqual(events, []);
+  await reconciler.sync(KEY);
+  assert.deepEqual(log, ['provider:updateTargets'], 'the new target set is remembered');
+
+  provider.updateTargetsResult = true;
+  nodes.put(node('n3'));
+  await reconciler.sync(KEY);
+  assert.deepEqual(reasons(), ['UpdatedLoadBalancer']);
+});
+
+test('a node without any address is no target change: no provider call, no event', async () => {
+  await provisioned();
+  nodes.put({ metadata: { name: 'bare' }, status: {} });
+  await reconciler.sync(KEY);
+  assert.deepEqual(log, []);
+  assert.deepEqual(events, []);
+  // Once it has an address, it is a change like any other.
+  nodes.put(node('n7'));
+  nodes.put({ metadata: { name: 'bare' }, status: { addresses: [{ type: 'InternalIP', address: '10.0.0.99' }] } });
+  await reconciler.sync(KEY);
+  assert.deepEqual(provider.callsFor(KEY, 'updateTargets').at(-1)?.targets, ['bare', 'n1', 'n7']);
+});
+
 test('stale after markAllStale: a full ensure without Normal events', async () => {
   await provisioned();
   applied.markAllStale();

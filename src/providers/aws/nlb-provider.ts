@@ -126,11 +126,14 @@ export class AwsNlbProvider implements LoadBalancerProvider {
     return this.#sync(desired, false);
   }
 
-  async updateTargets(desired: DesiredLoadBalancer): Promise<void> {
-    await this.#sync(desired, true);
+  /** False when no target was registered or deregistered (and no full sync was needed). */
+  async updateTargets(desired: DesiredLoadBalancer): Promise<boolean> {
+    const changes = { targets: false };
+    await this.#sync(desired, true, changes);
+    return changes.targets;
   }
 
-  async #sync(desired: DesiredLoadBalancer, readTargetsNow: boolean): Promise<IngressStatus[]> {
+  async #sync(desired: DesiredLoadBalancer, readTargetsNow: boolean, changes = { targets: false }): Promise<IngressStatus[]> {
     const { identity } = desired;
     const started = performance.now();
     try {
@@ -149,9 +152,16 @@ export class AwsNlbProvider implements LoadBalancerProvider {
 
       const synced = this.#synced.get(identity.uid);
       const fresh = synced !== undefined && Date.now() - synced.verifiedAt < this.#config.fullVerifySeconds * 1000;
-      if (synced && fresh && synced.specKey === specKey && (await this.#quickCheck(identity, synced, nlb, targetsKey, readTargetsNow))) {
+      if (
+        synced &&
+        fresh &&
+        synced.specKey === specKey &&
+        (await this.#quickCheck(identity, synced, nlb, targetsKey, readTargetsNow, changes))
+      ) {
         return synced.ingress;
       }
+      // A full sync may change anything, targets included.
+      changes.targets = true;
       const ingress = await this.#fullSync(identity, nlb, options.eipAllocations ?? [], specKey, targetsKey);
       this.#logger.info(
         { service: serviceKey(identity), durationMs: Math.round(performance.now() - started) },
@@ -171,6 +181,7 @@ export class AwsNlbProvider implements LoadBalancerProvider {
     nlb: DesiredNlb,
     targetsKey: string,
     readTargetsNow: boolean,
+    changes: { targets: boolean },
   ): Promise<boolean> {
     const listeners = await readListeners(this.#api, synced.loadBalancerArn);
     if (!listeners) {
@@ -190,6 +201,7 @@ export class AwsNlbProvider implements LoadBalancerProvider {
         const actions = planTargets(await readTargets(this.#api, arn), tg);
         await applyActions(ctx, state, actions);
         if (actions.length > 0) {
+          changes.targets = true;
           this.#logger.info(
             {
               service: serviceKey(identity),

@@ -177,13 +177,18 @@ class LocalProvider implements LoadBalancerProvider {
     return structuredClone(ingress);
   }
 
-  async updateTargets(desired: DesiredLoadBalancer): Promise<void> {
+  /** False when the backends (node addresses per frontend) stay the same, e.g. a node with only an ExternalIP came. */
+  async updateTargets(desired: DesiredLoadBalancer): Promise<boolean> {
     const live = this.records.get(ownerKey(desired.identity))?.live;
     if (!live) {
       await this.ensure(desired);
-      return;
+      return true;
     }
+    const backends = (d: DesiredLoadBalancer) =>
+      JSON.stringify(planFrontends(d, live.ips, this.config.nodeAddressPreference, () => true).frontends);
+    const changed = backends(live.desired) !== backends(desired);
     await this.serve(desired, live.ips, this.records.get(ownerKey(desired.identity))!.ingress);
+    return changed;
   }
 
   async delete(identity: LoadBalancerIdentity): Promise<void> {
