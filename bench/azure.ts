@@ -132,7 +132,7 @@ try {
   const create = await phase(arm, 'create (every Service ensured)', () => ensureAll(provider, desired));
   const resync = await phase(arm, 'resync, nothing changed', () => ensureAll(provider, desired));
   const nodes = await phase(arm, 'node change (one out, one in)', () =>
-    inPool(desired, WORKERS, (d) => provider.updateTargets({ ...d, targets: moved })),
+    inPool(desired, WORKERS, async (d) => void (await provider.updateTargets({ ...d, targets: moved }))),
   );
   const remove = await phase(arm, 'delete all', () => inPool(desired, WORKERS, (d) => provider.delete(d.identity)));
   batched = { create, resync, nodes, delete: remove };
