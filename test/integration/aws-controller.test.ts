@@ -11,7 +11,17 @@ import { stringify } from 'yaml';
 import { useControlPlane } from '../harness/node-test.ts';
 import { spawnManaged, tailFile, type ManagedProcess } from '../harness/processes.ts';
 import { TestKube, waitFor } from '../support/controller.ts';
-import { account, clients, createVpc, isWrite, makeProvider, targetsOf, useTestCredentials, type TestVpc } from '../fakes/aws-cloud.ts';
+import {
+  account,
+  allocateEip,
+  clients,
+  createVpc,
+  isWrite,
+  makeProvider,
+  targetsOf,
+  useTestCredentials,
+  type TestVpc,
+} from '../fakes/aws-cloud.ts';
 import { startMoto, type Moto } from '../fakes/aws-moto.ts';
 import { desiredService } from '../fakes/aws-service.ts';
 
@@ -178,5 +188,36 @@ describe('controller + kube-apiserver + moto (aws provider)', () => {
     await waitFor('web to be gone', async () => !(await kube.serviceExists('shop', 'web')));
     a = await account(elb, ec2, vpc.vpcId);
     assert.equal(a.loadBalancers.length + a.targetGroups.length + a.securityGroups.length, 0);
+  });
+
+  test('EIPs: status is the hostname, and resyncs leave the stored Service alone (no no-op status PATCH)', async () => {
+    const eips = [await allocateEip(ec2), await allocateEip(ec2)];
+    await kube.createService(
+      'shop',
+      'static',
+      { type: 'LoadBalancer', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
+      {
+        annotations: {
+          'service.beta.kubernetes.io/aws-load-balancer-subnets': vpc.publicSubnets.join(','),
+          'service.beta.kubernetes.io/aws-load-balancer-eip-allocations': eips.map((e) => e.allocationId).join(','),
+        },
+      },
+    );
+    const svc = await waitFor('static to get a hostname', async () => {
+      const s = await kube.getService('shop', 'static');
+      return s.status?.loadBalancer?.ingress?.[0]?.hostname ? s : undefined;
+    });
+    assert.deepEqual(svc.status!.loadBalancer!.ingress, [{ hostname: (await account(elb, ec2, vpc.vpcId)).loadBalancers[0]!.DNSName }]);
+    // What the provider returns must compare equal to what the API server stored: otherwise every resync
+    // PATCHes the status again, and each PATCH bumps the resourceVersion.
+    const start = await awsCalls(metricsUrl);
+    await waitFor(
+      'two resyncs',
+      async () => ((delta(start, await awsCalls(metricsUrl)).get('DescribeListeners') ?? 0) >= 2 ? true : undefined),
+      20_000,
+    );
+    assert.equal((await kube.getService('shop', 'static')).metadata!.resourceVersion, svc.metadata!.resourceVersion);
+    await kube.deleteService('shop', 'static');
+    await waitFor('static to be gone', async () => !(await kube.serviceExists('shop', 'static')));
   });
 });

@@ -276,7 +276,27 @@ describe('aws provider against moto', () => {
     );
   });
 
-  test('EIP allocations: one per subnet, their addresses in status next to the hostname', async () => {
+  test('a scheme change replaces the NLB and says so in a Warning event', async () => {
+    const svc = desiredService();
+    await cloud.aws.provider.ensure(svc);
+    const before = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).loadBalancers[0]!;
+    const internal = { ...svc, annotations: { 'service.beta.kubernetes.io/aws-load-balancer-scheme': 'internal' } };
+    await cloud.aws.provider.ensure(internal);
+    const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
+    // moto derives the DNS name from the name alone, so the new load balancer is told apart by its ARN.
+    assert.notEqual(a.loadBalancers[0]!.LoadBalancerArn, before.LoadBalancerArn);
+    assert.deepEqual(
+      a.loadBalancers.map((lb) => lb.Scheme),
+      ['internal'],
+    );
+    const replacing = cloud.aws.events.filter((e) => e.reason === 'ReplacingLoadBalancer');
+    assert.equal(replacing.length, 1);
+    assert.equal(replacing[0]!.type, 'Warning');
+    assert.match(replacing[0]!.message, /scheme changes from internet-facing to internal.*DNS name will change/);
+    assert.equal(replacing[0]!.identity.uid, svc.identity.uid);
+  });
+
+  test('EIP allocations: one per subnet; status is the hostname only, as cloud-provider-aws publishes it', async () => {
     const eips = [await allocateEip(cloud.ec2), await allocateEip(cloud.ec2)];
     const svc = desiredService({
       annotations: {
@@ -286,7 +306,10 @@ describe('aws provider against moto', () => {
     });
     const ingress = await cloud.aws.provider.ensure(svc);
     const lb = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).loadBalancers[0]!;
-    assert.deepEqual(ingress, [{ hostname: lb.DNSName }, { ip: eips[0]!.publicIp }, { ip: eips[1]!.publicIp }]);
+    // Bare ip entries would let kube-proxy short-circuit in-cluster traffic to the EIPs (skipping proxy
+    // protocol and source ranges), and the API server would store them with ipMode: VIP added.
+    assert.deepEqual(ingress, [{ hostname: lb.DNSName }]);
+    assert.deepEqual(lb.AvailabilityZones!.map((z) => z.SubnetId).sort(), [...cloud.vpc.publicSubnets].sort());
   });
 
   test('an annotation value we do not understand: a non-retryable error naming it, and no AWS write', async () => {
@@ -472,5 +495,8 @@ describe('aws provider against moto', () => {
     const text = await cloud.aws.registry.metrics();
     assert.match(text, /service_lb_aws_api_calls_total\{service="elbv2",operation="CreateLoadBalancer",outcome="success"\} 1/);
     assert.match(text, /service_lb_aws_api_call_duration_seconds_count\{service="ec2",operation="CreateSecurityGroup"\} 1/);
+    // The first look-up finds no load balancer: normal work, not a client error.
+    assert.match(text, /service_lb_aws_api_calls_total\{service="elbv2",operation="DescribeLoadBalancers",outcome="not_found"\} 1/);
+    assert.doesNotMatch(text, /outcome="client_error"/);
   });
 });

@@ -58,6 +58,8 @@ export interface ApplyContext {
   targetGroupDeleted(arn: string): void;
   /** A create hit a same-named resource we did not know about: remember it so that the next sync sees it. */
   targetGroupFound(name: string): Promise<void>;
+  /** An event on the Service, for what its owner should know (a replacement changes the DNS name). */
+  event(type: 'Normal' | 'Warning', reason: string, message: string): void;
 }
 
 /** How soon to retry when AWS is still settling after our own change (names freed, groups released). */
@@ -179,8 +181,14 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
       }
       return;
     case 'deleteLoadBalancer':
-      if (action.reason !== undefined)
+      if (action.reason !== undefined) {
         ctx.logger.warn({ service: ctx.service, reason: action.reason }, 'replacing the load balancer (its DNS name will change)');
+        ctx.event(
+          'Warning',
+          'ReplacingLoadBalancer',
+          `replacing the load balancer because ${action.reason}; AWS cannot change that in place, so its DNS name will change`,
+        );
+      }
       try {
         await api.elb(new DeleteLoadBalancerCommand({ LoadBalancerArn: action.arn }));
       } catch (err) {

@@ -38,7 +38,7 @@ import {
   observeDeletion,
   observeNlb,
   ownedBy,
-  readEipAddresses,
+  checkEipAllocations,
   readListeners,
   readLoadBalancer,
   readTargets,
@@ -61,8 +61,13 @@ function hash(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex');
 }
 
-function ingressOf(dnsName: string, ips: string[]): IngressStatus[] {
-  return [{ hostname: dnsName }, ...ips.map((ip) => ({ ip }))];
+/**
+ * The DNS name only, also with EIPs (as cloud-provider-aws does): an ip entry would make kube-proxy
+ * short-circuit in-cluster traffic to that IP (skipping proxy protocol and source ranges), and the API
+ * server would store it with ipMode: VIP added, which made every resync PATCH the status again.
+ */
+function ingressOf(dnsName: string): IngressStatus[] {
+  return [{ hostname: dnsName }];
 }
 
 function listenersMatch(remembered: Map<number, AppliedListener>, observed: ObservedListener[]): boolean {
@@ -86,11 +91,13 @@ export class AwsNlbProvider implements LoadBalancerProvider {
   readonly #network: NetworkInfo;
   readonly #inventory: Inventory;
   readonly #synced = new Map<string, SyncedState>();
+  readonly #events: ProviderDeps['events'];
 
   constructor(config: AwsProviderConfig, deps: ProviderDeps) {
     this.#config = config;
     this.#clusterName = deps.clusterName;
     this.#logger = deps.logger;
+    this.#events = deps.events;
     this.#api = new AwsApi(config, { registry: deps.registry, logger: this.#logger });
     this.#network = new NetworkInfo(this.#api, config, deps.clusterName);
     this.#inventory = new Inventory(this.#api, deps.clusterName, config.vpcId);
@@ -113,10 +120,7 @@ export class AwsNlbProvider implements LoadBalancerProvider {
       if (!lb?.LoadBalancerArn) return undefined;
       const tags = (await describeTags(this.#api, [lb.LoadBalancerArn])).get(lb.LoadBalancerArn) ?? {};
       if (!ownedBy(tags, identity)) return undefined;
-      const eips = (lb.AvailabilityZones ?? []).flatMap((z) =>
-        (z.LoadBalancerAddresses ?? []).filter((a) => a.AllocationId && a.IpAddress).map((a) => a.IpAddress!),
-      );
-      return { ingress: ingressOf(lb.DNSName ?? '', eips) };
+      return { ingress: ingressOf(lb.DNSName ?? '') };
     } catch (err) {
       throw toProviderError(err, `AWS: reading the load balancer of ${serviceKey(identity)}`);
     }
@@ -218,6 +222,7 @@ export class AwsNlbProvider implements LoadBalancerProvider {
         const tg = (await this.#inventory.scanTargetGroups()).find((g) => g.name === name && g.identity.uid === identity.uid);
         if (!tg) throw invalidService(`an AWS target group named "${name}" exists but is not owned by this Service`);
       },
+      event: (type, reason, message) => this.#events.record(identity, type, reason, message),
     };
   }
 
@@ -230,7 +235,8 @@ export class AwsNlbProvider implements LoadBalancerProvider {
   ): Promise<IngressStatus[]> {
     await this.#inventory.ensureLoaded();
     const index = this.#inventory.targetGroups;
-    const eipIps = eipAllocations.length > 0 ? await readEipAddresses(this.#api, eipAllocations) : [];
+    // An allocation that does not exist fails here, naming the annotation, before anything is replaced.
+    if (eipAllocations.length > 0) await checkEipAllocations(this.#api, eipAllocations);
     const { observed, vanishedTargetGroupArns } = await observeNlb(
       this.#api,
       identity,
@@ -247,7 +253,7 @@ export class AwsNlbProvider implements LoadBalancerProvider {
 
     const loadBalancerArn = state.loadBalancerArn;
     if (!loadBalancerArn || state.dnsName === undefined) throw new Error('load balancer missing after a completed plan');
-    const ingress = ingressOf(state.dnsName, eipIps);
+    const ingress = ingressOf(state.dnsName);
     this.#synced.set(identity.uid, {
       specKey,
       targetsKey,

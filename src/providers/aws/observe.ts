@@ -123,16 +123,14 @@ export async function readListeners(api: AwsApi, loadBalancerArn: string): Promi
   }
 }
 
-/** The public IPs of the annotation's EIP allocations, in its order. */
-export async function readEipAddresses(api: AwsApi, allocationIds: string[]): Promise<string[]> {
+/** Every allocation of the annotation exists and has a public IP; throws invalidService naming the one that does not. */
+export async function checkEipAllocations(api: AwsApi, allocationIds: string[]): Promise<void> {
   try {
     const out = await api.ec2(new DescribeAddressesCommand({ AllocationIds: allocationIds }));
     const byId = new Map((out.Addresses ?? []).map((a) => [a.AllocationId, a.PublicIp]));
-    return allocationIds.map((id) => {
-      const ip = byId.get(id);
-      if (!ip) throw invalidService(`annotation ${Annotations.eipAllocations}: ${id} has no public IP`);
-      return ip;
-    });
+    for (const id of allocationIds) {
+      if (!byId.get(id)) throw invalidService(`annotation ${Annotations.eipAllocations}: ${id} has no public IP`);
+    }
   } catch (err) {
     if (isAwsError(err, 'InvalidAllocationID.NotFound', 'InvalidAllocationID.Malformed')) {
       throw invalidService(`annotation ${Annotations.eipAllocations}: ${(err as Error).message}`);
