@@ -340,6 +340,77 @@ describe('aws provider against moto', () => {
     );
   });
 
+  test('an NLB cloud-provider-aws made for this Service is adopted: tagged, reconciled, its old group removed', async () => {
+    const svc = desiredService({ namespace: 'shop', name: 'legacy' });
+    const elbApi = await import('@aws-sdk/client-elastic-load-balancing-v2');
+    const { CreateSecurityGroupCommand } = await import('@aws-sdk/client-ec2');
+    // What cloud-provider-aws leaves: its tags (no service-uid), a k8s-... target group, a listener.
+    const legacyTags = [
+      { Key: 'kubernetes.io/cluster/test', Value: 'owned' },
+      { Key: 'kubernetes.io/service-name', Value: 'shop/legacy' },
+    ];
+    const legacySg = await cloud.ec2.send(
+      new CreateSecurityGroupCommand({ GroupName: 'k8s-elb-legacy', Description: 'legacy', VpcId: cloud.vpc.vpcId }),
+    );
+    const legacyLb = (
+      await cloud.elb.send(
+        new elbApi.CreateLoadBalancerCommand({
+          Name: svc.identity.lbName,
+          Type: 'network',
+          Subnets: cloud.vpc.publicSubnets,
+          SecurityGroups: [legacySg.GroupId!],
+          Tags: legacyTags,
+        }),
+      )
+    ).LoadBalancers![0]!;
+    const legacyTg = (
+      await cloud.elb.send(
+        new elbApi.CreateTargetGroupCommand({
+          Name: 'k8s-shop-legacy-0123456789',
+          Protocol: 'TCP',
+          Port: 30080,
+          VpcId: cloud.vpc.vpcId,
+          TargetType: 'instance',
+          Tags: legacyTags,
+        }),
+      )
+    ).TargetGroups![0]!;
+    await cloud.elb.send(
+      new elbApi.CreateListenerCommand({
+        LoadBalancerArn: legacyLb.LoadBalancerArn!,
+        Port: 80,
+        Protocol: 'TCP',
+        DefaultActions: [{ Type: 'forward', TargetGroupArn: legacyTg.TargetGroupArn! }],
+      }),
+    );
+
+    assert.deepEqual(await cloud.aws.provider.get(svc.identity), { ingress: [{ hostname: legacyLb.DNSName }] });
+    const ingress = await cloud.aws.provider.ensure(svc);
+    assert.deepEqual(ingress, [{ hostname: legacyLb.DNSName }], 'same load balancer, same DNS name');
+    const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
+    assert.deepEqual(
+      a.loadBalancers.map((lb) => lb.LoadBalancerArn),
+      [legacyLb.LoadBalancerArn],
+    );
+    assert.equal((await tagsOf(cloud.elb, legacyLb.LoadBalancerArn!))['kubernetes.io/service-uid'], svc.identity.uid);
+    const ours = a.securityGroups.find((g) => g.name !== 'k8s-elb-legacy')!;
+    assert.deepEqual(a.loadBalancers[0]!.SecurityGroups, [ours.id]);
+    assert.equal(a.targetGroups.length, 1);
+    assert.notEqual(a.targetGroups[0]!.TargetGroupArn, legacyTg.TargetGroupArn, 'the legacy group is deleted after the switch');
+    assert.equal(a.listeners.get(legacyLb.LoadBalancerArn!)![0]!.DefaultActions![0]!.TargetGroupArn, a.targetGroups[0]!.TargetGroupArn);
+    assert.deepEqual(
+      cloud.aws.events.map((e) => [e.type, e.reason]),
+      [['Normal', 'AdoptingLoadBalancer']],
+    );
+    // Adopted means ours from now on: a resync is the usual single read.
+    cloud.proxy.takeCalls();
+    await cloud.aws.provider.ensure(svc);
+    assert.deepEqual(
+      cloud.proxy.takeCalls().map((c) => c.action),
+      ['DescribeListeners'],
+    );
+  });
+
   test('delete: listeners, load balancer, groups, security group; idempotent', async () => {
     const svc = desiredService({ listeners: [tcp(80, 30080), tcp(443, 30443)], sourceRanges: ['10.1.0.0/16'] });
     await cloud.aws.provider.ensure(svc);

@@ -34,6 +34,7 @@ import { Inventory, type OwnedResource } from './inventory.ts';
 import type { Action, DesiredNlb, ObservedListener } from './model.ts';
 import { NetworkInfo } from './network.ts';
 import {
+  adoptable,
   describeTags,
   observeDeletion,
   observeNlb,
@@ -119,7 +120,7 @@ export class AwsNlbProvider implements LoadBalancerProvider {
       const lb = await readLoadBalancer(this.#api, identity.lbName);
       if (!lb?.LoadBalancerArn) return undefined;
       const tags = (await describeTags(this.#api, [lb.LoadBalancerArn])).get(lb.LoadBalancerArn) ?? {};
-      if (!ownedBy(tags, identity)) return undefined;
+      if (!ownedBy(tags, identity) && !adoptable(tags, identity)) return undefined;
       return { ingress: ingressOf(lb.DNSName ?? '') };
     } catch (err) {
       throw toProviderError(err, `AWS: reading the load balancer of ${serviceKey(identity)}`);
@@ -237,7 +238,7 @@ export class AwsNlbProvider implements LoadBalancerProvider {
     const index = this.#inventory.targetGroups;
     // An allocation that does not exist fails here, naming the annotation, before anything is replaced.
     if (eipAllocations.length > 0) await checkEipAllocations(this.#api, eipAllocations);
-    const { observed, vanishedTargetGroupArns } = await observeNlb(
+    const { observed, vanishedTargetGroupArns, adopted } = await observeNlb(
       this.#api,
       identity,
       nlb,
@@ -247,6 +248,14 @@ export class AwsNlbProvider implements LoadBalancerProvider {
     for (const arn of vanishedTargetGroupArns) index.remove(arn);
     for (const tg of observed.targetGroups) index.add(identity.uid, tg.arn, tg.name);
 
+    if (adopted) {
+      this.#events.record(
+        identity,
+        'Normal',
+        'AdoptingLoadBalancer',
+        `taking over load balancer ${nlb.name}, made by cloud-provider-aws for this Service: adding this controller's tags and reconciling it`,
+      );
+    }
     const actions = planNlb(observed, nlb);
     const state = stateFromObserved(observed);
     await applyActions(this.#applyContext(identity), state, actions);

@@ -13,7 +13,7 @@ import {
   type LoadBalancer,
   type TargetGroup,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { invalidService, type LoadBalancerIdentity } from '../provider.ts';
+import { invalidService, serviceKey, type LoadBalancerIdentity } from '../provider.ts';
 import { Annotations } from './annotations.ts';
 import type { AwsApi } from './api.ts';
 import { isAwsError } from './errors.ts';
@@ -37,6 +37,18 @@ const TAGS_PER_CALL = 20;
 
 export function ownedBy(tags: Record<string, string>, identity: Pick<LoadBalancerIdentity, 'clusterName' | 'uid'>): boolean {
   return tags[`kubernetes.io/cluster/${identity.clusterName}`] === 'owned' && tags['kubernetes.io/service-uid'] === identity.uid;
+}
+
+/**
+ * Made by cloud-provider-aws for this Service: the same cluster and Service name tags, but no Service UID
+ * tag (it never writes one). Such a load balancer, and the target groups its listeners use, are adopted.
+ */
+export function adoptable(tags: Record<string, string>, identity: LoadBalancerIdentity): boolean {
+  return (
+    tags[`kubernetes.io/cluster/${identity.clusterName}`] === 'owned' &&
+    tags['kubernetes.io/service-name'] === serviceKey(identity) &&
+    tags['kubernetes.io/service-uid'] === undefined
+  );
 }
 
 export function tagRecord(tags: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined): Record<string, string> {
@@ -212,12 +224,15 @@ export interface ObserveResult {
   observed: ObservedNlb;
   /** Target groups we knew of that AWS no longer has (to forget). */
   vanishedTargetGroupArns: string[];
+  /** The load balancer was made by cloud-provider-aws and is taken over by this sync. */
+  adopted: boolean;
 }
 
 /**
  * Everything that exists for one Service: the load balancer by name, its listeners and attributes, the
  * groups its listeners use plus the groups we know we created (possibly detached by an interrupted sync),
- * and the security group by name. Resources with our names but not our tags are refused, never adopted.
+ * and the security group by name. Resources with our names but not our tags are refused; the one exception
+ * is a load balancer cloud-provider-aws made for this same Service (see adoptable), taken over with its groups.
  */
 export async function observeNlb(
   api: AwsApi,
@@ -261,9 +276,11 @@ export async function observeNlb(
   const tags = await describeTags(api, [...(lb?.LoadBalancerArn ? [lb.LoadBalancerArn] : []), ...groups.map((g) => g.TargetGroupArn!)]);
   const observed: ObservedNlb = { listeners, targetGroups: [] };
 
+  let adopted = false;
   if (lb?.LoadBalancerArn) {
     const lbTags = tags.get(lb.LoadBalancerArn) ?? {};
-    if (!ownedBy(lbTags, identity)) {
+    adopted = adoptable(lbTags, identity);
+    if (!ownedBy(lbTags, identity) && !adopted) {
       throw invalidService(
         `an AWS load balancer named "${desired.name}" exists but is not owned by this Service (its ownership tags differ)`,
       );
@@ -279,9 +296,12 @@ export async function observeNlb(
     observed.securityGroup = observedSg;
   }
   // Groups owned by someone else (a listener pointed at them by hand) are moved away from, never deleted.
-  const owned = groups.filter((g) => ownedBy(tags.get(g.TargetGroupArn!) ?? {}, identity));
+  const owned = groups.filter((g) => {
+    const t = tags.get(g.TargetGroupArn!) ?? {};
+    return ownedBy(t, identity) || (adopted && adoptable(t, identity));
+  });
   observed.targetGroups = await Promise.all(owned.map((g) => toObservedTargetGroup(api, g, tags.get(g.TargetGroupArn!) ?? {})));
-  return { observed, vanishedTargetGroupArns };
+  return { observed, vanishedTargetGroupArns, adopted };
 }
 
 /**
@@ -301,11 +321,13 @@ export async function observeDeletion(
     const arn = lb.LoadBalancerArn;
     const attached = await attachedTargetGroups(api, arn);
     const tags = await describeTags(api, [arn, ...attached.map((g) => g.TargetGroupArn!)]);
-    const owned = ownedBy(tags.get(arn) ?? {}, identity);
+    const lbTags = tags.get(arn) ?? {};
+    const owned = ownedBy(lbTags, identity) || adoptable(lbTags, identity);
     observed.loadBalancer = { arn, owned, listeners: [] };
     if (owned) {
       for (const g of attached) {
-        if (ownedBy(tags.get(g.TargetGroupArn!) ?? {}, identity) && !groups.has(g.TargetGroupArn!))
+        const t = tags.get(g.TargetGroupArn!) ?? {};
+        if ((ownedBy(t, identity) || adoptable(t, identity)) && !groups.has(g.TargetGroupArn!))
           groups.set(g.TargetGroupArn!, g.TargetGroupName ?? '');
       }
       // Gone since the read above is as good as no listeners: the load balancer is deleted next anyway.
