@@ -2,6 +2,7 @@
 
 import { DescribeAddressesCommand, DescribeSecurityGroupsCommand, type SecurityGroup } from '@aws-sdk/client-ec2';
 import {
+  DescribeListenerCertificatesCommand,
   DescribeListenersCommand,
   DescribeLoadBalancerAttributesCommand,
   DescribeLoadBalancersCommand,
@@ -18,6 +19,7 @@ import { Annotations } from './annotations.ts';
 import type { AwsApi } from './api.ts';
 import { isAwsError } from './errors.ts';
 import type {
+  BackendRule,
   DesiredNlb,
   HealthCheckProtocol,
   ObservedDeletion,
@@ -28,6 +30,7 @@ import type {
   ObservedTargetGroup,
   Scheme,
   SgRule,
+  SubnetMapping,
   TargetRef,
 } from './model.ts';
 import { chunk } from './targets.ts';
@@ -121,7 +124,43 @@ function toObservedListener(l: Listener): ObservedListener {
   const forward = l.DefaultActions?.find((a) => a.Type === 'forward');
   const targetGroupArn = forward?.TargetGroupArn ?? forward?.ForwardConfig?.TargetGroups?.[0]?.TargetGroupArn;
   if (targetGroupArn) listener.targetGroupArn = targetGroupArn;
+  if (l.Protocol === 'TLS') {
+    listener.tls = {
+      certificates: (l.Certificates ?? []).flatMap((c) => (c.CertificateArn ? [c.CertificateArn] : [])),
+      sslPolicy: l.SslPolicy ?? '',
+      alpnPolicy: l.AlpnPolicy?.[0] ?? 'None',
+    };
+  }
   return listener;
+}
+
+/** DescribeListeners names only the default certificate; the others are listed per listener. */
+async function readExtraCertificates(api: AwsApi, listener: ObservedListener): Promise<void> {
+  if (!listener.tls) return;
+  const out = await api.elb(new DescribeListenerCertificatesCommand({ ListenerArn: listener.arn }));
+  const defaults = new Set(listener.tls.certificates);
+  for (const c of out.Certificates ?? []) {
+    if (c.CertificateArn && !c.IsDefault && !defaults.has(c.CertificateArn)) listener.tls.certificates.push(c.CertificateArn);
+  }
+}
+
+/** Rules on the node security groups whose source is the given security group: ours to keep in line. */
+export async function readBackendRules(api: AwsApi, nodeGroupIds: string[], sourceGroupId: string): Promise<BackendRule[]> {
+  if (nodeGroupIds.length === 0) return [];
+  const groups = await listAll(async (NextToken) => {
+    const out = await api.ec2(new DescribeSecurityGroupsCommand({ GroupIds: nodeGroupIds, ...(NextToken ? { NextToken } : {}) }));
+    return { items: out.SecurityGroups ?? [], next: out.NextToken };
+  });
+  const rules: BackendRule[] = [];
+  for (const g of groups) {
+    for (const p of g.IpPermissions ?? []) {
+      if ((p.IpProtocol !== 'tcp' && p.IpProtocol !== 'udp') || p.FromPort === undefined) continue;
+      if (!(p.UserIdGroupPairs ?? []).some((pair) => pair.GroupId === sourceGroupId)) continue;
+      const range = p.ToPort !== undefined && p.ToPort !== p.FromPort ? { toPort: p.ToPort } : {};
+      rules.push({ groupId: g.GroupId!, protocol: p.IpProtocol, port: p.FromPort, ...range });
+    }
+  }
+  return rules;
 }
 
 /** The load balancer's listeners; undefined when the load balancer is gone. */
@@ -176,9 +215,16 @@ function toObservedLoadBalancer(
     dnsName: lb.DNSName ?? '',
     type: lb.Type ?? 'network',
     scheme: (lb.Scheme ?? 'internet-facing') as Scheme,
+    ipAddressType: lb.IpAddressType ?? 'ipv4',
     subnetMappings: zones.map((z) => {
+      const mapping: SubnetMapping = { subnetId: z.SubnetId ?? '' };
       const allocationId = z.LoadBalancerAddresses?.find((a) => a.AllocationId)?.AllocationId;
-      return allocationId ? { subnetId: z.SubnetId ?? '', allocationId } : { subnetId: z.SubnetId ?? '' };
+      if (allocationId) mapping.allocationId = allocationId;
+      // Only an internal load balancer's addresses can be chosen (and so compared).
+      const privateIp =
+        lb.Scheme === 'internal' ? z.LoadBalancerAddresses?.find((a) => a.PrivateIPv4Address)?.PrivateIPv4Address : undefined;
+      if (privateIp) mapping.privateIPv4Address = privateIp;
+      return mapping;
     }),
     allocationsKnown: zones.length > 0 && zones.every((z) => (z.LoadBalancerAddresses?.length ?? 0) > 0),
     securityGroups: lb.SecurityGroups ?? [],
@@ -234,20 +280,35 @@ export interface ObserveResult {
  * and the security group by name. Resources with our names but not our tags are refused; the one exception
  * is a load balancer cloud-provider-aws made for this same Service (see adoptable), taken over with its groups.
  */
+export interface ObserveScope {
+  vpcId: string;
+  knownTargetGroupArns: string[];
+  /** Every node security group we may have opened (whether or not this Service wants it now). */
+  nodeSecurityGroupIds: string[];
+  /** The name of this Service's load balancer by its ownership tags: for one renamed by its annotation. */
+  findNameByTags(): Promise<string | undefined>;
+}
+
 export async function observeNlb(
   api: AwsApi,
   identity: LoadBalancerIdentity,
   desired: DesiredNlb,
-  vpcId: string,
-  knownTargetGroupArns: string[],
+  scope: ObserveScope,
 ): Promise<ObserveResult> {
-  const [lb, securityGroups] = await Promise.all([
+  const { vpcId, knownTargetGroupArns } = scope;
+  let [lb, securityGroups] = await Promise.all([
     readLoadBalancer(api, desired.name),
     readSecurityGroups(api, [
       { Name: 'vpc-id', Values: [vpcId] },
       { Name: 'group-name', Values: [desired.securityGroup.name] },
     ]),
   ]);
+  // Not under the wanted name, yet the Service has resources (or a chosen name): look it up by its tags,
+  // so that a rename replaces the old load balancer instead of leaving it behind. A new Service skips this.
+  if (!lb && (securityGroups.length > 0 || knownTargetGroupArns.length > 0 || desired.name !== identity.lbName)) {
+    const name = await scope.findNameByTags();
+    if (name !== undefined && name !== desired.name) lb = await readLoadBalancer(api, name);
+  }
 
   let listeners: ObservedListener[] = [];
   const lbAttributes: Record<string, string> = {};
@@ -260,6 +321,7 @@ export async function observeNlb(
       attachedTargetGroups(api, arn),
     ]);
     listeners = (listenersOut.Listeners ?? []).map(toObservedListener);
+    await Promise.all(listeners.map((l) => readExtraCertificates(api, l)));
     for (const a of attributesOut.Attributes ?? []) if (a.Key) lbAttributes[a.Key] = a.Value ?? '';
     groups = attached;
   }
@@ -274,7 +336,7 @@ export async function observeNlb(
   }
 
   const tags = await describeTags(api, [...(lb?.LoadBalancerArn ? [lb.LoadBalancerArn] : []), ...groups.map((g) => g.TargetGroupArn!)]);
-  const observed: ObservedNlb = { listeners, targetGroups: [] };
+  const observed: ObservedNlb = { listeners, targetGroups: [], backendRules: [] };
 
   let adopted = false;
   if (lb?.LoadBalancerArn) {
@@ -294,6 +356,7 @@ export async function observeNlb(
       throw invalidService(`an AWS security group named "${desired.securityGroup.name}" exists but is not owned by this Service`);
     }
     observed.securityGroup = observedSg;
+    observed.backendRules = await readBackendRules(api, scope.nodeSecurityGroupIds, observedSg.id);
   }
   // Groups owned by someone else (a listener pointed at them by hand) are moved away from, never deleted.
   const owned = groups.filter((g) => {
@@ -311,12 +374,17 @@ export async function observeNlb(
 export async function observeDeletion(
   api: AwsApi,
   identity: LoadBalancerIdentity,
-  vpcId: string,
-  knownTargetGroups: Array<{ arn: string; name: string }>,
+  scope: Omit<ObserveScope, 'knownTargetGroupArns'> & { knownTargetGroups: Array<{ arn: string; name: string }>; name: string },
 ): Promise<ObservedDeletion> {
-  const groups = new Map(knownTargetGroups.map((g) => [g.arn, g.name]));
-  const observed: ObservedDeletion = { targetGroups: [], securityGroupIds: [] };
-  const lb = await readLoadBalancer(api, identity.lbName);
+  const { vpcId } = scope;
+  const groups = new Map(scope.knownTargetGroups.map((g) => [g.arn, g.name]));
+  const observed: ObservedDeletion = { targetGroups: [], securityGroupIds: [], backendRules: [] };
+  let lb = await readLoadBalancer(api, scope.name);
+  if (!lb || !ownedBy((await describeTags(api, [lb.LoadBalancerArn!])).get(lb.LoadBalancerArn!) ?? {}, identity)) {
+    // Renamed by the name annotation (which a deletion does not see): found by its tags instead.
+    const tagged = await scope.findNameByTags();
+    if (tagged !== undefined) lb = await readLoadBalancer(api, tagged);
+  }
   if (lb?.LoadBalancerArn) {
     const arn = lb.LoadBalancerArn;
     const attached = await attachedTargetGroups(api, arn);
@@ -341,5 +409,9 @@ export async function observeDeletion(
     { Name: 'tag:kubernetes.io/service-uid', Values: [identity.uid] },
   ]);
   observed.securityGroupIds = securityGroups.map((sg) => sg.GroupId!);
+  for (const id of observed.securityGroupIds) {
+    for (const rule of await readBackendRules(api, scope.nodeSecurityGroupIds, id))
+      observed.backendRules.push({ ...rule, sourceGroupId: id });
+  }
   return observed;
 }
