@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ProviderError } from '../../src/providers/provider.ts';
 import { account, allocateEip, callCounts, isWrite, makeProvider, tagsOf, targetsOf, useTestCredentials } from '../fakes/aws-cloud.ts';
-import { desiredService, node, tcp } from '../fakes/aws-service.ts';
+import { desiredService, node, tcp, udp } from '../fakes/aws-service.ts';
 import { useMotoSuite } from '../fakes/aws-suite.ts';
 
 useTestCredentials();
@@ -156,6 +156,40 @@ describe('aws provider against moto', () => {
       [[53, 'TCP_UDP']],
     );
     assert.deepEqual(a.securityGroups[0]!.rules.map((r) => `${r.protocol}/${r.port}`).sort(), ['tcp/53', 'udp/53']);
+  });
+
+  test('a port going from TCP to UDP, then a new nodePort on the UDP port: the listener changes in place', async () => {
+    const svc = desiredService({ listeners: [tcp(53, 30053)] });
+    await cloud.aws.provider.ensure(svc);
+    const lbArn = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).loadBalancers[0]!.LoadBalancerArn!;
+    const listenerArn = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).listeners.get(lbArn)![0]!.ListenerArn!;
+    for (const [listeners, port] of [
+      [[udp(53, 30053)], 30053],
+      [[udp(53, 30054)], 30054],
+    ] as const) {
+      cloud.proxy.takeCalls();
+      await cloud.aws.provider.ensure({ ...svc, listeners: [...listeners] });
+      const calls = cloud.proxy.takeCalls();
+      const rules =
+        port === 30053 ? { first: ['AuthorizeSecurityGroupIngress'], last: ['RevokeSecurityGroupIngress'] } : { first: [], last: [] };
+      assert.deepEqual(
+        calls.filter((c) => isWrite(c.action)).map((c) => c.action),
+        [...rules.first, 'CreateTargetGroup', 'RegisterTargets', 'ModifyListener', 'DeleteTargetGroup', ...rules.last],
+      );
+      const modify = calls.find((c) => c.action === 'ModifyListener')!;
+      // Protocol is sent only when it changes (AWS keeps it otherwise).
+      assert.equal(modify.params['Protocol'], port === 30053 ? 'UDP' : undefined);
+      const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
+      const listener = a.listeners.get(lbArn)!;
+      assert.equal(listener.length, 1);
+      assert.equal(listener[0]!.ListenerArn, listenerArn, 'the same listener, changed in place');
+      assert.equal(listener[0]!.Protocol, 'UDP');
+      assert.deepEqual(
+        a.targetGroups.map((g) => [g.Protocol, g.Port]),
+        [['UDP', port]],
+      );
+      assert.equal(listener[0]!.DefaultActions![0]!.TargetGroupArn, a.targetGroups[0]!.TargetGroupArn);
+    }
   });
 
   test('nodes added and removed: diffed against DescribeTargetHealth, deregister before register, 100 per call', async () => {
