@@ -39,6 +39,22 @@ async function awsCalls(metricsUrl: string): Promise<Map<string, number>> {
   return counts;
 }
 
+/** Status PATCHes the controller sent, from its own /metrics. */
+async function statusPatches(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  let n = 0;
+  for (const line of text.split('\n')) {
+    if (
+      line.startsWith('service_lb_kube_api_requests_total{') &&
+      line.includes('verb="PATCH"') &&
+      line.includes('resource="services/status"')
+    ) {
+      n += Number(line.split(' ').pop());
+    }
+  }
+  return n;
+}
+
 function delta(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
   const d = new Map<string, number>();
   for (const [op, n] of after) if (n - (before.get(op) ?? 0) > 0) d.set(op, n - (before.get(op) ?? 0));
@@ -208,14 +224,17 @@ describe('controller + kube-apiserver + moto (aws provider)', () => {
       return s.status?.loadBalancer?.ingress?.[0]?.hostname ? s : undefined;
     });
     assert.deepEqual(svc.status!.loadBalancer!.ingress, [{ hostname: (await account(elb, ec2, vpc.vpcId)).loadBalancers[0]!.DNSName }]);
-    // What the provider returns must compare equal to what the API server stored: otherwise every resync
-    // PATCHes the status again, and each PATCH bumps the resourceVersion.
+    // What the provider returns must compare equal to what the API server stored (which adds ipMode: VIP to
+    // an ip entry): otherwise every resync sends the status again. Such a PATCH changes nothing stored, so it
+    // is counted on the controller's own request metric rather than seen in the resourceVersion.
+    const patchesBefore = await statusPatches(metricsUrl);
     const start = await awsCalls(metricsUrl);
     await waitFor(
       'two resyncs',
       async () => ((delta(start, await awsCalls(metricsUrl)).get('DescribeListeners') ?? 0) >= 2 ? true : undefined),
       20_000,
     );
+    assert.equal(await statusPatches(metricsUrl), patchesBefore, 'status PATCHes during resyncs');
     assert.equal((await kube.getService('shop', 'static')).metadata!.resourceVersion, svc.metadata!.resourceVersion);
     await kube.deleteService('shop', 'static');
     await waitFor('static to be gone', async () => !(await kube.serviceExists('shop', 'static')));
