@@ -23,7 +23,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { awsProviderConfigSchema, type AwsProviderConfigInput } from '../../src/providers/aws/config.ts';
 import { AwsNlbProvider } from '../../src/providers/aws/nlb-provider.ts';
-import { providerDeps } from './provider-deps.ts';
+import { providerDeps, type RecordedProviderEvent } from './provider-deps.ts';
 
 export const REGION = 'us-east-1';
 
@@ -90,6 +90,8 @@ export async function allocateEip(ec2: EC2Client): Promise<{ allocationId: strin
 export interface TestProvider {
   provider: AwsNlbProvider;
   registry: Registry;
+  /** Events the provider recorded on Services, in order. */
+  events: RecordedProviderEvent[];
 }
 
 export function makeProvider(
@@ -110,11 +112,8 @@ export function makeProvider(
     ...overrides,
   });
   const registry = new Registry();
-  const provider = new AwsNlbProvider(
-    config,
-    providerDeps({ clusterName, logger: pino({ level: process.env['LOG_LEVEL'] ?? 'silent' }), registry }),
-  );
-  return { provider, registry };
+  const deps = providerDeps({ clusterName, logger: pino({ level: process.env['LOG_LEVEL'] ?? 'silent' }), registry });
+  return { provider: new AwsNlbProvider(config, deps), registry, events: deps.recorded };
 }
 
 /** Calls counted by the provider's own metric, per operation (every attempt). */

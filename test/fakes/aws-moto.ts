@@ -4,6 +4,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { spawnManaged, tailFile, type ManagedProcess } from '../harness/processes.ts';
 import { freePort } from '../support/ports.ts';
 
@@ -46,7 +47,23 @@ export async function startMoto(): Promise<Moto> {
   const bin = findMotoServer();
   const dir = mkdtempSync(join(tmpdir(), 'slc-moto-'));
   const port = await freePort();
-  const proc = spawnManaged('moto_server', bin, ['-H', '127.0.0.1', '-p', String(port)], join(dir, 'moto.log'), dir);
+  // env(1) puts moto-patches/ on PYTHONPATH, so that moto imports its sitecustomize.py (what it fixes is
+  // in test/aws-moto-quirks.md); it execs moto_server in its place, so the process is still moto's.
+  const patches = fileURLToPath(new URL('./moto-patches', import.meta.url));
+  const proc = spawnManaged(
+    'moto_server',
+    'env',
+    [
+      `PYTHONPATH=${patches}${process.env['PYTHONPATH'] ? `${delimiter}${process.env['PYTHONPATH']}` : ''}`,
+      bin,
+      '-H',
+      '127.0.0.1',
+      '-p',
+      String(port),
+    ],
+    join(dir, 'moto.log'),
+    dir,
+  );
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitUntilUp(url, proc, 30_000);

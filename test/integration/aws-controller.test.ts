@@ -11,7 +11,17 @@ import { stringify } from 'yaml';
 import { useControlPlane } from '../harness/node-test.ts';
 import { spawnManaged, tailFile, type ManagedProcess } from '../harness/processes.ts';
 import { TestKube, waitFor } from '../support/controller.ts';
-import { account, clients, createVpc, isWrite, makeProvider, targetsOf, useTestCredentials, type TestVpc } from '../fakes/aws-cloud.ts';
+import {
+  account,
+  allocateEip,
+  clients,
+  createVpc,
+  isWrite,
+  makeProvider,
+  targetsOf,
+  useTestCredentials,
+  type TestVpc,
+} from '../fakes/aws-cloud.ts';
 import { startMoto, type Moto } from '../fakes/aws-moto.ts';
 import { desiredService } from '../fakes/aws-service.ts';
 
@@ -27,6 +37,22 @@ async function awsCalls(metricsUrl: string): Promise<Map<string, number>> {
     counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + Number(m[2]));
   }
   return counts;
+}
+
+/** Status PATCHes the controller sent, from its own /metrics. */
+async function statusPatches(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  let n = 0;
+  for (const line of text.split('\n')) {
+    if (
+      line.startsWith('service_lb_kube_api_requests_total{') &&
+      line.includes('verb="PATCH"') &&
+      line.includes('resource="services/status"')
+    ) {
+      n += Number(line.split(' ').pop());
+    }
+  }
+  return n;
 }
 
 function delta(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
@@ -178,5 +204,39 @@ describe('controller + kube-apiserver + moto (aws provider)', () => {
     await waitFor('web to be gone', async () => !(await kube.serviceExists('shop', 'web')));
     a = await account(elb, ec2, vpc.vpcId);
     assert.equal(a.loadBalancers.length + a.targetGroups.length + a.securityGroups.length, 0);
+  });
+
+  test('EIPs: status is the hostname, and resyncs leave the stored Service alone (no no-op status PATCH)', async () => {
+    const eips = [await allocateEip(ec2), await allocateEip(ec2)];
+    await kube.createService(
+      'shop',
+      'static',
+      { type: 'LoadBalancer', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
+      {
+        annotations: {
+          'service.beta.kubernetes.io/aws-load-balancer-subnets': vpc.publicSubnets.join(','),
+          'service.beta.kubernetes.io/aws-load-balancer-eip-allocations': eips.map((e) => e.allocationId).join(','),
+        },
+      },
+    );
+    const svc = await waitFor('static to get a hostname', async () => {
+      const s = await kube.getService('shop', 'static');
+      return s.status?.loadBalancer?.ingress?.[0]?.hostname ? s : undefined;
+    });
+    assert.deepEqual(svc.status!.loadBalancer!.ingress, [{ hostname: (await account(elb, ec2, vpc.vpcId)).loadBalancers[0]!.DNSName }]);
+    // What the provider returns must compare equal to what the API server stored (which adds ipMode: VIP to
+    // an ip entry): otherwise every resync sends the status again. Such a PATCH changes nothing stored, so it
+    // is counted on the controller's own request metric rather than seen in the resourceVersion.
+    const patchesBefore = await statusPatches(metricsUrl);
+    const start = await awsCalls(metricsUrl);
+    await waitFor(
+      'two resyncs',
+      async () => ((delta(start, await awsCalls(metricsUrl)).get('DescribeListeners') ?? 0) >= 2 ? true : undefined),
+      20_000,
+    );
+    assert.equal(await statusPatches(metricsUrl), patchesBefore, 'status PATCHes during resyncs');
+    assert.equal((await kube.getService('shop', 'static')).metadata!.resourceVersion, svc.metadata!.resourceVersion);
+    await kube.deleteService('shop', 'static');
+    await waitFor('static to be gone', async () => !(await kube.serviceExists('shop', 'static')));
   });
 });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ProviderError } from '../../src/providers/provider.ts';
 import { account, allocateEip, callCounts, isWrite, makeProvider, tagsOf, targetsOf, useTestCredentials } from '../fakes/aws-cloud.ts';
-import { desiredService, node, tcp } from '../fakes/aws-service.ts';
+import { desiredService, node, tcp, udp } from '../fakes/aws-service.ts';
 import { useMotoSuite } from '../fakes/aws-suite.ts';
 
 useTestCredentials();
@@ -158,6 +158,40 @@ describe('aws provider against moto', () => {
     assert.deepEqual(a.securityGroups[0]!.rules.map((r) => `${r.protocol}/${r.port}`).sort(), ['tcp/53', 'udp/53']);
   });
 
+  test('a port going from TCP to UDP, then a new nodePort on the UDP port: the listener changes in place', async () => {
+    const svc = desiredService({ listeners: [tcp(53, 30053)] });
+    await cloud.aws.provider.ensure(svc);
+    const lbArn = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).loadBalancers[0]!.LoadBalancerArn!;
+    const listenerArn = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).listeners.get(lbArn)![0]!.ListenerArn!;
+    for (const [listeners, port] of [
+      [[udp(53, 30053)], 30053],
+      [[udp(53, 30054)], 30054],
+    ] as const) {
+      cloud.proxy.takeCalls();
+      await cloud.aws.provider.ensure({ ...svc, listeners: [...listeners] });
+      const calls = cloud.proxy.takeCalls();
+      const rules =
+        port === 30053 ? { first: ['AuthorizeSecurityGroupIngress'], last: ['RevokeSecurityGroupIngress'] } : { first: [], last: [] };
+      assert.deepEqual(
+        calls.filter((c) => isWrite(c.action)).map((c) => c.action),
+        [...rules.first, 'CreateTargetGroup', 'RegisterTargets', 'ModifyListener', 'DeleteTargetGroup', ...rules.last],
+      );
+      const modify = calls.find((c) => c.action === 'ModifyListener')!;
+      // Protocol is sent only when it changes (AWS keeps it otherwise).
+      assert.equal(modify.params['Protocol'], port === 30053 ? 'UDP' : undefined);
+      const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
+      const listener = a.listeners.get(lbArn)!;
+      assert.equal(listener.length, 1);
+      assert.equal(listener[0]!.ListenerArn, listenerArn, 'the same listener, changed in place');
+      assert.equal(listener[0]!.Protocol, 'UDP');
+      assert.deepEqual(
+        a.targetGroups.map((g) => [g.Protocol, g.Port]),
+        [['UDP', port]],
+      );
+      assert.equal(listener[0]!.DefaultActions![0]!.TargetGroupArn, a.targetGroups[0]!.TargetGroupArn);
+    }
+  });
+
   test('nodes added and removed: diffed against DescribeTargetHealth, deregister before register, 100 per call', async () => {
     const ip = (i: number) => `10.0.${1 + Math.floor(i / 200)}.${(i % 200) + 10}`;
     const svc = desiredService({ targets: Array.from({ length: 120 }, (_, i) => node(`n${i}`, ip(i))) });
@@ -276,7 +310,27 @@ describe('aws provider against moto', () => {
     );
   });
 
-  test('EIP allocations: one per subnet, their addresses in status next to the hostname', async () => {
+  test('a scheme change replaces the NLB and says so in a Warning event', async () => {
+    const svc = desiredService();
+    await cloud.aws.provider.ensure(svc);
+    const before = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).loadBalancers[0]!;
+    const internal = { ...svc, annotations: { 'service.beta.kubernetes.io/aws-load-balancer-scheme': 'internal' } };
+    await cloud.aws.provider.ensure(internal);
+    const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
+    // moto derives the DNS name from the name alone, so the new load balancer is told apart by its ARN.
+    assert.notEqual(a.loadBalancers[0]!.LoadBalancerArn, before.LoadBalancerArn);
+    assert.deepEqual(
+      a.loadBalancers.map((lb) => lb.Scheme),
+      ['internal'],
+    );
+    const replacing = cloud.aws.events.filter((e) => e.reason === 'ReplacingLoadBalancer');
+    assert.equal(replacing.length, 1);
+    assert.equal(replacing[0]!.type, 'Warning');
+    assert.match(replacing[0]!.message, /scheme changes from internet-facing to internal.*DNS name will change/);
+    assert.equal(replacing[0]!.identity.uid, svc.identity.uid);
+  });
+
+  test('EIP allocations: one per subnet; status is the hostname only, as cloud-provider-aws publishes it', async () => {
     const eips = [await allocateEip(cloud.ec2), await allocateEip(cloud.ec2)];
     const svc = desiredService({
       annotations: {
@@ -286,7 +340,10 @@ describe('aws provider against moto', () => {
     });
     const ingress = await cloud.aws.provider.ensure(svc);
     const lb = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).loadBalancers[0]!;
-    assert.deepEqual(ingress, [{ hostname: lb.DNSName }, { ip: eips[0]!.publicIp }, { ip: eips[1]!.publicIp }]);
+    // Bare ip entries would let kube-proxy short-circuit in-cluster traffic to the EIPs (skipping proxy
+    // protocol and source ranges), and the API server would store them with ipMode: VIP added.
+    assert.deepEqual(ingress, [{ hostname: lb.DNSName }]);
+    assert.deepEqual(lb.AvailabilityZones!.map((z) => z.SubnetId).sort(), [...cloud.vpc.publicSubnets].sort());
   });
 
   test('an annotation value we do not understand: a non-retryable error naming it, and no AWS write', async () => {
@@ -314,6 +371,77 @@ describe('aws provider against moto', () => {
     await assert.rejects(
       cloud.aws.provider.ensure(svc),
       (err: unknown) => err instanceof ProviderError && !err.retryable && /not owned by this Service/.test(err.message),
+    );
+  });
+
+  test('an NLB cloud-provider-aws made for this Service is adopted: tagged, reconciled, its old group removed', async () => {
+    const svc = desiredService({ namespace: 'shop', name: 'legacy' });
+    const elbApi = await import('@aws-sdk/client-elastic-load-balancing-v2');
+    const { CreateSecurityGroupCommand } = await import('@aws-sdk/client-ec2');
+    // What cloud-provider-aws leaves: its tags (no service-uid), a k8s-... target group, a listener.
+    const legacyTags = [
+      { Key: 'kubernetes.io/cluster/test', Value: 'owned' },
+      { Key: 'kubernetes.io/service-name', Value: 'shop/legacy' },
+    ];
+    const legacySg = await cloud.ec2.send(
+      new CreateSecurityGroupCommand({ GroupName: 'k8s-elb-legacy', Description: 'legacy', VpcId: cloud.vpc.vpcId }),
+    );
+    const legacyLb = (
+      await cloud.elb.send(
+        new elbApi.CreateLoadBalancerCommand({
+          Name: svc.identity.lbName,
+          Type: 'network',
+          Subnets: cloud.vpc.publicSubnets,
+          SecurityGroups: [legacySg.GroupId!],
+          Tags: legacyTags,
+        }),
+      )
+    ).LoadBalancers![0]!;
+    const legacyTg = (
+      await cloud.elb.send(
+        new elbApi.CreateTargetGroupCommand({
+          Name: 'k8s-shop-legacy-0123456789',
+          Protocol: 'TCP',
+          Port: 30080,
+          VpcId: cloud.vpc.vpcId,
+          TargetType: 'instance',
+          Tags: legacyTags,
+        }),
+      )
+    ).TargetGroups![0]!;
+    await cloud.elb.send(
+      new elbApi.CreateListenerCommand({
+        LoadBalancerArn: legacyLb.LoadBalancerArn!,
+        Port: 80,
+        Protocol: 'TCP',
+        DefaultActions: [{ Type: 'forward', TargetGroupArn: legacyTg.TargetGroupArn! }],
+      }),
+    );
+
+    assert.deepEqual(await cloud.aws.provider.get(svc.identity), { ingress: [{ hostname: legacyLb.DNSName }] });
+    const ingress = await cloud.aws.provider.ensure(svc);
+    assert.deepEqual(ingress, [{ hostname: legacyLb.DNSName }], 'same load balancer, same DNS name');
+    const a = await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId);
+    assert.deepEqual(
+      a.loadBalancers.map((lb) => lb.LoadBalancerArn),
+      [legacyLb.LoadBalancerArn],
+    );
+    assert.equal((await tagsOf(cloud.elb, legacyLb.LoadBalancerArn!))['kubernetes.io/service-uid'], svc.identity.uid);
+    const ours = a.securityGroups.find((g) => g.name !== 'k8s-elb-legacy')!;
+    assert.deepEqual(a.loadBalancers[0]!.SecurityGroups, [ours.id]);
+    assert.equal(a.targetGroups.length, 1);
+    assert.notEqual(a.targetGroups[0]!.TargetGroupArn, legacyTg.TargetGroupArn, 'the legacy group is deleted after the switch');
+    assert.equal(a.listeners.get(legacyLb.LoadBalancerArn!)![0]!.DefaultActions![0]!.TargetGroupArn, a.targetGroups[0]!.TargetGroupArn);
+    assert.deepEqual(
+      cloud.aws.events.map((e) => [e.type, e.reason]),
+      [['Normal', 'AdoptingLoadBalancer']],
+    );
+    // Adopted means ours from now on: a resync is the usual single read.
+    cloud.proxy.takeCalls();
+    await cloud.aws.provider.ensure(svc);
+    assert.deepEqual(
+      cloud.proxy.takeCalls().map((c) => c.action),
+      ['DescribeListeners'],
     );
   });
 
@@ -472,5 +600,8 @@ describe('aws provider against moto', () => {
     const text = await cloud.aws.registry.metrics();
     assert.match(text, /service_lb_aws_api_calls_total\{service="elbv2",operation="CreateLoadBalancer",outcome="success"\} 1/);
     assert.match(text, /service_lb_aws_api_call_duration_seconds_count\{service="ec2",operation="CreateSecurityGroup"\} 1/);
+    // The first look-up finds no load balancer: normal work, not a client error.
+    assert.match(text, /service_lb_aws_api_calls_total\{service="elbv2",operation="DescribeLoadBalancers",outcome="not_found"\} 1/);
+    assert.doesNotMatch(text, /outcome="client_error"/);
   });
 });

@@ -20,7 +20,17 @@ function rejects(annotations: Record<string, string>, annotation: string): Provi
 describe('aws annotations', () => {
   test('no annotations: defaults only', () => {
     const o = parseAwsAnnotations({ 'example.com/other': 'x' });
-    assert.deepEqual(o, { additionalTags: {}, targetGroupAttributes: {}, proxyProtocol: false, healthCheck: {} });
+    assert.deepEqual(o, {
+      additionalTags: {},
+      targetGroupAttributes: {},
+      proxyProtocol: false,
+      healthCheck: {},
+      type: 'nlb',
+      targetType: 'ip',
+      ipAddressType: 'ipv4',
+      loadBalancerAttributes: {},
+      unsupported: [],
+    });
   });
 
   test('scheme and the legacy internal annotation', () => {
@@ -108,5 +118,95 @@ describe('aws annotations', () => {
     rejects({ [Annotations.healthCheckHealthyThreshold]: '11' }, Annotations.healthCheckHealthyThreshold);
     rejects({ [Annotations.healthCheckUnhealthyThreshold]: '1' }, Annotations.healthCheckUnhealthyThreshold);
     rejects({ [Annotations.healthCheckSuccessCodes]: 'ok' }, Annotations.healthCheckSuccessCodes);
+  });
+
+  test('every other key under aws-load-balancer-* is listed as unsupported, by name', () => {
+    const o = parseAwsAnnotations({
+      'service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout': '60',
+      'service.beta.kubernetes.io/aws-load-balancer-quic-enabled-ports': '443',
+      [Annotations.scheme]: 'internal',
+      'service.beta.kubernetes.io/load-balancer-source-ranges': '10.0.0.0/8',
+    });
+    assert.deepEqual(o.unsupported, [
+      'service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout',
+      'service.beta.kubernetes.io/aws-load-balancer-quic-enabled-ports',
+    ]);
+  });
+
+  test('type, name, target type, ip address type, private addresses', () => {
+    assert.equal(parseAwsAnnotations({ [Annotations.type]: 'External' }).type, 'external');
+    assert.equal(parseAwsAnnotations({ [Annotations.type]: 'nlb-ip' }).type, 'nlb-ip');
+    rejects({ [Annotations.type]: 'classic' }, Annotations.type);
+    assert.equal(parseAwsAnnotations({ [Annotations.name]: 'my-lb-1' }).name, 'my-lb-1');
+    rejects({ [Annotations.name]: '-x' }, Annotations.name);
+    rejects({ [Annotations.name]: 'a'.repeat(33) }, Annotations.name);
+    rejects({ [Annotations.name]: 'internal-x' }, Annotations.name);
+    assert.equal(parseAwsAnnotations({ [Annotations.targetType]: 'instance' }).targetType, 'instance');
+    rejects({ [Annotations.targetType]: 'pod' }, Annotations.targetType);
+    assert.equal(parseAwsAnnotations({ [Annotations.ipAddressType]: 'dualstack' }).ipAddressType, 'dualstack');
+    rejects({ [Annotations.ipAddressType]: 'ipv6' }, Annotations.ipAddressType);
+    assert.deepEqual(parseAwsAnnotations({ [Annotations.privateIpv4Addresses]: '10.0.3.10, 10.0.4.10' }).privateIpv4Addresses, [
+      '10.0.3.10',
+      '10.0.4.10',
+    ]);
+    rejects({ [Annotations.privateIpv4Addresses]: '10.0.3.10,fd00::1' }, Annotations.privateIpv4Addresses);
+    assert.deepEqual(parseAwsAnnotations({ [Annotations.targetNodeLabels]: 'role=edge, zone=a' }).targetNodeLabels, {
+      role: 'edge',
+      zone: 'a',
+    });
+  });
+
+  test('TLS: certificates, ports, policies, backend protocol', () => {
+    const cert = 'arn:aws:acm:us-east-1:123456789012:certificate/abc';
+    const o = parseAwsAnnotations({
+      [Annotations.sslCert]: `${cert}, arn:aws:iam::123456789012:server-certificate/extra`,
+      [Annotations.sslPorts]: 'https, 8443',
+      [Annotations.alpnPolicy]: 'http2preferred',
+      [Annotations.backendProtocol]: 'ssl',
+    });
+    assert.deepEqual(o.tls, {
+      certificates: [cert, 'arn:aws:iam::123456789012:server-certificate/extra'],
+      ports: ['https', '8443'],
+      sslPolicy: 'ELBSecurityPolicy-2016-08',
+      alpnPolicy: 'HTTP2Preferred',
+      backendTls: true,
+    });
+    rejects({ [Annotations.sslCert]: 'not-an-arn' }, Annotations.sslCert);
+    rejects({ [Annotations.sslPorts]: '443' }, Annotations.sslPorts);
+    rejects({ [Annotations.sslCert]: cert, [Annotations.alpnPolicy]: 'h3' }, Annotations.alpnPolicy);
+    rejects({ [Annotations.sslCert]: cert, [Annotations.backendProtocol]: 'http' }, Annotations.backendProtocol);
+    rejects({ [Annotations.backendProtocol]: 'ssl' }, Annotations.backendProtocol);
+  });
+
+  test('load balancer attributes: the map, then the access-log annotations on top', () => {
+    const o = parseAwsAnnotations({
+      [Annotations.attributes]: 'deletion_protection.enabled=true,access_logs.s3.enabled=false,access_logs.s3.bucket=old-bucket',
+      [Annotations.accessLogEnabled]: 'true',
+      [Annotations.accessLogBucket]: 'logs-bucket',
+      [Annotations.accessLogPrefix]: 'svc',
+      [Annotations.accessLogEmitInterval]: '5',
+    });
+    assert.deepEqual(o.loadBalancerAttributes, {
+      'deletion_protection.enabled': 'true',
+      'access_logs.s3.enabled': 'true',
+      'access_logs.s3.bucket': 'logs-bucket',
+      'access_logs.s3.prefix': 'svc',
+    });
+    rejects({ [Annotations.attributes]: 'idle_timeout.timeout_seconds=60' }, Annotations.attributes);
+    rejects({ [Annotations.attributes]: 'deletion_protection.enabled=yes' }, Annotations.attributes);
+    rejects({ [Annotations.accessLogEnabled]: 'true' }, Annotations.accessLogEnabled);
+    rejects({ [Annotations.accessLogEmitInterval]: '10' }, Annotations.accessLogEmitInterval);
+  });
+
+  test('security groups, backend rules, a named health check port', () => {
+    const o = parseAwsAnnotations({
+      [Annotations.securityGroups]: 'sg-0abc, frontend',
+      [Annotations.manageBackendRules]: 'false',
+      [Annotations.healthCheckPort]: 'health',
+    });
+    assert.deepEqual(o.securityGroups, ['sg-0abc', 'frontend']);
+    assert.equal(o.manageBackendRules, false);
+    assert.equal(o.healthCheck.port, 'health');
+    rejects({ [Annotations.manageBackendRules]: 'maybe' }, Annotations.manageBackendRules);
   });
 });

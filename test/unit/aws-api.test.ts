@@ -68,22 +68,27 @@ describe('aws call wrapper', () => {
     assert.deepEqual(await outcomes(registry), { throttled: 1, server_error: 1, success: 1 });
   });
 
-  test('a request mistake is not retried and keeps its AWS name for the caller', async () => {
-    let calls = 0;
-    const server = createHttpServer((req, res) => {
-      calls++;
-      req.resume().on('end', () => res.writeHead(400, { 'content-type': 'text/xml' }).end(error('LoadBalancerNotFound')));
+  for (const [code, outcome] of [
+    ['ValidationError', 'client_error'],
+    ['LoadBalancerNotFound', 'not_found'],
+  ] as const) {
+    test(`a request mistake (${code}) is not retried, keeps its AWS name, and counts as ${outcome}`, async () => {
+      let calls = 0;
+      const server = createHttpServer((req, res) => {
+        calls++;
+        req.resume().on('end', () => res.writeHead(400, { 'content-type': 'text/xml' }).end(error(code)));
+      });
+      servers.push(server);
+      const registry = new Registry();
+      await assert.rejects(api(await listen(server), registry).elb(new DescribeLoadBalancersCommand({ Names: ['x'] })), (err: Error) => {
+        assert.match(err.name, new RegExp(`^${code}`));
+        assert.equal(toProviderError(err, 'ctx').retryable, false);
+        return true;
+      });
+      assert.equal(calls, 1);
+      assert.deepEqual(await outcomes(registry), { [outcome]: 1 });
     });
-    servers.push(server);
-    const registry = new Registry();
-    await assert.rejects(api(await listen(server), registry).elb(new DescribeLoadBalancersCommand({ Names: ['x'] })), (err: Error) => {
-      assert.equal(err.name, 'LoadBalancerNotFoundException');
-      assert.equal(toProviderError(err, 'ctx').retryable, false);
-      return true;
-    });
-    assert.equal(calls, 1);
-    assert.deepEqual(await outcomes(registry), { client_error: 1 });
-  });
+  }
 
   test('a server that never answers times out, is retried, and ends as a retryable error', async () => {
     const blackHole = createTcpServer(() => {});

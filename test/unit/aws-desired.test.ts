@@ -14,6 +14,7 @@ const ctx: NlbContext = {
   subnetIds: ['subnet-a', 'subnet-b'],
   vpcCidrs: ['10.0.0.0/16'],
   nodeAddressPreference: ['InternalIP'],
+  nodeSecurityGroupIds: [],
 };
 
 function build(overrides: Parameters<typeof desiredService>[0] = {}, context: NlbContext = ctx) {
@@ -51,7 +52,7 @@ describe('aws desired state', () => {
       'kubernetes.io/service-name': 'shop/web',
       'kubernetes.io/service-uid': '11111111-2222-3333-4444-555555555555',
     });
-    assert.equal(nlb.crossZone, false);
+    assert.deepEqual(nlb.attributes, { 'load_balancing.cross_zone.enabled': 'false' });
     assert.equal(nlb.targetGroups.length, 1);
     const tg = nlb.targetGroups[0]!;
     assert.equal(tg.protocol, 'TCP');
@@ -195,7 +196,7 @@ describe('aws desired state', () => {
   test('additional tags go everywhere, cross-zone follows its annotation', () => {
     const nlb = build({ annotations: { [Annotations.additionalTags]: 'team=web', [Annotations.crossZone]: 'true' } });
     assert.equal(nlb.tags['team'], 'web');
-    assert.equal(nlb.crossZone, true);
+    assert.equal(nlb.attributes['load_balancing.cross_zone.enabled'], 'true');
   });
 
   test('spec.loadBalancerIP is refused with a pointer to the EIP annotation', () => {

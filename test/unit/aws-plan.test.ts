@@ -14,6 +14,7 @@ const ctx: NlbContext = {
   subnetIds: ['subnet-a', 'subnet-b'],
   vpcCidrs: ['10.0.0.0/16'],
   nodeAddressPreference: ['InternalIP'],
+  nodeSecurityGroupIds: [],
 };
 const UID = '11111111-2222-3333-4444-555555555555';
 
@@ -32,11 +33,12 @@ function inSync(nlb: DesiredNlb): ObservedNlb {
       dnsName: 'lb.example',
       type: 'network',
       scheme: nlb.scheme,
+      ipAddressType: nlb.ipAddressType,
       subnetMappings: nlb.subnetMappings,
       allocationsKnown: true,
       securityGroups: ['sg-1'],
       tags: nlb.tags,
-      attributes: { 'load_balancing.cross_zone.enabled': String(nlb.crossZone), 'deletion_protection.enabled': 'false' },
+      attributes: { ...nlb.attributes, 'deletion_protection.enabled': 'false' },
     },
     listeners: nlb.listeners.map((l) => ({
       arn: `arn:listener/${l.port}`,
@@ -55,6 +57,7 @@ function inSync(nlb: DesiredNlb): ObservedNlb {
       targets: tg.targets,
     })),
     securityGroup: { id: 'sg-1', name: nlb.securityGroup.name, rules: nlb.securityGroup.rules, tags: nlb.tags },
+    backendRules: nlb.backendRules,
   };
 }
 
@@ -67,7 +70,7 @@ function ips(n: number, base = 1): string[] {
 describe('aws plan', () => {
   test('nothing exists: SG, rules, LB, group, targets, listener, in that order', () => {
     const nlb = nlbOf();
-    const actions = planNlb({ listeners: [], targetGroups: [] }, nlb);
+    const actions = planNlb({ listeners: [], targetGroups: [], backendRules: [] }, nlb);
     assert.deepEqual(types(actions), [
       'createSecurityGroup',
       'authorizeIngress',
@@ -230,7 +233,7 @@ describe('aws plan', () => {
       sessionAffinity: { type: 'ClientIP' },
       annotations: { 'service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled': 'true' },
     });
-    const fresh = planNlb({ listeners: [], targetGroups: [] }, nlb);
+    const fresh = planNlb({ listeners: [], targetGroups: [], backendRules: [] }, nlb);
     const tgAttrs = fresh.find((a) => a.type === 'modifyTargetGroupAttributes') as Extract<Action, { type: 'modifyTargetGroupAttributes' }>;
     assert.deepEqual(tgAttrs.attributes, { 'stickiness.enabled': 'true', 'stickiness.type': 'source_ip' });
     const lbAttrs = fresh.find((a) => a.type === 'modifyLoadBalancerAttributes') as Extract<
@@ -286,6 +289,7 @@ describe('aws plan: deletion', () => {
       { arn: 'arn:tg/b', name: 'b' },
     ],
     securityGroupIds: ['sg-1'],
+    backendRules: [],
   };
 
   test('listeners, load balancer, target groups, security group, in that order', () => {
@@ -310,11 +314,20 @@ describe('aws plan: deletion', () => {
   });
 
   test('what is already gone is not planned: a crash leftover, or nothing at all', () => {
-    assert.deepEqual(planDeletion({ targetGroups: [], securityGroupIds: ['sg-1'] }), [{ type: 'deleteSecurityGroup', id: 'sg-1' }]);
+    assert.deepEqual(planDeletion({ targetGroups: [], securityGroupIds: ['sg-1'], backendRules: [] }), [
+      { type: 'deleteSecurityGroup', id: 'sg-1' },
+    ]);
     assert.deepEqual(
-      types(planDeletion({ loadBalancer: { arn: 'arn:lb', owned: true, listeners: [] }, targetGroups: [], securityGroupIds: [] })),
+      types(
+        planDeletion({
+          loadBalancer: { arn: 'arn:lb', owned: true, listeners: [] },
+          targetGroups: [],
+          securityGroupIds: [],
+          backendRules: [],
+        }),
+      ),
       ['deleteLoadBalancer'],
     );
-    assert.deepEqual(planDeletion({ targetGroups: [], securityGroupIds: [] }), []);
+    assert.deepEqual(planDeletion({ targetGroups: [], securityGroupIds: [], backendRules: [] }), []);
   });
 });

@@ -3,6 +3,7 @@
 // as a Warning event), never a silent default.
 
 import { invalidService, type ProviderError } from '../provider.ts';
+import { ipFamily } from '../../net/cidr.ts';
 import type { HealthCheckProtocol, Scheme } from './model.ts';
 
 export const ANNOTATION_PREFIX = 'service.beta.kubernetes.io/';
@@ -24,7 +25,52 @@ export const Annotations = {
   healthCheckHealthyThreshold: `${ANNOTATION_PREFIX}aws-load-balancer-healthcheck-healthy-threshold`,
   healthCheckUnhealthyThreshold: `${ANNOTATION_PREFIX}aws-load-balancer-healthcheck-unhealthy-threshold`,
   healthCheckSuccessCodes: `${ANNOTATION_PREFIX}aws-load-balancer-healthcheck-success-codes`,
+  type: `${ANNOTATION_PREFIX}aws-load-balancer-type`,
+  name: `${ANNOTATION_PREFIX}aws-load-balancer-name`,
+  targetType: `${ANNOTATION_PREFIX}aws-load-balancer-nlb-target-type`,
+  targetNodeLabels: `${ANNOTATION_PREFIX}aws-load-balancer-target-node-labels`,
+  sslCert: `${ANNOTATION_PREFIX}aws-load-balancer-ssl-cert`,
+  sslPorts: `${ANNOTATION_PREFIX}aws-load-balancer-ssl-ports`,
+  sslPolicy: `${ANNOTATION_PREFIX}aws-load-balancer-ssl-negotiation-policy`,
+  backendProtocol: `${ANNOTATION_PREFIX}aws-load-balancer-backend-protocol`,
+  alpnPolicy: `${ANNOTATION_PREFIX}aws-load-balancer-alpn-policy`,
+  securityGroups: `${ANNOTATION_PREFIX}aws-load-balancer-security-groups`,
+  manageBackendRules: `${ANNOTATION_PREFIX}aws-load-balancer-manage-backend-security-group-rules`,
+  privateIpv4Addresses: `${ANNOTATION_PREFIX}aws-load-balancer-private-ipv4-addresses`,
+  ipAddressType: `${ANNOTATION_PREFIX}aws-load-balancer-ip-address-type`,
+  accessLogEnabled: `${ANNOTATION_PREFIX}aws-load-balancer-access-log-enabled`,
+  accessLogEmitInterval: `${ANNOTATION_PREFIX}aws-load-balancer-access-log-emit-interval`,
+  accessLogBucket: `${ANNOTATION_PREFIX}aws-load-balancer-access-log-s3-bucket-name`,
+  accessLogPrefix: `${ANNOTATION_PREFIX}aws-load-balancer-access-log-s3-bucket-prefix`,
+  attributes: `${ANNOTATION_PREFIX}aws-load-balancer-attributes`,
 } as const;
+
+/** Every annotation of this family starts with this; keys under it that we do not read get a Warning. */
+export const AWS_ANNOTATION_PREFIX = `${ANNOTATION_PREFIX}aws-load-balancer-`;
+
+const KNOWN_KEYS: ReadonlySet<string> = new Set(Object.values(Annotations));
+
+/** "nlb" (or none) is ours; "external" and "nlb-ip" belong to the AWS Load Balancer Controller. */
+export type LoadBalancerType = 'nlb' | 'external' | 'nlb-ip';
+export type TargetType = 'ip' | 'instance';
+export type IpAddressType = 'ipv4' | 'dualstack';
+
+export const ALPN_POLICIES = ['HTTP1Only', 'HTTP2Only', 'HTTP2Optional', 'HTTP2Preferred', 'None'] as const;
+export type AlpnPolicy = (typeof ALPN_POLICIES)[number];
+
+/** The AWS Load Balancer Controller's default, written explicitly so that a hand edit is seen as drift. */
+export const DEFAULT_SSL_POLICY = 'ELBSecurityPolicy-2016-08';
+
+export interface TlsOptions {
+  /** ACM (or IAM) certificate ARNs; the first is the listener's default. */
+  certificates: string[];
+  /** Service port names or numbers; undefined = every port. */
+  ports?: string[];
+  sslPolicy: string;
+  alpnPolicy: AlpnPolicy;
+  /** backend-protocol "ssl": the NLB talks TLS to the targets too (TLS target groups). */
+  backendTls: boolean;
+}
 
 export interface HealthCheckOverrides {
   protocol?: HealthCheckProtocol;
@@ -47,6 +93,22 @@ export interface AwsServiceOptions {
   targetGroupAttributes: Record<string, string>;
   proxyProtocol: boolean;
   healthCheck: HealthCheckOverrides;
+  type: LoadBalancerType;
+  /** aws-load-balancer-name: the NLB's name instead of the default a<uid>. */
+  name?: string;
+  targetType: TargetType;
+  targetNodeLabels?: Record<string, string>;
+  tls?: TlsOptions;
+  /** IDs or Name tags of security groups to attach instead of creating one. */
+  securityGroups?: string[];
+  /** Open the nodes' security groups to the load balancer; undefined = the config's default. */
+  manageBackendRules?: boolean;
+  privateIpv4Addresses?: string[];
+  ipAddressType: IpAddressType;
+  /** Load balancer attributes from aws-load-balancer-attributes and the access-log-* annotations. */
+  loadBalancerAttributes: Record<string, string>;
+  /** Keys under aws-load-balancer-* this provider does not read. */
+  unsupported: string[];
 }
 
 function bad(annotation: string, value: string, expected: string): ProviderError {
@@ -105,6 +167,102 @@ const offOr =
   (check: (v: string) => boolean) =>
   (v: string): boolean =>
     v === 'off' || check(v);
+
+/** Load balancer attributes a Network Load Balancer accepts, with what each value may be. */
+const LOAD_BALANCER_ATTRIBUTES: Record<string, (value: string) => boolean> = {
+  'deletion_protection.enabled': bool,
+  'load_balancing.cross_zone.enabled': bool,
+  'access_logs.s3.enabled': bool,
+  'access_logs.s3.bucket': (v) => /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(v),
+  'access_logs.s3.prefix': (v) => v.length <= 1024,
+  'dns_record.client_routing_policy': (v) =>
+    ['availability_zone_affinity', 'partial_availability_zone_affinity', 'any_availability_zone'].includes(v),
+  'ipv6.deny_all_igw_traffic': bool,
+  'zonal_shift.config.enabled': bool,
+};
+
+function parseLoadBalancerAttributes(annotations: Record<string, string>): Record<string, string> {
+  const attributes: Record<string, string> = {};
+  const value = annotations[Annotations.attributes];
+  if (value !== undefined) {
+    for (const [key, attrValue] of parseKeyValues(Annotations.attributes, value)) {
+      const valid = LOAD_BALANCER_ATTRIBUTES[key];
+      if (!valid) {
+        throw invalidService(
+          `annotation ${Annotations.attributes}: unknown load balancer attribute "${key}" (known: ${Object.keys(LOAD_BALANCER_ATTRIBUTES).join(', ')})`,
+        );
+      }
+      if (!valid(attrValue))
+        throw invalidService(`annotation ${Annotations.attributes}: ${JSON.stringify(attrValue)} is not a valid value for "${key}"`);
+      attributes[key] = attrValue;
+    }
+  }
+  // The older one-attribute annotations win a tie, as in the AWS Load Balancer Controller.
+  const enabled = annotations[Annotations.accessLogEnabled];
+  if (enabled !== undefined) attributes['access_logs.s3.enabled'] = String(parseBoolean(Annotations.accessLogEnabled, enabled));
+  const bucket = annotations[Annotations.accessLogBucket];
+  if (bucket !== undefined) {
+    if (!LOAD_BALANCER_ATTRIBUTES['access_logs.s3.bucket']!(bucket.trim()))
+      throw bad(Annotations.accessLogBucket, bucket, 'an S3 bucket name');
+    attributes['access_logs.s3.bucket'] = bucket.trim();
+  }
+  const prefix = annotations[Annotations.accessLogPrefix];
+  if (prefix !== undefined) attributes['access_logs.s3.prefix'] = prefix.trim();
+  // NLBs publish their logs every 5 minutes whatever is asked; the value is still checked, as upstream's.
+  const interval = annotations[Annotations.accessLogEmitInterval];
+  if (interval !== undefined && !['5', '60'].includes(interval.trim())) throw bad(Annotations.accessLogEmitInterval, interval, '5 or 60');
+  if (attributes['access_logs.s3.enabled'] === 'true' && !attributes['access_logs.s3.bucket']) {
+    throw invalidService(`annotation ${Annotations.accessLogEnabled}: access logs need a bucket (${Annotations.accessLogBucket})`);
+  }
+  return attributes;
+}
+
+function parseTls(annotations: Record<string, string>): TlsOptions | undefined {
+  const certs = annotations[Annotations.sslCert];
+  const ports = annotations[Annotations.sslPorts];
+  const policy = annotations[Annotations.sslPolicy];
+  const alpn = annotations[Annotations.alpnPolicy];
+  const backend = annotations[Annotations.backendProtocol];
+  let backendTls = false;
+  if (backend !== undefined) {
+    const v = backend.trim().toLowerCase();
+    if (v !== 'ssl' && v !== 'tcp') throw bad(Annotations.backendProtocol, backend, '"ssl" or "tcp" (an NLB has no HTTP listeners)');
+    backendTls = v === 'ssl';
+  }
+  if (certs === undefined) {
+    for (const key of [Annotations.sslPorts, Annotations.sslPolicy, Annotations.alpnPolicy]) {
+      if (annotations[key] !== undefined)
+        throw invalidService(`annotation ${key} needs TLS listeners, so a certificate in ${Annotations.sslCert}`);
+    }
+    if (backendTls)
+      throw invalidService(
+        `annotation ${Annotations.backendProtocol}: "ssl" needs TLS listeners, so a certificate in ${Annotations.sslCert}`,
+      );
+    return undefined;
+  }
+  const certificates = parseList(Annotations.sslCert, certs);
+  if (certificates.some((c) => !/^arn:aws[a-z-]*:(acm|iam):/.test(c)))
+    throw bad(Annotations.sslCert, certs, 'comma-separated ACM or IAM certificate ARNs');
+  let alpnPolicy: AlpnPolicy = 'None';
+  if (alpn !== undefined) {
+    const found = ALPN_POLICIES.find((p) => p.toLowerCase() === alpn.trim().toLowerCase());
+    if (!found) throw bad(Annotations.alpnPolicy, alpn, ALPN_POLICIES.join(', '));
+    alpnPolicy = found;
+  }
+  let sslPolicy = DEFAULT_SSL_POLICY;
+  if (policy !== undefined) {
+    if (!/^[A-Za-z0-9-]{1,128}$/.test(policy.trim()))
+      throw bad(Annotations.sslPolicy, policy, 'a security policy name like ELBSecurityPolicy-TLS13-1-2-2021-06');
+    sslPolicy = policy.trim();
+  }
+  const tls: TlsOptions = { certificates, sslPolicy, alpnPolicy, backendTls };
+  if (ports !== undefined) tls.ports = parseList(Annotations.sslPorts, ports);
+  return tls;
+}
+
+function parseStringMap(annotation: string, value: string): Record<string, string> {
+  return Object.fromEntries(parseKeyValues(annotation, value));
+}
 
 /** Target group attributes a Network Load Balancer accepts, with what each value may be. */
 const TARGET_GROUP_ATTRIBUTES: Record<string, (value: string) => boolean> = {
@@ -172,7 +330,10 @@ function parseHealthCheck(annotations: Record<string, string>): HealthCheckOverr
   }
   const port = annotations[Annotations.healthCheckPort];
   if (port !== undefined) {
-    hc.port = port.trim() === 'traffic-port' ? 'traffic-port' : String(parseInteger(Annotations.healthCheckPort, port, 1, 65535));
+    const v = port.trim();
+    // A name is a Service port's, resolved to its nodePort once the ports are known (desired.ts).
+    if (v === 'traffic-port' || /^(?=.*[a-z])[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$/.test(v)) hc.port = v;
+    else hc.port = String(parseInteger(Annotations.healthCheckPort, port, 1, 65535));
   }
   const path = annotations[Annotations.healthCheckPath];
   if (path !== undefined) {
@@ -204,7 +365,55 @@ export function parseAwsAnnotations(annotations: Record<string, string>): AwsSer
     targetGroupAttributes: {},
     proxyProtocol: false,
     healthCheck: parseHealthCheck(annotations),
+    type: 'nlb',
+    targetType: 'ip',
+    ipAddressType: 'ipv4',
+    loadBalancerAttributes: parseLoadBalancerAttributes(annotations),
+    unsupported: Object.keys(annotations)
+      .filter((k) => k.startsWith(AWS_ANNOTATION_PREFIX) && !KNOWN_KEYS.has(k))
+      .sort(),
   };
+  const type = annotations[Annotations.type];
+  if (type !== undefined) {
+    const v = type.trim().toLowerCase();
+    if (v !== 'nlb' && v !== 'external' && v !== 'nlb-ip') throw bad(Annotations.type, type, '"nlb", "external" or "nlb-ip"');
+    options.type = v;
+  }
+  const name = annotations[Annotations.name];
+  if (name !== undefined) {
+    const v = name.trim();
+    if (!/^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,30}[a-zA-Z0-9])?$/.test(v) || v.startsWith('internal-')) {
+      throw bad(Annotations.name, name, '1-32 letters, digits or hyphens, not starting or ending with a hyphen nor with "internal-"');
+    }
+    options.name = v;
+  }
+  const targetType = annotations[Annotations.targetType];
+  if (targetType !== undefined) {
+    const v = targetType.trim().toLowerCase();
+    if (v !== 'ip' && v !== 'instance') throw bad(Annotations.targetType, targetType, '"ip" or "instance"');
+    options.targetType = v;
+  }
+  const labels = annotations[Annotations.targetNodeLabels];
+  if (labels !== undefined) options.targetNodeLabels = parseStringMap(Annotations.targetNodeLabels, labels);
+  const tls = parseTls(annotations);
+  if (tls) options.tls = tls;
+  const sgs = annotations[Annotations.securityGroups];
+  if (sgs !== undefined) options.securityGroups = parseList(Annotations.securityGroups, sgs);
+  const manage = annotations[Annotations.manageBackendRules];
+  if (manage !== undefined) options.manageBackendRules = parseBoolean(Annotations.manageBackendRules, manage);
+  const ipType = annotations[Annotations.ipAddressType];
+  if (ipType !== undefined) {
+    const v = ipType.trim().toLowerCase();
+    if (v !== 'ipv4' && v !== 'dualstack') throw bad(Annotations.ipAddressType, ipType, '"ipv4" or "dualstack"');
+    options.ipAddressType = v;
+  }
+  const privateIps = annotations[Annotations.privateIpv4Addresses];
+  if (privateIps !== undefined) {
+    const list = parseList(Annotations.privateIpv4Addresses, privateIps);
+    if (list.some((ip) => ipFamily(ip) !== 'IPv4'))
+      throw bad(Annotations.privateIpv4Addresses, privateIps, 'comma-separated IPv4 addresses');
+    options.privateIpv4Addresses = list;
+  }
   const scheme = parseScheme(annotations);
   if (scheme !== undefined) options.scheme = scheme;
 

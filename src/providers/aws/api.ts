@@ -11,7 +11,7 @@ import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { AwsProviderConfig } from './config.ts';
-import { classifyFailure, errorName, isRetryableFailure } from './errors.ts';
+import { classifyFailure, errorName, isNotFound, isRetryableFailure } from './errors.ts';
 import { RateBudget } from '../rate-budget.ts';
 
 type ElbCommand<I extends ElbIn, O extends ElbOut> = Parameters<typeof ElasticLoadBalancingV2Client.prototype.send<I, O>>[0];
@@ -30,7 +30,7 @@ function counter(registry: Registry): Counter<'service' | 'operation' | 'outcome
   if (existing) return existing as Counter<'service' | 'operation' | 'outcome'>;
   return new Counter({
     name,
-    help: 'AWS API calls (every attempt) by service, operation and outcome (success, throttled, server_error, network_error, client_error).',
+    help: 'AWS API calls (every attempt) by service, operation and outcome (success, not_found, throttled, server_error, network_error, client_error).',
     labelNames: ['service', 'operation', 'outcome'],
     registers: [registry],
   });
@@ -107,7 +107,7 @@ export class AwsApi {
           return out;
         } catch (err) {
           const outcome = classifyFailure(err);
-          this.#calls.inc({ service, operation, outcome });
+          this.#calls.inc({ service, operation, outcome: outcome === 'client_error' && isNotFound(err) ? 'not_found' : outcome });
           if (outcome === 'throttled') this.#budget.backOff();
           throw err;
         } finally {

@@ -10,6 +10,7 @@ import {
   type IpPermission,
 } from '@aws-sdk/client-ec2';
 import {
+  AddListenerCertificatesCommand,
   AddTagsCommand,
   CreateListenerCommand,
   CreateLoadBalancerCommand,
@@ -23,6 +24,8 @@ import {
   ModifyTargetGroupAttributesCommand,
   ModifyTargetGroupCommand,
   RegisterTargetsCommand,
+  RemoveListenerCertificatesCommand,
+  SetIpAddressTypeCommand,
   SetSecurityGroupsCommand,
   SetSubnetsCommand,
   type Tag,
@@ -31,7 +34,7 @@ import type { Logger } from 'pino';
 import type { AwsApi } from './api.ts';
 import { isAwsError, settling } from './errors.ts';
 import { parseCidr } from '../../net/cidr.ts';
-import type { Action, HealthCheckSettings, ObservedNlb, SgRule, TargetRef } from './model.ts';
+import type { Action, BackendRule, HealthCheckSettings, ListenerTls, ObservedNlb, SgRule, SubnetMapping, TargetRef } from './model.ts';
 
 export interface AppliedListener {
   arn: string;
@@ -58,6 +61,8 @@ export interface ApplyContext {
   targetGroupDeleted(arn: string): void;
   /** A create hit a same-named resource we did not know about: remember it so that the next sync sees it. */
   targetGroupFound(name: string): Promise<void>;
+  /** An event on the Service, for what its owner should know (a replacement changes the DNS name). */
+  event(type: 'Normal' | 'Warning', reason: string, message: string): void;
 }
 
 /** How soon to retry when AWS is still settling after our own change (names freed, groups released). */
@@ -106,6 +111,39 @@ function permissions(rules: SgRule[]): IpPermission[] {
     else p.IpRanges!.push({ CidrIp: r.cidr });
   }
   return [...byPort.values()];
+}
+
+/** One permission per protocol and port range on a node group, from the given (our) security group. */
+function backendPermissions(rules: BackendRule[], sourceGroupId: string): IpPermission[] {
+  return rules.map((r) => ({
+    IpProtocol: r.protocol,
+    FromPort: r.port,
+    ToPort: r.toPort ?? r.port,
+    UserIdGroupPairs: [{ GroupId: sourceGroupId }],
+  }));
+}
+
+function byGroup(rules: BackendRule[]): Map<string, BackendRule[]> {
+  const groups = new Map<string, BackendRule[]>();
+  for (const r of rules) groups.set(r.groupId, [...(groups.get(r.groupId) ?? []), r]);
+  return groups;
+}
+
+function tlsInput(tls: ListenerTls | undefined) {
+  if (!tls) return {};
+  return {
+    Certificates: [{ CertificateArn: tls.certificates[0]! }],
+    SslPolicy: tls.sslPolicy,
+    AlpnPolicy: [tls.alpnPolicy],
+  };
+}
+
+function subnetMappingsInput(mappings: SubnetMapping[]) {
+  return mappings.map((m) => ({
+    SubnetId: m.subnetId,
+    ...(m.allocationId ? { AllocationId: m.allocationId } : {}),
+    ...(m.privateIPv4Address ? { PrivateIPv4Address: m.privateIPv4Address } : {}),
+  }));
 }
 
 function healthCheckInput(hc: HealthCheckSettings) {
@@ -171,6 +209,31 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
         throw err;
       }
       return;
+    case 'authorizeBackend':
+      for (const [groupId, rules] of byGroup(action.rules)) {
+        try {
+          await api.ec2(new AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: backendPermissions(rules, sgId()) }));
+        } catch (err) {
+          if (isAwsError(err, 'InvalidPermission.Duplicate'))
+            throw settling(`rules on node security group ${groupId} changed concurrently; syncing again`, SETTLE_MS, err);
+          throw err;
+        }
+      }
+      return;
+    case 'revokeBackend':
+      for (const [groupId, rules] of byGroup(action.rules)) {
+        try {
+          await api.ec2(
+            new RevokeSecurityGroupIngressCommand({
+              GroupId: groupId,
+              IpPermissions: backendPermissions(rules, action.sourceGroupId ?? sgId()),
+            }),
+          );
+        } catch (err) {
+          if (!isAwsError(err, 'InvalidPermission.NotFound', 'InvalidGroup.NotFound')) throw err;
+        }
+      }
+      return;
     case 'revokeIngress':
       try {
         await api.ec2(new RevokeSecurityGroupIngressCommand({ GroupId: sgId(), IpPermissions: permissions(action.rules) }));
@@ -179,8 +242,14 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
       }
       return;
     case 'deleteLoadBalancer':
-      if (action.reason !== undefined)
+      if (action.reason !== undefined) {
         ctx.logger.warn({ service: ctx.service, reason: action.reason }, 'replacing the load balancer (its DNS name will change)');
+        ctx.event(
+          'Warning',
+          'ReplacingLoadBalancer',
+          `replacing the load balancer because ${action.reason}; AWS cannot change that in place, so its DNS name will change`,
+        );
+      }
       try {
         await api.elb(new DeleteLoadBalancerCommand({ LoadBalancerArn: action.arn }));
       } catch (err) {
@@ -197,12 +266,9 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
             Name: action.name,
             Type: 'network',
             Scheme: action.scheme,
-            IpAddressType: 'ipv4',
-            SubnetMappings: action.subnetMappings.map((m) => ({
-              SubnetId: m.subnetId,
-              ...(m.allocationId ? { AllocationId: m.allocationId } : {}),
-            })),
-            SecurityGroups: [sgId()],
+            IpAddressType: action.ipAddressType,
+            SubnetMappings: subnetMappingsInput(action.subnetMappings),
+            SecurityGroups: action.securityGroupIds ?? [sgId()],
             Tags: elbTags(action.tags),
           }),
         );
@@ -220,15 +286,15 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
       await api.elb(
         new SetSubnetsCommand({
           LoadBalancerArn: lbArn(),
-          SubnetMappings: action.subnetMappings.map((m) => ({
-            SubnetId: m.subnetId,
-            ...(m.allocationId ? { AllocationId: m.allocationId } : {}),
-          })),
+          SubnetMappings: subnetMappingsInput(action.subnetMappings),
         }),
       );
       return;
+    case 'setIpAddressType':
+      await api.elb(new SetIpAddressTypeCommand({ LoadBalancerArn: lbArn(), IpAddressType: action.ipAddressType }));
+      return;
     case 'setSecurityGroups':
-      await api.elb(new SetSecurityGroupsCommand({ LoadBalancerArn: lbArn(), SecurityGroups: [sgId()] }));
+      await api.elb(new SetSecurityGroupsCommand({ LoadBalancerArn: lbArn(), SecurityGroups: action.ids ?? [sgId()] }));
       return;
     case 'tagLoadBalancer':
       await api.elb(new AddTagsCommand({ ResourceArns: [lbArn()], Tags: elbTags(action.tags) }));
@@ -250,7 +316,7 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
             Protocol: tg.protocol,
             Port: tg.port,
             VpcId: ctx.vpcId,
-            TargetType: 'ip',
+            TargetType: tg.targetType,
             IpAddressType: 'ipv4',
             ...healthCheckInput(tg.healthCheck),
             Tags: elbTags(action.tags),
@@ -297,6 +363,7 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
             Port: action.port,
             Protocol: action.protocol,
             DefaultActions: forward(targetGroupArn),
+            ...tlsInput(action.tls),
           }),
         );
         const arn = required(out.Listeners?.[0]?.ListenerArn, 'listener ARN in the CreateListener answer');
@@ -314,11 +381,33 @@ async function applyOne(ctx: ApplyContext, state: ApplyState, action: Action): P
         new ModifyListenerCommand({
           ListenerArn: action.arn,
           Port: action.port,
-          Protocol: action.protocol,
+          ...(action.protocol ? { Protocol: action.protocol } : {}),
           DefaultActions: forward(targetGroupArn),
+          ...tlsInput(action.tls),
         }),
       );
-      state.listeners.set(action.port, { arn: action.arn, protocol: action.protocol, targetGroupArn });
+      const protocol = action.protocol ?? state.listeners.get(action.port)?.protocol ?? '';
+      state.listeners.set(action.port, { arn: action.arn, protocol, targetGroupArn });
+      return;
+    }
+    case 'addListenerCertificates': {
+      const arn = required(state.listeners.get(action.port)?.arn, `listener on port ${action.port}`);
+      await api.elb(
+        new AddListenerCertificatesCommand({
+          ListenerArn: arn,
+          Certificates: action.certificates.map((CertificateArn) => ({ CertificateArn })),
+        }),
+      );
+      return;
+    }
+    case 'removeListenerCertificates': {
+      const arn = required(state.listeners.get(action.port)?.arn, `listener on port ${action.port}`);
+      await api.elb(
+        new RemoveListenerCertificatesCommand({
+          ListenerArn: arn,
+          Certificates: action.certificates.map((CertificateArn) => ({ CertificateArn })),
+        }),
+      );
       return;
     }
     case 'deleteListener':

@@ -33,6 +33,23 @@ export const awsProviderConfigSchema = z.strictObject({
    * attributes, tags, security group rules) and repairs drift. 0 = always re-read everything.
    */
   fullVerifySeconds: z.number().int().min(0).default(3600),
+  /**
+   * Services annotated aws-load-balancer-type: external or nlb-ip belong to the AWS Load Balancer
+   * Controller, and this provider stands down for them. true: serve them anyway (when that controller is
+   * not installed).
+   */
+  claimExternalType: z.boolean().default(false),
+  /**
+   * The nodes' security groups get ingress rules from each load balancer's security group on its NodePorts
+   * and health check ports (what cloud-provider-aws does for NLBs). ids: those groups; empty = every
+   * security group in the VPC tagged kubernetes.io/cluster/<clusterName> (owned or shared).
+   */
+  nodeSecurityGroups: z
+    .strictObject({
+      manage: z.boolean().default(true),
+      ids: z.array(z.string().regex(/^sg-[0-9a-f]+$/)).default([]),
+    })
+    .prefault({}),
 });
 
 export type AwsProviderConfig = z.infer<typeof awsProviderConfigSchema>;

@@ -66,6 +66,15 @@ export function classifyFailure(err: unknown): FailureKind {
   return 'client_error';
 }
 
+/**
+ * "Not found" answers that are part of normal work (the first look-up of a load balancer that does not exist
+ * yet; a delete of something already gone): counted apart from client errors, so that a client_error rate
+ * means real mistakes (bad requests, missing IAM permissions).
+ */
+export function isNotFound(err: unknown): boolean {
+  return /NotFound(Exception)?$/.test(errorName(err));
+}
+
 export function isRetryableFailure(kind: FailureKind): boolean {
   return kind !== 'client_error';
 }

@@ -3,12 +3,16 @@
 // stays pure.
 
 export type Scheme = 'internet-facing' | 'internal';
-export type TargetGroupProtocol = 'TCP' | 'UDP' | 'TCP_UDP';
+export type TargetGroupProtocol = 'TCP' | 'UDP' | 'TCP_UDP' | 'TLS';
+export type ListenerProtocol = TargetGroupProtocol;
+export type TargetType = 'ip' | 'instance';
 export type HealthCheckProtocol = 'TCP' | 'HTTP' | 'HTTPS';
 
 export interface SubnetMapping {
   subnetId: string;
   allocationId?: string;
+  /** Internal load balancers: the fixed private address in this subnet. */
+  privateIPv4Address?: string;
 }
 
 export interface HealthCheckSettings {
@@ -41,9 +45,29 @@ export interface SgRule {
   cidr: string;
 }
 
+/**
+ * One ingress rule on a node security group: from the load balancer's security group (the source is
+ * implied, so that only rules naming our group are ever considered ours) to a NodePort or health check port.
+ */
+export interface BackendRule {
+  groupId: string;
+  protocol: 'tcp' | 'udp';
+  port: number;
+  /** Only on observed rules that span a range. */
+  toPort?: number;
+}
+
+export interface ListenerTls {
+  /** The first is the default certificate; the rest are the listener's certificate list. */
+  certificates: string[];
+  sslPolicy: string;
+  alpnPolicy: string;
+}
+
 export interface DesiredTargetGroup {
   name: string;
   protocol: TargetGroupProtocol;
+  targetType: TargetType;
   /** The NodePort. */
   port: number;
   healthCheck: HealthCheckSettings;
@@ -54,8 +78,9 @@ export interface DesiredTargetGroup {
 
 export interface DesiredListener {
   port: number;
-  protocol: TargetGroupProtocol;
+  protocol: ListenerProtocol;
   targetGroupName: string;
+  tls?: ListenerTls;
 }
 
 export interface DesiredNlb {
@@ -64,8 +89,15 @@ export interface DesiredNlb {
   subnetMappings: SubnetMapping[];
   /** Ownership tags plus the additional-resource-tags annotation: on the LB, its groups and its SG. */
   tags: Record<string, string>;
-  crossZone: boolean;
+  ipAddressType: 'ipv4' | 'dualstack';
+  /** Only the keys we manage (cross-zone always, so that it reverts); others are left alone. */
+  attributes: Record<string, string>;
+  /** Ours, unless securityGroupIds is set. */
   securityGroup: { name: string; description: string; rules: SgRule[] };
+  /** The security-groups annotation, resolved: attached instead of ours, and never edited. */
+  securityGroupIds?: string[];
+  /** Openings on the nodes' security groups from ours; empty when not managed. */
+  backendRules: BackendRule[];
   targetGroups: DesiredTargetGroup[];
   listeners: DesiredListener[];
 }
@@ -76,8 +108,9 @@ export interface ObservedLoadBalancerResource {
   dnsName: string;
   type: string;
   scheme: Scheme;
+  ipAddressType: string;
   subnetMappings: SubnetMapping[];
-  /** False when AWS did not say which EIPs are attached (then they are not compared). */
+  /** False when AWS did not say which addresses (EIPs, private IPs) are attached (then they are not compared). */
   allocationsKnown: boolean;
   securityGroups: string[];
   tags: Record<string, string>;
@@ -89,6 +122,8 @@ export interface ObservedListener {
   port: number;
   protocol: string;
   targetGroupArn?: string;
+  /** TLS listeners only; certificates with the default first (filled in by the full read). */
+  tls?: ListenerTls;
 }
 
 export interface ObservedTargetGroup {
@@ -116,6 +151,8 @@ export interface ObservedNlb {
   listeners: ObservedListener[];
   targetGroups: ObservedTargetGroup[];
   securityGroup?: ObservedSecurityGroup;
+  /** Rules on node security groups whose source is our security group. */
+  backendRules: BackendRule[];
 }
 
 /** What exists for a Service being deleted, found by name and by ownership tags. */
@@ -126,6 +163,8 @@ export interface ObservedDeletion {
   targetGroups: Array<{ arn: string; name: string }>;
   /** Ours, by tag filter. */
   securityGroupIds: string[];
+  /** Rules on node security groups that name one of ours as their source (revoked first, or ours cannot go). */
+  backendRules: Array<BackendRule & { sourceGroupId: string }>;
 }
 
 /** Target groups are referred to by name: a group created earlier in the same plan has no ARN yet. */
@@ -136,9 +175,23 @@ export type Action =
   | { type: 'revokeIngress'; rules: SgRule[] }
   /** With a reason when the load balancer is replaced; without one when the Service is deleted. */
   | { type: 'deleteLoadBalancer'; arn: string; reason?: string }
-  | { type: 'createLoadBalancer'; name: string; scheme: Scheme; subnetMappings: SubnetMapping[]; tags: Record<string, string> }
+  | {
+      type: 'createLoadBalancer';
+      name: string;
+      scheme: Scheme;
+      ipAddressType: 'ipv4' | 'dualstack';
+      subnetMappings: SubnetMapping[];
+      /** Undefined: ours. */
+      securityGroupIds?: string[];
+      tags: Record<string, string>;
+    }
   | { type: 'setSubnets'; subnetMappings: SubnetMapping[] }
-  | { type: 'setSecurityGroups' }
+  | { type: 'setIpAddressType'; ipAddressType: 'ipv4' | 'dualstack' }
+  /** Undefined ids: ours. */
+  | { type: 'setSecurityGroups'; ids?: string[] }
+  | { type: 'authorizeBackend'; rules: BackendRule[] }
+  /** sourceGroupId undefined: ours. */
+  | { type: 'revokeBackend'; rules: BackendRule[]; sourceGroupId?: string }
   | { type: 'tagLoadBalancer'; tags: Record<string, string> }
   | { type: 'modifyLoadBalancerAttributes'; attributes: Record<string, string> }
   | { type: 'createTargetGroup'; targetGroup: DesiredTargetGroup; tags: Record<string, string> }
@@ -147,8 +200,11 @@ export type Action =
   | { type: 'tagTargetGroup'; name: string; tags: Record<string, string> }
   | { type: 'deregisterTargets'; name: string; targets: TargetRef[] }
   | { type: 'registerTargets'; name: string; targets: TargetRef[] }
-  | { type: 'createListener'; port: number; protocol: TargetGroupProtocol; targetGroupName: string }
-  | { type: 'modifyListener'; arn: string; port: number; protocol: TargetGroupProtocol; targetGroupName: string }
+  | { type: 'createListener'; port: number; protocol: ListenerProtocol; targetGroupName: string; tls?: ListenerTls }
+  /** protocol undefined: unchanged (AWS keeps it when the field is left out). */
+  | { type: 'modifyListener'; arn: string; port: number; protocol?: ListenerProtocol; targetGroupName: string; tls?: ListenerTls }
+  | { type: 'addListenerCertificates'; port: number; certificates: string[] }
+  | { type: 'removeListenerCertificates'; port: number; certificates: string[] }
   | { type: 'deleteListener'; arn: string; port: number }
   | { type: 'deleteTargetGroup'; arn: string; name: string }
   | { type: 'deleteSecurityGroup'; id: string };
@@ -157,7 +213,11 @@ export type Action =
 export const TARGETS_PER_CALL = 100;
 
 /** What AWS gives a new NLB and a new target group, so a create needs no read-back. */
-export const NLB_DEFAULT_ATTRIBUTES: Readonly<Record<string, string>> = { 'load_balancing.cross_zone.enabled': 'false' };
+export const NLB_DEFAULT_ATTRIBUTES: Readonly<Record<string, string>> = {
+  'load_balancing.cross_zone.enabled': 'false',
+  'deletion_protection.enabled': 'false',
+  'access_logs.s3.enabled': 'false',
+};
 export const TARGET_GROUP_DEFAULT_ATTRIBUTES: Readonly<Record<string, string>> = {
   'stickiness.enabled': 'false',
   'proxy_protocol_v2.enabled': 'false',

@@ -3,7 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import { invalidService } from '../provider.ts';
-import type { TargetGroupProtocol } from './model.ts';
+import type { TargetGroupProtocol, TargetType } from './model.ts';
 
 function hex(input: string): string {
   return createHash('sha256').update(input).digest('hex');
@@ -20,10 +20,18 @@ export function targetGroupNamePrefix(clusterName: string): string {
 
 /**
  * 32 characters: prefix, 10 of the UID, 11 of a hash of what a target group cannot change (protocol and
- * port). A new NodePort or protocol therefore gets a new group, and the old one is deleted after the switch.
+ * port, target type). A new NodePort, protocol or target type therefore gets a new group, and the old one is
+ * deleted after the switch. IP groups hash as they did before instance targets existed, so their names stay.
  */
-export function targetGroupName(clusterName: string, uid: string, protocol: TargetGroupProtocol, nodePort: number): string {
-  return `${targetGroupNamePrefix(clusterName)}${compactUid(uid).slice(0, 10)}-${hex(`${uid}/${protocol}/${nodePort}`).slice(0, 11)}`;
+export function targetGroupName(
+  clusterName: string,
+  uid: string,
+  protocol: TargetGroupProtocol,
+  nodePort: number,
+  targetType: TargetType = 'ip',
+): string {
+  const key = `${uid}/${protocol}/${nodePort}${targetType === 'instance' ? '/instance' : ''}`;
+  return `${targetGroupNamePrefix(clusterName)}${compactUid(uid).slice(0, 10)}-${hex(key).slice(0, 11)}`;
 }
 
 export const SECURITY_GROUP_PREFIX = 'k8s-slb-';

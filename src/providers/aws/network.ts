@@ -1,6 +1,6 @@
 // VPC facts every Service needs (CIDRs, subnets), read once and cached, so that they cost no calls per sync.
 
-import { DescribeSubnetsCommand, DescribeVpcsCommand, type Subnet } from '@aws-sdk/client-ec2';
+import { DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcsCommand, type Subnet } from '@aws-sdk/client-ec2';
 import { invalidService, ProviderError } from '../provider.ts';
 import type { AwsApi } from './api.ts';
 import { Annotations } from './annotations.ts';
@@ -47,7 +47,9 @@ export class NetworkInfo {
   readonly #clusterName: string;
   readonly #now: () => number;
   #vpcCidrs: Cached<string[]> | undefined;
+  #nodeSecurityGroups: Cached<string[]> | undefined;
   readonly #subnets = new Map<string, Cached<string[]>>();
+  readonly #securityGroups = new Map<string, Cached<string[]>>();
 
   constructor(api: AwsApi, config: AwsProviderConfig, clusterName: string, now: () => number = Date.now) {
     this.#api = api;
@@ -66,6 +68,77 @@ export class NetworkInfo {
     if (annotated) return this.#cachedSubnets(`annotation:${annotated.join(',')}`, () => this.#resolveAnnotated(annotated));
     if (this.#config.subnets.length > 0) return Promise.resolve(this.#config.subnets);
     return this.#cachedSubnets(`discovered:${scheme}`, () => this.#discover(scheme));
+  }
+
+  /** The nodes' security groups (config, else tagged for the cluster); [] when their management is off. */
+  nodeSecurityGroups(): Promise<string[]> {
+    const config = this.#config.nodeSecurityGroups;
+    if (!config.manage) return Promise.resolve([]);
+    if (config.ids.length > 0) return Promise.resolve([...config.ids].sort());
+    this.#nodeSecurityGroups = this.#fresh(this.#nodeSecurityGroups, () => this.#discoverNodeSecurityGroups());
+    return this.#nodeSecurityGroups.value;
+  }
+
+  /** The security-groups annotation: IDs checked to be in the VPC, names looked up by their Name tag. */
+  securityGroups(items: string[]): Promise<string[]> {
+    const key = items.join(',');
+    const entry = this.#fresh(this.#securityGroups.get(key), () => this.#resolveSecurityGroups(items));
+    this.#securityGroups.set(key, entry);
+    return entry.value;
+  }
+
+  async #discoverNodeSecurityGroups(): Promise<string[]> {
+    const out = await this.#api.ec2(
+      new DescribeSecurityGroupsCommand({
+        Filters: [
+          { Name: 'vpc-id', Values: [this.#config.vpcId] },
+          { Name: 'tag-key', Values: [`kubernetes.io/cluster/${this.#clusterName}`] },
+        ],
+      }),
+    );
+    // Load balancer groups (ours, the AWS Load Balancer Controller's) carry the cluster tag too; they are not nodes'.
+    return (out.SecurityGroups ?? [])
+      .filter(
+        (g) =>
+          !g.Tags?.some(
+            (t) => t.Key === 'kubernetes.io/service-uid' || t.Key === 'kubernetes.io/service-name' || t.Key === 'elbv2.k8s.aws/cluster',
+          ),
+      )
+      .map((g) => g.GroupId!)
+      .sort();
+  }
+
+  async #resolveSecurityGroups(items: string[]): Promise<string[]> {
+    const annotation = Annotations.securityGroups;
+    const vpcFilter = { Name: 'vpc-id', Values: [this.#config.vpcId] };
+    const ids = items.filter((s) => s.startsWith('sg-'));
+    const names = items.filter((s) => !s.startsWith('sg-'));
+    const found: Array<{ id: string; name: string | undefined }> = [];
+    const collect = (
+      groups: Array<{ GroupId?: string | undefined; Tags?: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined }>,
+    ) => {
+      for (const g of groups) if (g.GroupId) found.push({ id: g.GroupId, name: g.Tags?.find((t) => t.Key === 'Name')?.Value });
+    };
+    if (ids.length > 0)
+      collect(
+        (await this.#api.ec2(new DescribeSecurityGroupsCommand({ Filters: [vpcFilter, { Name: 'group-id', Values: ids }] })))
+          .SecurityGroups ?? [],
+      );
+    if (names.length > 0)
+      collect(
+        (await this.#api.ec2(new DescribeSecurityGroupsCommand({ Filters: [vpcFilter, { Name: 'tag:Name', Values: names }] })))
+          .SecurityGroups ?? [],
+      );
+    const resolved = items.map((item) => {
+      const matches = found.filter((g) => g.id === item || g.name === item);
+      if (matches.length !== 1) {
+        throw invalidService(
+          `annotation ${annotation}: "${item}" ${matches.length === 0 ? 'is not a security group' : 'names several security groups'} in VPC ${this.#config.vpcId}`,
+        );
+      }
+      return matches[0]!.id;
+    });
+    return [...new Set(resolved)];
   }
 
   #cachedSubnets(key: string, load: () => Promise<string[]>): Promise<string[]> {

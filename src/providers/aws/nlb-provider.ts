@@ -24,7 +24,7 @@ import {
   type OwnedLoadBalancer,
   type ProviderDeps,
 } from '../provider.ts';
-import { parseAwsAnnotations } from './annotations.ts';
+import { Annotations, parseAwsAnnotations, type AwsServiceOptions } from './annotations.ts';
 import { AwsApi } from './api.ts';
 import { applyActions, stateFromObserved, stateOfTargetGroups, type AppliedListener, type ApplyContext } from './apply.ts';
 import type { AwsProviderConfig } from './config.ts';
@@ -34,11 +34,12 @@ import { Inventory, type OwnedResource } from './inventory.ts';
 import type { Action, DesiredNlb, ObservedListener } from './model.ts';
 import { NetworkInfo } from './network.ts';
 import {
+  adoptable,
   describeTags,
   observeDeletion,
   observeNlb,
   ownedBy,
-  readEipAddresses,
+  checkEipAllocations,
   readListeners,
   readLoadBalancer,
   readTargets,
@@ -61,8 +62,13 @@ function hash(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex');
 }
 
-function ingressOf(dnsName: string, ips: string[]): IngressStatus[] {
-  return [{ hostname: dnsName }, ...ips.map((ip) => ({ ip }))];
+/**
+ * The DNS name only, also with EIPs (as cloud-provider-aws does): an ip entry would make kube-proxy
+ * short-circuit in-cluster traffic to that IP (skipping proxy protocol and source ranges), and the API
+ * server would store it with ipMode: VIP added, which made every resync PATCH the status again.
+ */
+function ingressOf(dnsName: string): IngressStatus[] {
+  return [{ hostname: dnsName }];
 }
 
 function listenersMatch(remembered: Map<number, AppliedListener>, observed: ObservedListener[]): boolean {
@@ -86,11 +92,13 @@ export class AwsNlbProvider implements LoadBalancerProvider {
   readonly #network: NetworkInfo;
   readonly #inventory: Inventory;
   readonly #synced = new Map<string, SyncedState>();
+  readonly #events: ProviderDeps['events'];
 
   constructor(config: AwsProviderConfig, deps: ProviderDeps) {
     this.#config = config;
     this.#clusterName = deps.clusterName;
     this.#logger = deps.logger;
+    this.#events = deps.events;
     this.#api = new AwsApi(config, { registry: deps.registry, logger: this.#logger });
     this.#network = new NetworkInfo(this.#api, config, deps.clusterName);
     this.#inventory = new Inventory(this.#api, deps.clusterName, config.vpcId);
@@ -112,11 +120,8 @@ export class AwsNlbProvider implements LoadBalancerProvider {
       const lb = await readLoadBalancer(this.#api, identity.lbName);
       if (!lb?.LoadBalancerArn) return undefined;
       const tags = (await describeTags(this.#api, [lb.LoadBalancerArn])).get(lb.LoadBalancerArn) ?? {};
-      if (!ownedBy(tags, identity)) return undefined;
-      const eips = (lb.AvailabilityZones ?? []).flatMap((z) =>
-        (z.LoadBalancerAddresses ?? []).filter((a) => a.AllocationId && a.IpAddress).map((a) => a.IpAddress!),
-      );
-      return { ingress: ingressOf(lb.DNSName ?? '', eips) };
+      if (!ownedBy(tags, identity) && !adoptable(tags, identity)) return undefined;
+      return { ingress: ingressOf(lb.DNSName ?? '') };
     } catch (err) {
       throw toProviderError(err, `AWS: reading the load balancer of ${serviceKey(identity)}`);
     }
@@ -138,14 +143,30 @@ export class AwsNlbProvider implements LoadBalancerProvider {
     const started = performance.now();
     try {
       const options = parseAwsAnnotations(desired.annotations);
+      if (options.type !== 'nlb' && !this.#config.claimExternalType) return await this.#standDown(desired, options.type, readTargetsNow);
+      // A host update repeats what the last ensure said; the ensure (a Service change) is what announces.
+      if (!readTargetsNow) this.#warnUnsupported(identity, options);
       const scheme = resolveScheme(options, this.#config.scheme);
-      const [subnetIds, vpcCidrs] = await Promise.all([this.#network.subnets(scheme, options.subnets), this.#network.vpcCidrs()]);
+      const manageBackend = options.manageBackendRules ?? options.securityGroups === undefined;
+      if (options.securityGroups && manageBackend) {
+        throw invalidService(
+          `annotation ${Annotations.manageBackendRules}: with ${Annotations.securityGroups}, this provider does not edit node security groups (it only opens them from the group it creates); allow the load balancer's groups on the nodes yourself`,
+        );
+      }
+      const [subnetIds, vpcCidrs, nodeSecurityGroupIds, securityGroupIds] = await Promise.all([
+        this.#network.subnets(scheme, options.subnets),
+        this.#network.vpcCidrs(),
+        this.#network.nodeSecurityGroups(),
+        options.securityGroups ? this.#network.securityGroups(options.securityGroups) : undefined,
+      ]);
       const nlb = buildDesiredNlb(desired, options, {
         clusterName: this.#clusterName,
         scheme,
         subnetIds,
         vpcCidrs,
         nodeAddressPreference: this.#config.nodeAddressPreference,
+        nodeSecurityGroupIds: manageBackend ? nodeSecurityGroupIds : [],
+        ...(securityGroupIds ? { securityGroupIds } : {}),
       });
       const specKey = hash({ ...nlb, targetGroups: nlb.targetGroups.map((tg) => ({ ...tg, targets: [] })) });
       const targetsKey = hash(nlb.targetGroups.map((tg) => [tg.name, tg.targets]));
@@ -162,7 +183,7 @@ export class AwsNlbProvider implements LoadBalancerProvider {
       }
       // A full sync may change anything, targets included.
       changes.targets = true;
-      const ingress = await this.#fullSync(identity, nlb, options.eipAllocations ?? [], specKey, targetsKey);
+      const ingress = await this.#fullSync(identity, nlb, options.eipAllocations ?? [], nodeSecurityGroupIds, specKey, targetsKey);
       this.#logger.info(
         { service: serviceKey(identity), durationMs: Math.round(performance.now() - started) },
         'load balancer in sync (full read)',
@@ -171,6 +192,45 @@ export class AwsNlbProvider implements LoadBalancerProvider {
     } catch (err) {
       this.#synced.delete(identity.uid);
       throw toProviderError(err, `AWS: syncing the load balancer of ${serviceKey(identity)}`);
+    }
+  }
+
+  /**
+   * aws-load-balancer-type external / nlb-ip: the AWS Load Balancer Controller owns the Service. Nothing is
+   * created; what this provider made before the annotation appeared is deleted (its NLB would be a second,
+   * billed entry point); the status is handed back as it is, so that the core writes nothing over the other
+   * controller's. One Normal event per full ensure, which the core makes only when the Service changes.
+   */
+  async #standDown(desired: DesiredLoadBalancer, type: string, hostUpdate: boolean): Promise<IngressStatus[]> {
+    const { identity } = desired;
+    this.#synced.delete(identity.uid);
+    if (hostUpdate) return desired.currentIngress;
+    await this.delete(identity);
+    this.#events.record(
+      identity,
+      'Normal',
+      'StandingDown',
+      `${Annotations.type}: ${type} hands this Service to the AWS Load Balancer Controller; no NLB is made here (set provider.aws.claimExternalType to serve it)`,
+    );
+    return desired.currentIngress;
+  }
+
+  #warnUnsupported(identity: LoadBalancerIdentity, options: AwsServiceOptions): void {
+    if (options.unsupported.length > 0) {
+      this.#events.record(
+        identity,
+        'Warning',
+        'UnsupportedAnnotation',
+        `ignored: this provider does not implement ${options.unsupported.join(', ')} (see the AWS provider README)`,
+      );
+    }
+    if (options.targetNodeLabels) {
+      this.#events.record(
+        identity,
+        'Warning',
+        'UnsupportedAnnotation',
+        `ignored: ${Annotations.targetNodeLabels} needs node labels, which the controller does not pass to providers; every eligible node is a target`,
+      );
     }
   }
 
@@ -230,6 +290,7 @@ export class AwsNlbProvider implements LoadBalancerProvider {
         const tg = (await this.#inventory.scanTargetGroups()).find((g) => g.name === name && g.identity.uid === identity.uid);
         if (!tg) throw invalidService(`an AWS target group named "${name}" exists but is not owned by this Service`);
       },
+      event: (type, reason, message) => this.#events.record(identity, type, reason, message),
     };
   }
 
@@ -237,29 +298,38 @@ export class AwsNlbProvider implements LoadBalancerProvider {
     identity: LoadBalancerIdentity,
     nlb: DesiredNlb,
     eipAllocations: string[],
+    nodeSecurityGroupIds: string[],
     specKey: string,
     targetsKey: string,
   ): Promise<IngressStatus[]> {
     await this.#inventory.ensureLoaded();
     const index = this.#inventory.targetGroups;
-    const eipIps = eipAllocations.length > 0 ? await readEipAddresses(this.#api, eipAllocations) : [];
-    const { observed, vanishedTargetGroupArns } = await observeNlb(
-      this.#api,
-      identity,
-      nlb,
-      this.#config.vpcId,
-      index.arnsOf(identity.uid),
-    );
+    // An allocation that does not exist fails here, naming the annotation, before anything is replaced.
+    if (eipAllocations.length > 0) await checkEipAllocations(this.#api, eipAllocations);
+    const { observed, vanishedTargetGroupArns, adopted } = await observeNlb(this.#api, identity, nlb, {
+      vpcId: this.#config.vpcId,
+      knownTargetGroupArns: index.arnsOf(identity.uid),
+      nodeSecurityGroupIds,
+      findNameByTags: () => this.#findNameByTags(identity),
+    });
     for (const arn of vanishedTargetGroupArns) index.remove(arn);
     for (const tg of observed.targetGroups) index.add(identity.uid, tg.arn, tg.name);
 
+    if (adopted) {
+      this.#events.record(
+        identity,
+        'Normal',
+        'AdoptingLoadBalancer',
+        `taking over load balancer ${nlb.name}, made by cloud-provider-aws for this Service: adding this controller's tags and reconciling it`,
+      );
+    }
     const actions = planNlb(observed, nlb);
     const state = stateFromObserved(observed);
     await applyActions(this.#applyContext(identity), state, actions);
 
     const loadBalancerArn = state.loadBalancerArn;
     if (!loadBalancerArn || state.dnsName === undefined) throw new Error('load balancer missing after a completed plan');
-    const ingress = ingressOf(state.dnsName, eipIps);
+    const ingress = ingressOf(state.dnsName);
     this.#synced.set(identity.uid, {
       specKey,
       targetsKey,
@@ -280,7 +350,13 @@ export class AwsNlbProvider implements LoadBalancerProvider {
       const remembered = [...(this.#synced.get(identity.uid)?.targetGroups ?? [])].map(([name, arn]) => ({ arn, name }));
       this.#synced.delete(identity.uid);
       const known = [...this.#inventory.targetGroups.groupsOf(identity.uid), ...remembered];
-      const observed = await observeDeletion(this.#api, identity, this.#config.vpcId, known);
+      const observed = await observeDeletion(this.#api, identity, {
+        vpcId: this.#config.vpcId,
+        knownTargetGroups: known,
+        nodeSecurityGroupIds: await this.#network.nodeSecurityGroups(),
+        name: identity.lbName,
+        findNameByTags: () => this.#findNameByTags(identity),
+      });
       if (observed.loadBalancer && !observed.loadBalancer.owned) {
         this.#logger.warn({ service, loadBalancer: identity.lbName }, 'a load balancer with this name is not ours; left alone');
       }
@@ -289,6 +365,11 @@ export class AwsNlbProvider implements LoadBalancerProvider {
     } catch (err) {
       throw toProviderError(err, `AWS: deleting the load balancer of ${service}`);
     }
+  }
+
+  /** The name of the Service's load balancer by its tags (one renamed by the name annotation): a full listing. */
+  async #findNameByTags(identity: LoadBalancerIdentity): Promise<string | undefined> {
+    return (await this.#inventory.scanLoadBalancers()).find((r) => r.identity.uid === identity.uid)?.name;
   }
 
   /** Every NLB, target group and security group tagged as owned by this cluster, one entry per Service UID. */

@@ -2,6 +2,7 @@
 
 import { DescribeAddressesCommand, DescribeSecurityGroupsCommand, type SecurityGroup } from '@aws-sdk/client-ec2';
 import {
+  DescribeListenerCertificatesCommand,
   DescribeListenersCommand,
   DescribeLoadBalancerAttributesCommand,
   DescribeLoadBalancersCommand,
@@ -13,11 +14,12 @@ import {
   type LoadBalancer,
   type TargetGroup,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { invalidService, type LoadBalancerIdentity } from '../provider.ts';
+import { invalidService, serviceKey, type LoadBalancerIdentity } from '../provider.ts';
 import { Annotations } from './annotations.ts';
 import type { AwsApi } from './api.ts';
 import { isAwsError } from './errors.ts';
 import type {
+  BackendRule,
   DesiredNlb,
   HealthCheckProtocol,
   ObservedDeletion,
@@ -28,6 +30,7 @@ import type {
   ObservedTargetGroup,
   Scheme,
   SgRule,
+  SubnetMapping,
   TargetRef,
 } from './model.ts';
 import { chunk } from './targets.ts';
@@ -37,6 +40,18 @@ const TAGS_PER_CALL = 20;
 
 export function ownedBy(tags: Record<string, string>, identity: Pick<LoadBalancerIdentity, 'clusterName' | 'uid'>): boolean {
   return tags[`kubernetes.io/cluster/${identity.clusterName}`] === 'owned' && tags['kubernetes.io/service-uid'] === identity.uid;
+}
+
+/**
+ * Made by cloud-provider-aws for this Service: the same cluster and Service name tags, but no Service UID
+ * tag (it never writes one). Such a load balancer, and the target groups its listeners use, are adopted.
+ */
+export function adoptable(tags: Record<string, string>, identity: LoadBalancerIdentity): boolean {
+  return (
+    tags[`kubernetes.io/cluster/${identity.clusterName}`] === 'owned' &&
+    tags['kubernetes.io/service-name'] === serviceKey(identity) &&
+    tags['kubernetes.io/service-uid'] === undefined
+  );
 }
 
 export function tagRecord(tags: Array<{ Key?: string | undefined; Value?: string | undefined }> | undefined): Record<string, string> {
@@ -109,7 +124,43 @@ function toObservedListener(l: Listener): ObservedListener {
   const forward = l.DefaultActions?.find((a) => a.Type === 'forward');
   const targetGroupArn = forward?.TargetGroupArn ?? forward?.ForwardConfig?.TargetGroups?.[0]?.TargetGroupArn;
   if (targetGroupArn) listener.targetGroupArn = targetGroupArn;
+  if (l.Protocol === 'TLS') {
+    listener.tls = {
+      certificates: (l.Certificates ?? []).flatMap((c) => (c.CertificateArn ? [c.CertificateArn] : [])),
+      sslPolicy: l.SslPolicy ?? '',
+      alpnPolicy: l.AlpnPolicy?.[0] ?? 'None',
+    };
+  }
   return listener;
+}
+
+/** DescribeListeners names only the default certificate; the others are listed per listener. */
+async function readExtraCertificates(api: AwsApi, listener: ObservedListener): Promise<void> {
+  if (!listener.tls) return;
+  const out = await api.elb(new DescribeListenerCertificatesCommand({ ListenerArn: listener.arn }));
+  const defaults = new Set(listener.tls.certificates);
+  for (const c of out.Certificates ?? []) {
+    if (c.CertificateArn && !c.IsDefault && !defaults.has(c.CertificateArn)) listener.tls.certificates.push(c.CertificateArn);
+  }
+}
+
+/** Rules on the node security groups whose source is the given security group: ours to keep in line. */
+export async function readBackendRules(api: AwsApi, nodeGroupIds: string[], sourceGroupId: string): Promise<BackendRule[]> {
+  if (nodeGroupIds.length === 0) return [];
+  const groups = await listAll(async (NextToken) => {
+    const out = await api.ec2(new DescribeSecurityGroupsCommand({ GroupIds: nodeGroupIds, ...(NextToken ? { NextToken } : {}) }));
+    return { items: out.SecurityGroups ?? [], next: out.NextToken };
+  });
+  const rules: BackendRule[] = [];
+  for (const g of groups) {
+    for (const p of g.IpPermissions ?? []) {
+      if ((p.IpProtocol !== 'tcp' && p.IpProtocol !== 'udp') || p.FromPort === undefined) continue;
+      if (!(p.UserIdGroupPairs ?? []).some((pair) => pair.GroupId === sourceGroupId)) continue;
+      const range = p.ToPort !== undefined && p.ToPort !== p.FromPort ? { toPort: p.ToPort } : {};
+      rules.push({ groupId: g.GroupId!, protocol: p.IpProtocol, port: p.FromPort, ...range });
+    }
+  }
+  return rules;
 }
 
 /** The load balancer's listeners; undefined when the load balancer is gone. */
@@ -123,16 +174,14 @@ export async function readListeners(api: AwsApi, loadBalancerArn: string): Promi
   }
 }
 
-/** The public IPs of the annotation's EIP allocations, in its order. */
-export async function readEipAddresses(api: AwsApi, allocationIds: string[]): Promise<string[]> {
+/** Every allocation of the annotation exists and has a public IP; throws invalidService naming the one that does not. */
+export async function checkEipAllocations(api: AwsApi, allocationIds: string[]): Promise<void> {
   try {
     const out = await api.ec2(new DescribeAddressesCommand({ AllocationIds: allocationIds }));
     const byId = new Map((out.Addresses ?? []).map((a) => [a.AllocationId, a.PublicIp]));
-    return allocationIds.map((id) => {
-      const ip = byId.get(id);
-      if (!ip) throw invalidService(`annotation ${Annotations.eipAllocations}: ${id} has no public IP`);
-      return ip;
-    });
+    for (const id of allocationIds) {
+      if (!byId.get(id)) throw invalidService(`annotation ${Annotations.eipAllocations}: ${id} has no public IP`);
+    }
   } catch (err) {
     if (isAwsError(err, 'InvalidAllocationID.NotFound', 'InvalidAllocationID.Malformed')) {
       throw invalidService(`annotation ${Annotations.eipAllocations}: ${(err as Error).message}`);
@@ -166,9 +215,16 @@ function toObservedLoadBalancer(
     dnsName: lb.DNSName ?? '',
     type: lb.Type ?? 'network',
     scheme: (lb.Scheme ?? 'internet-facing') as Scheme,
+    ipAddressType: lb.IpAddressType ?? 'ipv4',
     subnetMappings: zones.map((z) => {
+      const mapping: SubnetMapping = { subnetId: z.SubnetId ?? '' };
       const allocationId = z.LoadBalancerAddresses?.find((a) => a.AllocationId)?.AllocationId;
-      return allocationId ? { subnetId: z.SubnetId ?? '', allocationId } : { subnetId: z.SubnetId ?? '' };
+      if (allocationId) mapping.allocationId = allocationId;
+      // Only an internal load balancer's addresses can be chosen (and so compared).
+      const privateIp =
+        lb.Scheme === 'internal' ? z.LoadBalancerAddresses?.find((a) => a.PrivateIPv4Address)?.PrivateIPv4Address : undefined;
+      if (privateIp) mapping.privateIPv4Address = privateIp;
+      return mapping;
     }),
     allocationsKnown: zones.length > 0 && zones.every((z) => (z.LoadBalancerAddresses?.length ?? 0) > 0),
     securityGroups: lb.SecurityGroups ?? [],
@@ -214,27 +270,45 @@ export interface ObserveResult {
   observed: ObservedNlb;
   /** Target groups we knew of that AWS no longer has (to forget). */
   vanishedTargetGroupArns: string[];
+  /** The load balancer was made by cloud-provider-aws and is taken over by this sync. */
+  adopted: boolean;
 }
 
 /**
  * Everything that exists for one Service: the load balancer by name, its listeners and attributes, the
  * groups its listeners use plus the groups we know we created (possibly detached by an interrupted sync),
- * and the security group by name. Resources with our names but not our tags are refused, never adopted.
+ * and the security group by name. Resources with our names but not our tags are refused; the one exception
+ * is a load balancer cloud-provider-aws made for this same Service (see adoptable), taken over with its groups.
  */
+export interface ObserveScope {
+  vpcId: string;
+  knownTargetGroupArns: string[];
+  /** Every node security group we may have opened (whether or not this Service wants it now). */
+  nodeSecurityGroupIds: string[];
+  /** The name of this Service's load balancer by its ownership tags: for one renamed by its annotation. */
+  findNameByTags(): Promise<string | undefined>;
+}
+
 export async function observeNlb(
   api: AwsApi,
   identity: LoadBalancerIdentity,
   desired: DesiredNlb,
-  vpcId: string,
-  knownTargetGroupArns: string[],
+  scope: ObserveScope,
 ): Promise<ObserveResult> {
-  const [lb, securityGroups] = await Promise.all([
+  const { vpcId, knownTargetGroupArns } = scope;
+  let [lb, securityGroups] = await Promise.all([
     readLoadBalancer(api, desired.name),
     readSecurityGroups(api, [
       { Name: 'vpc-id', Values: [vpcId] },
       { Name: 'group-name', Values: [desired.securityGroup.name] },
     ]),
   ]);
+  // Not under the wanted name, yet the Service has resources (or a chosen name): look it up by its tags,
+  // so that a rename replaces the old load balancer instead of leaving it behind. A new Service skips this.
+  if (!lb && (securityGroups.length > 0 || knownTargetGroupArns.length > 0 || desired.name !== identity.lbName)) {
+    const name = await scope.findNameByTags();
+    if (name !== undefined && name !== desired.name) lb = await readLoadBalancer(api, name);
+  }
 
   let listeners: ObservedListener[] = [];
   const lbAttributes: Record<string, string> = {};
@@ -247,6 +321,7 @@ export async function observeNlb(
       attachedTargetGroups(api, arn),
     ]);
     listeners = (listenersOut.Listeners ?? []).map(toObservedListener);
+    await Promise.all(listeners.map((l) => readExtraCertificates(api, l)));
     for (const a of attributesOut.Attributes ?? []) if (a.Key) lbAttributes[a.Key] = a.Value ?? '';
     groups = attached;
   }
@@ -261,11 +336,13 @@ export async function observeNlb(
   }
 
   const tags = await describeTags(api, [...(lb?.LoadBalancerArn ? [lb.LoadBalancerArn] : []), ...groups.map((g) => g.TargetGroupArn!)]);
-  const observed: ObservedNlb = { listeners, targetGroups: [] };
+  const observed: ObservedNlb = { listeners, targetGroups: [], backendRules: [] };
 
+  let adopted = false;
   if (lb?.LoadBalancerArn) {
     const lbTags = tags.get(lb.LoadBalancerArn) ?? {};
-    if (!ownedBy(lbTags, identity)) {
+    adopted = adoptable(lbTags, identity);
+    if (!ownedBy(lbTags, identity) && !adopted) {
       throw invalidService(
         `an AWS load balancer named "${desired.name}" exists but is not owned by this Service (its ownership tags differ)`,
       );
@@ -279,11 +356,15 @@ export async function observeNlb(
       throw invalidService(`an AWS security group named "${desired.securityGroup.name}" exists but is not owned by this Service`);
     }
     observed.securityGroup = observedSg;
+    observed.backendRules = await readBackendRules(api, scope.nodeSecurityGroupIds, observedSg.id);
   }
   // Groups owned by someone else (a listener pointed at them by hand) are moved away from, never deleted.
-  const owned = groups.filter((g) => ownedBy(tags.get(g.TargetGroupArn!) ?? {}, identity));
+  const owned = groups.filter((g) => {
+    const t = tags.get(g.TargetGroupArn!) ?? {};
+    return ownedBy(t, identity) || (adopted && adoptable(t, identity));
+  });
   observed.targetGroups = await Promise.all(owned.map((g) => toObservedTargetGroup(api, g, tags.get(g.TargetGroupArn!) ?? {})));
-  return { observed, vanishedTargetGroupArns };
+  return { observed, vanishedTargetGroupArns, adopted };
 }
 
 /**
@@ -293,21 +374,28 @@ export async function observeNlb(
 export async function observeDeletion(
   api: AwsApi,
   identity: LoadBalancerIdentity,
-  vpcId: string,
-  knownTargetGroups: Array<{ arn: string; name: string }>,
+  scope: Omit<ObserveScope, 'knownTargetGroupArns'> & { knownTargetGroups: Array<{ arn: string; name: string }>; name: string },
 ): Promise<ObservedDeletion> {
-  const groups = new Map(knownTargetGroups.map((g) => [g.arn, g.name]));
-  const observed: ObservedDeletion = { targetGroups: [], securityGroupIds: [] };
-  const lb = await readLoadBalancer(api, identity.lbName);
+  const { vpcId } = scope;
+  const groups = new Map(scope.knownTargetGroups.map((g) => [g.arn, g.name]));
+  const observed: ObservedDeletion = { targetGroups: [], securityGroupIds: [], backendRules: [] };
+  let lb = await readLoadBalancer(api, scope.name);
+  if (!lb || !ownedBy((await describeTags(api, [lb.LoadBalancerArn!])).get(lb.LoadBalancerArn!) ?? {}, identity)) {
+    // Renamed by the name annotation (which a deletion does not see): found by its tags instead.
+    const tagged = await scope.findNameByTags();
+    if (tagged !== undefined) lb = await readLoadBalancer(api, tagged);
+  }
   if (lb?.LoadBalancerArn) {
     const arn = lb.LoadBalancerArn;
     const attached = await attachedTargetGroups(api, arn);
     const tags = await describeTags(api, [arn, ...attached.map((g) => g.TargetGroupArn!)]);
-    const owned = ownedBy(tags.get(arn) ?? {}, identity);
+    const lbTags = tags.get(arn) ?? {};
+    const owned = ownedBy(lbTags, identity) || adoptable(lbTags, identity);
     observed.loadBalancer = { arn, owned, listeners: [] };
     if (owned) {
       for (const g of attached) {
-        if (ownedBy(tags.get(g.TargetGroupArn!) ?? {}, identity) && !groups.has(g.TargetGroupArn!))
+        const t = tags.get(g.TargetGroupArn!) ?? {};
+        if ((ownedBy(t, identity) || adoptable(t, identity)) && !groups.has(g.TargetGroupArn!))
           groups.set(g.TargetGroupArn!, g.TargetGroupName ?? '');
       }
       // Gone since the read above is as good as no listeners: the load balancer is deleted next anyway.
@@ -321,5 +409,9 @@ export async function observeDeletion(
     { Name: 'tag:kubernetes.io/service-uid', Values: [identity.uid] },
   ]);
   observed.securityGroupIds = securityGroups.map((sg) => sg.GroupId!);
+  for (const id of observed.securityGroupIds) {
+    for (const rule of await readBackendRules(api, scope.nodeSecurityGroupIds, id))
+      observed.backendRules.push({ ...rule, sourceGroupId: id });
+  }
   return observed;
 }
