@@ -5,8 +5,8 @@ import type { FrontendStats } from './proxy-spec.ts';
 
 export interface MetricsSources {
   frontendStats(): Promise<FrontendStats[]>;
-  /** One entry per probe of every load balancer. */
-  targetHealth(): { service: string; node: string; target: string; healthy: boolean | undefined }[];
+  /** One entry per health check: per node, and per node and healthCheckNodePort for externalTrafficPolicy Local. */
+  targetHealth(): { node: string; target: string; healthy: boolean | undefined }[];
   poolUsage(): { pool: string; used: number }[];
 }
 
@@ -69,13 +69,12 @@ export function registerMetrics(registry: Registry, sources: MetricsSources): vo
   });
   new Gauge({
     name: 'service_lb_local_target_healthy',
-    help: '1 when the probe of a node passes, 0 when it fails',
-    labelNames: ['service', 'node', 'target'],
+    help: '1 when a health check of a node passes, 0 when it fails; every load balancer that uses the check follows it',
+    labelNames: ['node', 'target'],
     registers: [registry],
     collect() {
       this.reset();
-      for (const t of sources.targetHealth())
-        if (t.healthy !== undefined) this.set({ service: t.service, node: t.node, target: t.target }, t.healthy ? 1 : 0);
+      for (const t of sources.targetHealth()) if (t.healthy !== undefined) this.set({ node: t.node, target: t.target }, t.healthy ? 1 : 0);
     },
   });
   new Gauge({
