@@ -1,5 +1,5 @@
 // The one Kubernetes API client: requests, typed errors, Retry-After, counted per verb and resource.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from './kubeconfig.ts';
 import type { RequestOptions } from 'node:https';
 import { Agent, fetch } from 'undici';
 
@@ -43,7 +43,7 @@ export interface RequestObserver {
  * out, so cached objects and fresh responses have the same shape, and every request is counted.
  */
 export class KubeClient {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeAccess;
   private readonly observe: RequestObserver;
   /**
    * One connection pool for every request. client-node builds a new dispatcher per request, which
@@ -53,7 +53,7 @@ export class KubeClient {
    */
   private agent: Agent | undefined;
 
-  constructor(kubeConfig: KubeConfig, observe: RequestObserver = () => {}) {
+  constructor(kubeConfig: KubeAccess, observe: RequestObserver = () => {}) {
     this.kubeConfig = kubeConfig;
     this.observe = observe;
   }
@@ -69,33 +69,16 @@ export class KubeClient {
     patchType?: PatchType,
     signal?: AbortSignal,
   ): Promise<T> {
-    const cluster = this.kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    // Headers are applied per request, so rotated tokens (in-cluster, exec plugins) are picked up.
-    const options: RequestOptions = {};
-    await this.kubeConfig.applyToHTTPSOptions(options);
-    this.agent ??= new Agent({
-      connect: {
-        ca: options.ca,
-        cert: options.cert,
-        key: options.key,
-        ...(options.rejectUnauthorized !== undefined ? { rejectUnauthorized: options.rejectUnauthorized } : {}),
-        ...(options.servername ? { servername: options.servername } : {}),
-      },
-    });
-    const headers: Record<string, string> = { accept: 'application/json' };
-    for (const [name, value] of Object.entries(options.headers ?? {})) if (value !== undefined) headers[name] = String(value);
-    const user = this.kubeConfig.getCurrentUser();
-    if (user?.username) headers.authorization = `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`;
+    const { server, headers, dispatcher } = await this.connection();
     if (body !== undefined) headers['content-type'] = patchType ? patchContentTypes[patchType] : 'application/json';
     const resource = resourceOf(path);
     let response;
     try {
-      response = await fetch(cluster.server + path, {
+      response = await fetch(server + path, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        dispatcher: this.agent,
+        dispatcher,
         signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000),
       });
     } catch (err) {
@@ -124,6 +107,29 @@ export class KubeClient {
       `${method} ${path}: ${response.status} ${status?.message ?? text}`,
       Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
     );
+  }
+
+  /** The API server's origin, the pooled connections, and the headers of a request made now (watches too). */
+  async connection(): Promise<{ server: string; headers: Record<string, string>; dispatcher: Agent }> {
+    const cluster = this.kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
+    // Headers are applied per request, so rotated tokens (in-cluster, exec plugins) are picked up.
+    const options: RequestOptions = {};
+    await this.kubeConfig.applyToHTTPSOptions(options);
+    this.agent ??= new Agent({
+      connect: {
+        ca: options.ca,
+        cert: options.cert,
+        key: options.key,
+        ...(options.rejectUnauthorized !== undefined ? { rejectUnauthorized: options.rejectUnauthorized } : {}),
+        ...(options.servername ? { servername: options.servername } : {}),
+      },
+    });
+    const headers: Record<string, string> = { accept: 'application/json' };
+    for (const [name, value] of Object.entries(options.headers ?? {})) if (value !== undefined) headers[name] = String(value);
+    const user = this.kubeConfig.getCurrentUser();
+    if (user?.username) headers.authorization = `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`;
+    return { server: cluster.server, headers, dispatcher: this.agent };
   }
 }
 

@@ -1,7 +1,8 @@
 // A list+watch cache of one resource that never gives up, and the read-only ObjectCache view of it.
-import { ListWatch, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KubeClient } from './client.ts';
+import { ListWatch } from './list-watch.ts';
 import { errorMessage } from '../error-message.ts';
 
 /** What the reconciler and garbage collector read: the informer's cache, or a fake in tests. */
@@ -23,7 +24,7 @@ export interface InformerOptions {
 }
 
 /**
- * A list+watch cache that never gives up. client-node's ListWatch re-lists on 410 Gone (diffing the
+ * A list+watch cache that never gives up. ListWatch (list-watch.ts) re-lists on 410 Gone (diffing the
  * fresh list against the cache, so deletions missed while disconnected still fire) and reconnects a
  * watch that goes silent (its inactivity timeout); on any other error it stops, so this wrapper restarts
  * it with backoff, resuming from the last resourceVersion.
@@ -44,9 +45,9 @@ export class ResilientInformer<T extends KubernetesObject> implements ObjectCach
     this.options = { restartDelayMs: options.restartDelayMs ?? 1_000, maxRestartDelayMs: options.maxRestartDelayMs ?? 30_000 };
     this.restartDelay = this.options.restartDelayMs;
     const list = () => client.request<KubernetesListObject<T>>('GET', path);
-    this.listWatch = new ListWatch<T>(path, new Watch(client.kubeConfig), list, false);
+    this.listWatch = new ListWatch<T>(path, client, list);
     // ListWatch reports updates without the old object; keep our own copy so handlers can compare.
-    // client-node swallows exceptions thrown by watch callbacks; log them rather than lose them silently.
+    // A handler that throws must not end the watch; log it rather than lose it silently.
     const guarded = (what: string, fn: () => void) => {
       try {
         fn();

@@ -73,6 +73,7 @@ export function runProbe(probe: Probe, timeoutMs: number): Promise<boolean> {
 }
 
 interface Running {
+  key: string;
   probe: Probe;
   state: HealthState;
   timer: NodeJS.Timeout | undefined;
@@ -89,8 +90,8 @@ interface Running {
  */
 export class HealthMonitor {
   private readonly running = new Map<string, Running>();
-  /** User -> the keys of the checks it uses. */
-  private readonly uses = new Map<string, Set<string>>();
+  /** User -> the checks it uses (the objects, not their keys: a key string per user and node adds up). */
+  private readonly uses = new Map<string, Set<Running>>();
   private readonly settings: HealthSettings;
   private readonly onChange: (users: ReadonlySet<string>, probe: Probe, healthy: boolean) => void;
   private readonly probe: (probe: Probe, timeoutMs: number) => Promise<boolean>;
@@ -108,26 +109,27 @@ export class HealthMonitor {
   /** Makes `user` use exactly these checks; resolves once each has a first verdict. */
   async use(user: string, probes: readonly Probe[]): Promise<void> {
     const wanted = new Map(probes.map((p) => [probeKey(p), p]));
-    const before = this.uses.get(user) ?? new Set<string>();
-    for (const key of before) if (!wanted.has(key)) this.drop(user, key);
+    for (const run of this.uses.get(user) ?? []) if (!wanted.has(run.key)) this.drop(user, run);
     const firsts: Promise<void>[] = [];
+    const used = new Set<Running>();
     for (const [key, probe] of wanted) {
       let run = this.running.get(key);
       if (!run) {
-        run = this.start(probe);
+        run = this.start(key, probe);
         this.running.set(key, run);
       }
       run.users.add(user);
+      used.add(run);
       if (run.state.healthy === undefined) firsts.push(run.first);
     }
-    if (wanted.size > 0) this.uses.set(user, new Set(wanted.keys()));
+    if (used.size > 0) this.uses.set(user, used);
     else this.uses.delete(user);
     await Promise.all(firsts);
   }
 
   /** The user no longer needs any check; checks nobody uses stop. */
   release(user: string): void {
-    for (const key of this.uses.get(user) ?? []) this.drop(user, key);
+    for (const run of this.uses.get(user) ?? []) this.drop(user, run);
     this.uses.delete(user);
   }
 
@@ -154,18 +156,17 @@ export class HealthMonitor {
     this.uses.clear();
   }
 
-  private drop(user: string, key: string): void {
-    const run = this.running.get(key);
-    if (!run) return;
+  private drop(user: string, run: Running): void {
     run.users.delete(user);
     if (run.users.size > 0) return;
     run.stopped = true;
     clearTimeout(run.timer);
-    this.running.delete(key);
+    this.running.delete(run.key);
   }
 
-  private start(probe: Probe): Running {
+  private start(key: string, probe: Probe): Running {
     const run: Running = {
+      key,
       probe,
       state: { healthy: undefined, streak: 0 },
       timer: undefined,

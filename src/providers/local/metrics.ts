@@ -20,14 +20,18 @@ export function registerMetrics(registry: Registry, sources: MetricsSources): vo
 
   new Counter({
     name: 'service_lb_local_connections_total',
-    help: 'TCP connections and UDP flows opened through a load balancer, per node',
-    labelNames: ['service', 'frontend', 'node'],
+    // Not per node: Services x ports x nodes series would make /metrics megabytes at a few hundred nodes.
+    help: 'TCP connections and UDP flows opened through a load balancer',
+    labelNames: ['service', 'frontend'],
     registers: [registry],
     async collect() {
       const all = await stats();
       this.reset();
-      for (const s of all)
-        for (const [node, n] of Object.entries(s.opened)) this.inc({ service: s.service, frontend: s.frontend, node }, n);
+      for (const s of all) {
+        let opened = 0;
+        for (const n of Object.values(s.opened)) opened += n;
+        this.inc({ service: s.service, frontend: s.frontend }, opened);
+      }
     },
   });
   new Gauge({
