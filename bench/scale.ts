@@ -200,8 +200,9 @@ try {
     const started = performance.now();
     await addNode(`node-new-${round}`, nodeAddress(NODES + 1 + round));
     let after = before;
+    // Not more often: a scrape asks the proxy workers for every frontend's counters.
     while (rounds(after) === rounds(before)) {
-      await sleep(50);
+      await sleep(250);
       after = await scrape(metricsUrl);
     }
     nodeRounds.push(
@@ -229,10 +230,12 @@ try {
   }
 } finally {
   if (child && child.exitCode === null) {
+    // npm does not pass signals on to the controller: signal the controller itself.
     const exited = new Promise((r) => child!.once('exit', r));
-    child.kill('SIGTERM');
+    const pid = workerPid(child.pid!);
+    process.kill(pid, 'SIGKILL');
+    if (pid !== child.pid) child.kill('SIGKILL');
     await Promise.race([exited, sleep(10_000)]);
-    child.kill('SIGKILL');
   }
   await proc?.kill();
   for (const s of healthServers) s.close();
