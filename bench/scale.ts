@@ -138,6 +138,8 @@ try {
       });
       // dist/ sits next to build/ and node_modules/ in the image; symlinks stand in for them here.
       execFileSync('ln', ['-s', join(ROOT, 'build'), join(ROOT, 'node_modules'), join(ROOT, 'package.json'), dir]);
+      // npm makes a package's bin executable when it installs it.
+      execFileSync('chmod', ['+x', join(dir, 'dist/cli.js')]);
     }
     const [command, ...rest] =
       START === 'src'

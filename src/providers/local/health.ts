@@ -35,9 +35,17 @@ export function nextHealth(
   return streak >= needed ? { healthy: success, streak: 0 } : { healthy: state.healthy, streak };
 }
 
+/** Probes are shared by the load balancers that plan them, so their keys are worked out once. */
+const keys = new WeakMap<Probe, string>();
+
 export function probeKey(probe: Probe): string {
-  const host = probe.address.includes(':') ? `[${probe.address}]` : probe.address;
-  return probe.kind === 'tcp' ? `tcp://${host}:${probe.port}` : `http://${host}:${probe.port}${probe.path}`;
+  let key = keys.get(probe);
+  if (key === undefined) {
+    const host = probe.address.includes(':') ? `[${probe.address}]` : probe.address;
+    key = probe.kind === 'tcp' ? `tcp://${host}:${probe.port}` : `http://${host}:${probe.port}${probe.path}`;
+    keys.set(probe, key);
+  }
+  return key;
 }
 
 function checkTcp(address: string, port: number, timeoutMs: number): Promise<boolean> {
@@ -108,7 +116,8 @@ export class HealthMonitor {
 
   /** Makes `user` use exactly these checks; resolves once each has a first verdict. */
   async use(user: string, probes: readonly Probe[]): Promise<void> {
-    const wanted = new Map(probes.map((p) => [probeKey(p), p]));
+    const wanted = new Map<string, Probe>();
+    for (const p of probes) wanted.set(probeKey(p), p);
     for (const run of this.uses.get(user) ?? []) if (!wanted.has(run.key)) this.drop(user, run);
     const firsts: Promise<void>[] = [];
     const used = new Set<Running>();

@@ -26,7 +26,7 @@ import { registerMetrics } from './metrics.ts';
 import { parsePools, poolContains, poolOf, poolProblems, type Pool } from './pools.ts';
 import type { FrontendGroupSpec } from './proxy-spec.ts';
 import { ProxyWorkers } from './proxy-workers.ts';
-import { planFrontends } from './targets.ts';
+import { planChecks, planFrontends } from './targets.ts';
 
 /** What the provider keeps for each Service it serves. */
 interface LoadBalancerRecord {
@@ -220,7 +220,7 @@ class LocalProvider implements LoadBalancerProvider {
       b.live.desired = desired;
       b.live.ips = ips;
     } else this.records.set(owner, { identity: desired.identity, ingress, live: { desired, ips } });
-    const { probes } = planFrontends(desired, ips, this.config.nodeAddressPreference, this.config.healthCheck.cluster, () => true);
+    const probes = planChecks(desired, ips, this.config.nodeAddressPreference, this.config.healthCheck.cluster);
     // Checks are shared: only a node (or health check port) no load balancer used before waits for a probe.
     await this.health.use(owner, probes);
     const errors = await this.push(owner);

@@ -1,7 +1,7 @@
 // From what the core wants to what the workers serve: the frontends of a load balancer, their
 // backends, and the health checks that decide which backends are healthy. Pure.
 import type { DesiredLoadBalancer, IPFamily, Target } from '../provider.ts';
-import { parseIP } from './ip.ts';
+import { ipFamily } from '../../net/cidr.ts';
 import { probeKey, type Probe } from './health.ts';
 import type { BackendSpec, FrontendSpec } from './proxy-spec.ts';
 
@@ -18,7 +18,7 @@ export interface ClusterCheck {
  */
 export function targetAddress(target: Target, family: IPFamily, preference: readonly string[]): string | undefined {
   const candidates = preference.flatMap((type) => target.addresses.filter((a) => a.type === type).map((a) => a.address));
-  return candidates.find((a) => parseIP(a)?.family === family) ?? candidates.find((a) => parseIP(a) !== undefined);
+  return candidates.find((a) => ipFamily(a) === family) ?? candidates.find((a) => ipFamily(a) !== undefined);
 }
 
 /**
@@ -41,6 +41,67 @@ export interface Plan {
   probes: Probe[];
 }
 
+/** A node as one address family and one kind of check see it. */
+interface NodeEntry {
+  node: string;
+  address: string;
+  probe: Probe;
+  key: string;
+}
+
+/**
+ * Node entries per target list, family and check. The core hands every Service the same frozen target
+ * list until the nodes change, so a node change costs one address choice and check per node, not one
+ * per Service and node.
+ */
+const entriesCache = new WeakMap<readonly Target[], Map<string, { entries: NodeEntry[]; probes: Probe[] }>>();
+
+function nodeEntries(
+  desired: DesiredLoadBalancer,
+  family: IPFamily,
+  nodeAddressPreference: readonly string[],
+  cluster: ClusterCheck,
+): { entries: NodeEntry[]; probes: Probe[] } {
+  const hc = desired.healthCheck;
+  const check = hc.kind === 'http' ? `local:${hc.port}${hc.path}` : `cluster:${cluster.protocol}:${cluster.port}${cluster.path}`;
+  const cacheKey = `${family}|${nodeAddressPreference.join(',')}|${check}`;
+  let byKey = entriesCache.get(desired.targets);
+  if (!byKey) {
+    byKey = new Map();
+    entriesCache.set(desired.targets, byKey);
+  }
+  let cached = byKey.get(cacheKey);
+  if (!cached) {
+    const entries: NodeEntry[] = [];
+    for (const target of desired.targets) {
+      const address = targetAddress(target, family, nodeAddressPreference);
+      if (!address) continue;
+      const probe = checkOf(desired, target.nodeName, address, cluster);
+      entries.push({ node: target.nodeName, address, probe, key: probeKey(probe) });
+    }
+    cached = { entries, probes: entries.map((e) => e.probe) };
+    byKey.set(cacheKey, cached);
+  }
+  return cached;
+}
+
+const familiesOf = (ips: string[]): IPFamily[] => [...new Set(ips.map((ip) => ipFamily(ip)!))];
+
+/** The checks a load balancer's backends depend on, once each. */
+export function planChecks(
+  desired: DesiredLoadBalancer,
+  ips: string[],
+  nodeAddressPreference: readonly string[],
+  cluster: ClusterCheck,
+): Probe[] {
+  const families = familiesOf(ips);
+  if (families.length === 1) return nodeEntries(desired, families[0]!, nodeAddressPreference, cluster).probes;
+  const probes = new Map<string, Probe>();
+  for (const family of families)
+    for (const e of nodeEntries(desired, family, nodeAddressPreference, cluster).entries) probes.set(e.key, e.probe);
+  return [...probes.values()];
+}
+
 /**
  * Frontends for every VIP x listener. `healthy` gives a check's verdict by key; it is asked once per node
  * and address family, so applying a verdict costs O(backends), whatever the number of checks.
@@ -52,26 +113,22 @@ export function planFrontends(
   cluster: ClusterCheck,
   healthy: (key: string) => boolean,
 ): Plan {
-  const probes = new Map<string, Probe>();
   const byFamily = new Map<IPFamily, { node: string; address: string; healthy: boolean }[]>();
   const nodesFor = (family: IPFamily) => {
     let nodes = byFamily.get(family);
-    if (nodes) return nodes;
-    nodes = [];
-    for (const target of desired.targets) {
-      const address = targetAddress(target, family, nodeAddressPreference);
-      if (!address) continue;
-      const probe = checkOf(desired, target.nodeName, address, cluster);
-      const key = probeKey(probe);
-      probes.set(key, probe);
-      nodes.push({ node: target.nodeName, address, healthy: healthy(key) });
+    if (!nodes) {
+      nodes = nodeEntries(desired, family, nodeAddressPreference, cluster).entries.map((e) => ({
+        node: e.node,
+        address: e.address,
+        healthy: healthy(e.key),
+      }));
+      byFamily.set(family, nodes);
     }
-    byFamily.set(family, nodes);
     return nodes;
   };
   const frontends: FrontendSpec[] = [];
   for (const ip of ips) {
-    const nodes = nodesFor(parseIP(ip)!.family);
+    const nodes = nodesFor(ipFamily(ip)!);
     for (const listener of desired.listeners) {
       if (listener.protocol !== 'TCP' && listener.protocol !== 'UDP') continue;
       const backends: BackendSpec[] = nodes.map((n) => ({
@@ -84,5 +141,5 @@ export function planFrontends(
       frontends.push({ protocol: listener.protocol, ip, port: listener.port, backends });
     }
   }
-  return { frontends, probes: [...probes.values()] };
+  return { frontends, probes: planChecks(desired, ips, nodeAddressPreference, cluster) };
 }
