@@ -53,6 +53,12 @@ function memoryOf(pid: number): { hwmMb: number; rssMb: number } {
   return { hwmMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024 };
 }
 
+/** CPU seconds a process has used (user + system, all its threads): unlike wall time, hardly moved by other load. */
+function cpuOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** The node process doing the work: the deepest descendant (npm start and a re-exec add parents). */
 function workerPid(pid: number): number {
   try {
@@ -177,6 +183,8 @@ try {
   );
   await watcher.start();
   const names = Array.from({ length: SERVICES }, (_, i) => `svc-${i}`);
+  const cpuBeforeBurst = cpuOf(pid);
+  const apiCpuBeforeBurst = cpuOf(plane.pids.apiserver);
   const createStart = performance.now();
   await pool(names, 32, (name) =>
     kube.request('POST', '/api/v1/namespaces/bench/services', {
@@ -191,6 +199,8 @@ try {
   const lastCreate = performance.now();
   await allIpsSeen;
   const allIpsAt = performance.now();
+  const burstCpu = cpuOf(pid) - cpuBeforeBurst;
+  const burstApiCpu = cpuOf(plane.pids.apiserver) - apiCpuBeforeBurst;
   await watcher.stop();
   const afterCreate = await scrape(metricsUrl);
 
@@ -199,6 +209,7 @@ try {
   const nodeRounds: string[] = [];
   for (let round = 0; round < Number(process.env.SCALE_NODE_ROUNDS ?? 3); round++) {
     const before = await scrape(metricsUrl);
+    const cpuBefore = cpuOf(pid);
     const started = performance.now();
     await addNode(`node-new-${round}`, nodeAddress(NODES + 1 + round));
     let after = before;
@@ -208,7 +219,7 @@ try {
       after = await scrape(metricsUrl);
     }
     nodeRounds.push(
-      `${(roundSum(after) - roundSum(before)).toFixed(3)} s in the controller, ${((performance.now() - started) / 1000).toFixed(2)} s seen from outside`,
+      `${(roundSum(after) - roundSum(before)).toFixed(3)} s in the controller, ${((performance.now() - started) / 1000).toFixed(2)} s seen from outside, ${(cpuOf(pid) - cpuBefore).toFixed(2)} CPU s`,
     );
     await sleep(1000);
   }
@@ -221,6 +232,10 @@ try {
   );
   row('creating the Services', `${((lastCreate - createStart) / 1000).toFixed(2)} s`);
   row('last create -> every EXTERNAL-IP', `${((allIpsAt - lastCreate) / 1000).toFixed(2)} s`);
+  row(
+    'CPU during the burst',
+    `controller ${burstCpu.toFixed(2)} s (${((burstCpu / SERVICES) * 1000).toFixed(2)} ms per Service), kube-apiserver ${burstApiCpu.toFixed(2)} s`,
+  );
   for (const [i, r] of nodeRounds.entries()) row(`node added, round ${i + 1}`, r);
   row('memory idle (N nodes, no Services)', heapSummary(idle));
   row('memory after the burst', heapSummary(afterCreate));
