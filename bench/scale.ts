@@ -111,6 +111,15 @@ try {
   let metricsUrl: string;
   let pid: number;
   if (PROVIDER === 'none') {
+    // Compiled like the shipped controller unless SCALE_START=src; the flags are the CLI's (src/cli.ts's shebang).
+    let script: string | undefined;
+    if (START !== 'src') {
+      const out = mkdtempSync(join(tmpdir(), 'slc-scale-none-'));
+      execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json', '--outDir', out], { cwd: ROOT, stdio: 'inherit' });
+      execFileSync('ln', ['-s', join(ROOT, 'node_modules'), join(ROOT, 'package.json'), out]);
+      script = join(out, 'test/support/controller-process.js');
+    }
+    const flags = /^#!\/usr\/bin\/env -S node(.*)$/m.exec(readFileSync(join(ROOT, 'src/cli.ts'), 'utf8'))![1]!;
     proc = new ControllerProcess(
       {
         kubeconfig: plane.kubeconfigPath,
@@ -118,8 +127,8 @@ try {
         latencyMs: 0,
         keepDesired: false,
       },
-      undefined,
-      (process.env.SCALE_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      script,
+      flags.split(' ').filter(Boolean),
     );
     await proc.whenReady();
     metricsUrl = (await proc.stats()).metricsUrl;
@@ -153,7 +162,13 @@ try {
         : START === 'dist'
           ? [join(dir, 'dist/cli.js'), ...args]
           : [...dockerfileEntrypoint(), ...args];
-    child = spawn(command!, rest, { cwd: START === 'src' ? ROOT : dir, stdio: ['ignore', 'inherit', 'inherit'] });
+    // SCALE_PROFILE=dir: a CPU profile of the controller, written when it stops.
+    const profile = process.env.SCALE_PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.SCALE_PROFILE}` } : {};
+    child = spawn(command!, rest, {
+      cwd: START === 'src' ? ROOT : dir,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, ...profile },
+    });
     metricsUrl = `http://127.0.0.1:${metricsPort}`;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`controller exited with ${child.exitCode}`);
@@ -215,7 +230,7 @@ try {
     let after = before;
     // Not more often: a scrape asks the proxy workers for every frontend's counters.
     while (rounds(after) === rounds(before)) {
-      await sleep(250);
+      await sleep(1000);
       after = await scrape(metricsUrl);
     }
     nodeRounds.push(
@@ -228,7 +243,7 @@ try {
 
   const row = (label: string, value: string) => console.log(`${label.padEnd(40)} ${value}`);
   console.log(
-    `\nscale benchmark: ${SERVICES} Services x ${PORTS} port(s), ${NODES} Nodes, provider ${PROVIDER}, started as ${PROVIDER === 'none' ? 'controller-process' : START}`,
+    `\nscale benchmark: ${SERVICES} Services x ${PORTS} port(s), ${NODES} Nodes, provider ${PROVIDER}, started as ${PROVIDER === 'none' ? `controller-process (${START === 'src' ? 'src' : 'compiled'})` : START}`,
   );
   row('creating the Services', `${((lastCreate - createStart) / 1000).toFixed(2)} s`);
   row('last create -> every EXTERNAL-IP', `${((allIpsAt - lastCreate) / 1000).toFixed(2)} s`);
@@ -250,9 +265,12 @@ try {
     // npm does not pass signals on to the controller: signal the controller itself.
     const exited = new Promise((r) => child!.once('exit', r));
     const pid = workerPid(child.pid!);
-    process.kill(pid, 'SIGKILL');
-    if (pid !== child.pid) child.kill('SIGKILL');
-    await Promise.race([exited, sleep(10_000)]);
+    process.kill(pid, 'SIGTERM');
+    await Promise.race([exited, sleep(15_000)]);
+    if (child.exitCode === null) {
+      process.kill(pid, 'SIGKILL');
+      if (pid !== child.pid) child.kill('SIGKILL');
+    }
   }
   await proc?.kill();
   for (const s of healthServers) s.close();
