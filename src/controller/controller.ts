@@ -25,25 +25,13 @@ export interface ControllerOptions {
   nodePortRange: PortRange;
   backoff: { initial: number; max: number };
   garbageCollection: { enabled: boolean; dryRun: boolean; period: number };
-  /**
-   * A node change after a quiet spell is synced at once; further changes within this window after it are
-   * folded into one more round at its end.
-   */
+  /** Node changes within this window are folded into one round of updates. */
   nodeSyncDelayMs?: number;
   client: KubeClient;
   provider: LoadBalancerProvider;
   events: EventRecorder;
   metrics: ControllerMetrics;
   logger: Logger;
-}
-
-/**
- * When a node change is synced: at once after a quiet spell, which opens a window of windowMs; within
- * the window, at its end, so that a burst of changes costs one more round, not one per change.
- */
-export function nodeSyncSchedule(now: number, quietAt: number, windowMs: number): { waitMs: number; quietAt: number } {
-  const waitMs = Math.max(0, quietAt - now);
-  return { waitMs, quietAt: waitMs === 0 ? now + windowMs : quietAt };
 }
 
 export class ServiceLoadBalancerController {
@@ -56,8 +44,6 @@ export class ServiceLoadBalancerController {
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private workersDone: Promise<void> | undefined;
   private nodeRound: { started: number; pending: Set<string> } | undefined;
-  /** Until then, node changes wait for the end of the window instead of starting a round each. */
-  private nodeSyncQuietAt = 0;
   private gcPass: Promise<void> | undefined;
   private running = false;
   private stopped = false;
@@ -192,15 +178,10 @@ export class ServiceLoadBalancerController {
     // A standby's informers see node changes too; it has nothing to sync until it leads.
     if (!this.running) return;
     const keys = this.lbServices().map(serviceKeyOf);
-    const now = performance.now();
-    if (!this.nodeRound) this.nodeRound = { started: now, pending: new Set() };
-    // The first change goes at once (a new node should not wait); a burst that follows (a rollout, a
-    // zone coming back) costs one more round at the end of the window, not one per node.
-    const { waitMs, quietAt } = nodeSyncSchedule(now, this.nodeSyncQuietAt, this.o.nodeSyncDelayMs ?? 200);
-    this.nodeSyncQuietAt = quietAt;
+    if (!this.nodeRound) this.nodeRound = { started: performance.now(), pending: new Set() };
     for (const key of keys) {
       this.nodeRound.pending.add(key);
-      this.queue.addAfter(key, waitMs);
+      this.queue.addAfter(key, this.o.nodeSyncDelayMs ?? 200);
     }
     if (keys.length === 0) this.nodeRound = undefined;
   }
