@@ -116,7 +116,8 @@ try {
     if (START !== 'src') {
       const out = mkdtempSync(join(tmpdir(), 'slc-scale-none-'));
       execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json', '--outDir', out], { cwd: ROOT, stdio: 'inherit' });
-      execFileSync('ln', ['-s', join(ROOT, 'node_modules'), join(ROOT, 'package.json'), out]);
+      // tsc copies package.json (src/cli.ts imports it), which makes the output ES modules.
+      execFileSync('ln', ['-s', join(ROOT, 'node_modules'), out]);
       script = join(out, 'test/support/controller-process.js');
     }
     const flags = /^#!\/usr\/bin\/env -S node(.*)$/m.exec(readFileSync(join(ROOT, 'src/cli.ts'), 'utf8'))![1]!;

@@ -221,11 +221,10 @@ export class ListWatch<T extends KubernetesObject> {
       try {
         for await (const chunk of body) {
           armTimer();
-          buffer += decoder.decode(chunk, { stream: true });
-          let nl: number;
-          while ((nl = buffer.indexOf('\n')) >= 0) {
-            const line = buffer.slice(0, nl);
-            buffer = buffer.slice(nl + 1);
+          // Split once per chunk: rescanning the rest of the buffer for every line is quadratic.
+          const lines = (buffer + decoder.decode(chunk, { stream: true })).split('\n');
+          buffer = lines.pop()!;
+          for (const line of lines) {
             if (!line.trim()) continue;
             let parsed: { type: string; object: T };
             try {
