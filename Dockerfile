@@ -16,4 +16,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/build ./build
 USER 65532:65532
+# The node flags of every way to start the controller (src/cli.ts's shebang, npm start): --optimize-for-size
+# keeps each V8 heap near its live size instead of growing it for throughput (bench/scale.ts: at 1000
+# Services and 100 nodes, the proxy worker's heap 178 MB -> 14 MB and the main heap 234 MB -> 40 MB).
 ENTRYPOINT ["node", "--optimize-for-size", "/app/dist/cli.js"]

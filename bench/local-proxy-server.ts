@@ -8,7 +8,12 @@ import { createLocalProvider } from '../src/providers/local/index.ts';
 const [vip = '127.0.100.250', port = '21000', backendPort = '20000', workers = '1'] = process.argv.slice(2);
 
 const provider = createLocalProvider(
-  localProviderConfigSchema.parse({ addressPools: [{ name: 'bench', addresses: [`${vip}/32`] }], workers: Number(workers) }),
+  localProviderConfigSchema.parse({
+    addressPools: [{ name: 'bench', addresses: [`${vip}/32`] }],
+    workers: Number(workers),
+    // No kube-proxy here: the backend itself is the node check.
+    healthCheck: { cluster: { protocol: 'TCP', port: Number(backendPort) } },
+  }),
   {
     clusterName: 'bench',
     logger: pino({ level: 'warn' }),

@@ -79,6 +79,16 @@ function serveHealthCheck(node: (typeof NODES)[number], port: number): Promise<v
   return new Promise((resolve, reject) => server.once('error', reject).listen(port, node.address, () => resolve()));
 }
 
+/** kube-proxy's own /healthz on 10256, which the local provider checks once per node for externalTrafficPolicy Cluster. */
+function serveProxyHealthz(node: (typeof NODES)[number]): Promise<void> {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ lastUpdated: new Date().toISOString(), currentTime: new Date().toISOString() }));
+  });
+  servers.push(server);
+  return new Promise((resolve, reject) => server.once('error', reject).listen(10256, node.address, () => resolve()));
+}
+
 /** One request on a new connection, as a new client would; the node that answered, or the error. */
 function get(ip: string, port: number): Promise<string> {
   return new Promise((resolve) => {
@@ -224,8 +234,11 @@ async function main(): Promise<void> {
     for (const p of example.spec!.ports!) await serveNodePort(node, p.nodePort!);
     if (node.hasIngressPod) for (const p of ingress.spec!.ports!) await serveNodePort(node, p.nodePort!);
     await serveHealthCheck(node, ingress.spec!.healthCheckNodePort!);
+    await serveProxyHealthz(node);
   }
-  info(`NodePort listeners up on ${NODES.map((n) => n.address).join(', ')} (healthCheckNodePort ${ingress.spec!.healthCheckNodePort})`);
+  info(
+    `NodePort listeners up on ${NODES.map((n) => n.address).join(', ')} (healthCheckNodePort ${ingress.spec!.healthCheckNodePort}, kube-proxy /healthz on 10256)`,
+  );
 
   step('Waiting for EXTERNAL-IPs');
   const withIP = async (namespace: string, name: string): Promise<V1Service> =>

@@ -1,5 +1,4 @@
 // Assembles the running controller: clients, provider, informers, leader election, servers.
-import { KubeConfig } from '@kubernetes/client-node';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -10,6 +9,7 @@ import { instrumentProvider } from './controller/instrumented-provider.ts';
 import { createControllerMetrics } from './controller/metrics.ts';
 import { errorMessage } from './error-message.ts';
 import { KubeClient } from './kube/client.ts';
+import { loadInClusterKubeConfig, loadKubeConfigFile, type KubeAccess } from './kube/kubeconfig.ts';
 import { EventRecorder } from './kube/events.ts';
 import { LeaderElector } from './kube/leader-election.ts';
 import { createProvider } from './providers/index.ts';
@@ -34,11 +34,8 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
-export function loadKubeConfig(file?: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (file) kc.loadFromFile(file);
-  else kc.loadFromCluster();
-  return kc;
+export function loadKubeConfig(file?: string): KubeAccess {
+  return file ? loadKubeConfigFile(file) : loadInClusterKubeConfig();
 }
 
 export async function runController(config: Config, options: RunOptions): Promise<RunningController> {

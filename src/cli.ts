@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --optimize-for-size
 // The service-lb-controller command line: run and check-config, with their exit codes.
 import { Command } from 'commander';
 import packageJson from '../package.json' with { type: 'json' };

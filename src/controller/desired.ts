@@ -26,7 +26,23 @@ export function identityOf(svc: V1Service, clusterName: string): LoadBalancerIde
   };
 }
 
+/**
+ * The last node list and its targets. Every Service synced against the same nodes gets the same frozen
+ * array (and, below, the same fingerprint string) instead of its own copy: at a thousand Services and a
+ * hundred nodes, copies were most of the heap. Informers replace an object when it changes, so identity
+ * of the list's elements is enough to know the nodes did not change.
+ */
+let lastNodes: readonly V1Node[] = [];
+let lastTargets: Target[] = Object.freeze([]) as unknown as Target[];
+
 export function eligibleTargets(nodes: readonly V1Node[]): Target[] {
+  if (nodes.length === lastNodes.length && nodes.every((node, i) => node === lastNodes[i])) return lastTargets;
+  lastNodes = [...nodes];
+  lastTargets = Object.freeze(computeTargets(nodes)) as Target[];
+  return lastTargets;
+}
+
+function computeTargets(nodes: readonly V1Node[]): Target[] {
   return nodes
     .filter(nodeIsEligible)
     .map((node) => ({
@@ -34,6 +50,9 @@ export function eligibleTargets(nodes: readonly V1Node[]): Target[] {
       addresses: (node.status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })),
       ...(node.spec?.providerID ? { providerID: node.spec.providerID } : {}),
     }))
+    .map((target) =>
+      Object.freeze({ ...target, addresses: Object.freeze(target.addresses.map((a) => Object.freeze(a))) as Target['addresses'] }),
+    )
     .sort((a, b) => a.nodeName.localeCompare(b.nodeName));
 }
 
@@ -100,10 +119,18 @@ export function specFingerprint(desired: DesiredLoadBalancer): string {
   return JSON.stringify(rest);
 }
 
+const fingerprints = new WeakMap<readonly Target[], string>();
+
 /**
  * What a host update is for. A node without any address cannot be a target for any provider, so it
- * changes nothing here (it still reaches providers in desired.targets, as an eligible node).
+ * changes nothing here (it still reaches providers in desired.targets, as an eligible node). Services share
+ * one frozen node list per node set, so the fingerprint is computed once per node set.
  */
 export function targetsFingerprint(desired: DesiredLoadBalancer): string {
-  return JSON.stringify(desired.targets.filter((t) => t.addresses.length > 0));
+  let fingerprint = fingerprints.get(desired.targets);
+  if (fingerprint === undefined) {
+    fingerprint = JSON.stringify(desired.targets.filter((t) => t.addresses.length > 0));
+    fingerprints.set(desired.targets, fingerprint);
+  }
+  return fingerprint;
 }

@@ -1,5 +1,5 @@
 // The one Kubernetes API client: requests, typed errors, Retry-After, counted per verb and resource.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from './kubeconfig.ts';
 import type { RequestOptions } from 'node:https';
 import { Agent, fetch } from 'undici';
 import { TokenBucket, type Clock } from './rate-limiter.ts';
@@ -54,7 +54,7 @@ export interface KubeClientOptions {
  * request, and holding it back would only delay the stream the informers depend on.
  */
 export class KubeClient {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeAccess;
   private readonly observe: RequestObserver;
   /**
    * One connection pool for every request. client-node builds a new dispatcher per request, which
@@ -66,7 +66,7 @@ export class KubeClient {
   private readonly limiter: TokenBucket | undefined;
   private readonly timeoutMs: number;
 
-  constructor(kubeConfig: KubeConfig, observe: RequestObserver = () => {}, options: KubeClientOptions = {}) {
+  constructor(kubeConfig: KubeAccess, observe: RequestObserver = () => {}, options: KubeClientOptions = {}) {
     this.kubeConfig = kubeConfig;
     this.observe = observe;
     const limit = options.rateLimit;
@@ -98,8 +98,6 @@ export class KubeClient {
     patchType?: PatchType,
     signal?: AbortSignal,
   ): Promise<T> {
-    const cluster = this.kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
     // Before the request timeout starts: time spent waiting for a token is not the server's.
     try {
       await this.limiter?.take(signal);
@@ -110,36 +108,21 @@ export class KubeClient {
         `${method} ${path}: aborted while waiting for the client-side rate limit: ${errorMessage(err)}`,
       );
     }
-    // Headers are applied per request, so rotated tokens (in-cluster, exec plugins) are picked up.
-    const options: RequestOptions = {};
-    await this.kubeConfig.applyToHTTPSOptions(options);
-    const agent = (this.agent ??= new Agent({
-      connect: {
-        ca: options.ca,
-        cert: options.cert,
-        key: options.key,
-        ...(options.rejectUnauthorized !== undefined ? { rejectUnauthorized: options.rejectUnauthorized } : {}),
-        ...(options.servername ? { servername: options.servername } : {}),
-      },
-    }));
-    const headers: Record<string, string> = { accept: 'application/json' };
-    for (const [name, value] of Object.entries(options.headers ?? {})) if (value !== undefined) headers[name] = String(value);
-    const user = this.kubeConfig.getCurrentUser();
-    if (user?.username) headers.authorization = `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`;
+    const { server, headers, dispatcher } = await this.connection();
     if (body !== undefined) headers['content-type'] = patchType ? patchContentTypes[patchType] : 'application/json';
     const resource = resourceOf(path);
     let response;
     try {
-      response = await fetch(cluster.server + path, {
+      response = await fetch(server + path, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        dispatcher: agent,
+        dispatcher,
         signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]) : AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
       this.observe(method, resource, 0);
-      if (!signal?.aborted) this.discard(agent);
+      if (!signal?.aborted) this.discard(dispatcher);
       throw new KubeApiError(0, 'NetworkError', `${method} ${path}: ${networkErrorMessage(err)}`);
     }
     this.observe(method, resource, response.status);
@@ -147,7 +130,7 @@ export class KubeClient {
     try {
       text = await response.text();
     } catch (err) {
-      if (!signal?.aborted) this.discard(agent);
+      if (!signal?.aborted) this.discard(dispatcher);
       throw new KubeApiError(0, 'NetworkError', `${method} ${path}: reading the response: ${networkErrorMessage(err)}`);
     }
     const parsed = parseJson(text);
@@ -165,6 +148,29 @@ export class KubeClient {
       `${method} ${path}: ${response.status} ${status?.message ?? text}`,
       Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
     );
+  }
+
+  /** The API server's origin, the pooled connections, and the headers of a request made now (watches too). */
+  async connection(): Promise<{ server: string; headers: Record<string, string>; dispatcher: Agent }> {
+    const cluster = this.kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
+    // Headers are applied per request, so rotated tokens (in-cluster, exec plugins) are picked up.
+    const options: RequestOptions = {};
+    await this.kubeConfig.applyToHTTPSOptions(options);
+    this.agent ??= new Agent({
+      connect: {
+        ca: options.ca,
+        cert: options.cert,
+        key: options.key,
+        ...(options.rejectUnauthorized !== undefined ? { rejectUnauthorized: options.rejectUnauthorized } : {}),
+        ...(options.servername ? { servername: options.servername } : {}),
+      },
+    });
+    const headers: Record<string, string> = { accept: 'application/json' };
+    for (const [name, value] of Object.entries(options.headers ?? {})) if (value !== undefined) headers[name] = String(value);
+    const user = this.kubeConfig.getCurrentUser();
+    if (user?.username) headers.authorization = `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`;
+    return { server: cluster.server, headers, dispatcher: this.agent };
   }
 }
 

@@ -1,7 +1,8 @@
 // A list+watch cache of one resource that never gives up, and the read-only ObjectCache view of it.
-import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KubeClient } from './client.ts';
+import { ListWatch } from './list-watch.ts';
 import { errorMessage } from '../error-message.ts';
 
 /** What the reconciler and garbage collector read: the informer's cache, or a fake in tests. */
@@ -58,35 +59,8 @@ export class RestartBackoff {
   }
 }
 
-/** client-node's Watch, telling the informer when the stream delivers anything (an event, a bookmark). */
-class ObservedWatch extends Watch {
-  private readonly onDelivery: () => void;
-
-  constructor(config: KubeConfig, onDelivery: () => void) {
-    super(config);
-    this.onDelivery = onDelivery;
-  }
-
-  override watch(
-    path: string,
-    queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController> {
-    return super.watch(
-      path,
-      queryParams,
-      (phase, apiObj, watchObj) => {
-        this.onDelivery();
-        callback(phase, apiObj, watchObj);
-      },
-      done,
-    );
-  }
-}
-
 /**
- * A list+watch cache that never gives up. client-node's ListWatch re-lists on 410 Gone (diffing the
+ * A list+watch cache that never gives up. ListWatch (list-watch.ts) re-lists on 410 Gone (diffing the
  * fresh list against the cache, so deletions missed while disconnected still fire) and reconnects a
  * watch that goes silent (its inactivity timeout); on any other error it stops, so this wrapper restarts
  * it with backoff, resuming from the last resourceVersion. The backoff grows while the failures go on (an
@@ -115,10 +89,9 @@ export class ResilientInformer<T extends KubernetesObject> implements ObjectCach
     this.healthyAfterMs = options.healthyAfterMs ?? 60_000;
     this.now = options.now ?? (() => performance.now());
     const list = () => client.request<KubernetesListObject<T>>('GET', path);
-    const watch = new ObservedWatch(client.kubeConfig, () => (this.delivered = true));
-    this.listWatch = new ListWatch<T>(path, watch, list, false);
+    this.listWatch = new ListWatch<T>(path, client, list, () => (this.delivered = true));
     // ListWatch reports updates without the old object; keep our own copy so handlers can compare.
-    // client-node swallows exceptions thrown by watch callbacks; log them rather than lose them silently.
+    // A handler that throws must not end the watch; log it rather than lose it silently.
     const guarded = (what: string, fn: () => void) => {
       try {
         fn();

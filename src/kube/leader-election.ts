@@ -3,12 +3,15 @@
 // candidate's OWN clock since it last saw the record change (so clock skew between replicas does not
 // matter); the leader renews every retryPeriod and gives up if no renew succeeds within renewDeadline.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import type { V1Lease } from '@kubernetes/client-node';
+// Deep import: the package index would load every generated API.
+import { V1MicroTime } from '@kubernetes/client-node/dist/types.js';
 import type { Logger } from 'pino';
 import { KubeApiError, KubeClient } from './client.ts';
+import type { KubeAccess } from './kubeconfig.ts';
 
 export interface LeaderElectionOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeAccess;
   /** Shares the controller's connection pool and request metrics; one is made from kubeConfig if absent. */
   client?: KubeClient;
   namespace: string;

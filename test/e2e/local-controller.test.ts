@@ -42,7 +42,11 @@ describe('controller with the local provider', () => {
     [plane, topo] = await Promise.all([startControlPlane(), createTopology({ clients: ['client'], nodes: ['n1', 'n2'] })]);
     client = topo.clients.get('client')!;
     nodes = [...topo.nodes.values()];
-    for (const node of nodes) await plane.createNode(node.name, { addresses: [{ type: 'InternalIP', address: node.address }] });
+    for (const node of nodes) {
+      await plane.createNode(node.name, { addresses: [{ type: 'InternalIP', address: node.address }] });
+      // kube-proxy's /healthz, which judges each node for externalTrafficPolicy Cluster.
+      await node.agent.call('health', { port: 10256, ok: true });
+    }
     controller = new ControllerProcess(config(), plane.kubeconfigPath, 'ctl');
   });
 

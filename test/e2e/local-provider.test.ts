@@ -40,6 +40,8 @@ describe('local provider data path', () => {
       drainGraceSeconds: GRACE_SECONDS,
       udpIdleTimeoutSeconds: 5,
     });
+    // kube-proxy's /healthz, which judges each node for externalTrafficPolicy Cluster.
+    for (const node of nodes) await node.agent.call('health', { port: 10256, ok: true });
     provider = createLocalProvider(config, providerDeps({ clusterName: 'e2e', logger: pino({ level: 'warn' }), registry }));
     await provider.start([]);
   });
@@ -91,16 +93,12 @@ describe('local provider data path', () => {
     assert.equal(down.bytes, 8_000_000);
 
     const metrics = await registry.metrics();
-    for (const node of ['n1', 'n2', 'n3']) {
-      assert.match(
-        metrics,
-        new RegExp(
-          `service_lb_local_connections_total\\{service="default/web",frontend="${ip.replaceAll('.', '\\.')}:80/TCP",node="${node}"\\} [1-9]`,
-        ),
-      );
-    }
+    assert.match(
+      metrics,
+      new RegExp(`service_lb_local_connections_total\\{service="default/web",frontend="${ip.replaceAll('.', '\\.')}:80/TCP"\\} [1-9]`),
+    );
     assert.match(metrics, /service_lb_local_bytes_total\{service="default\/web",frontend="[^"]+:80\/TCP",direction="in"\} \d{7,}/);
-    assert.match(metrics, /service_lb_local_target_healthy\{service="default\/web",node="n1",target="tcp:\/\/[^"]+:31001"\} 1/);
+    assert.match(metrics, /service_lb_local_target_healthy\{node="n1",target="http:\/\/[^"]+:10256\/healthz"\} 1/);
     await provider.delete(desiredFor('web', [], []).identity);
   });
 
@@ -114,6 +112,7 @@ describe('local provider data path', () => {
     const heldNode = (await client.agent.call<Reply>('talk', { key: 'held', message: 'hello' })).reply!.split(' ')[0]!;
     const n4 = await topo.addNode('n4');
     await n4.agent.call('serve', { port: 31011, protocol: 'TCP' });
+    await n4.agent.call('health', { port: 10256, ok: true });
     const remaining = nodes.slice(0, 2).filter((n) => n.name !== heldNode);
     await provider.updateTargets({ ...desired, targets: desiredFor('x', [], [...remaining, n4]).targets });
 
@@ -130,6 +129,36 @@ describe('local provider data path', () => {
         (await client.agent.call<Reply>('talk', { key: 'held', message: 'ping', timeoutMs: 500 })).error === 'closed' ? true : undefined,
       GRACE_SECONDS * 1_000 + 10_000,
     );
+    await provider.delete(desired.identity);
+  });
+
+  test('externalTrafficPolicy Cluster: a node whose kube-proxy /healthz fails gets no new connections, TCP or UDP', async () => {
+    await serveAll(31025);
+    await serveAll(31026, 'UDP');
+    const desired = desiredFor(
+      'cluster',
+      [
+        { protocol: 'TCP', port: 80, nodePort: 31025 },
+        { protocol: 'UDP', port: 80, nodePort: 31026 },
+      ],
+      nodes,
+    );
+    const ip = (await provider.ensure(desired))[0]!.ip!;
+    assert.deepEqual([...new Set(await nodesReached(client, ip, 80, 9))].sort(), ['n1', 'n2', 'n3']);
+    await nodes[2]!.agent.call('health', { port: 10256, ok: false });
+    try {
+      await until('n3 to stop getting connections', async () => {
+        const seen = await nodesReached(client, ip, 80, 6);
+        return seen.length === 6 && !seen.includes('n3') ? true : undefined;
+      });
+      const udp = await nodesReached(client, ip, 80, 6, 'UDP');
+      assert.equal(udp.length, 6);
+      assert.ok(!udp.includes('n3'), `UDP follows the node check, got ${udp.join(',')}`);
+      assert.match(await registry.metrics(), /service_lb_local_target_healthy\{node="n3",target="http:\/\/[^"]+:10256\/healthz"\} 0/);
+    } finally {
+      await nodes[2]!.agent.call('health', { port: 10256, ok: true });
+    }
+    await until('n3 to get connections again', async () => ((await nodesReached(client, ip, 80, 9)).includes('n3') ? true : undefined));
     await provider.delete(desired.identity);
   });
 
@@ -298,7 +327,7 @@ describe('local provider data path', () => {
     }
     assert.match(
       await registry.metrics(),
-      /service_lb_local_target_healthy\{service="default\/dual",node="n1",target="tcp:\/\/\[fd00:[^"]+\]:31091"\} 1/,
+      /service_lb_local_target_healthy\{node="n1",target="http:\/\/\[fd00:[^"]+\]:10256\/healthz"\} 1/,
     );
     await provider.delete(desired.identity);
     assert.ok(!(await topo.vipAddresses()).includes(v6!));

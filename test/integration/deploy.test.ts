@@ -128,14 +128,8 @@ describe('deploy/ files', () => {
     const pod = deployment.spec!.template.spec!;
     const container = pod.containers[0]!;
     assert.equal(pod.containers.length, 1);
-    assert.deepEqual(container.command, [
-      'node',
-      '--optimize-for-size',
-      '/app/dist/cli.js',
-      'run',
-      '--config',
-      '/etc/service-lb-controller/config.yaml',
-    ]);
+    assert.equal(container.command, undefined, "the image's entrypoint carries the node flags");
+    assert.deepEqual(container.args, ['run', '--config', '/etc/service-lb-controller/config.yaml']);
     const configMount = container.volumeMounts!.find((m) => m.mountPath === '/etc/service-lb-controller')!;
     const volume = pod.volumes!.find((v) => v.name === configMount.name)!;
     assert.equal(volume.configMap?.name, find('ConfigMap').metadata!.name);

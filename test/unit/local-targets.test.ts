@@ -1,9 +1,8 @@
-// Frontends and probes planned from the desired state and node addresses.
+// Frontends and health checks planned from the desired state and node addresses.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DesiredLoadBalancer } from '../../src/providers/provider.ts';
-import type { Probe } from '../../src/providers/local/health.ts';
-import { planFrontends, targetAddress } from '../../src/providers/local/targets.ts';
+import { planFrontends, targetAddress, type ClusterCheck } from '../../src/providers/local/targets.ts';
 import { plainServiceDefaults } from '../fakes/desired-defaults.ts';
 
 function desired(extra: Partial<DesiredLoadBalancer> = {}): DesiredLoadBalancer {
@@ -37,8 +36,10 @@ test('the node address follows the configured types, preferring the VIP family',
   assert.equal(targetAddress(desired().targets[1]!, 'IPv4', ['InternalIP', 'ExternalIP']), '198.51.100.2');
 });
 
+const KUBE_PROXY: ClusterCheck = { protocol: 'HTTP', port: 10256, path: '/healthz' };
+
 test('one frontend per VIP and listener, to every node with an address', () => {
-  const plan = planFrontends(desired(), ['127.0.100.1'], ['InternalIP'], () => true);
+  const plan = planFrontends(desired(), ['127.0.100.1'], ['InternalIP'], KUBE_PROXY, () => true);
   assert.deepEqual(
     plan.frontends.map((f) => [f.protocol, f.ip, f.port, f.backends.map((b) => `${b.node}@${b.address}:${b.port}`)]),
     [
@@ -48,33 +49,56 @@ test('one frontend per VIP and listener, to every node with an address', () => {
   );
 });
 
-test('TCP health: each TCP port is probed; UDP follows the node TCP verdicts', () => {
-  const plan = planFrontends(desired(), ['127.0.100.1'], ['InternalIP'], (p: Probe) => p.port !== 30080);
-  assert.deepEqual(plan.probes, [{ kind: 'tcp', address: '10.0.0.1', port: 30080 }]);
-  assert.equal(plan.frontends[0]!.backends[0]!.healthy, false);
-  assert.equal(plan.frontends[1]!.backends[0]!.healthy, false, 'the node refuses its TCP port, so UDP avoids it too');
+test('externalTrafficPolicy Cluster: one check per node, kube-proxy /healthz by default, judging TCP and UDP ports alike', () => {
+  const plan = planFrontends(desired(), ['127.0.100.1'], ['InternalIP'], KUBE_PROXY, () => false);
+  assert.deepEqual(plan.probes, [{ node: 'n1', kind: 'http', address: '10.0.0.1', port: 10256, path: '/healthz' }]);
+  assert.deepEqual(
+    plan.frontends.map((f) => f.backends[0]!.healthy),
+    [false, false],
+  );
 });
 
-test('a UDP-only Service has nothing to probe with TCP, and its nodes take traffic', () => {
-  const plan = planFrontends(
-    desired({ listeners: [{ name: 'dns', protocol: 'UDP', port: 53, nodePort: 30053 }] }),
-    ['127.0.100.1'],
-    ['InternalIP'],
-    () => false,
+test('the Cluster check can be a TCP connect to a chosen port', () => {
+  const plan = planFrontends(desired(), ['127.0.100.1'], ['InternalIP'], { protocol: 'TCP', port: 30999, path: '/' }, (key) =>
+    key.endsWith(':30999'),
   );
-  assert.deepEqual(plan.probes, []);
-  assert.equal(plan.frontends[0]!.backends[0]!.healthy, true);
+  assert.deepEqual(plan.probes, [{ node: 'n1', kind: 'tcp', address: '10.0.0.1', port: 30999 }]);
+  assert.ok(plan.frontends.every((f) => f.backends[0]!.healthy));
 });
 
 test('HTTP health (externalTrafficPolicy Local) judges every port of a node', () => {
   const d = desired({ healthCheck: { kind: 'http', port: 32000, path: '/healthz' }, externalTrafficPolicy: 'Local' });
-  const plan = planFrontends(d, ['127.0.100.1', 'fd00::5'], ['InternalIP'], (p) => p.address !== 'fd00::1');
+  const plan = planFrontends(d, ['127.0.100.1', 'fd00::5'], ['InternalIP'], KUBE_PROXY, (key) => !key.includes('fd00::1'));
   assert.deepEqual(plan.probes, [
-    { kind: 'http', address: '10.0.0.1', port: 32000, path: '/healthz' },
-    { kind: 'http', address: 'fd00::1', port: 32000, path: '/healthz' },
+    { node: 'n1', kind: 'http', address: '10.0.0.1', port: 32000, path: '/healthz' },
+    { node: 'n1', kind: 'http', address: 'fd00::1', port: 32000, path: '/healthz' },
   ]);
   assert.deepEqual(
     plan.frontends.map((f) => f.backends[0]!.healthy),
     [true, true, false, false],
+  );
+});
+
+test('a verdict is looked up once per node and family, not per port or per check', () => {
+  const targets = Array.from({ length: 50 }, (_, i) => ({
+    nodeName: `n${i}`,
+    addresses: [{ type: 'InternalIP', address: `10.0.${i >> 8}.${i & 255}` }],
+  }));
+  const listeners = Array.from({ length: 100 }, (_, p) => ({
+    name: `p${p}`,
+    protocol: 'TCP' as const,
+    port: 1000 + p,
+    nodePort: 30000 + p,
+  }));
+  let lookups = 0;
+  const plan = planFrontends(desired({ targets, listeners }), ['127.0.100.1'], ['InternalIP'], KUBE_PROXY, () => {
+    lookups++;
+    return true;
+  });
+  assert.equal(lookups, 50);
+  assert.equal(plan.probes.length, 50);
+  assert.equal(
+    plan.frontends.reduce((n, f) => n + f.backends.length, 0),
+    5_000,
   );
 });

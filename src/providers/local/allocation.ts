@@ -41,6 +41,11 @@ export class AllocationTable {
     return [...(this.byIP.get(ip)?.values() ?? [])];
   }
 
+  /** Whether anyone holds the address: asked for every address a search for a free one passes. */
+  isHeld(ip: string): boolean {
+    return (this.byIP.get(ip)?.size ?? 0) > 0;
+  }
+
   ipsOf(owner: string): string[] {
     return this.byOwner.get(owner) ?? [];
   }
@@ -171,7 +176,7 @@ export function allocate(table: AllocationTable, pools: Pool[], req: AllocationR
         message: `no ${req.pool !== undefined ? `address pool "${req.pool}"` : 'auto-assigned address pool'} has ${family} addresses`,
       };
     }
-    const free = firstFree(autoPools, family, (ip) => table.holders(ip).length > 0);
+    const free = firstFree(autoPools, family, (ip) => table.isHeld(ip));
     if (!free) return { ok: false, message: `no free ${family} address left in ${autoPools.map((p) => `"${p.name}"`).join(', ')}` };
     ips.push(free);
   }

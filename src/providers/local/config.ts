@@ -31,6 +31,20 @@ export const localProviderConfigSchema = z
         timeoutSeconds: z.number().positive().default(1),
         unhealthyThreshold: z.number().int().min(1).default(2),
         healthyThreshold: z.number().int().min(1).default(1),
+        /**
+         * How a node is checked for Services with externalTrafficPolicy Cluster: one check per node, shared
+         * by all of them. The default is kube-proxy's /healthz on 10256, which cloud-provider-gcp's shared
+         * node check uses and KEP-3836 recommends: it fails when kube-proxy is not programming the node or
+         * the node is being deleted. Without kube-proxy (or with its healthz bound to localhost), use
+         * { protocol: TCP, port: <a NodePort that always has endpoints> }.
+         */
+        cluster: z
+          .strictObject({
+            protocol: z.enum(['HTTP', 'TCP']).default('HTTP'),
+            port: z.number().int().min(1).max(65535).default(10256),
+            path: z.string().startsWith('/').default('/healthz'),
+          })
+          .prefault({}),
       })
       .prefault({}),
     udpIdleTimeoutSeconds: z.number().positive().default(60),

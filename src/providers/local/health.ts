@@ -1,8 +1,12 @@
-// Active health checks of the nodes behind one load balancer, run in the main thread.
+// Active health checks of the nodes, shared by every load balancer that needs them; run in the main thread.
 import { request } from 'node:http';
 import { connect } from 'node:net';
 
-export type Probe = { kind: 'tcp'; address: string; port: number } | { kind: 'http'; address: string; port: number; path: string };
+/** One health check of one node; `node` names it in metrics and is not part of what is checked. */
+export type Probe = { node: string } & (
+  | { kind: 'tcp'; address: string; port: number }
+  | { kind: 'http'; address: string; port: number; path: string }
+);
 
 export interface HealthSettings {
   intervalMs: number;
@@ -31,9 +35,17 @@ export function nextHealth(
   return streak >= needed ? { healthy: success, streak: 0 } : { healthy: state.healthy, streak };
 }
 
+/** Probes are shared by the load balancers that plan them, so their keys are worked out once. */
+const keys = new WeakMap<Probe, string>();
+
 export function probeKey(probe: Probe): string {
-  const host = probe.address.includes(':') ? `[${probe.address}]` : probe.address;
-  return probe.kind === 'tcp' ? `tcp://${host}:${probe.port}` : `http://${host}:${probe.port}${probe.path}`;
+  let key = keys.get(probe);
+  if (key === undefined) {
+    const host = probe.address.includes(':') ? `[${probe.address}]` : probe.address;
+    key = probe.kind === 'tcp' ? `tcp://${host}:${probe.port}` : `http://${host}:${probe.port}${probe.path}`;
+    keys.set(probe, key);
+  }
+  return key;
 }
 
 function checkTcp(address: string, port: number, timeoutMs: number): Promise<boolean> {
@@ -69,40 +81,75 @@ export function runProbe(probe: Probe, timeoutMs: number): Promise<boolean> {
 }
 
 interface Running {
+  key: string;
   probe: Probe;
   state: HealthState;
   timer: NodeJS.Timeout | undefined;
   stopped: boolean;
   first: Promise<void>;
+  /** The load balancers that use this check. */
+  users: Set<string>;
 }
 
-/** The probes of one load balancer; calls onChange when a verdict flips. */
-export class HealthChecks {
+/**
+ * Health checks shared by every load balancer: a check (a node address, a port, a path) runs once per
+ * interval however many load balancers use it, so the work grows with nodes and health check ports,
+ * not with Services x ports x nodes. onChange gets the users of a check whose verdict flipped.
+ */
+export class HealthMonitor {
   private readonly running = new Map<string, Running>();
+  /** User -> the checks it uses (the objects, not their keys: a key string per user and node adds up). */
+  private readonly uses = new Map<string, Set<Running>>();
   private readonly settings: HealthSettings;
-  private readonly onChange: () => void;
+  private readonly onChange: (users: ReadonlySet<string>, probe: Probe, healthy: boolean) => void;
+  private readonly probe: (probe: Probe, timeoutMs: number) => Promise<boolean>;
 
-  constructor(settings: HealthSettings, onChange: () => void) {
+  constructor(
+    settings: HealthSettings,
+    onChange: (users: ReadonlySet<string>, probe: Probe, healthy: boolean) => void,
+    probe: (probe: Probe, timeoutMs: number) => Promise<boolean> = runProbe,
+  ) {
     this.settings = settings;
     this.onChange = onChange;
+    this.probe = probe;
   }
 
-  /** Runs exactly these probes; resolves once each has a first verdict. */
-  async set(probes: Probe[]): Promise<void> {
-    const wanted = new Map(probes.map((p) => [probeKey(p), p]));
-    for (const [key, run] of this.running) {
-      if (!wanted.has(key)) {
-        run.stopped = true;
-        clearTimeout(run.timer);
-        this.running.delete(key);
+  /** Makes `user` use exactly these checks; resolves once each has a first verdict. */
+  async use(user: string, probes: readonly Probe[]): Promise<void> {
+    const wanted = new Map<string, Probe>();
+    for (const p of probes) wanted.set(probeKey(p), p);
+    for (const run of this.uses.get(user) ?? []) if (!wanted.has(run.key)) this.drop(user, run);
+    const firsts: Promise<void>[] = [];
+    const used = new Set<Running>();
+    for (const [key, probe] of wanted) {
+      let run = this.running.get(key);
+      if (!run) {
+        run = this.start(key, probe);
+        this.running.set(key, run);
       }
+      run.users.add(user);
+      used.add(run);
+      if (run.state.healthy === undefined) firsts.push(run.first);
     }
-    for (const [key, probe] of wanted) if (!this.running.has(key)) this.running.set(key, this.start(probe));
-    await Promise.all([...this.running.values()].map((run) => run.first));
+    if (used.size > 0) this.uses.set(user, used);
+    else this.uses.delete(user);
+    await Promise.all(firsts);
   }
 
-  healthy(probe: Probe): boolean {
-    return this.running.get(probeKey(probe))?.state.healthy === true;
+  /** The user no longer needs any check; checks nobody uses stop. */
+  release(user: string): void {
+    for (const run of this.uses.get(user) ?? []) this.drop(user, run);
+    this.uses.delete(user);
+  }
+
+  /** The current verdict; undefined before the first result or for a check nobody runs. */
+  healthy(key: string): boolean | undefined {
+    return this.running.get(key)?.state.healthy;
+  }
+
+  /** Checks running now: one per (address, port, path), whoever uses it. */
+  get size(): number {
+    return this.running.size;
   }
 
   verdicts(): { probe: Probe; healthy: boolean | undefined }[] {
@@ -115,18 +162,35 @@ export class HealthChecks {
       clearTimeout(run.timer);
     }
     this.running.clear();
+    this.uses.clear();
   }
 
-  private start(probe: Probe): Running {
-    const run: Running = { probe, state: { healthy: undefined, streak: 0 }, timer: undefined, stopped: false, first: Promise.resolve() };
+  private drop(user: string, run: Running): void {
+    run.users.delete(user);
+    if (run.users.size > 0) return;
+    run.stopped = true;
+    clearTimeout(run.timer);
+    this.running.delete(run.key);
+  }
+
+  private start(key: string, probe: Probe): Running {
+    const run: Running = {
+      key,
+      probe,
+      state: { healthy: undefined, streak: 0 },
+      timer: undefined,
+      stopped: false,
+      first: Promise.resolve(),
+      users: new Set(),
+    };
     const once = async (): Promise<void> => {
-      const ok = await runProbe(probe, this.settings.timeoutMs);
+      const ok = await this.probe(probe, this.settings.timeoutMs);
       if (run.stopped) return;
       const before = run.state.healthy;
       run.state = nextHealth(run.state, ok, this.settings);
       run.timer = setTimeout(() => void once(), this.settings.intervalMs);
       run.timer.unref();
-      if (before !== undefined && before !== run.state.healthy) this.onChange();
+      if (before !== undefined && before !== run.state.healthy) this.onChange(run.users, probe, run.state.healthy!);
     };
     run.first = once();
     return run;

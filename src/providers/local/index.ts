@@ -19,14 +19,14 @@ import {
 import { allocate, AllocationTable } from './allocation.ts';
 import { parseAddressOptions } from './annotations.ts';
 import type { LocalProviderConfig } from './config.ts';
-import { HealthChecks, probeKey, type Probe } from './health.ts';
+import { HealthMonitor, probeKey } from './health.ts';
 import { InterfaceAddresses } from './interface-addresses.ts';
 import { isLoopback, parseIP } from './ip.ts';
 import { registerMetrics } from './metrics.ts';
 import { parsePools, poolContains, poolOf, poolProblems, type Pool } from './pools.ts';
 import type { FrontendGroupSpec } from './proxy-spec.ts';
 import { ProxyWorkers } from './proxy-workers.ts';
-import { planFrontends } from './targets.ts';
+import { planChecks, planFrontends } from './targets.ts';
 
 /** What the provider keeps for each Service it serves. */
 interface LoadBalancerRecord {
@@ -36,9 +36,6 @@ interface LoadBalancerRecord {
   live?: {
     desired: DesiredLoadBalancer;
     ips: string[];
-    health: HealthChecks;
-    /** Probe key -> node name, for the health metric. */
-    probeNodes: Map<string, string>;
   };
 }
 
@@ -56,6 +53,10 @@ class LocalProvider implements LoadBalancerProvider {
   private readonly table = new AllocationTable();
   private readonly records = new Map<string, LoadBalancerRecord>();
   private readonly iface: InterfaceAddresses | undefined;
+  private readonly health: HealthMonitor;
+  /** Load balancers whose checks flipped, pushed together once the current burst of verdicts is in. */
+  private readonly flipped = new Set<string>();
+  private flushScheduled = false;
   private workers: ProxyWorkers | undefined;
 
   constructor(config: LocalProviderConfig, deps: ProviderDeps) {
@@ -65,19 +66,23 @@ class LocalProvider implements LoadBalancerProvider {
     this.logger = deps.logger.child({ provider: 'local' });
     this.pools = parsePools(config.addressPools);
     this.iface = config.interface !== undefined ? new InterfaceAddresses(config.interface) : undefined;
+    const settings = config.healthCheck;
+    this.health = new HealthMonitor(
+      {
+        intervalMs: settings.intervalSeconds * 1_000,
+        timeoutMs: settings.timeoutSeconds * 1_000,
+        unhealthyThreshold: settings.unhealthyThreshold,
+        healthyThreshold: settings.healthyThreshold,
+      },
+      (users, probe, healthy) => {
+        this.logger.info({ node: probe.node, target: probeKey(probe), healthy, loadBalancers: users.size }, 'node health changed');
+        for (const owner of users) this.flipped.add(owner);
+        this.scheduleFlush();
+      },
+    );
     registerMetrics(deps.registry, {
       frontendStats: async () => (this.workers ? this.workers.stats() : []),
-      targetHealth: () =>
-        [...this.records.values()].flatMap((b) =>
-          b.live
-            ? b.live.health.verdicts().map((v) => ({
-                service: serviceKey(b.identity),
-                node: b.live!.probeNodes.get(probeKey(v.probe)) ?? '',
-                target: probeKey(v.probe),
-                healthy: v.healthy,
-              }))
-            : [],
-        ),
+      targetHealth: () => this.health.verdicts().map((v) => ({ node: v.probe.node, target: probeKey(v.probe), healthy: v.healthy })),
       poolUsage: () =>
         this.pools.map((pool) => ({
           pool: pool.name,
@@ -126,7 +131,7 @@ class LocalProvider implements LoadBalancerProvider {
   }
 
   async stop(): Promise<void> {
-    for (const b of this.records.values()) b.live?.health.stop();
+    this.health.stop();
     // VIPs stay on the interface: a restarted controller serves the same addresses.
     await this.workers?.shutdown(this.config.drainGraceSeconds * 1_000);
     this.workers = undefined;
@@ -185,7 +190,7 @@ class LocalProvider implements LoadBalancerProvider {
       return true;
     }
     const backends = (d: DesiredLoadBalancer) =>
-      JSON.stringify(planFrontends(d, live.ips, this.config.nodeAddressPreference, () => true).frontends);
+      JSON.stringify(planFrontends(d, live.ips, this.config.nodeAddressPreference, this.config.healthCheck.cluster, () => true).frontends);
     const changed = backends(live.desired) !== backends(desired);
     await this.serve(desired, live.ips, this.records.get(ownerKey(desired.identity))!.ingress);
     return changed;
@@ -195,7 +200,7 @@ class LocalProvider implements LoadBalancerProvider {
     const owner = ownerKey(identity);
     const b = this.records.get(owner);
     if (b) {
-      b.live?.health.stop();
+      this.health.release(owner);
       this.records.delete(owner);
       await this.workers?.remove(owner);
     }
@@ -209,39 +214,41 @@ class LocalProvider implements LoadBalancerProvider {
     for (const ip of freed) if (this.managed(ip)) await this.iface!.remove(ip);
   }
 
-  /** Points the workers at the desired targets, after a first health verdict for each new probe. */
+  /** Points the workers at the desired targets, after a first health verdict for each new check. */
   private async serve(desired: DesiredLoadBalancer, ips: string[], ingress: IngressStatus[]): Promise<void> {
     const owner = ownerKey(desired.identity);
-    const workers = this.workers;
-    if (!workers) throw new ProviderError('the local provider is not started', { retryable: true });
-    const settings = this.config.healthCheck;
-    let b = this.records.get(owner);
-    if (!b?.live) {
-      const push = (): void =>
-        void this.push(owner).catch((err: unknown) =>
-          this.logger.error({ err, service: serviceKey(desired.identity) }, 'cannot update proxy after a health change'),
-        );
-      const health = new HealthChecks(
-        {
-          intervalMs: settings.intervalSeconds * 1_000,
-          timeoutMs: settings.timeoutSeconds * 1_000,
-          unhealthyThreshold: settings.unhealthyThreshold,
-          healthyThreshold: settings.healthyThreshold,
-        },
-        push,
-      );
-      b = { identity: desired.identity, ingress, live: { desired, ips, health, probeNodes: new Map() } };
-      this.records.set(owner, b);
-    }
-    const live = b.live!;
-    b.identity = desired.identity;
-    b.ingress = ingress;
-    live.desired = desired;
-    live.ips = ips;
-    const { probes } = planFrontends(desired, ips, this.config.nodeAddressPreference, () => true);
-    await live.health.set(probes);
+    if (!this.workers) throw new ProviderError('the local provider is not started', { retryable: true });
+    const b = this.records.get(owner);
+    if (b?.live) {
+      b.identity = desired.identity;
+      b.ingress = ingress;
+      b.live.desired = desired;
+      b.live.ips = ips;
+    } else this.records.set(owner, { identity: desired.identity, ingress, live: { desired, ips } });
+    const probes = planChecks(desired, ips, this.config.nodeAddressPreference, this.config.healthCheck.cluster);
+    // Checks are shared: only a node (or health check port) no load balancer used before waits for a probe.
+    await this.health.use(owner, probes);
     const errors = await this.push(owner);
     if (errors.length > 0) throw new ProviderError(errors.join('; '), { retryable: true });
+  }
+
+  /** Verdicts flip one check at a time; the load balancers they touch are pushed once per turn of the loop. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      const owners = [...this.flipped];
+      this.flipped.clear();
+      for (const owner of owners) {
+        this.push(owner).then(
+          (errors) => {
+            if (errors.length > 0) this.logger.error({ owner, errors }, 'cannot update proxy after a health change');
+          },
+          (err: unknown) => this.logger.error({ err, owner }, 'cannot update proxy after a health change'),
+        );
+      }
+    });
   }
 
   /** Sends the Service's current frontends, with current health, to the workers. */
@@ -249,13 +256,12 @@ class LocalProvider implements LoadBalancerProvider {
     const b = this.records.get(owner);
     if (!b?.live || !this.workers) return [];
     const live = b.live;
-    const plan = planFrontends(live.desired, live.ips, this.config.nodeAddressPreference, (probe: Probe) => live.health.healthy(probe));
-    live.probeNodes = new Map(
-      plan.frontends.flatMap((f) =>
-        f.backends.flatMap((be) =>
-          plan.probes.filter((p) => p.address === be.address).map((p) => [probeKey(p), be.node] as [string, string]),
-        ),
-      ),
+    const plan = planFrontends(
+      live.desired,
+      live.ips,
+      this.config.nodeAddressPreference,
+      this.config.healthCheck.cluster,
+      (key) => this.health.healthy(key) === true,
     );
     const spec: FrontendGroupSpec = {
       key: owner,

@@ -34,7 +34,9 @@ export function parseIP(text: string): IP | undefined {
 /** The canonical text of an address: dotted quad, or RFC 5952 for IPv6. */
 export function formatIP(ip: IP): string {
   if (ip.family === 'IPv4') {
-    return [24n, 16n, 8n, 0n].map((shift) => ((ip.value >> shift) & 0xffn).toString()).join('.');
+    // A free-address search formats every address it passes: plain numbers, not bigint shifts.
+    const v = Number(ip.value);
+    return `${Math.floor(v / 16_777_216)}.${Math.floor(v / 65_536) % 256}.${Math.floor(v / 256) % 256}.${v % 256}`;
   }
   const groups = [112n, 96n, 80n, 64n, 48n, 32n, 16n, 0n].map((shift) => ((ip.value >> shift) & 0xffffn).toString(16));
   return canonicalIP(groups.join(':'))!;

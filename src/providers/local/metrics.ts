@@ -5,8 +5,8 @@ import type { FrontendStats } from './proxy-spec.ts';
 
 export interface MetricsSources {
   frontendStats(): Promise<FrontendStats[]>;
-  /** One entry per probe of every load balancer. */
-  targetHealth(): { service: string; node: string; target: string; healthy: boolean | undefined }[];
+  /** One entry per health check: per node, and per node and healthCheckNodePort for externalTrafficPolicy Local. */
+  targetHealth(): { node: string; target: string; healthy: boolean | undefined }[];
   poolUsage(): { pool: string; used: number }[];
 }
 
@@ -20,14 +20,18 @@ export function registerMetrics(registry: Registry, sources: MetricsSources): vo
 
   new Counter({
     name: 'service_lb_local_connections_total',
-    help: 'TCP connections and UDP flows opened through a load balancer, per node',
-    labelNames: ['service', 'frontend', 'node'],
+    // Not per node: Services x ports x nodes series would make /metrics megabytes at a few hundred nodes.
+    help: 'TCP connections and UDP flows opened through a load balancer',
+    labelNames: ['service', 'frontend'],
     registers: [registry],
     async collect() {
       const all = await stats();
       this.reset();
-      for (const s of all)
-        for (const [node, n] of Object.entries(s.opened)) this.inc({ service: s.service, frontend: s.frontend, node }, n);
+      for (const s of all) {
+        let opened = 0;
+        for (const n of Object.values(s.opened)) opened += n;
+        this.inc({ service: s.service, frontend: s.frontend }, opened);
+      }
     },
   });
   new Gauge({
@@ -69,13 +73,12 @@ export function registerMetrics(registry: Registry, sources: MetricsSources): vo
   });
   new Gauge({
     name: 'service_lb_local_target_healthy',
-    help: '1 when the probe of a node passes, 0 when it fails',
-    labelNames: ['service', 'node', 'target'],
+    help: '1 when a health check of a node passes, 0 when it fails; every load balancer that uses the check follows it',
+    labelNames: ['node', 'target'],
     registers: [registry],
     collect() {
       this.reset();
-      for (const t of sources.targetHealth())
-        if (t.healthy !== undefined) this.set({ service: t.service, node: t.node, target: t.target }, t.healthy ? 1 : 0);
+      for (const t of sources.targetHealth()) if (t.healthy !== undefined) this.set({ node: t.node, target: t.target }, t.healthy ? 1 : 0);
     },
   });
   new Gauge({

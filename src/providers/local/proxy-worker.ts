@@ -17,7 +17,8 @@ type Frontend = TcpFrontend | UdpFrontend;
 
 /** The frontends of one Service in this worker. */
 interface FrontendGroup {
-  spec: FrontendGroupSpec;
+  /** The group's settings without its frontends: backends live in the frontends (TCP: in native code). */
+  settings: Omit<FrontendGroupSpec, 'frontends'>;
   context: UdpContext;
   frontends: Map<string, Frontend>;
 }
@@ -60,13 +61,14 @@ function cutDrainingUdp(name: string): void {
 async function apply(spec: FrontendGroupSpec): Promise<string[]> {
   let group = groups.get(spec.key);
   const context: UdpContext = { filter: sourceFilter(spec.sourceRanges), idleMs: spec.udpIdleMs };
+  const { frontends: _frontends, ...settings } = spec;
   if (!group) {
-    group = { spec, context, frontends: new Map() };
+    group = { settings, context, frontends: new Map() };
     groups.set(spec.key, group);
   } else {
     // UDP frontends read the context on every new flow, so this updates them in place.
     Object.assign(group.context, context);
-    group.spec = spec;
+    group.settings = settings;
   }
   const wanted = new Map(spec.frontends.map((f) => [frontendName(f), f] as [string, FrontendSpec]));
   for (const [name, frontend] of group.frontends) {
@@ -80,11 +82,11 @@ async function apply(spec: FrontendGroupSpec): Promise<string[]> {
   for (const [name, fspec] of wanted) {
     const existing = group.frontends.get(name);
     if (existing) {
-      existing.update(fspec, spec);
+      existing.update(fspec, settings);
       continue;
     }
     if (fspec.protocol === 'UDP') cutDrainingUdp(name);
-    const frontend = fspec.protocol === 'TCP' ? new TcpFrontend(fspec, spec) : new UdpFrontend(fspec, group.context, spec.affinity);
+    const frontend = fspec.protocol === 'TCP' ? new TcpFrontend(fspec, settings) : new UdpFrontend(fspec, group.context, spec.affinity);
     group.frontends.set(name, frontend);
     const b = group;
     opening.push(
@@ -103,14 +105,14 @@ function remove(key: string): void {
   const group = groups.get(key);
   if (!group) return;
   groups.delete(key);
-  for (const [name, frontend] of group.frontends) closeFrontend(frontend, name, group.spec.drainGraceMs);
+  for (const [name, frontend] of group.frontends) closeFrontend(frontend, name, group.settings.drainGraceMs);
 }
 
 function stats(): FrontendStats[] {
   const out: FrontendStats[] = [];
   for (const group of groups.values()) {
     for (const [name, frontend] of group.frontends)
-      out.push({ key: group.spec.key, service: group.spec.service, frontend: name, ...frontend.stats() });
+      out.push({ key: group.settings.key, service: group.settings.service, frontend: name, ...frontend.stats() });
   }
   return out;
 }

@@ -1,9 +1,16 @@
 // From what the core wants to what the workers serve: the frontends of a load balancer, their
-// backends, and the probes that decide which backends are healthy. Pure.
-import type { DesiredLoadBalancer, IPFamily, Listener, Target } from '../provider.ts';
-import { parseIP } from './ip.ts';
-import type { Probe } from './health.ts';
+// backends, and the health checks that decide which backends are healthy. Pure.
+import type { DesiredLoadBalancer, IPFamily, Target } from '../provider.ts';
+import { ipFamily } from '../../net/cidr.ts';
+import { probeKey, type Probe } from './health.ts';
 import type { BackendSpec, FrontendSpec } from './proxy-spec.ts';
+
+/** How a node is checked for Services with externalTrafficPolicy Cluster (provider.local.healthCheck.cluster). */
+export interface ClusterCheck {
+  protocol: 'HTTP' | 'TCP';
+  port: number;
+  path: string;
+}
 
 /**
  * The node address to forward to: the first configured address type that the node has, preferring
@@ -11,52 +18,128 @@ import type { BackendSpec, FrontendSpec } from './proxy-spec.ts';
  */
 export function targetAddress(target: Target, family: IPFamily, preference: readonly string[]): string | undefined {
   const candidates = preference.flatMap((type) => target.addresses.filter((a) => a.type === type).map((a) => a.address));
-  return candidates.find((a) => parseIP(a)?.family === family) ?? candidates.find((a) => parseIP(a) !== undefined);
+  return candidates.find((a) => ipFamily(a) === family) ?? candidates.find((a) => ipFamily(a) !== undefined);
 }
 
 /**
- * How a backend is judged. HTTP health (externalTrafficPolicy Local) covers every port of a node. A UDP
- * port cannot be probed by a connect, so with TCP checks it follows the node's TCP ports, and when the
- * Service has none it is taken as healthy.
+ * The one check that judges a node for every port of a load balancer. With externalTrafficPolicy Local,
+ * kube-proxy's healthCheckNodePort says whether the node has an endpoint of this Service. With Cluster,
+ * any node forwards to any endpoint, so whether the node forwards at all is the question: one check per
+ * node, the same for every such Service (and for UDP ports, which a connect cannot test).
  */
-function probesOf(desired: DesiredLoadBalancer, listener: Listener, address: string): Probe[] {
+export function checkOf(desired: DesiredLoadBalancer, node: string, address: string, cluster: ClusterCheck): Probe {
   const hc = desired.healthCheck;
-  if (hc.kind === 'http') return [{ kind: 'http', address, port: hc.port, path: hc.path }];
-  if (listener.protocol === 'TCP') return [{ kind: 'tcp', address, port: listener.nodePort }];
-  return desired.listeners.filter((l) => l.protocol === 'TCP').map((l) => ({ kind: 'tcp', address, port: l.nodePort }) as Probe);
+  if (hc.kind === 'http') return { node, kind: 'http', address, port: hc.port, path: hc.path };
+  return cluster.protocol === 'HTTP'
+    ? { node, kind: 'http', address, port: cluster.port, path: cluster.path }
+    : { node, kind: 'tcp', address, port: cluster.port };
 }
 
 export interface Plan {
   frontends: FrontendSpec[];
+  /** Every check the plan's backends depend on, once each. */
   probes: Probe[];
 }
 
-/** Frontends for every VIP x listener; `healthy` says how a probe stands now. */
+/** A node as one address family and one kind of check see it. */
+interface NodeEntry {
+  node: string;
+  address: string;
+  probe: Probe;
+  key: string;
+}
+
+/**
+ * Node entries per target list, family and check. The core hands every Service the same frozen target
+ * list until the nodes change, so a node change costs one address choice and check per node, not one
+ * per Service and node.
+ */
+const entriesCache = new WeakMap<readonly Target[], Map<string, { entries: NodeEntry[]; probes: Probe[] }>>();
+
+function nodeEntries(
+  desired: DesiredLoadBalancer,
+  family: IPFamily,
+  nodeAddressPreference: readonly string[],
+  cluster: ClusterCheck,
+): { entries: NodeEntry[]; probes: Probe[] } {
+  const hc = desired.healthCheck;
+  const check = hc.kind === 'http' ? `local:${hc.port}${hc.path}` : `cluster:${cluster.protocol}:${cluster.port}${cluster.path}`;
+  const cacheKey = `${family}|${nodeAddressPreference.join(',')}|${check}`;
+  let byKey = entriesCache.get(desired.targets);
+  if (!byKey) {
+    byKey = new Map();
+    entriesCache.set(desired.targets, byKey);
+  }
+  let cached = byKey.get(cacheKey);
+  if (!cached) {
+    const entries: NodeEntry[] = [];
+    for (const target of desired.targets) {
+      const address = targetAddress(target, family, nodeAddressPreference);
+      if (!address) continue;
+      const probe = checkOf(desired, target.nodeName, address, cluster);
+      entries.push({ node: target.nodeName, address, probe, key: probeKey(probe) });
+    }
+    cached = { entries, probes: entries.map((e) => e.probe) };
+    byKey.set(cacheKey, cached);
+  }
+  return cached;
+}
+
+const familiesOf = (ips: string[]): IPFamily[] => [...new Set(ips.map((ip) => ipFamily(ip)!))];
+
+/** The checks a load balancer's backends depend on, once each. */
+export function planChecks(
+  desired: DesiredLoadBalancer,
+  ips: string[],
+  nodeAddressPreference: readonly string[],
+  cluster: ClusterCheck,
+): Probe[] {
+  const families = familiesOf(ips);
+  if (families.length === 1) return nodeEntries(desired, families[0]!, nodeAddressPreference, cluster).probes;
+  const probes = new Map<string, Probe>();
+  for (const family of families)
+    for (const e of nodeEntries(desired, family, nodeAddressPreference, cluster).entries) probes.set(e.key, e.probe);
+  return [...probes.values()];
+}
+
+/**
+ * Frontends for every VIP x listener. `healthy` gives a check's verdict by key; it is asked once per node
+ * and address family, so applying a verdict costs O(backends), whatever the number of checks.
+ */
 export function planFrontends(
   desired: DesiredLoadBalancer,
   ips: string[],
   nodeAddressPreference: readonly string[],
-  healthy: (probe: Probe) => boolean,
+  cluster: ClusterCheck,
+  healthy: (key: string) => boolean,
 ): Plan {
-  const probes = new Map<string, Probe>();
+  const byFamily = new Map<IPFamily, { node: string; address: string; healthy: boolean }[]>();
+  const nodesFor = (family: IPFamily) => {
+    let nodes = byFamily.get(family);
+    if (!nodes) {
+      nodes = nodeEntries(desired, family, nodeAddressPreference, cluster).entries.map((e) => ({
+        node: e.node,
+        address: e.address,
+        healthy: healthy(e.key),
+      }));
+      byFamily.set(family, nodes);
+    }
+    return nodes;
+  };
   const frontends: FrontendSpec[] = [];
   for (const ip of ips) {
-    const family = parseIP(ip)!.family;
+    const nodes = nodesFor(ipFamily(ip)!);
     for (const listener of desired.listeners) {
       if (listener.protocol !== 'TCP' && listener.protocol !== 'UDP') continue;
-      const backends: BackendSpec[] = [];
-      for (const target of desired.targets) {
-        const address = targetAddress(target, family, nodeAddressPreference);
-        if (!address) continue;
-        const judges = probesOf(desired, listener, address);
-        for (const probe of judges) probes.set(JSON.stringify(probe), probe);
-        const isHealthy =
-          judges.length === 0 ||
-          (listener.protocol === 'UDP' && desired.healthCheck.kind === 'tcp' ? judges.some(healthy) : judges.every(healthy));
-        backends.push({ id: target.nodeName, node: target.nodeName, address, port: listener.nodePort, healthy: isHealthy });
-      }
+      const backends: BackendSpec[] = nodes.map((n) => ({
+        id: n.node,
+        node: n.node,
+        address: n.address,
+        port: listener.nodePort,
+        healthy: n.healthy,
+      }));
       frontends.push({ protocol: listener.protocol, ip, port: listener.port, backends });
     }
   }
-  return { frontends, probes: [...probes.values()] };
+  return { frontends, probes: planChecks(desired, ips, nodeAddressPreference, cluster) };
 }

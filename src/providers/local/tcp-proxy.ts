@@ -32,13 +32,16 @@ function engine(): TcpEngine {
 }
 
 export class TcpFrontend {
-  private readonly spec: FrontendSpec;
-  private settings: FrontendSettings;
+  private readonly ip: string;
+  private readonly port: number;
+  /** What listen() configures; dropped then, since the native engine keeps its own copy of the backends. */
+  private initial: { spec: FrontendSpec; settings: FrontendSettings } | undefined;
   private id: number | undefined;
 
   constructor(spec: FrontendSpec, settings: FrontendSettings) {
-    this.spec = spec;
-    this.settings = settings;
+    this.ip = spec.ip;
+    this.port = spec.port;
+    this.initial = { spec, settings };
   }
 
   /**
@@ -48,10 +51,12 @@ export class TcpFrontend {
    */
   async listen(): Promise<void> {
     const native = engine();
-    const id = native.listen(this.spec.ip, this.spec.port);
+    const id = native.listen(this.ip, this.port);
     this.id = id;
+    const { spec, settings } = this.initial!;
+    this.initial = undefined;
     try {
-      this.configure(this.spec, this.settings, 0);
+      this.configure(spec, settings, 0);
     } catch (err) {
       native.close(id, 0);
       throw err;
@@ -60,7 +65,6 @@ export class TcpFrontend {
 
   /** Takes new backends and settings; connections to backends that left are cut after drainGraceMs. */
   update(spec: FrontendSpec, settings: FrontendSettings): void {
-    this.settings = settings;
     this.configure(spec, settings, settings.drainGraceMs);
   }
 

@@ -1,0 +1,279 @@
+// Scale benchmark of the controller as users start it: N Nodes (each answering kube-proxy's /healthz), then
+// a burst of S LoadBalancer Services created while it runs, then one Node added. Prints the delay from the
+// last create to the last EXTERNAL-IP, the node round time, and the controller's peak RSS and heap.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { V1Service } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { stringify } from 'yaml';
+import { KubeClient } from '../src/kube/client.ts';
+import { ResilientInformer } from '../src/kube/informer.ts';
+import { startControlPlane } from '../test/harness/control-plane.ts';
+import { ControllerProcess } from '../test/support/controller-process-client.ts';
+import { freePort } from '../test/support/ports.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SERVICES = Number(process.env.SCALE_SERVICES ?? 1000);
+const NODES = Number(process.env.SCALE_NODES ?? 100);
+const PORTS = Number(process.env.SCALE_PORTS ?? 1);
+/** local: the local provider through the CLI; none: a provider that does nothing (test/support/controller-process.ts). */
+const PROVIDER = process.env.SCALE_PROVIDER ?? 'local';
+/** How the CLI is started: src (npm start), dist (the bin after npm run build), image (the Dockerfile's command). */
+const START = process.env.SCALE_START ?? 'src';
+const WORKERS = process.env.SCALE_WORKERS ? Number(process.env.SCALE_WORKERS) : undefined;
+/** Loopback addresses of their own, so that runs by other people on this host do not collide. */
+const NET = 1 + Math.floor(Math.random() * 250);
+const nodeAddress = (i: number): string => `127.${NET}.${1 + (i >> 8)}.${i & 255}`;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+/** kube-proxy's /healthz on one node address. */
+function nodeHealth(address: string): Promise<Server> {
+  const server = createServer((_, res) => res.end('{"lastUpdated":"","currentTime":""}'));
+  return new Promise((resolve, reject) => server.once('error', reject).listen(10256, address, () => resolve(server)));
+}
+
+/** Peak and current RSS of a process and its descendants' largest, from /proc. */
+function memoryOf(pid: number): { hwmMb: number; rssMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { hwmMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024 };
+}
+
+/** CPU seconds a process has used (user + system, all its threads): unlike wall time, hardly moved by other load. */
+function cpuOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The node process doing the work: the deepest descendant (npm start and a re-exec add parents). */
+function workerPid(pid: number): number {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return children.length > 0 ? workerPid(children[0]!) : pid;
+  } catch {
+    return pid;
+  }
+}
+
+function metricValues(text: string, name: string): number[] {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+    .map((l) => Number(l.split(' ').at(-1)));
+}
+
+async function scrape(metricsUrl: string): Promise<string> {
+  return (await fetch(`${metricsUrl}/metrics`)).text();
+}
+
+function heapSummary(text: string): string {
+  const mb = (name: string) => (metricValues(text, name).reduce((a, b) => a + b, 0) / 1e6).toFixed(1);
+  return `rss ${mb('process_resident_memory_bytes')} MB, heap used ${mb('nodejs_heap_size_used_bytes')} / total ${mb('nodejs_heap_size_total_bytes')} MB, external ${mb('nodejs_external_memory_bytes')} MB`;
+}
+
+const plane = await startControlPlane();
+const healthServers: Server[] = [];
+let child: ChildProcess | undefined;
+let proc: ControllerProcess | undefined;
+try {
+  const kube = new KubeClient(plane.kubeConfig);
+  const addNode = async (name: string, address: string) => {
+    healthServers.push(await nodeHealth(address));
+    await plane.createNode(name, { addresses: [{ type: 'InternalIP', address }] });
+  };
+  await pool(
+    Array.from({ length: NODES }, (_, i) => i + 1),
+    8,
+    (i) => addNode(`node-${i}`, nodeAddress(i)),
+  );
+  await plane.createNamespace('bench');
+
+  const config = {
+    provider: { name: 'local', local: { addressPools: [{ name: 'bench', addresses: [`127.${NET}.128.0/17`] }] } },
+    controller: { resyncPeriod: '1h', ...(WORKERS ? { workers: WORKERS } : {}) },
+    leaderElection: { enabled: false },
+    logging: { level: 'warn' as const },
+  };
+  let metricsUrl: string;
+  let pid: number;
+  if (PROVIDER === 'none') {
+    // Compiled like the shipped controller unless SCALE_START=src; the flags are the CLI's (src/cli.ts's shebang).
+    let script: string | undefined;
+    if (START !== 'src') {
+      const out = mkdtempSync(join(tmpdir(), 'slc-scale-none-'));
+      execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json', '--outDir', out], { cwd: ROOT, stdio: 'inherit' });
+      // tsc copies package.json (src/cli.ts imports it), which makes the output ES modules.
+      execFileSync('ln', ['-s', join(ROOT, 'node_modules'), out]);
+      script = join(out, 'test/support/controller-process.js');
+    }
+    const flags = /^#!\/usr\/bin\/env -S node(.*)$/m.exec(readFileSync(join(ROOT, 'src/cli.ts'), 'utf8'))![1]!;
+    proc = new ControllerProcess(
+      {
+        kubeconfig: plane.kubeconfigPath,
+        config: { controller: config.controller, leaderElection: config.leaderElection, logging: config.logging },
+        latencyMs: 0,
+        keepDesired: false,
+      },
+      script,
+      flags.split(' ').filter(Boolean),
+    );
+    await proc.whenReady();
+    metricsUrl = (await proc.stats()).metricsUrl;
+    pid = proc.child.pid!;
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), 'slc-scale-'));
+    const [metricsPort, healthPort] = [await freePort(), await freePort()];
+    const file = join(dir, 'config.yaml');
+    writeFileSync(
+      file,
+      stringify({ ...config, server: { metricsAddress: `127.0.0.1:${metricsPort}`, healthAddress: `127.0.0.1:${healthPort}` } }),
+    );
+    const args = ['run', '--config', file, '--kubeconfig', plane.kubeconfigPath];
+    const dockerfileEntrypoint = () => {
+      const line = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').match(/^(?:ENTRYPOINT|CMD) (\[.*\])$/m)![1]!;
+      return (JSON.parse(line) as string[]).map((a) => a.replace('/app/dist/', join(dir, 'dist/')));
+    };
+    if (START !== 'src') {
+      execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json', '--outDir', join(dir, 'dist')], {
+        cwd: ROOT,
+        stdio: 'inherit',
+      });
+      // dist/ sits next to build/ and node_modules/ in the image; symlinks stand in for them here.
+      execFileSync('ln', ['-s', join(ROOT, 'build'), join(ROOT, 'node_modules'), join(ROOT, 'package.json'), dir]);
+      // npm makes a package's bin executable when it installs it.
+      execFileSync('chmod', ['+x', join(dir, 'dist/cli.js')]);
+    }
+    const [command, ...rest] =
+      START === 'src'
+        ? ['npm', 'start', '--silent', '--', ...args]
+        : START === 'dist'
+          ? [join(dir, 'dist/cli.js'), ...args]
+          : [...dockerfileEntrypoint(), ...args];
+    // SCALE_PROFILE=dir: a CPU profile of the controller, written when it stops.
+    const profile = process.env.SCALE_PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.SCALE_PROFILE}` } : {};
+    child = spawn(command!, rest, {
+      cwd: START === 'src' ? ROOT : dir,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, ...profile },
+    });
+    metricsUrl = `http://127.0.0.1:${metricsPort}`;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`controller exited with ${child.exitCode}`);
+      try {
+        if ((await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok) break;
+      } catch {
+        // not listening yet
+      }
+      await sleep(100);
+    }
+    pid = workerPid(child.pid!);
+  }
+  const idle = await scrape(metricsUrl);
+
+  const withIp = new Set<string>();
+  let allIps: () => void = () => {};
+  const allIpsSeen = new Promise<void>((resolve) => (allIps = resolve));
+  const track = (svc: V1Service) => {
+    if (svc.status?.loadBalancer?.ingress?.length) withIp.add(svc.metadata!.name!);
+    if (withIp.size === SERVICES) allIps();
+  };
+  const watcher = new ResilientInformer<V1Service>(
+    kube,
+    '/api/v1/namespaces/bench/services',
+    { add: track, update: (_, svc) => track(svc) },
+    pino({ level: 'warn' }),
+  );
+  await watcher.start();
+  const names = Array.from({ length: SERVICES }, (_, i) => `svc-${i}`);
+  const cpuBeforeBurst = cpuOf(pid);
+  const apiCpuBeforeBurst = cpuOf(plane.pids.apiserver);
+  const createStart = performance.now();
+  await pool(names, 32, (name) =>
+    kube.request('POST', '/api/v1/namespaces/bench/services', {
+      metadata: { name },
+      spec: {
+        type: 'LoadBalancer',
+        selector: { app: name },
+        ports: Array.from({ length: PORTS }, (_, p) => ({ name: `p${p}`, port: 80 + p, protocol: 'TCP' })),
+      },
+    }),
+  );
+  const lastCreate = performance.now();
+  await allIpsSeen;
+  const allIpsAt = performance.now();
+  const burstCpu = cpuOf(pid) - cpuBeforeBurst;
+  const burstApiCpu = cpuOf(plane.pids.apiserver) - apiCpuBeforeBurst;
+  await watcher.stop();
+  const afterCreate = await scrape(metricsUrl);
+
+  const rounds = (text: string) => metricValues(text, 'service_controller_nodesync_latency_seconds_count')[0] ?? 0;
+  const roundSum = (text: string) => metricValues(text, 'service_controller_nodesync_latency_seconds_sum')[0] ?? 0;
+  const nodeRounds: string[] = [];
+  for (let round = 0; round < Number(process.env.SCALE_NODE_ROUNDS ?? 3); round++) {
+    const before = await scrape(metricsUrl);
+    const cpuBefore = cpuOf(pid);
+    const started = performance.now();
+    await addNode(`node-new-${round}`, nodeAddress(NODES + 1 + round));
+    let after = before;
+    // Not more often: a scrape asks the proxy workers for every frontend's counters.
+    while (rounds(after) === rounds(before)) {
+      await sleep(1000);
+      after = await scrape(metricsUrl);
+    }
+    nodeRounds.push(
+      `${(roundSum(after) - roundSum(before)).toFixed(3)} s in the controller, ${((performance.now() - started) / 1000).toFixed(2)} s seen from outside, ${(cpuOf(pid) - cpuBefore).toFixed(2)} CPU s`,
+    );
+    await sleep(1000);
+  }
+  const end = await scrape(metricsUrl);
+  const mem = memoryOf(pid);
+
+  const row = (label: string, value: string) => console.log(`${label.padEnd(40)} ${value}`);
+  console.log(
+    `\nscale benchmark: ${SERVICES} Services x ${PORTS} port(s), ${NODES} Nodes, provider ${PROVIDER}, started as ${PROVIDER === 'none' ? `controller-process (${START === 'src' ? 'src' : 'compiled'})` : START}`,
+  );
+  row('creating the Services', `${((lastCreate - createStart) / 1000).toFixed(2)} s`);
+  row('last create -> every EXTERNAL-IP', `${((allIpsAt - lastCreate) / 1000).toFixed(2)} s`);
+  row(
+    'CPU during the burst',
+    `controller ${burstCpu.toFixed(2)} s (${((burstCpu / SERVICES) * 1000).toFixed(2)} ms per Service), kube-apiserver ${burstApiCpu.toFixed(2)} s`,
+  );
+  for (const [i, r] of nodeRounds.entries()) row(`node added, round ${i + 1}`, r);
+  row('memory idle (N nodes, no Services)', heapSummary(idle));
+  row('memory after the burst', heapSummary(afterCreate));
+  row('memory at the end', heapSummary(end));
+  row('controller peak RSS (VmHWM)', `${mem.hwmMb.toFixed(1)} MB (pid ${pid}, now ${mem.rssMb.toFixed(1)} MB)`);
+  if (process.env.SCALE_HEAPSNAPSHOT) {
+    process.kill(pid, 'SIGUSR2');
+    await sleep(20_000);
+  }
+} finally {
+  if (child && child.exitCode === null) {
+    // npm does not pass signals on to the controller: signal the controller itself.
+    const exited = new Promise((r) => child!.once('exit', r));
+    const pid = workerPid(child.pid!);
+    process.kill(pid, 'SIGTERM');
+    await Promise.race([exited, sleep(15_000)]);
+    if (child.exitCode === null) {
+      process.kill(pid, 'SIGKILL');
+      if (pid !== child.pid) child.kill('SIGKILL');
+    }
+  }
+  await proc?.kill();
+  for (const s of healthServers) s.close();
+  await plane.stop();
+}

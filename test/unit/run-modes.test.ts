@@ -1,0 +1,29 @@
+// Every documented way to start the controller runs node with the same flags, so they use the same memory.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const read = (file: string) => readFileSync(`${root}/${file}`, 'utf8');
+
+test('the bin, npm start and the image run node with the same flags; the Deployment keeps the image entrypoint', () => {
+  const shebang = /^#!\/usr\/bin\/env -S node((?: --[\w-]+(?:=\S+)?)*)\n/.exec(read('src/cli.ts'));
+  assert.ok(shebang, 'src/cli.ts starts with a `#!/usr/bin/env -S node <flags>` line, which tsc keeps in dist/cli.js');
+  const flags = shebang[1]!.trim().split(' ');
+  assert.ok(flags.includes('--optimize-for-size'));
+
+  const start = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts.start!;
+  assert.deepEqual(start.split(' '), ['node', ...flags, 'src/cli.ts']);
+
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(read('Dockerfile'));
+  assert.deepEqual(JSON.parse(entrypoint![1]!), ['node', ...flags, '/app/dist/cli.js']);
+
+  const deployment = parse(read('deploy/deployment.yaml')) as {
+    spec: { template: { spec: { containers: { command?: string[]; args?: string[] }[] } } };
+  };
+  const container = deployment.spec.template.spec.containers[0]!;
+  assert.equal(container.command, undefined);
+  assert.equal(container.args?.[0], 'run');
+});
