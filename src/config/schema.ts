@@ -41,14 +41,21 @@ export const configSchema = z.strictObject({
   loadBalancerClass: z.string().min(1).nullable().default(null),
   provider: z
     .strictObject({
-      name: z.enum(['local', 'aws']).default('local'),
+      name: z.enum(['local', 'aws', 'module']).default('local'),
       local: localProviderConfigSchema.prefault({}),
       aws: awsProviderConfigSchema.optional(),
+      /** provider.name: module: a path ("./x.js", "/x.js"; relative to the config file) or a package name. */
+      module: z.string().min(1).optional(),
+      /** Handed to the module's createProvider as written: the module validates it itself. */
+      moduleConfig: z.record(z.string(), z.unknown()).optional(),
     })
     .prefault({})
     .superRefine((provider, ctx) => {
       if (provider.name === 'aws' && !provider.aws) {
         ctx.addIssue({ code: 'custom', path: ['aws'], message: 'required when provider.name is "aws"' });
+      }
+      if (provider.name === 'module' && !provider.module) {
+        ctx.addIssue({ code: 'custom', path: ['module'], message: 'required when provider.name is "module"' });
       }
     }),
   controller: z

@@ -14,5 +14,10 @@ export async function createProvider(config: Config, deps: ProviderDeps): Promis
       // The schema guarantees the section exists when aws is selected.
       return createAwsProvider(config.provider.aws!, deps);
     }
+    case 'module': {
+      const { createModuleProvider } = await import('./module.ts');
+      // The schema guarantees provider.module exists when module is selected.
+      return createModuleProvider(config.provider.module!, config.provider.moduleConfig ?? {}, deps);
+    }
   }
 }
