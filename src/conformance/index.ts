@@ -27,7 +27,10 @@ export interface ConformanceOptions {
   nodes?: Target[];
   /** The two Service ports the tests use, [first, after the change]; default [8080, 8443]. */
   ports?: [number, number];
-  /** Whether the provider carries UDP; the port change then also adds a UDP listener. Default true. */
+  /**
+   * Whether the provider carries UDP; the port change then also adds a UDP listener on the same port and
+   * nodePort as the TCP one (as Kubernetes allows, and as a TCP_UDP cloud listener needs). Default true.
+   */
   udp?: boolean;
   /** Adjusts every desired state the kit builds (annotations a provider needs, say); default as is. */
   makeDesired?: (desired: DesiredLoadBalancer) => DesiredLoadBalancer;
@@ -190,7 +193,7 @@ export function runConformance(options: ConformanceOptions): void {
       const first = await p.ensure(d);
       const listeners = [
         tcp(otherPort, 30443),
-        ...(udp ? [{ name: 'udp', protocol: 'UDP' as const, port: otherPort, nodePort: 30444 }] : []),
+        ...(udp ? [{ name: 'udp', protocol: 'UDP' as const, port: otherPort, nodePort: 30443 }] : []),
       ];
       const changed = { ...published(d, first), listeners };
       const ingress = await p.ensure(changed);
@@ -201,17 +204,19 @@ export function runConformance(options: ConformanceOptions): void {
       assert.equal((await owned(p, d.identity.uid)).length, 1, 'changed in place, not a second load balancer');
     });
 
-    test('a restarted provider, handed what status says, still knows the load balancer', async () => {
+    test('a restarted provider, handed what status says, still knows its load balancers and keeps their addresses', async () => {
       const p = await provider();
-      const d = web('restart');
-      const ingress = await p.ensure(d);
+      const lbs = [web('restart-a'), web('restart-b')];
+      const ingress = [await p.ensure(lbs[0]!), await p.ensure(lbs[1]!)];
       await p.stop();
       started.splice(started.indexOf(p), 1);
       const again = await options.createProvider(deps());
-      await again.start([{ identity: d.identity, ingress }]);
+      await again.start(lbs.map((d, i) => ({ identity: d.identity, ingress: ingress[i]! })));
       started.push(again);
-      assert.equal((await owned(again, d.identity.uid)).length, 1);
-      assert.deepEqual(await again.ensure(published(d, ingress)), ingress, 'the address survives the restart');
+      for (const d of lbs) assert.equal((await owned(again, d.identity.uid)).length, 1, `${d.identity.name} listed`);
+      // In the other order: an address that only looks stable because it is handed out again fails here.
+      assert.deepEqual(await again.ensure(published(lbs[1]!, ingress[1]!)), ingress[1], 'the second keeps its address');
+      assert.deepEqual(await again.ensure(published(lbs[0]!, ingress[0]!)), ingress[0], 'the first keeps its address');
     });
 
     if (options.invalidService) {
