@@ -36,8 +36,6 @@ interface StoredLoadBalancer {
 export interface RecordingProviderOptions {
   latencyMs?: number;
   ipMode?: 'VIP' | 'Proxy';
-  /** Keep the full desired state in recorded calls (off for benchmarks, to save memory). */
-  keepDesired?: boolean;
 }
 
 export class RecordingProvider implements LoadBalancerProvider {
@@ -108,7 +106,7 @@ export class RecordingProvider implements LoadBalancerProvider {
   }
 
   async ensure(desired: DesiredLoadBalancer): Promise<IngressStatus[]> {
-    const release = await this.enter({ op: 'ensure', ...about(desired.identity), targets: targetNames(desired), ...this.keep(desired) });
+    const release = await this.enter({ op: 'ensure', ...about(desired.identity), targets: targetNames(desired), desired });
     try {
       const existing = this.lbs.get(desired.identity.uid);
       const ip = existing?.ingress[0]?.ip ?? desired.currentIngress[0]?.ip ?? this.allocateAddress();
@@ -131,7 +129,7 @@ export class RecordingProvider implements LoadBalancerProvider {
       op: 'updateTargets',
       ...about(desired.identity),
       targets: targetNames(desired),
-      ...this.keep(desired),
+      desired,
     });
     try {
       const lb = this.lbs.get(desired.identity.uid);
@@ -157,10 +155,6 @@ export class RecordingProvider implements LoadBalancerProvider {
   private allocateAddress(): string {
     const n = this.nextAddress++;
     return `100.${64 + ((n >> 16) & 63)}.${(n >> 8) & 255}.${n & 255}`;
-  }
-
-  private keep(desired: DesiredLoadBalancer): { desired?: DesiredLoadBalancer } {
-    return this.options.keepDesired === false ? {} : { desired };
   }
 
   /** Records the call, applies latency and faults; returns the function that ends the call. */
