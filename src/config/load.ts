@@ -16,7 +16,7 @@ function fieldPath(path: readonly PropertyKey[]): string {
   return path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), '');
 }
 
-/** A module given as a path, not a package name: "./x", "../x", "/x" (as Node tells them apart). */
+/** A relative module path ("./x", "../x"), as Node tells it from a package name; absolute paths stay as written. */
 function isRelativePath(specifier: string): boolean {
   return /^\.\.?(\/|$)/.test(specifier);
 }

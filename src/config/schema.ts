@@ -44,7 +44,7 @@ export const configSchema = z.strictObject({
       name: z.enum(['local', 'aws', 'module']).default('local'),
       local: localProviderConfigSchema.prefault({}),
       aws: awsProviderConfigSchema.optional(),
-      /** provider.name: module: a path ("./x.js", "/x.js"; relative to the config file) or a package name. */
+      /** provider.name: module: a path ("./x.js" is relative to the config file; "/x.js") or a package name. */
       module: z.string().min(1).optional(),
       /** Handed to the module's createProvider as written: the module validates it itself. */
       moduleConfig: z.record(z.string(), z.unknown()).optional(),
