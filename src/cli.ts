@@ -1,11 +1,13 @@
 #!/usr/bin/env -S node --optimize-for-size
 // The service-lb-controller command line: run and check-config, with their exit codes.
 import { Command } from 'commander';
+import { Registry } from 'prom-client';
 import packageJson from '../package.json' with { type: 'json' };
 import { runController } from './app.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { createLogger } from './logger.ts';
 import { errorMessage } from './error-message.ts';
+import type { Config } from './config/schema.ts';
 
 const EXIT_CONFIG = 2;
 
@@ -18,6 +20,27 @@ async function readConfig(file: string) {
       process.exit(EXIT_CONFIG);
     }
     throw err;
+  }
+}
+
+/**
+ * check-config builds a module provider without starting it, so a module that cannot load or does not
+ * keep the contract fails here as it would fail `run`. The other providers need nothing beyond the schema.
+ */
+async function checkProvider(config: Config): Promise<void> {
+  if (config.provider.name !== 'module') return;
+  const { createModuleProvider } = await import('./providers/module.ts');
+  try {
+    await createModuleProvider(config.provider.module!, config.provider.moduleConfig ?? {}, {
+      clusterName: config.clusterName,
+      logger: createLogger('silent'),
+      registry: new Registry(),
+      events: { record: () => undefined },
+    });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(EXIT_CONFIG);
   }
 }
 
@@ -39,6 +62,11 @@ program
         onLostLeadership: () => process.exit(1),
       });
     } catch (err) {
+      // A provider module that does not load or keep the contract is a config error, like a bad field.
+      if (err instanceof ConfigError) {
+        process.stderr.write(`${err.message}\n`);
+        process.exit(EXIT_CONFIG);
+      }
       logger.fatal({ err: errorMessage(err) }, 'could not start');
       process.exit(1);
     }
@@ -65,7 +93,7 @@ program
   .description('validate a config file and exit (0: valid, 2: invalid)')
   .argument('<file>', 'YAML config file')
   .action(async (file: string) => {
-    await readConfig(file);
+    await checkProvider(await readConfig(file));
     process.stdout.write(`${file}: ok\n`);
   });
 

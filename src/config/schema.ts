@@ -43,11 +43,15 @@ export const configSchema = z.strictObject({
   loadBalancerClass: z.string().min(1).nullable().default(null),
   provider: z
     .strictObject({
-      name: z.enum(['local', 'aws', 'azure', 'gcp']).default('local'),
+      name: z.enum(['local', 'aws', 'azure', 'gcp', 'module']).default('local'),
       local: localProviderConfigSchema.prefault({}),
       aws: awsProviderConfigSchema.optional(),
       azure: azureProviderConfigSchema.optional(),
       gcp: gcpProviderConfigSchema.optional(),
+      /** provider.name: module: a path ("./x.js" is relative to the config file; "/x.js") or a package name. */
+      module: z.string().min(1).optional(),
+      /** Handed to the module's createProvider as written: the module validates it itself. */
+      moduleConfig: z.record(z.string(), z.unknown()).optional(),
     })
     .prefault({})
     .superRefine((provider, ctx) => {
@@ -59,6 +63,9 @@ export const configSchema = z.strictObject({
       }
       if (provider.name === 'gcp' && !provider.gcp) {
         ctx.addIssue({ code: 'custom', path: ['gcp'], message: 'required when provider.name is "gcp"' });
+      }
+      if (provider.name === 'module' && !provider.module) {
+        ctx.addIssue({ code: 'custom', path: ['module'], message: 'required when provider.name is "module"' });
       }
     }),
   controller: z

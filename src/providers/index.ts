@@ -24,5 +24,10 @@ export async function createProvider(config: Config, deps: ProviderDeps): Promis
       // The schema guarantees the section exists when gcp is selected.
       return createGcpProvider(config.provider.gcp!, deps);
     }
+    case 'module': {
+      const { createModuleProvider } = await import('./module.ts');
+      // The schema guarantees provider.module exists when module is selected.
+      return createModuleProvider(config.provider.module!, config.provider.moduleConfig ?? {}, deps);
+    }
   }
 }

@@ -153,6 +153,13 @@ export interface LoadBalancerProvider {
   listOwned(): Promise<OwnedLoadBalancer[]>;
 }
 
+/**
+ * What a provider module exports (provider.name: module), as its default export or as `createProvider`.
+ * `config` is provider.moduleConfig as written ({} when absent): the module validates it itself. Any
+ * cloud call belongs in start(), not here: check-config calls the factory to check the provider's shape.
+ */
+export type ProviderFactory = (config: unknown, deps: ProviderDeps) => LoadBalancerProvider | Promise<LoadBalancerProvider>;
+
 export interface ProviderErrorOptions {
   /**
    * A passing cloud condition (5xx, throttling, timeouts) rather than a problem with the Service. The
@@ -164,6 +171,8 @@ export interface ProviderErrorOptions {
   retryAfterMs?: number;
   cause?: unknown;
 }
+
+const PROVIDER_ERROR_BRAND = Symbol.for('service-lb-controller.ProviderError');
 
 /**
  * Every error a provider throws on purpose. The message is shown to users in a Warning event, so it says
@@ -178,6 +187,17 @@ export class ProviderError extends Error {
     this.name = 'ProviderError';
     this.retryable = options.retryable;
     this.retryAfterMs = options.retryAfterMs;
+    Object.defineProperty(this, PROVIDER_ERROR_BRAND, { value: true });
+  }
+
+  /**
+   * A provider module may carry its own copy of this package (its own node_modules, or dist/ while the
+   * controller runs from src/): its ProviderError is another class, so `instanceof` checks a brand shared
+   * through the global symbol registry instead of the prototype chain.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== ProviderError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[PROVIDER_ERROR_BRAND] === true;
   }
 }
 

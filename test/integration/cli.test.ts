@@ -63,4 +63,89 @@ describe('service-lb-controller CLI', () => {
     assert.equal(result.status, 2);
     assert.match(result.stderr, /cannot read config file/);
   });
+
+  describe('provider.name: module', () => {
+    // A kubeconfig that parses: run reads it before it loads the provider, and contacts nothing before then.
+    const kubeconfig = configFile(
+      'kubeconfig.yaml',
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters: [{ name: c, cluster: { server: "https://127.0.0.1:1" } }]',
+        'users: [{ name: u, user: { token: t } }]',
+        'contexts: [{ name: x, context: { cluster: c, user: u } }]',
+        'current-context: x',
+      ].join('\n'),
+    );
+    const methods = `name: 'fixture', start: async () => { throw new Error('start must not run'); }, stop: async () => {},
+      get: async () => undefined, ensure: async () => [], updateTargets: async () => {}, delete: async () => {}, listOwned: async () => []`;
+    const modules: Record<string, string> = {
+      'good.mjs': `export function createProvider(config) { return { ${methods} }; }`,
+      'default-export.mjs': `export default async (config, deps) => ({ ${methods} });`,
+      'no-factory.mjs': 'export const provider = {}; export function helper() {}',
+      'incomplete.mjs':
+        'export function createProvider() { return { start: async () => {}, stop: async () => {}, get: async () => undefined, ensure: async () => [], delete: async () => {} }; }',
+      'not-object.mjs': 'export default () => undefined;',
+      'throws-on-load.mjs': "throw new Error('boom at load');",
+      'rejects-config.mjs': `export function createProvider(config) { if (!config.cidr) throw new Error('moduleConfig.cidr: required'); return { ${methods} }; }`,
+    };
+    for (const [name, text] of Object.entries(modules)) configFile(name, text);
+    const moduleConfig = (module: string, extra = '') =>
+      configFile(`uses-${module.replaceAll(/\W/g, '_')}.yaml`, `provider:\n  name: module\n  module: ${module}\n${extra}`);
+
+    test('check-config loads the module, builds the provider without starting it, and accepts it', () => {
+      for (const module of ['./good.mjs', './default-export.mjs']) {
+        const result = run('check-config', moduleConfig(module));
+        assert.equal(result.status, 0, `${module}: ${result.stderr}`);
+        assert.match(result.stdout, /ok/);
+      }
+      const withConfig = run('check-config', moduleConfig('./rejects-config.mjs', '  moduleConfig:\n    cidr: 10.0.0.0/24\n'));
+      assert.equal(withConfig.status, 0, withConfig.stderr);
+    });
+
+    const broken: Array<[string, string, RegExp]> = [
+      ['a path that does not exist', './missing.mjs', /provider\.module .*missing\.mjs: cannot load: Cannot find module/],
+      [
+        'a package that is not installed',
+        'no-such-provider-package',
+        /provider\.module no-such-provider-package: cannot load: Cannot find package 'no-such-provider-package'/,
+      ],
+      ['a module that throws while loading', './throws-on-load.mjs', /throws-on-load\.mjs: cannot load: boom at load/],
+      ['no factory', './no-factory.mjs', /no-factory\.mjs: exports no createProvider function .*found "helper", "provider"/],
+      [
+        'a provider missing members',
+        './incomplete.mjs',
+        /incomplete\.mjs: the provider createProvider returned is missing name \(a non-empty string\), updateTargets\(\), listOwned\(\)$/m,
+      ],
+      [
+        'a factory returning nothing',
+        './not-object.mjs',
+        /not-object\.mjs: the provider createProvider returned is missing everything \(it is not an object\)/,
+      ],
+      [
+        'a factory refusing its moduleConfig',
+        './rejects-config.mjs',
+        /rejects-config\.mjs: createProvider failed: moduleConfig\.cidr: required/,
+      ],
+    ];
+    for (const [what, module, message] of broken) {
+      test(`${what}: check-config and run exit 2 saying what is wrong`, () => {
+        const file = moduleConfig(module);
+        for (const args of [
+          ['check-config', file],
+          ['run', '--config', file, '--kubeconfig', kubeconfig],
+        ]) {
+          const result = run(...args);
+          assert.equal(result.status, 2, `${args[0]}: ${result.stderr}`);
+          assert.match(result.stderr, message, args[0]);
+        }
+      });
+    }
+
+    test('provider.name: module without provider.module exits 2', () => {
+      const result = run('check-config', configFile('no-module.yaml', 'provider:\n  name: module\n'));
+      assert.equal(result.status, 2);
+      assert.match(result.stderr, /provider\.module: required when provider\.name is "module"/);
+    });
+  });
 });

@@ -1,6 +1,6 @@
 // Config parsing: defaults, overrides, and errors that name the field.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -215,4 +215,25 @@ test('loadConfig: a missing file is a ConfigError', async () => {
     assert.match(err.message, /cannot read config file/);
     return true;
   });
+});
+
+test('provider.module: a relative path resolves against the config file, a package name and an absolute path stay', async () => {
+  const sub = join(dir, 'conf');
+  await mkdir(sub, { recursive: true });
+  const load = async (module: string) => {
+    const file = join(sub, `module-${module.replaceAll(/\W/g, '_')}.yaml`);
+    await writeFile(
+      file,
+      `provider:\n  name: module\n  module: ${JSON.stringify(module)}\n  moduleConfig:\n    anything: [1, { b: true }]\n`,
+    );
+    return (await loadConfig(file)).provider;
+  };
+  assert.equal((await load('./p.js')).module, join(sub, 'p.js'));
+  assert.equal((await load('../lib/p.js')).module, join(dir, 'lib/p.js'));
+  assert.equal((await load('@acme/slc-provider')).module, '@acme/slc-provider');
+  assert.equal((await load('/opt/p.js')).module, '/opt/p.js');
+  assert.deepEqual((await load('./p.js')).moduleConfig, { anything: [1, { b: true }] });
+  assert.equal(parseConfig({ provider: { name: 'module', module: './p.js' } }).provider.module, join(process.cwd(), 'p.js'));
+  rejects({ provider: { name: 'module' } }, 'provider.module', /required when provider.name is "module"/);
+  rejects({ provider: { name: 'module', module: 'x', moduleConfig: 'cidr=1' } }, 'provider.moduleConfig');
 });
