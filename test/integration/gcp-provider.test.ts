@@ -1,9 +1,10 @@
-// The gcp provider against the GCE fake, only through @google-cloud/compute: each shape end to end, node diffs, adoption, crashes, quota and throttling.
+// The gcp provider against the GCE fake, through the official clients: each shape end to end, node diffs, adoption, crashes, quota, throttling, 409/412/in-use answers.
 
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { AddressesClient } from '@google-cloud/compute';
+import { AddressesClient, TargetPoolsClient } from '@google-cloud/compute';
+import { OAuth2Client } from 'google-auth-library';
 import { gcpProviderConfigSchema, type GcpProviderConfigInput } from '../../src/providers/gcp/config.ts';
 import { GcpProvider } from '../../src/providers/gcp/provider.ts';
 import {
@@ -16,6 +17,7 @@ import {
 import { plainServiceDefaults } from '../fakes/desired-defaults.ts';
 import { type Collection, GceFake } from '../fakes/gce/index.ts';
 import { providerDeps } from '../fakes/provider-deps.ts';
+import { RateBudget } from '../../src/providers/rate-budget.ts';
 
 const OWNED_COLLECTIONS: Collection[] = [
   'addresses',
@@ -283,4 +285,213 @@ describe('gcp provider, internal', () => {
     assert.deepEqual(leftovers(), []);
     assert.deepEqual(zonal('instanceGroups'), []);
   });
+});
+
+/** What the provider's 409/412/in-use handling and the shared budget do with the answers Compute gives. */
+describe('gcp provider, error paths', () => {
+  const etpLocal = (): DesiredLoadBalancer =>
+    service([tcp(80, 30080)], { externalTrafficPolicy: 'Local', healthCheck: { kind: 'http', port: 32000, path: '/healthz' } });
+
+  /**
+   * An auth client that, just before the googleapis client sends a given legacy health check insert, makes
+   * that health check appear (as another controller process, or an earlier attempt whose answer was lost,
+   * would): the provider read "absent", then its insert meets a real 409 alreadyExists.
+   */
+  function racingAuth(name: string, description: (ours: string) => string): OAuth2Client {
+    const auth = new OAuth2Client();
+    auth.setCredentials({ access_token: 'fake-gce-token', expiry_date: Date.now() + 3_600_000 });
+    const send = auth.request.bind(auth);
+    let raced = false;
+    auth.request = ((opts: { url?: unknown; method?: string; data?: Record<string, unknown> }) => {
+      if (!raced && opts.method === 'POST' && String(opts.url).endsWith('/global/httpHealthChecks') && opts.data?.['name'] === name) {
+        raced = true;
+        gce.addHttpHealthCheck(name, { ...opts.data, description: description(String(opts.data['description'])) });
+      }
+      return send(opts as Parameters<typeof send>[0]);
+    }) as typeof auth.request;
+    return auth;
+  }
+
+  function racingProvider(auth: OAuth2Client): GcpProvider {
+    const parsed = gcpProviderConfigSchema.parse({
+      project: gce.project,
+      region: gce.region,
+      apiEndpoint: '127.0.0.1',
+      port: gce.port,
+      protocol: 'http',
+      nodeTags: ['k8s-node'],
+      callsPerSecond: 10_000,
+      retryBaseDelayMs: 1,
+      retryMaxDelayMs: 5,
+      maxRetries: 3,
+    });
+    return new GcpProvider(parsed, providerDeps(), { authClient: auth });
+  }
+
+  test('insert answered 409 alreadyExists by a resource that appeared after the read: ours is adopted, no duplicate', async () => {
+    const svc = etpLocal();
+    const lb = svc.identity.lbName;
+    const p = racingProvider(racingAuth(lb, (ours) => ours));
+    gce.resetCalls();
+    await p.ensure(svc);
+    assert.equal(gce.count({ method: 'insert', collection: 'httpHealthChecks', status: 409 }), 1, 'the insert met the race');
+    assert.equal(gce.resource('httpHealthChecks', lb)!['port'], 32000);
+    assert.equal(gce.resource('targetPools', lb)!['healthChecks'] !== undefined, true);
+    await p.delete(svc.identity);
+    assert.deepEqual(leftovers(), []);
+    await p.stop();
+  });
+
+  test('insert answered 409 by a resource that is not ours: refused, and left alone', async () => {
+    const svc = etpLocal();
+    const lb = svc.identity.lbName;
+    const p = racingProvider(racingAuth(lb, () => 'made by hand'));
+    await assert.rejects(
+      p.ensure(svc),
+      (err: unknown) => err instanceof ProviderError && !err.retryable && /does not belong to this Service/.test(err.message),
+    );
+    await p.delete(svc.identity);
+    assert.deepEqual(leftovers(), [`httpHealthChecks/${lb}`]);
+    await p.stop();
+    // Not the provider's to delete: the test removes it through the fake's HTTP API.
+    const res = await fetch(`http://127.0.0.1:${gce.port}/compute/v1/projects/${gce.project}/global/httpHealthChecks/${lb}`, {
+      method: 'DELETE',
+      headers: { authorization: 'Bearer t' },
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  test('insert answered 409 for a resource that cannot be read yet: a retryable error, and the next sync finishes', async () => {
+    const { p } = provider();
+    const svc = service([tcp(80, 30080)]);
+    gce.failNext({
+      method: 'insert',
+      collection: 'forwardingRules',
+      kind: { status: 409, reason: 'alreadyExists', message: `The resource '${svc.identity.lbName}' already exists` },
+    });
+    await assert.rejects(p.ensure(svc), (err: unknown) => err instanceof ProviderError && err.retryAfterMs === 5_000);
+    const [ingress] = await p.ensure(svc);
+    assert.equal(gce.resource('forwardingRules', svc.identity.lbName)!['IPAddress'], ingress?.ip);
+    await p.delete(svc.identity);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  test('412 on a fingerprinted patch: the provider re-reads and writes again', async () => {
+    const { p } = provider();
+    const svc = service([tcp(80, 30080)], { annotations: { 'networking.gke.io/load-balancer-type': 'Internal' } });
+    const lb = svc.identity.lbName;
+    await p.ensure(svc);
+    gce.resetCalls();
+    gce.failNext({
+      method: 'patch',
+      collection: 'backendServices',
+      kind: { status: 412, reason: 'conditionNotMet', message: 'Supplied fingerprint does not match current metadata fingerprint.' },
+    });
+    await p.ensure({ ...svc, sessionAffinity: { type: 'ClientIP', timeoutSeconds: 10_800 } });
+    const calls = gce.calls({ collection: 'backendServices', name: lb }).map((c) => `${c.method} ${c.status}`);
+    const firstPatch = calls.indexOf('patch 412');
+    assert.ok(firstPatch > 0 && calls.slice(0, firstPatch).every((c) => c === 'get 200'), calls.join(', '));
+    assert.deepEqual(calls.slice(firstPatch), ['patch 412', 'get 200', 'patch 200'], 'stale patch, re-read, patch');
+    assert.equal(gce.resource('backendServices', lb)!['sessionAffinity'], 'CLIENT_IP');
+    await p.delete(svc.identity);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  test('RESOURCE_IN_USE on delete: retry after a delay, then success once the dependent is gone', async () => {
+    const svc = etpLocal();
+    const lb = svc.identity.lbName;
+    const { p } = provider();
+    await p.ensure(svc);
+    // Someone else's target pool uses the Service's own health check.
+    const pools = gce.client(TargetPoolsClient);
+    await pools.insert({
+      project: gce.project,
+      region: gce.region,
+      targetPoolResource: { name: 'foreign', healthChecks: [`projects/${gce.project}/global/httpHealthChecks/${lb}`] },
+    });
+    await assert.rejects(
+      p.delete(svc.identity),
+      (err: unknown) => err instanceof ProviderError && err.retryable && err.retryAfterMs === 5_000 && /still in use/.test(err.message),
+    );
+    assert.equal(gce.count({ method: 'delete', collection: 'httpHealthChecks', name: lb, status: 400 }), 1);
+    assert.ok(gce.resource('httpHealthChecks', lb));
+    await pools.delete({ project: gce.project, region: gce.region, targetPool: 'foreign' });
+    await pools.close();
+    await p.delete(svc.identity);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  for (const [kind, status] of [
+    ['too-many-requests', 429],
+    ['rate-limit', 403],
+  ] as const) {
+    test(`${status} rateLimitExceeded backs off the budget every worker shares`, async (t) => {
+      const backOff = t.mock.method(RateBudget.prototype, 'backOff');
+      const { p } = provider();
+      const svc = service([tcp(80, 30080)]);
+      gce.failNext({ method: 'insert', collection: 'targetPools', kind, count: 2 });
+      await p.ensure(svc);
+      assert.equal(backOff.mock.callCount(), 2, 'one back-off per throttled answer');
+      assert.equal(gce.count({ method: 'insert', collection: 'targetPools', status }), 2);
+      await p.delete(svc.identity);
+      assert.equal(backOff.mock.callCount(), 2, 'nothing else throttled');
+    });
+  }
+
+  test('a network-tier change replaces the address (and the rule on it), and back', async () => {
+    const { p } = provider();
+    const svc = service([tcp(80, 30080)]);
+    const lb = svc.identity.lbName;
+    await p.ensure(svc);
+    const premium = gce.resource('addresses', lb)!;
+    assert.equal(premium['networkTier'], 'PREMIUM');
+    const standardSvc = { ...svc, annotations: { 'cloud.google.com/network-tier': 'Standard' } };
+    const [standardIngress] = await p.ensure(standardSvc);
+    const standard = gce.resource('addresses', lb)!;
+    assert.equal(standard['networkTier'], 'STANDARD');
+    assert.notEqual(standard['id'], premium['id'], 'a new address resource');
+    assert.equal(gce.resource('forwardingRules', lb)!['networkTier'], 'STANDARD');
+    assert.equal(gce.resource('forwardingRules', lb)!['IPAddress'], standardIngress?.ip);
+    assert.equal(standard['address'], standardIngress?.ip);
+    gce.resetCalls();
+    await p.ensure(standardSvc);
+    assert.equal(mutations(), 0, 'the new tier is steady');
+    await p.ensure({ ...svc, annotations: { 'cloud.google.com/network-tier': 'Premium' } });
+    assert.equal(gce.resource('addresses', lb)!['networkTier'], 'PREMIUM');
+    assert.equal(gce.resource('forwardingRules', lb)!['networkTier'], 'PREMIUM');
+    await p.delete(svc.identity);
+    assert.deepEqual(leftovers(), []);
+  });
+
+  // Not here: a crash at the NEG deletions themselves (after the backend services, which name the NEGs'
+  // zones, are gone) leaks those NEGs: the README's known gap.
+  const crashes = [
+    { mode: 'neg', step: 'insert', collection: 'targetTcpProxies' },
+    { mode: 'neg', step: 'delete', collection: 'backendServices' },
+    { mode: 'internal', step: 'insert', collection: 'forwardingRules' },
+    { mode: 'internal', step: 'delete', collection: 'backendServices' },
+  ] as const;
+  for (const { mode, step, collection } of crashes) {
+    test(`mode ${mode}: a crash at the ${step} of ${collection}, then a fresh provider leaves nothing`, async () => {
+      const config = mode === 'neg' ? { mode: 'neg' as const } : {};
+      const annotations: Record<string, string> = mode === 'internal' ? { 'networking.gke.io/load-balancer-type': 'Internal' } : {};
+      const svc = service([tcp(80, 30080), tcp(443, 30443)], { annotations });
+      if (step === 'delete') await provider(config).p.ensure(svc);
+      gce.failNext({ method: step, collection, kind: 'server-error', count: 10 });
+      await assert.rejects(step === 'insert' ? provider(config).p.ensure(svc) : provider(config).p.delete(svc.identity));
+      gce.clearFaults();
+      assert.ok(leftovers().length > 0, 'the crash left resources behind');
+      const fresh = provider(config).p;
+      const owned = await fresh.listOwned();
+      assert.deepEqual(
+        owned.map((o) => o.identity.uid),
+        [svc.identity.uid],
+      );
+      await fresh.delete(owned[0]!.identity);
+      assert.deepEqual(leftovers(), []);
+      assert.deepEqual(zonal('networkEndpointGroups'), []);
+      assert.deepEqual(zonal('instanceGroups'), []);
+    });
+  }
 });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseGcpAnnotations } from '../../src/providers/gcp/annotations.ts';
 import { type GcpContext, planShape } from '../../src/providers/gcp/desired.ts';
-import { classifyFailure, isInUse, isQuotaExceeded, OperationError, quotaName, RestError } from '../../src/providers/gcp/errors.ts';
+import { classifyFailure, isInUse, isQuotaExceeded, OperationError, quotaName } from '../../src/providers/gcp/errors.ts';
 import { describesService, identityFromDescription, serviceDescription } from '../../src/providers/gcp/names.ts';
 import { matches, planSync } from '../../src/providers/gcp/plan.ts';
 import { resolveNodes } from '../../src/providers/gcp/targets.ts';
@@ -165,16 +165,20 @@ describe('gcp planner', () => {
 });
 
 describe('gcp errors', () => {
-  test('reasons from the raw body and from failed operations decide', () => {
-    const inUse = new RestError(400, JSON.stringify({ error: { code: 400, errors: [{ reason: 'resourceInUseByAnotherResource' }] } }));
-    assert.equal(isInUse(inUse), true);
-    assert.equal(classifyFailure(inUse), 'client_error');
-    assert.equal(classifyFailure(new RestError(429, '{}')), 'throttled');
-    assert.equal(
-      classifyFailure(new RestError(403, JSON.stringify({ error: { errors: [{ reason: 'rateLimitExceeded' }] } }))),
-      'throttled',
-    );
-    assert.equal(classifyFailure(new RestError(503, '')), 'server_error');
+  test('reasons from the raw body (gax), the parsed body (gaxios) and failed operations decide', () => {
+    const RAW = Symbol.for('google-gax.rawHttpResponsePayload');
+    // The two shapes a failed call has: gax's GoogleError (status + raw body) and googleapis' GaxiosError (parsed body).
+    const gax = (status: number, body: unknown) => Object.assign(new Error('x'), { httpStatusCode: status, [RAW]: JSON.stringify(body) });
+    const gaxios = (status: number, data: unknown) => Object.assign(new Error('x'), { status, response: { data } });
+    for (const make of [gax, gaxios]) {
+      const inUse = make(400, { error: { code: 400, errors: [{ reason: 'resourceInUseByAnotherResource' }] } });
+      assert.equal(isInUse(inUse), true);
+      assert.equal(classifyFailure(inUse), 'client_error');
+      assert.equal(classifyFailure(make(429, {})), 'throttled');
+      assert.equal(classifyFailure(make(403, { error: { errors: [{ reason: 'rateLimitExceeded' }] } })), 'throttled');
+      assert.equal(classifyFailure(make(503, '')), 'server_error');
+    }
+    assert.equal(classifyFailure(Object.assign(new Error('timed out'), { code: 'TimeoutError' })), 'network_error');
     const quota = new OperationError("Quota 'FORWARDING_RULES' exceeded.  Limit: 1.0 in region r1.", 403, ['QUOTA_EXCEEDED']);
     assert.equal(isQuotaExceeded(quota), true);
     assert.equal(quotaName(quota), 'FORWARDING_RULES');

@@ -18,12 +18,13 @@ import {
   ZoneOperationsClient,
   type protos,
 } from '@google-cloud/compute';
+import { compute, type compute_v1 } from '@googleapis/compute';
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { RateBudget } from '../rate-budget.ts';
 import type { GcpProviderConfig } from './config.ts';
-import { classifyFailure, isRetryableFailure, OperationError, RestError, reasons } from './errors.ts';
+import { classifyFailure, isRetryableFailure, OperationError, reasons } from './errors.ts';
 
 type Operation = protos.google.cloud.compute.v1.IOperation;
 
@@ -33,6 +34,15 @@ export interface CallOptions {
   timeout: number;
   autoPaginate?: false;
 }
+
+/** The same for the googleapis client (gaxios options): one attempt, our timeout. */
+export interface LegacyCallOptions {
+  retry: false;
+  timeout: number;
+}
+
+/** The googleapis client's legacy HTTP health checks; `@google-cloud/compute` 7 has no client for them. */
+export type HttpHealthChecks = compute_v1.Resource$Httphealthchecks;
 
 /** An auth client the SDK accepts (google-auth-library's AuthClient); tests pass one with a fixed token. */
 export type AuthClient = NonNullable<ConstructorParameters<typeof AddressesClient>[0]>['authClient'];
@@ -92,15 +102,15 @@ function lastSegment(url: string | null | undefined): string {
   return (url ?? '').split('/').pop() ?? '';
 }
 
-interface HeaderSource {
-  getRequestHeaders(): Promise<Headers | Record<string, string>>;
-}
-
 export class GcpApi {
   readonly clients: Clients;
+  /**
+   * Legacy httpHealthChecks (the only checks target pools take), through the official googleapis client;
+   * its operations are ordinary global operations, waited for with the SDK's GlobalOperationsClient.
+   */
+  readonly httpHealthChecks: HttpHealthChecks;
   readonly project: string;
   readonly #operations: OperationClients;
-  readonly #restBase: string;
   readonly #budget: RateBudget;
   readonly #config: GcpProviderConfig;
   readonly #logger: Logger;
@@ -134,9 +144,16 @@ export class GcpApi {
       region: new RegionOperationsClient(options),
       zone: new ZoneOperationsClient(options),
     };
+    // gax holds the injected client itself, or a GoogleAuth that finds ADC: either way it has request(),
+    // which googleapis calls with each request, so both clients use the same credentials. The googleapis
+    // types name google-auth-library 10's classes; ours come from 11, hence the cast.
+    const auth = this.clients.addresses.auth as unknown as NonNullable<compute_v1.Options['auth']>;
+    this.httpHealthChecks = compute({
+      version: 'v1',
+      auth,
+      ...(config.apiEndpoint ? { rootUrl: `${config.protocol}://${config.apiEndpoint}${config.port ? `:${config.port}` : ''}/` } : {}),
+    }).httpHealthChecks;
     this.project = config.project;
-    const host = config.apiEndpoint ?? 'compute.googleapis.com';
-    this.#restBase = `${config.protocol}://${host}${config.port ? `:${config.port}` : ''}/compute/v1/`;
     this.#budget = new RateBudget(config.callsPerSecond);
     this.#config = config;
     this.#logger = deps.logger;
@@ -145,14 +162,15 @@ export class GcpApi {
   }
 
   /** A read (or any call that returns no operation), retried when Compute or the network says so. */
-  call<T>(operation: string, send: (options: CallOptions) => Promise<T>): Promise<T> {
+  call<T>(operation: string, send: (options: CallOptions, legacy: LegacyCallOptions) => Promise<T>): Promise<T> {
     const options: CallOptions = { retry: null, timeout: this.#config.requestTimeoutMs };
+    const legacy: LegacyCallOptions = { retry: false, timeout: this.#config.requestTimeoutMs };
     return pRetry(
       async () => {
         await this.#budget.acquire();
         const stop = this.#duration.startTimer({ operation });
         try {
-          const out = await send(options);
+          const out = await send(options, legacy);
           this.#calls.inc({ operation, outcome: 'success' });
           return out;
         } catch (err) {
@@ -186,7 +204,10 @@ export class GcpApi {
    * A mutation: the call, then its operation waited for until DONE (wait returns when done or after about
    * two minutes, so it is called again). An operation that ends with an error throws OperationError.
    */
-  async mutate(operation: string, send: (options: CallOptions) => Promise<[{ latestResponse: unknown }, ...unknown[]]>): Promise<void> {
+  async mutate(
+    operation: string,
+    send: (options: CallOptions, legacy: LegacyCallOptions) => Promise<[{ latestResponse: unknown }, ...unknown[]]>,
+  ): Promise<void> {
     const [lro] = await this.call(operation, send);
     let op = lro.latestResponse as Operation;
     const deadline = Date.now() + this.#config.operationTimeoutMs;
@@ -240,28 +261,6 @@ export class GcpApi {
       token = next?.pageToken ?? undefined;
     } while (token);
     return items;
-  }
-
-  /**
-   * A plain REST request, for what the SDK has no client for (legacy httpHealthChecks, the only health
-   * checks target pools take), authorised by the SDK's own credentials. Errors carry the HTTP status and
-   * Compute's JSON body, as the SDK's do.
-   */
-  async rest<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<T> {
-    // With an injected auth client gax holds that client itself; otherwise a GoogleAuth that finds ADC.
-    const auth = this.clients.addresses.auth as unknown as { getClient?: () => Promise<HeaderSource> } & HeaderSource;
-    const client = auth.getClient ? await auth.getClient() : auth;
-    const headers = new Headers(await client.getRequestHeaders());
-    headers.set('content-type', 'application/json');
-    const response = await fetch(`${this.#restBase}${path}`, {
-      method,
-      headers,
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(this.#config.requestTimeoutMs),
-    });
-    const text = await response.text();
-    if (!response.ok) throw new RestError(response.status, text);
-    return (text ? JSON.parse(text) : {}) as T;
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,8 @@
 // How Compute failures are classified (retry or not, "already there", "in use") and turned into the contract's
-// ProviderError. google-gax's REST transport keeps the HTTP status and the raw JSON body, whose
-// error.errors[].reason says what happened (notFound, alreadyExists, resourceInUseByAnotherResource...).
+// ProviderError. google-gax's REST transport keeps the HTTP status and the raw JSON body, and the googleapis
+// client (legacy HTTP health checks) throws a GaxiosError with `status` and the parsed body in
+// `response.data`; either body's error.errors[].reason says what happened (notFound, alreadyExists,
+// resourceInUseByAnotherResource...).
 
 import { errorMessage } from '../../error-message.ts';
 import { ProviderError } from '../provider.ts';
@@ -18,10 +20,14 @@ const NETWORK_CODES = new Set([
   'ENOTFOUND',
   'EHOSTUNREACH',
   'ENETUNREACH',
+  // gaxios names a request that hit its timeout after the DOMException.
+  'TimeoutError',
 ]);
 
 interface ErrorShape {
   httpStatusCode?: unknown;
+  status?: unknown;
+  response?: { data?: unknown };
   code?: unknown;
   reason?: unknown;
   cause?: unknown;
@@ -45,44 +51,32 @@ export class OperationError extends Error {
   }
 }
 
-/** A failed plain REST call: the same facts the SDK's GoogleError carries (status, raw body). */
-export class RestError extends Error {
-  readonly httpStatusCode: number;
-  [RAW_PAYLOAD]: string;
-
-  constructor(status: number, body: string) {
-    let message = `HTTP ${status}`;
-    try {
-      message = (JSON.parse(body) as { error?: { message?: string } }).error?.message ?? message;
-    } catch {
-      // Not JSON: the status says enough.
-    }
-    super(message);
-    this.name = 'RestError';
-    this.httpStatusCode = status;
-    this[RAW_PAYLOAD] = body;
-  }
+export function httpStatus(err: unknown): number | undefined {
+  const { httpStatusCode, status } = shape(err);
+  if (typeof httpStatusCode === 'number') return httpStatusCode;
+  return typeof status === 'number' ? status : undefined;
 }
 
-export function httpStatus(err: unknown): number | undefined {
-  const s = shape(err).httpStatusCode;
-  return typeof s === 'number' ? s : undefined;
+/** Compute's JSON error body: gax keeps it raw, gaxios parsed. */
+function errorBody(err: unknown): { error?: { errors?: Array<{ reason?: unknown }>; status?: unknown } } | undefined {
+  const raw = shape(err)[RAW_PAYLOAD] ?? shape(err).response?.data;
+  if (typeof raw === 'object' && raw !== null) return raw;
+  if (typeof raw !== 'string') return undefined;
+  try {
+    return JSON.parse(raw) as ReturnType<typeof errorBody>;
+  } catch {
+    // Not JSON (a proxy's error page): the status code alone decides.
+    return undefined;
+  }
 }
 
 /** The reasons Compute gave (error.errors[].reason, or an operation's error codes), lower-cased. */
 export function reasons(err: unknown): string[] {
   if (err instanceof OperationError) return err.reasons.map((r) => r.toLowerCase());
-  const raw = shape(err)[RAW_PAYLOAD];
+  const body = errorBody(err);
   const found: string[] = [];
-  if (typeof raw === 'string') {
-    try {
-      const body = JSON.parse(raw) as { error?: { errors?: Array<{ reason?: unknown }>; status?: unknown } };
-      for (const e of body.error?.errors ?? []) if (typeof e.reason === 'string') found.push(e.reason.toLowerCase());
-      if (typeof body.error?.status === 'string') found.push(body.error.status.toLowerCase());
-    } catch {
-      // Not JSON (a proxy's error page): the status code alone decides.
-    }
-  }
+  for (const e of body?.error?.errors ?? []) if (typeof e.reason === 'string') found.push(e.reason.toLowerCase());
+  if (typeof body?.error?.status === 'string') found.push(body.error.status.toLowerCase());
   const reason = shape(err).reason;
   if (typeof reason === 'string') found.push(reason.toLowerCase());
   return found;

@@ -51,7 +51,9 @@ export function kindOps(api: GcpApi, region: string): Record<Kind, KindOps> {
   const c = api.clients;
   const project = api.project;
   const zoneOf = (ref: ResourceRef): string => ref.zone ?? '';
-  const asLro = async (p: Promise<unknown>): Promise<Lro> => [{ latestResponse: await p }];
+  const hc = api.httpHealthChecks;
+  // A googleapis answer's body is the Operation, which mutate() reads where the SDK puts it.
+  const asLro = async (p: Promise<{ data: unknown }>): Promise<Lro> => [{ latestResponse: (await p).data }];
 
   return {
     address: {
@@ -77,25 +79,22 @@ export function kindOps(api: GcpApi, region: string): Record<Kind, KindOps> {
           asRaw,
         ),
     },
-    // The SDK has no client for the legacy httpHealthChecks collection, the only checks target pools take.
+    // @google-cloud/compute 7 has no client for legacy httpHealthChecks, the only checks target pools take:
+    // the official googleapis client serves them, through the same wrapper and the same credentials.
     httpHealthCheck: {
-      get: (ref) => api.call('httpHealthChecks.get', () => api.rest<Raw>('GET', `projects/${project}/global/httpHealthChecks/${ref.name}`)),
-      insert: (_r, body) =>
-        api.mutate('httpHealthChecks.insert', () => asLro(api.rest('POST', `projects/${project}/global/httpHealthChecks`, body))),
+      get: async (ref) =>
+        asRaw((await api.call('httpHealthChecks.get', (_o, g) => hc.get({ project, httpHealthCheck: ref.name }, g))).data),
+      insert: (_r, body) => api.mutate('httpHealthChecks.insert', (_o, g) => asLro(hc.insert({ project, requestBody: body }, g))),
       update: (r, body) =>
-        api.mutate('httpHealthChecks.patch', () => asLro(api.rest('PATCH', `projects/${project}/global/httpHealthChecks/${r.name}`, body))),
-      delete: (ref) =>
-        api.mutate('httpHealthChecks.delete', () => asLro(api.rest('DELETE', `projects/${project}/global/httpHealthChecks/${ref.name}`))),
+        api.mutate('httpHealthChecks.patch', (_o, g) => asLro(hc.patch({ project, httpHealthCheck: r.name, requestBody: body }, g))),
+      delete: (ref) => api.mutate('httpHealthChecks.delete', (_o, g) => asLro(hc.delete({ project, httpHealthCheck: ref.name }, g))),
       list: async () => {
         const items: Raw[] = [];
         let token: string | undefined;
         do {
-          const query: string = token ? `?pageToken=${encodeURIComponent(token)}` : '';
-          const page = await api.call('httpHealthChecks.list', () =>
-            api.rest<{ items?: Raw[]; nextPageToken?: string }>('GET', `projects/${project}/global/httpHealthChecks${query}`),
-          );
-          items.push(...(page.items ?? []));
-          token = page.nextPageToken;
+          const page = await api.call('httpHealthChecks.list', (_o, g) => hc.list({ project, ...(token ? { pageToken: token } : {}) }, g));
+          items.push(...(page.data.items ?? []).map(asRaw));
+          token = page.data.nextPageToken ?? undefined;
         } while (token);
         return items;
       },
