@@ -67,7 +67,7 @@ export function findControlPlaneBinaries(env: NodeJS.ProcessEnv = process.env): 
     const why = run.error ? run.error.message : `exit status ${run.status}, printed directory '${dir}'`;
     throw new Error(
       `kube-apiserver and etcd not found (${why}). Set KUBE_APISERVER_BIN and ETCD_BIN, or KUBEBUILDER_ASSETS, ` +
-        `or make ${INSTALL_SCRIPT} succeed (it needs Go >= 1.24 and the Go module proxy).`,
+        `or make ${INSTALL_SCRIPT} succeed (it needs the Go module proxy; without Go >= 1.24 it fetches a pinned Go).`,
     );
   }
   cached = found;
