@@ -24,7 +24,7 @@ if [[ -x "$OUT/kube-apiserver" && -x "$OUT/etcd" ]]; then
   echo "$OUT"; exit 0
 fi
 
-# A Go >= 1.24 from PATH, or a pinned, checksum-verified toolchain from the module proxy.
+# A Go >= 1.26 from PATH, or a pinned, checksum-verified toolchain from the module proxy.
 gobin=$("$(dirname "${BASH_SOURCE[0]}")/install-go.sh")
 export PATH="$gobin:$PATH"
 mkdir -p "$OUT"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prints a directory holding a `go` command of version >= 1.24: the one on PATH when it is recent enough,
+# Prints a directory holding a `go` command of version >= 1.26 (what helm v4.3, kube-apiserver v1.36 and
+# etcd v3.6 declare in their go.mod): the one on PATH when it is recent enough,
 # otherwise a pinned toolchain fetched from the Go module proxy (module golang.org/toolchain) into the
 # cache. The download is checked against an h1 hash pinned below, copied from the Go checksum database
 # (sum.golang.org, read through the proxy: $GOPROXY/sumdb/sum.golang.org/lookup/golang.org/toolchain@<v>),
@@ -8,7 +9,7 @@
 # needed: a proxy that serves anything else is refused.
 set -euo pipefail
 
-GO_MIN_MINOR=24
+GO_MIN_MINOR=26
 GO_TOOLCHAIN_VERSION="${GO_TOOLCHAIN_VERSION:-go1.26.11}"
 CACHE_ROOT="${SLC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/service-lb-controller}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

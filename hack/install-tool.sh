@@ -6,7 +6,7 @@
 set -euo pipefail
 
 HELM_VERSION="${HELM_VERSION:-v4.3.2}"
-KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.8.3}"
+KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.8.2}"
 CACHE_ROOT="${SLC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/service-lb-controller}"
 HACK="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
