@@ -1,4 +1,4 @@
-// The deploy/ files: consistent with each other and the config, accepted by a real API server, and their RBAC exactly sufficient.
+// The deploy/base/ files: consistent with each other and the config, accepted by a real API server, and their RBAC exactly sufficient.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,7 +25,8 @@ import type { Config } from '../../src/config/schema.ts';
 import { LeaderElector } from '../../src/kube/leader-election.ts';
 import { useControlPlane } from '../harness/node-test.ts';
 
-const deployDir = fileURLToPath(new URL('../../deploy/', import.meta.url));
+const deployDir = fileURLToPath(new URL('../../deploy/base/', import.meta.url));
+const configExample = fileURLToPath(new URL('../../deploy/config.example.yaml', import.meta.url));
 const SA = { namespace: 'kube-system', name: 'service-lb-controller' };
 const CLUSTER_SCOPED = new Set(['ClusterRole', 'ClusterRoleBinding']);
 
@@ -60,7 +61,7 @@ function baseConfigText(): string {
   return find<KubernetesObject & { data: Record<string, string> }>('ConfigMap').data['config.yaml']!;
 }
 function baseConfig(): Config {
-  return parseConfig(parseYaml(baseConfigText()), 'deploy/configmap.yaml config.yaml');
+  return parseConfig(parseYaml(baseConfigText()), 'deploy/base/configmap.yaml config.yaml');
 }
 
 /** Every value we wrote must come back: the client drops unknown fields, so a typo would vanish. */
@@ -87,9 +88,9 @@ async function forbidden(what: string, call: () => Promise<unknown>): Promise<vo
   await assert.rejects(call, (err: unknown) => err instanceof ApiException && err.code === 403, `${what} should be forbidden`);
 }
 
-describe('deploy/ files', () => {
-  test('kustomization.yaml lists every manifest in deploy/, and only those', () => {
-    const yamlFiles = readdirSync(deployDir).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml' && f !== 'config.example.yaml');
+describe('deploy/base/ files', () => {
+  test('kustomization.yaml lists every manifest in deploy/base/, and only those', () => {
+    const yamlFiles = readdirSync(deployDir).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml');
     assert.deepEqual([...kustomization.resources].sort(), yamlFiles.sort());
     assert.equal(kustomization.namespace, 'kube-system');
     for (const file of kustomization.resources) {
@@ -102,7 +103,7 @@ describe('deploy/ files', () => {
   });
 
   test('config.example.yaml is a valid config that spells out every field', async () => {
-    const file = join(deployDir, 'config.example.yaml');
+    const file = configExample;
     const config = await loadConfig(file);
     const raw = parseYaml(readFileSync(file, 'utf8')) as unknown;
     // Every key the schema fills in (defaults included) must be written in the example.
@@ -183,7 +184,7 @@ describe('deploy/ files', () => {
   });
 });
 
-describe('deploy/ on a real API server', () => {
+describe('deploy/base/ on a real API server', () => {
   let sa: KubeConfig;
 
   before(async () => {
