@@ -73,7 +73,7 @@ function configOf(objects: KubernetesObject[]) {
 }
 
 function deployFile<T>(file: string): T {
-  return parseYaml(readFileSync(join(root, 'deploy', file), 'utf8')) as T;
+  return parseYaml(readFileSync(join(root, 'deploy/base', file), 'utf8')) as T;
 }
 
 const AWS = { provider: { name: 'aws', aws: { region: 'eu-west-1', vpcId: 'vpc-0abc' } } };
@@ -90,7 +90,7 @@ describe('helm chart: lint and template', () => {
     });
   });
 
-  test('RBAC: the same rules as deploy/, bound to the chart ServiceAccount', () => {
+  test('RBAC: the same rules as deploy/base/, bound to the chart ServiceAccount', () => {
     const objects = render();
     assert.deepEqual(one<V1ClusterRole>(objects, 'ClusterRole').rules, deployFile<V1ClusterRole>('clusterrole.yaml').rules);
     assert.deepEqual(one<V1Role>(objects, 'Role').rules, deployFile<V1Role>('role.yaml').rules);
@@ -102,7 +102,7 @@ describe('helm chart: lint and template', () => {
     assert.equal(one<V1Deployment>(objects, 'Deployment').spec!.template.spec!.serviceAccountName, sa.name);
   });
 
-  test('defaults: the local provider, two locked-down replicas like deploy/, no hostNetwork, no ServiceMonitor', () => {
+  test('defaults: the local provider, two locked-down replicas like deploy/base/, no hostNetwork, no ServiceMonitor', () => {
     const objects = render();
     assert.deepEqual(objects.map((o) => o.kind).sort(), [
       'ClusterRole',
