@@ -1,4 +1,4 @@
-# The image deploy/deployment.yaml runs: compiled JavaScript on Node 24, production dependencies only.
+# The image deploy/base/deployment.yaml runs: compiled JavaScript on Node 24, production dependencies only.
 FROM node:24-slim AS build
 # npm ci compiles the local provider's TCP data path (a Node-API addon) from src/.
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*

@@ -128,7 +128,7 @@ async function runOnce(plane: ControlPlane, kube: KubeClient, modulePath: string
   );
   const logPath = join(dir, 'controller.log');
   const log = openSync(logPath, 'a');
-  // The flags the Deployment runs with (deploy/deployment.yaml).
+  // The flags the Deployment runs with (deploy/base/deployment.yaml).
   const flags = (process.env.BENCH_CHILD_ARGS ?? '--optimize-for-size').split(' ').filter(Boolean);
   const child = spawn(
     process.execPath,

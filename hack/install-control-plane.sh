@@ -2,6 +2,7 @@
 # Builds pinned kube-apiserver and etcd from the Go module proxy and caches them by version outside the
 # working tree. Prints the directory that holds both binaries.
 #
+# Go comes from hack/install-go.sh (the one on PATH, or a pinned toolchain from the module proxy).
 # Skips the build when binaries already exist: in the cache, in $KUBEBUILDER_ASSETS, or at
 # $KUBE_APISERVER_BIN / $ETCD_BIN.
 set -euo pipefail
@@ -23,7 +24,9 @@ if [[ -x "$OUT/kube-apiserver" && -x "$OUT/etcd" ]]; then
   echo "$OUT"; exit 0
 fi
 
-command -v go >/dev/null || { log "go is required to build the control plane (Go >= 1.24)"; exit 1; }
+# A Go >= 1.26 from PATH, or a pinned, checksum-verified toolchain from the module proxy.
+gobin=$("$(dirname "${BASH_SOURCE[0]}")/install-go.sh")
+export PATH="$gobin:$PATH"
 mkdir -p "$OUT"
 # Test processes started in parallel may all miss the cache: one builds, the others wait and reuse it.
 exec 9>"$OUT.lock"

@@ -1,4 +1,4 @@
-// Finds (or builds, through hack/install-control-plane.sh) the kube-apiserver and etcd binaries.
+// Finds (or builds, through the hack/ install scripts) kube-apiserver and etcd, helm and kustomize.
 import { accessSync, constants } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -67,9 +67,29 @@ export function findControlPlaneBinaries(env: NodeJS.ProcessEnv = process.env): 
     const why = run.error ? run.error.message : `exit status ${run.status}, printed directory '${dir}'`;
     throw new Error(
       `kube-apiserver and etcd not found (${why}). Set KUBE_APISERVER_BIN and ETCD_BIN, or KUBEBUILDER_ASSETS, ` +
-        `or make ${INSTALL_SCRIPT} succeed (it needs Go >= 1.24 and the Go module proxy).`,
+        `or make ${INSTALL_SCRIPT} succeed (it needs the Go module proxy; without Go >= 1.26 it fetches a pinned Go).`,
     );
   }
   cached = found;
   return found;
+}
+
+const TOOL_SCRIPT = fileURLToPath(new URL('../../hack/install-tool.sh', import.meta.url));
+const tools = new Map<string, string>();
+
+/**
+ * The path of helm or kustomize: $HELM_BIN / $KUSTOMIZE_BIN, or the pinned build of hack/install-tool.sh
+ * (minutes on a cache miss). Throws when neither works: a test never skips for a missing tool.
+ */
+export function findTool(name: 'helm' | 'kustomize', env: NodeJS.ProcessEnv = process.env): string {
+  const known = tools.get(name);
+  if (known) return known;
+  const run = spawnSync('bash', [TOOL_SCRIPT, name], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const path = run.stdout?.trim().split('\n').at(-1) ?? '';
+  if (run.status !== 0 || !path || !isExecutable(path)) {
+    const why = run.error ? run.error.message : `exit status ${run.status}, printed '${path}'`;
+    throw new Error(`${name} not found (${why}). Set ${name.toUpperCase()}_BIN, or make ${TOOL_SCRIPT} ${name} succeed.`);
+  }
+  tools.set(name, path);
+  return path;
 }

@@ -1,4 +1,4 @@
-// The deploy/ files: consistent with each other and the config, accepted by a real API server, and their RBAC exactly sufficient.
+// The deploy/base/ files: consistent with each other and the config, accepted by a real API server, and their RBAC exactly sufficient.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,11 +20,13 @@ import {
 } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
-import { loadConfig } from '../../src/config/load.ts';
+import { loadConfig, parseConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
 import { LeaderElector } from '../../src/kube/leader-election.ts';
 import { useControlPlane } from '../harness/node-test.ts';
 
-const deployDir = fileURLToPath(new URL('../../deploy/', import.meta.url));
+const deployDir = fileURLToPath(new URL('../../deploy/base/', import.meta.url));
+const configExample = fileURLToPath(new URL('../../deploy/config.example.yaml', import.meta.url));
 const SA = { namespace: 'kube-system', name: 'service-lb-controller' };
 const CLUSTER_SCOPED = new Set(['ClusterRole', 'ClusterRoleBinding']);
 
@@ -54,6 +56,14 @@ function find<T extends KubernetesObject>(kind: string): T {
   return found[0]!.object as T;
 }
 
+/** The config the base ConfigMap ships, as the controller would read it. */
+function baseConfigText(): string {
+  return find<KubernetesObject & { data: Record<string, string> }>('ConfigMap').data['config.yaml']!;
+}
+function baseConfig(): Config {
+  return parseConfig(parseYaml(baseConfigText()), 'deploy/base/configmap.yaml config.yaml');
+}
+
 /** Every value we wrote must come back: the client drops unknown fields, so a typo would vanish. */
 function assertKept(sent: unknown, received: unknown, path: string): void {
   if (sent !== null && typeof sent === 'object') {
@@ -78,9 +88,9 @@ async function forbidden(what: string, call: () => Promise<unknown>): Promise<vo
   await assert.rejects(call, (err: unknown) => err instanceof ApiException && err.code === 403, `${what} should be forbidden`);
 }
 
-describe('deploy/ files', () => {
-  test('kustomization.yaml lists every manifest in deploy/, and only those', () => {
-    const yamlFiles = readdirSync(deployDir).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml' && f !== 'config.example.yaml');
+describe('deploy/base/ files', () => {
+  test('kustomization.yaml lists every manifest in deploy/base/, and only those', () => {
+    const yamlFiles = readdirSync(deployDir).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml');
     assert.deepEqual([...kustomization.resources].sort(), yamlFiles.sort());
     assert.equal(kustomization.namespace, 'kube-system');
     for (const file of kustomization.resources) {
@@ -93,7 +103,7 @@ describe('deploy/ files', () => {
   });
 
   test('config.example.yaml is a valid config that spells out every field', async () => {
-    const file = join(deployDir, 'config.example.yaml');
+    const file = configExample;
     const config = await loadConfig(file);
     const raw = parseYaml(readFileSync(file, 'utf8')) as unknown;
     // Every key the schema fills in (defaults included) must be written in the example.
@@ -110,13 +120,16 @@ describe('deploy/ files', () => {
     assert.deepEqual(missing, []);
   });
 
-  test('the ConfigMap carries config.example.yaml verbatim', () => {
-    const configMap = find<KubernetesObject & { data: Record<string, string> }>('ConfigMap');
-    assert.equal(configMap.data['config.yaml'], readFileSync(join(deployDir, 'config.example.yaml'), 'utf8'));
+  // The provider's settings come from an overlay (deploy/overlays/, test/integration/overlays.test.ts).
+  test('the base ConfigMap is a valid config for the local provider, with no cloud section to fill in', () => {
+    const config = baseConfig();
+    assert.equal(config.provider.name, 'local');
+    const written = parseYaml(baseConfigText()) as { provider: Record<string, unknown> };
+    assert.deepEqual(Object.keys(written.provider), ['name'], 'no aws or azure section with placeholder IDs');
   });
 
-  test('the manifests agree with the config: lease, ports, config path', async () => {
-    const config = await loadConfig(join(deployDir, 'config.example.yaml'));
+  test('the manifests agree with the config: lease, ports, config path', () => {
+    const config = baseConfig();
     assert.equal(config.leaderElection.namespace, kustomization.namespace);
     const role = find<KubernetesObject & { rules: Array<{ resourceNames?: string[] }> }>('Role');
     assert.deepEqual(
@@ -165,7 +178,7 @@ describe('deploy/ files', () => {
   });
 });
 
-describe('deploy/ on a real API server', () => {
+describe('deploy/base/ on a real API server', () => {
   let sa: KubeConfig;
 
   before(async () => {
@@ -349,7 +362,7 @@ describe('deploy/ on a real API server', () => {
   });
 
   test('as the ServiceAccount: leader election on the configured Lease acquires and releases it', async () => {
-    const config = await loadConfig(join(deployDir, 'config.example.yaml'));
+    const config = baseConfig();
     const elector = new LeaderElector({
       kubeConfig: sa,
       namespace: config.leaderElection.namespace,

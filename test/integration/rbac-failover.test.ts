@@ -23,7 +23,7 @@ describe('deployed with the manifests RBAC, two replicas', () => {
   before(async () => {
     const api = KubernetesObjectApi.makeApiClient(plane().kubeConfig);
     for (const file of RBAC_FILES) {
-      for (const doc of parseAllDocuments(readFileSync(new URL(`../../deploy/${file}`, import.meta.url), 'utf8'))) {
+      for (const doc of parseAllDocuments(readFileSync(new URL(`../../deploy/base/${file}`, import.meta.url), 'utf8'))) {
         const object = doc.toJS() as KubernetesObject;
         if (!object.kind?.startsWith('Cluster')) object.metadata = { ...object.metadata, namespace: 'kube-system' };
         await api.create(object);

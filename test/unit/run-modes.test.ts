@@ -20,7 +20,7 @@ test('the bin, npm start and the image run node with the same flags; the Deploym
   const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(read('Dockerfile'));
   assert.deepEqual(JSON.parse(entrypoint![1]!), ['node', ...flags, '/app/dist/cli.js']);
 
-  const deployment = parse(read('deploy/deployment.yaml')) as {
+  const deployment = parse(read('deploy/base/deployment.yaml')) as {
     spec: { template: { spec: { containers: { command?: string[]; args?: string[] }[] } } };
   };
   const container = deployment.spec.template.spec.containers[0]!;
