@@ -464,14 +464,36 @@ describe('gcp provider, error paths', () => {
     assert.deepEqual(leftovers(), []);
   });
 
-  // Not here: a crash at the NEG deletions themselves (after the backend services, which name the NEGs'
-  // zones, are gone) leaks those NEGs: the README's known gap.
   const crashes = [
     { mode: 'neg', step: 'insert', collection: 'targetTcpProxies' },
     { mode: 'neg', step: 'delete', collection: 'backendServices' },
     { mode: 'internal', step: 'insert', collection: 'forwardingRules' },
     { mode: 'internal', step: 'delete', collection: 'backendServices' },
   ] as const;
+  test('mode neg: a crash at the NEG deletions (backend services already gone), then a fresh provider finds the NEGs in the region and deletes them', async () => {
+    const svc = service([tcp(80, 30080), tcp(443, 30443)]);
+    const lb = svc.identity.lbName;
+    await provider({ mode: 'neg' }).p.ensure(svc);
+    gce.failNext({ method: 'delete', collection: 'networkEndpointGroups', kind: 'server-error', count: 100 });
+    await assert.rejects(provider({ mode: 'neg' }).p.delete(svc.identity));
+    gce.clearFaults();
+    assert.equal(gce.resource('backendServices', `${lb}-80`), undefined, 'the backend services that named the zones are gone');
+    assert.equal(zonal('networkEndpointGroups').length, 4, 'every NEG survived the crash');
+
+    gce.resetCalls();
+    const fresh = provider({ mode: 'neg' }).p;
+    const owned = await fresh.listOwned();
+    assert.deepEqual(
+      owned.map((o) => o.identity.uid),
+      [svc.identity.uid],
+    );
+    await fresh.delete(owned[0]!.identity);
+    assert.deepEqual(leftovers(), []);
+    assert.deepEqual(zonal('networkEndpointGroups'), []);
+    assert.equal(gce.count({ collection: 'regions', method: 'get' }), 1, 'the zone list is read once per provider');
+    assert.equal(gce.count({ method: 'aggregatedList' }), 2, 'one aggregated list for GC, one for the delete');
+  });
+
   for (const { mode, step, collection } of crashes) {
     test(`mode ${mode}: a crash at the ${step} of ${collection}, then a fresh provider leaves nothing`, async () => {
       const config = mode === 'neg' ? { mode: 'neg' as const } : {};

@@ -13,6 +13,7 @@ import {
   RegionBackendServicesClient,
   RegionHealthChecksClient,
   RegionOperationsClient,
+  RegionsClient,
   RegionTargetTcpProxiesClient,
   SubnetworksClient,
   TargetPoolsClient,
@@ -512,6 +513,37 @@ test('unmanaged instance groups: add, list, and a member added twice is memberAl
     }),
   );
   assert.equal(twice.reason, 'memberAlreadyExists');
+});
+
+test('a region lists its zones as full URLs; the aggregated NEG list keys every zone, filtered by an eq regex and paged', async () => {
+  const [got] = await client(RegionsClient).get({ project, region });
+  assert.deepEqual(
+    got.zones,
+    gce.zones.map((z) => `https://www.googleapis.com/compute/v1/projects/${project}/zones/${z}`),
+  );
+  const negs = client(NetworkEndpointGroupsClient);
+  const made = [
+    { zone: gce.zones[0] ?? '', name: 'agg-80' },
+    { zone: gce.zones[0] ?? '', name: 'agg-443' },
+    { zone: gce.zones[0] ?? '', name: 'agg-x' },
+  ];
+  for (const { zone: z, name } of made) {
+    const [lro] = await negs.insert({ project, zone: z, networkEndpointGroupResource: { name, defaultPort: 80 } });
+    await done(lro.latestResponse);
+  }
+  const byScope = new Map<string, string[]>();
+  const warnings = new Set<string>();
+  // maxResults 1: the SDK has to follow nextPageToken across pages of the aggregated list.
+  for await (const [scope, scoped] of negs.aggregatedListAsync({ project, filter: "name eq 'agg-[0-9]+'", maxResults: 1 })) {
+    for (const n of scoped.networkEndpointGroups ?? []) byScope.set(scope, [...(byScope.get(scope) ?? []), n.name ?? '']);
+    if (scoped.warning?.code === 'NO_RESULTS_ON_PAGE') warnings.add(scope);
+  }
+  assert.deepEqual(Object.fromEntries(byScope), { [`zones/${gce.zones[0]}`]: ['agg-443', 'agg-80'] });
+  assert.ok(warnings.has(`zones/${gce.zones[1]}`), 'a zone without NEGs answers a NO_RESULTS_ON_PAGE warning');
+  for (const { zone: z, name } of made) {
+    const [lro] = await negs.delete({ project, zone: z, networkEndpointGroup: name });
+    await done(lro.latestResponse);
+  }
 });
 
 test("lists page with nextPageToken over the fake's small page size", async () => {

@@ -12,6 +12,7 @@ import {
   RegionBackendServicesClient,
   RegionHealthChecksClient,
   RegionOperationsClient,
+  RegionsClient,
   RegionTargetTcpProxiesClient,
   SubnetworksClient,
   TargetPoolsClient,
@@ -43,6 +44,12 @@ export interface LegacyCallOptions {
 
 /** The googleapis client's legacy HTTP health checks; `@google-cloud/compute` 7 has no client for them. */
 export type HttpHealthChecks = compute_v1.Resource$Httphealthchecks;
+
+/**
+ * The googleapis client's NEGs, for aggregatedList only: `@google-cloud/compute` offers it only as an async
+ * iterator that pages by itself, past the budget, retries and metrics of `call`.
+ */
+export type AggregatedNetworkEndpointGroups = Pick<compute_v1.Resource$Networkendpointgroups, 'aggregatedList'>;
 
 /** An auth client the SDK accepts (google-auth-library's AuthClient); tests pass one with a fixed token. */
 export type AuthClient = NonNullable<ConstructorParameters<typeof AddressesClient>[0]>['authClient'];
@@ -88,6 +95,7 @@ export interface Clients {
   regionBackendServices: RegionBackendServicesClient;
   regionHealthChecks: RegionHealthChecksClient;
   regionTargetTcpProxies: RegionTargetTcpProxiesClient;
+  regions: RegionsClient;
   subnetworks: SubnetworksClient;
   targetPools: TargetPoolsClient;
 }
@@ -109,6 +117,7 @@ export class GcpApi {
    * its operations are ordinary global operations, waited for with the SDK's GlobalOperationsClient.
    */
   readonly httpHealthChecks: HttpHealthChecks;
+  readonly aggregatedNetworkEndpointGroups: AggregatedNetworkEndpointGroups;
   readonly project: string;
   readonly #operations: OperationClients;
   readonly #budget: RateBudget;
@@ -136,6 +145,7 @@ export class GcpApi {
       regionBackendServices: new RegionBackendServicesClient(options),
       regionHealthChecks: new RegionHealthChecksClient(options),
       regionTargetTcpProxies: new RegionTargetTcpProxiesClient(options),
+      regions: new RegionsClient(options),
       subnetworks: new SubnetworksClient(options),
       targetPools: new TargetPoolsClient(options),
     };
@@ -148,11 +158,13 @@ export class GcpApi {
     // which googleapis calls with each request, so both clients use the same credentials. The googleapis
     // types name google-auth-library 10's classes; ours come from 11, hence the cast.
     const auth = this.clients.addresses.auth as unknown as NonNullable<compute_v1.Options['auth']>;
-    this.httpHealthChecks = compute({
+    const legacy = compute({
       version: 'v1',
       auth,
       ...(config.apiEndpoint ? { rootUrl: `${config.protocol}://${config.apiEndpoint}${config.port ? `:${config.port}` : ''}/` } : {}),
-    }).httpHealthChecks;
+    });
+    this.httpHealthChecks = legacy.httpHealthChecks;
+    this.aggregatedNetworkEndpointGroups = legacy.networkEndpointGroups;
     this.project = config.project;
     this.#budget = new RateBudget(config.callsPerSecond);
     this.#config = config;

@@ -31,7 +31,7 @@ import { isNotFound, toProviderError } from './errors.ts';
 import { type Action, type DesiredResource, type Kind, type ObservedResource, refKey, type ResourceRef } from './model.ts';
 import { describesService, identityFromDescription, instanceGroupName } from './names.ts';
 import { planSync, planTargets } from './plan.ts';
-import { getOptional, type KindOps, kindOps, toPath } from './resources.ts';
+import { findNetworkEndpointGroups, getOptional, type KindOps, kindOps, regionZones, toPath } from './resources.ts';
 import { resolveNodes } from './targets.ts';
 
 interface SyncedState {
@@ -60,6 +60,8 @@ export class GcpProvider implements LoadBalancerProvider {
   readonly #ops: Record<Kind, KindOps>;
   readonly #synced = new Map<string, SyncedState>();
   #proxySubnetCidr: string | undefined;
+  /** The region's zones, read once: delete and garbage collection look for NEGs in all of them. */
+  #zones: Promise<Set<string>> | undefined;
 
   constructor(config: GcpProviderConfig, deps: ProviderDeps, options: GcpProviderOptions = {}) {
     this.#config = config;
@@ -290,12 +292,30 @@ export class GcpProvider implements LoadBalancerProvider {
       .map((raw) => ({ ref: { kind, name: String(raw['name']) }, raw }));
   }
 
-  /** Everything this Service may have, in deletion order: fixed names, then what listing finds for mode neg. */
-  async #leftoverCandidates(lbName: string, zones: string[]): Promise<Candidate[]> {
-    const [rules, proxies, backends] = await Promise.all([
+  /**
+   * Mode neg's NEGs whose name matches, in every zone of the region: a crashed delete may have removed the
+   * backend services that named their zones, and nodes may have left those zones.
+   */
+  async #regionNegs(namePattern: string): Promise<Array<{ ref: ResourceRef; raw: Record<string, unknown> }>> {
+    this.#zones ??= regionZones(this.#api, this.#config.region).then((zones) => new Set(zones));
+    try {
+      return await findNetworkEndpointGroups(this.#api, namePattern, await this.#zones);
+    } catch (err) {
+      this.#zones = undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Everything this Service may have, in deletion order: fixed names, then what listing finds for mode neg.
+   * `everyZone` (delete only: one more call) also looks for its NEGs in zones nothing names any more.
+   */
+  async #leftoverCandidates(lbName: string, zones: string[], everyZone = false): Promise<Candidate[]> {
+    const [rules, proxies, backends, strayNegs] = await Promise.all([
       this.#negResources(lbName, 'forwardingRule'),
       this.#negResources(lbName, 'regionTargetTcpProxy'),
       this.#negResources(lbName, 'regionBackendService'),
+      everyZone ? this.#regionNegs(`${lbName}-[0-9]+`) : [],
     ]);
     // A backend service names its groups: NEG and instance group zones are learnt from it, and from the nodes.
     const groups = new Map<string, ResourceRef>();
@@ -308,6 +328,7 @@ export class GcpProvider implements LoadBalancerProvider {
         groups.set(`${kind}/${m[1]}/${m[3]}`, { kind, name: m[3]!, zone: m[1]! });
       }
     }
+    for (const { ref } of strayNegs) groups.set(`networkEndpointGroup/${ref.zone}/${ref.name}`, ref);
     for (const proxy of proxies) {
       for (const zone of zones)
         groups.set(`networkEndpointGroup/${zone}/${proxy.ref.name}`, { kind: 'networkEndpointGroup', name: proxy.ref.name, zone });
@@ -359,7 +380,7 @@ export class GcpProvider implements LoadBalancerProvider {
     const service = serviceKey(identity);
     try {
       this.#synced.delete(identity.uid);
-      const leftovers = await this.#leftoverCandidates(identity.lbName, []);
+      const leftovers = await this.#leftoverCandidates(identity.lbName, [], true);
       const observed = await this.#observe(leftovers);
       const actions: Action[] = [];
       for (const c of leftovers) {
@@ -382,7 +403,11 @@ export class GcpProvider implements LoadBalancerProvider {
   async listOwned(): Promise<OwnedLoadBalancer[]> {
     try {
       const kinds: Kind[] = ['forwardingRule', 'targetPool', 'regionBackendService', 'regionHealthCheck', 'address', 'firewall'];
-      const lists = await Promise.all(kinds.map((k) => this.#ops[k].list()));
+      // NEGs too: a delete that crashed after the backend services may have left nothing else.
+      const lists = await Promise.all([
+        ...kinds.map((k) => this.#ops[k].list()),
+        this.#regionNegs('a[0-9a-f]+-[0-9]+').then((negs) => negs.map((n) => n.raw)),
+      ]);
       const byUid = new Map<string, LoadBalancerIdentity>();
       for (const raw of lists.flat()) {
         const probe = identityFromDescription(raw['description'] as string | undefined, this.#deps.clusterName, '');

@@ -43,6 +43,41 @@ export async function getOptional(ops: KindOps, ref: ResourceRef): Promise<Raw |
   }
 }
 
+/** The zone names of a region, from its Region resource (which lists them as URLs). */
+export async function regionZones(api: GcpApi, region: string): Promise<string[]> {
+  const [raw] = await api.call('regions.get', (o) => api.clients.regions.get({ project: api.project, region }, o));
+  return (raw.zones ?? []).map(lastSegment);
+}
+
+/**
+ * The NEGs whose whole name matches `namePattern` (an RE2 regex, as Compute's `eq` filter reads it) in the given
+ * zones: one aggregatedList over the project (a call per 500 NEGs), not a list per zone.
+ */
+export async function findNetworkEndpointGroups(
+  api: GcpApi,
+  namePattern: string,
+  zones: ReadonlySet<string>,
+): Promise<Array<{ ref: ResourceRef; raw: Raw }>> {
+  const found: Array<{ ref: ResourceRef; raw: Raw }> = [];
+  let token: string | undefined;
+  do {
+    const page = await api.call('networkEndpointGroups.aggregatedList', (_o, g) =>
+      api.aggregatedNetworkEndpointGroups.aggregatedList(
+        { project: api.project, filter: `name eq '${namePattern}'`, ...(token ? { pageToken: token } : {}) },
+        g,
+      ),
+    );
+    for (const [scope, scoped] of Object.entries(page.data.items ?? {})) {
+      const zone = scope.replace(/^zones\//, '');
+      if (!zones.has(zone)) continue;
+      for (const neg of scoped.networkEndpointGroups ?? [])
+        found.push({ ref: { kind: 'networkEndpointGroup', name: String(neg.name), zone }, raw: asRaw(neg) });
+    }
+    token = page.data.nextPageToken ?? undefined;
+  } while (token);
+  return found;
+}
+
 function asRaw(value: unknown): Raw {
   return (value ?? {}) as Raw;
 }

@@ -339,6 +339,8 @@ export class GceFake {
         true,
       );
     }
+    const special = this.regionOrAggregated(url, httpMethod, record);
+    if (special) return special;
     const route = this.route(url.pathname);
     record.collection = route.collection;
     record.scope = scopePath(route.scope);
@@ -567,7 +569,13 @@ export class GceFake {
   }
 
   private page(all: Wire[], url: URL, kind: string): Reply {
-    const items = applyFilter(all, url.searchParams.get('filter'));
+    const { slice, body } = this.pageOf(applyFilter(all, url.searchParams.get('filter')), url, kind);
+    if (slice.length > 0) body['items'] = slice;
+    return { status: 200, body };
+  }
+
+  /** One page of already filtered items, and the list body around it (kind, id, selfLink, nextPageToken). */
+  private pageOf<T>(items: T[], url: URL, kind: string): { slice: T[]; body: Wire } {
     const maxText = url.searchParams.get('maxResults');
     const max = maxText === null ? 500 : Number(maxText);
     if (!Number.isInteger(max) || max < 0 || max > 500) throw invalidField('maxResults', maxText, 'Must be in [0, 500].');
@@ -580,9 +588,79 @@ export class GceFake {
       start = decoded.offset;
     }
     const body: Wire = { kind, id: url.pathname.replace('/compute/v1/', ''), selfLink: API_ORIGIN + url.pathname };
-    const slice = items.slice(start, start + size);
-    if (slice.length > 0) body['items'] = slice;
     if (start + size < items.length) body['nextPageToken'] = encodeToken(url.pathname, start + size);
+    return { slice: items.slice(start, start + size), body };
+  }
+
+  /**
+   * `GET .../regions/{r}` (the Region resource, whose `zones` are full URLs as Compute answers) and
+   * `GET .../aggregated/networkEndpointGroups` (every zone of every region, keyed `zones/<z>`); undefined for
+   * any other path.
+   */
+  private regionOrAggregated(url: URL, httpMethod: string, record: CallRecord): Reply | undefined {
+    const prefix = `/compute/v1/projects/${this.project}/`;
+    if (!url.pathname.startsWith(prefix)) return undefined;
+    const rest = url.pathname.slice(prefix.length).split('/').map(decodeURIComponent);
+    const region = rest[0] === 'regions' && rest.length === 2 ? rest[1] : undefined;
+    const aggregated = rest[0] === 'aggregated' && rest[1] === 'networkEndpointGroups' && rest.length === 2;
+    if (region === undefined && !aggregated) return undefined;
+    if (httpMethod !== 'GET') throw methodNotAllowed(httpMethod);
+    record.method = region === undefined ? 'aggregatedList' : 'get';
+    record.collection = region === undefined ? 'networkEndpointGroups' : 'regions';
+    record.scope = region === undefined ? 'aggregated' : `regions/${region}`;
+    if (region !== undefined) record.name = region;
+    this.settle();
+    const fault = this.plan.pick({ method: record.method, collection: record.collection, mutation: false });
+    const answer = fault === undefined ? undefined : faultAnswer(fault);
+    if (answer) throw answer;
+    if (region !== undefined) {
+      const zones = this.state.regions.get(region);
+      if (zones === undefined) throw notFound(`projects/${this.project}/regions/${region}`);
+      const path = `projects/${this.project}/regions/${region}`;
+      return {
+        status: 200,
+        body: {
+          kind: 'compute#region',
+          name: region,
+          description: region,
+          status: 'UP',
+          zones: zones.map((z) => this.state.url(`projects/${this.project}/zones/${z}`)),
+          selfLink: this.state.url(path),
+        },
+      };
+    }
+    return this.aggregatedPage(url);
+  }
+
+  /**
+   * Pages over the NEGs of all zones together (filter first, then `pageSize` items), and shapes each page as
+   * Compute does: every zone is a key, with its NEGs or a NO_RESULTS_ON_PAGE warning.
+   */
+  private aggregatedPage(url: URL): Reply {
+    const zones = [...this.state.regions.values()].flat();
+    const all = zones.flatMap((zone) =>
+      applyFilter(
+        this.state.list('networkEndpointGroups', { kind: 'zone', name: zone }).map((e) => this.state.render(e)),
+        url.searchParams.get('filter'),
+      ).map((item) => ({ zone, item })),
+    );
+    const { slice, body } = this.pageOf(all, url, 'compute#networkEndpointGroupAggregatedList');
+    const items: Wire = {};
+    for (const zone of zones) {
+      const negs = slice.filter((s) => s.zone === zone).map((s) => s.item);
+      const scope = `zones/${zone}`;
+      items[scope] =
+        negs.length > 0
+          ? { networkEndpointGroups: negs }
+          : {
+              warning: {
+                code: 'NO_RESULTS_ON_PAGE',
+                message: `There are no results for scope '${scope}' on this page.`,
+                data: [{ key: 'scope', value: scope }],
+              },
+            };
+    }
+    body['items'] = items;
     return { status: 200, body };
   }
 
@@ -664,13 +742,30 @@ function faultAnswer(fault: FaultKind | CustomFault): GceError | undefined {
   }
 }
 
-/** Supports `field = "value"` and `field != "value"` terms (dotted fields such as labels.k), joined by AND. */
+/**
+ * Supports `field = "value"` and `field != "value"` terms (dotted fields such as labels.k), joined by AND, or
+ * one regular-expression term `field eq|ne literal` (quoted or not) that must match the whole field, as Compute.
+ */
 function applyFilter(items: Wire[], filter: string | null): Wire[] {
   if (filter === null || filter.trim() === '') return items;
+  const regex = /^\s*([A-Za-z][\w.]*)\s+(eq|ne)\s+(?:"([^"]*)"|'([^']*)'|(\S+))\s*$/.exec(filter);
+  if (regex) {
+    const path = (regex[1] ?? '').split('.');
+    const pattern = new RegExp(`^(?:${regex[3] ?? regex[4] ?? regex[5] ?? ''})$`);
+    return items.filter((item) => {
+      let value: unknown = item;
+      for (const key of path) value = obj(value)[key];
+      return (value !== undefined && pattern.test(String(value))) === (regex[2] === 'eq');
+    });
+  }
   const terms = filter.split(/\s+AND\s+/i).map((term) => {
     const match = /^\(?\s*([A-Za-z][\w.]*)\s*(!=|=)\s*(?:"([^"]*)"|([^\s()"]+))\s*\)?$/.exec(term.trim());
     if (!match)
-      throw invalidField('filter', filter, 'The GCE fake understands only field = "value" and field != "value" terms joined by AND.');
+      throw invalidField(
+        'filter',
+        filter,
+        'The GCE fake understands only field = "value" and field != "value" terms joined by AND, or one field eq|ne regex term.',
+      );
     return { path: (match[1] ?? '').split('.'), equal: match[2] === '=', value: match[3] ?? match[4] ?? '' };
   });
   return items.filter((item) =>
