@@ -122,6 +122,7 @@ export interface ServiceEvents {
 /** What the core hands every provider: never a Kubernetes client. */
 export interface ProviderDeps {
   clusterName: string;
+  /** Already carries the `provider` key: a provider adding it again would write it twice on every line. */
   logger: Logger;
   /** Register provider metrics (cloud calls, data path counters) here; served on /metrics. */
   registry: Registry;

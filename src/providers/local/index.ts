@@ -62,7 +62,7 @@ class LocalProvider implements LoadBalancerProvider {
     const problems = poolProblems(config.addressPools);
     if (problems.length > 0) throw new Error(`invalid provider.local configuration:\n  ${problems.join('\n  ')}`);
     this.config = config;
-    this.logger = deps.logger.child({ provider: 'local' });
+    this.logger = deps.logger;
     this.pools = parsePools(config.addressPools);
     this.iface = config.interface !== undefined ? new InterfaceAddresses(config.interface) : undefined;
     registerMetrics(deps.registry, {
