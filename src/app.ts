@@ -14,6 +14,7 @@ import { EventRecorder } from './kube/events.ts';
 import { LeaderElector } from './kube/leader-election.ts';
 import { createProvider } from './providers/index.ts';
 import type { LoadBalancerProvider, ServiceEvents } from './providers/provider.ts';
+import { providerReadiness } from './server/readiness.ts';
 import { startServers } from './server/servers.ts';
 
 export const EVENT_COMPONENT = 'service-lb-controller';
@@ -66,6 +67,7 @@ export async function runController(config: Config, options: RunOptions): Promis
     metrics,
     logger,
   );
+  const providerReady = providerReadiness(provider);
   const controller = new ServiceLoadBalancerController({
     clusterName: config.clusterName,
     loadBalancerClass: config.loadBalancerClass,
@@ -119,6 +121,7 @@ export async function runController(config: Config, options: RunOptions): Promis
       readyz: () => [
         ...(controller.informersSynced ? [] : ['informers not synced']),
         ...(elector && !elector.leaderKnown ? ['leader unknown'] : []),
+        ...(providerReady?.problems() ?? []),
       ],
     });
 

@@ -147,6 +147,13 @@ export interface LoadBalancerProvider {
   delete(identity: LoadBalancerIdentity): Promise<void>;
   /** Every load balancer tagged as owned by this cluster. */
   listOwned(): Promise<OwnedLoadBalancer[]>;
+  /**
+   * Optional: what stops the provider from working at all (credentials refused, the configured network
+   * missing), in plain words; empty when ready. Shown on /readyz. Called on every replica, before start(),
+   * at most one call at a time and every few seconds; keep it to one cheap read. It must settle: until it
+   * does, the replica reports the check as timed out.
+   */
+  checkReady?(): Promise<string[]>;
 }
 
 export interface ProviderErrorOptions {

@@ -125,6 +125,20 @@ class LocalProvider implements LoadBalancerProvider {
     );
   }
 
+  /**
+   * The pools were validated when the provider was built (it refuses unusable ones), so what can go wrong
+   * later is the host: the configured interface (or the `ip` command start() and every VIP change use).
+   */
+  async checkReady(): Promise<string[]> {
+    if (!this.iface) return [];
+    try {
+      await this.iface.list();
+      return [];
+    } catch (err) {
+      return [(err as Error).message];
+    }
+  }
+
   async stop(): Promise<void> {
     for (const b of this.records.values()) b.live?.health.stop();
     // VIPs stay on the interface: a restarted controller serves the same addresses.
