@@ -42,14 +42,25 @@ export function loadKubeConfig(file?: string): KubeConfig {
   return kc;
 }
 
+/** host:port of the API server, as client-go labels its rest_client_* metrics. */
+function apiServerHost(kc: KubeConfig): string {
+  const server = kc.getCurrentCluster()?.server;
+  return server ? new URL(server).host : '';
+}
+
 export async function runController(config: Config, options: RunOptions): Promise<RunningController> {
   const { logger } = options;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const metrics = createControllerMetrics(registry);
-  const client = new KubeClient(loadKubeConfig(options.kubeconfig), (verb, resource, code) =>
-    metrics.kubeRequests.inc({ verb, resource, code: String(code) }),
-  );
+  const kubeConfig = loadKubeConfig(options.kubeconfig);
+  const host = apiServerHost(kubeConfig);
+  const client = new KubeClient(kubeConfig, (verb, resource, code, seconds) => {
+    metrics.kubeRequests.inc({ verb, resource, code: String(code) });
+    // client-go's labels: "<error>" when no HTTP answer came.
+    metrics.restClientRequests.inc({ code: code === 0 ? '<error>' : String(code), method: verb, host });
+    metrics.restClientDuration.observe({ verb, host }, seconds);
+  });
   const identity = `${hostname()}_${randomUUID()}`;
   const events = new EventRecorder(client, EVENT_COMPONENT, identity, logger);
   const providerEvents: ServiceEvents = {
@@ -98,11 +109,15 @@ export async function runController(config: Config, options: RunOptions): Promis
       })
     : undefined;
 
+  // Every replica exports the series, 0 until it leads, so a dashboard shows the standby too.
+  const leading = (value: 0 | 1) => metrics.leaderStatus.set({ name: le.leaseName }, value);
+  leading(0);
   let servers: Awaited<ReturnType<typeof startServers>> | undefined;
   const stop = async () => {
     // Stop reconciling before giving up the lease, so two leaders never overlap; then let the provider
     // drain (the local data path finishes open connections) while the new leader already serves.
     await controller.stop();
+    leading(0);
     events.close();
     await elector?.stop();
     await provider.stop();
@@ -129,6 +144,7 @@ export async function runController(config: Config, options: RunOptions): Promis
     let running = false;
     const start = async () => {
       running = true;
+      leading(1);
       await controller.run();
     };
     if (elector) {
@@ -142,6 +158,7 @@ export async function runController(config: Config, options: RunOptions): Promis
         },
         onStoppedLeading: () => {
           if (!running) return;
+          leading(0);
           logger.error({ identity }, 'lost leadership');
           options.onLostLeadership();
         },

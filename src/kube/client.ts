@@ -35,7 +35,8 @@ export function isConflict(err: unknown): boolean {
 }
 
 export interface RequestObserver {
-  (verb: string, resource: string, status: number): void;
+  /** status 0: no HTTP answer; seconds until the response headers arrived. */
+  (verb: string, resource: string, status: number, seconds: number): void;
 }
 
 /**
@@ -90,6 +91,8 @@ export class KubeClient {
     if (body !== undefined) headers['content-type'] = patchType ? patchContentTypes[patchType] : 'application/json';
     const resource = resourceOf(path);
     let response;
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
     try {
       response = await fetch(cluster.server + path, {
         method,
@@ -99,10 +102,10 @@ export class KubeClient {
         signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000),
       });
     } catch (err) {
-      this.observe(method, resource, 0);
+      this.observe(method, resource, 0, seconds());
       throw new KubeApiError(0, 'NetworkError', `${method} ${path}: ${(err as Error).message}`);
     }
-    this.observe(method, resource, response.status);
+    this.observe(method, resource, response.status, seconds());
     let text: string;
     try {
       text = await response.text();
