@@ -12,6 +12,7 @@ import { errorMessage } from './error-message.ts';
 import { KubeClient } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
 import { LeaderElector } from './kube/leader-election.ts';
+import { warnAboutOtherServiceControllers } from './kube/other-service-controllers.ts';
 import { createProvider } from './providers/index.ts';
 import type { LoadBalancerProvider, ServiceEvents } from './providers/provider.ts';
 import { providerReadiness } from './server/readiness.ts';
@@ -140,6 +141,12 @@ export async function runController(config: Config, options: RunOptions): Promis
       ],
     });
 
+    void warnAboutOtherServiceControllers({
+      client,
+      logger,
+      loadBalancerClass: config.loadBalancerClass,
+      ownLease: { namespace: le.namespace, name: le.leaseName },
+    });
     await controller.startInformers();
     let running = false;
     const start = async () => {

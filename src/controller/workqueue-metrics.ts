@@ -77,6 +77,8 @@ export function createWorkqueueMetrics(registry: Registry, name: string, now: ()
   // Zero series from the start, so rate() and dashboards see the queue before its first add.
   adds.inc(labels, 0);
   retries.inc(labels, 0);
+  queueDuration.zero(labels);
+  workDuration.zero(labels);
 
   return {
     onAdd(key) {
