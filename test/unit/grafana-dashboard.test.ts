@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { collectDefaultMetrics, MetricType, Registry } from 'prom-client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createControllerMetrics } from '../../src/controller/metrics.ts';
 
 const file = new URL('../../deploy/grafana/service-lb-controller.json', import.meta.url);
@@ -31,7 +31,7 @@ async function exportedNames(): Promise<Set<string>> {
   createControllerMetrics(registry);
   const names = new Set<string>();
   for (const m of await registry.getMetricsAsJSON()) {
-    if (m.type === MetricType.Histogram) for (const suffix of ['_bucket', '_sum', '_count']) names.add(m.name + suffix);
+    if (String(m.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(m.name + suffix);
     else names.add(m.name);
   }
   return names;
