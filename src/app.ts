@@ -12,8 +12,10 @@ import { KubeClient } from './kube/client.ts';
 import { loadInClusterKubeConfig, loadKubeConfigFile, type KubeAccess } from './kube/kubeconfig.ts';
 import { EventRecorder } from './kube/events.ts';
 import { LeaderElector } from './kube/leader-election.ts';
+import { warnAboutOtherServiceControllers } from './kube/other-service-controllers.ts';
 import { createProvider } from './providers/index.ts';
 import type { LoadBalancerProvider, ServiceEvents } from './providers/provider.ts';
+import { providerReadiness } from './server/readiness.ts';
 import { startServers } from './server/servers.ts';
 
 export const EVENT_COMPONENT = 'service-lb-controller';
@@ -38,13 +40,25 @@ export function loadKubeConfig(file?: string): KubeAccess {
   return file ? loadKubeConfigFile(file) : loadInClusterKubeConfig();
 }
 
+/** host:port of the API server, as client-go labels its rest_client_* metrics. */
+function apiServerHost(kc: KubeAccess): string {
+  const server = kc.getCurrentCluster()?.server;
+  return server ? new URL(server).host : '';
+}
+
 export async function runController(config: Config, options: RunOptions): Promise<RunningController> {
   const { logger } = options;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const metrics = createControllerMetrics(registry);
   const kubeConfig = loadKubeConfig(options.kubeconfig);
-  const observe = (verb: string, resource: string, code: number) => metrics.kubeRequests.inc({ verb, resource, code: String(code) });
+  const host = apiServerHost(kubeConfig);
+  const observe = (verb: string, resource: string, code: number, seconds: number) => {
+    metrics.kubeRequests.inc({ verb, resource, code: String(code) });
+    // client-go's labels: "<error>" when no HTTP answer came.
+    metrics.restClientRequests.inc({ code: code === 0 ? '<error>' : String(code), method: verb, host });
+    metrics.restClientDuration.observe({ verb, host }, seconds);
+  };
   const client = new KubeClient(kubeConfig, observe, { rateLimit: config.controller.kubeApi });
   // Lease renewals get a client of their own, outside the rate limit, as upstream's leader election has:
   // queued behind a burst of syncs, a renewal would miss its deadline and the leader would step down.
@@ -68,6 +82,7 @@ export async function runController(config: Config, options: RunOptions): Promis
     metrics,
     logger,
   );
+  const providerReady = providerReadiness(provider);
   const controller = new ServiceLoadBalancerController({
     clusterName: config.clusterName,
     loadBalancerClass: config.loadBalancerClass,
@@ -98,11 +113,15 @@ export async function runController(config: Config, options: RunOptions): Promis
       })
     : undefined;
 
+  // Every replica exports the series, 0 until it leads, so a dashboard shows the standby too.
+  const leading = (value: 0 | 1) => metrics.leaderStatus.set({ name: le.leaseName }, value);
+  leading(0);
   let servers: Awaited<ReturnType<typeof startServers>> | undefined;
   const stop = async () => {
     // Stop reconciling before giving up the lease, so two leaders never overlap; then let the provider
     // drain (the local data path finishes open connections) while the new leader already serves.
     await controller.stop();
+    leading(0);
     events.close();
     await elector?.stop();
     await provider.stop();
@@ -122,13 +141,21 @@ export async function runController(config: Config, options: RunOptions): Promis
       readyz: () => [
         ...(controller.informersSynced ? [] : ['informers not synced']),
         ...(elector && !elector.leaderKnown ? ['leader unknown'] : []),
+        ...(providerReady?.problems() ?? []),
       ],
     });
 
+    void warnAboutOtherServiceControllers({
+      client,
+      logger,
+      loadBalancerClass: config.loadBalancerClass,
+      ownLease: { namespace: le.namespace, name: le.leaseName },
+    });
     await controller.startInformers();
     let running = false;
     const start = async () => {
       running = true;
+      leading(1);
       await controller.run();
     };
     if (elector) {
@@ -142,6 +169,7 @@ export async function runController(config: Config, options: RunOptions): Promis
         },
         onStoppedLeading: () => {
           if (!running) return;
+          leading(0);
           logger.error({ identity }, 'lost leadership');
           options.onLostLeadership();
         },

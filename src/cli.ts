@@ -1,11 +1,11 @@
 #!/usr/bin/env -S node --optimize-for-size
 // The service-lb-controller command line: run and check-config, with their exit codes.
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { Registry } from 'prom-client';
 import packageJson from '../package.json' with { type: 'json' };
 import { runController } from './app.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, LOG_FORMATS, type LogFormat } from './logger.ts';
 import { errorMessage } from './error-message.ts';
 import type { Config } from './config/schema.ts';
 
@@ -51,9 +51,10 @@ program
   .description('run the controller')
   .requiredOption('-c, --config <file>', 'YAML config file')
   .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster config)')
-  .action(async (opts: { config: string; kubeconfig?: string }) => {
+  .addOption(new Option('--log-format <format>', 'json lines, or text for people').choices(LOG_FORMATS).default('json'))
+  .action(async (opts: { config: string; kubeconfig?: string; logFormat: LogFormat }) => {
     const config = await readConfig(opts.config);
-    const logger = createLogger(config.logging.level);
+    const logger = createLogger(config.logging.level, opts.logFormat);
     let running;
     try {
       running = await runController(config, {

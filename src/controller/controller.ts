@@ -51,10 +51,7 @@ export class ServiceLoadBalancerController {
   constructor(options: ControllerOptions) {
     this.o = options;
     const { metrics } = options;
-    this.queue = new WorkQueue(
-      { initialBackoffMs: options.backoff.initial, maxBackoffMs: options.backoff.max },
-      { onDepthChange: (depth) => metrics.queueDepth.set(depth), onRetry: () => metrics.queueRetries.inc() },
-    );
+    this.queue = new WorkQueue({ initialBackoffMs: options.backoff.initial, maxBackoffMs: options.backoff.max }, metrics.queueObserver);
     const log = options.logger;
     this.services = new ResilientInformer<V1Service>(
       options.client,

@@ -13,6 +13,7 @@ export function instrumentProvider(provider: LoadBalancerProvider, metrics: Cont
     name: provider.name,
     start: (known) => provider.start(known),
     stop: () => provider.stop(),
+    ...(provider.checkReady ? { checkReady: provider.checkReady.bind(provider) } : {}),
   } as LoadBalancerProvider;
   for (const operation of operations) {
     const call = provider[operation].bind(provider) as (...args: unknown[]) => Promise<unknown>;

@@ -1,9 +1,26 @@
 // The controller's Prometheus metrics.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { QueueObserver } from './queue.ts';
+import { createWorkqueueMetrics } from './workqueue-metrics.ts';
 
-/** The controller's own metrics; upstream's service_controller_* names where the meaning matches. */
+/**
+ * The controller's own metrics; upstream's service_controller_* names where the meaning matches, and
+ * client-go's workqueue_*, rest_client_* and leader_election_* names next to the project's own, so
+ * dashboards built for Kubernetes controllers work unchanged.
+ */
 export function createControllerMetrics(registry: Registry) {
   const registers = [registry];
+  const queueDepth = new Gauge({ name: 'service_lb_queue_depth', help: 'Service keys waiting in the work queue', registers });
+  const queueRetries = new Counter({ name: 'service_lb_queue_retries_total', help: 'Service keys requeued after a failure', registers });
+  const workqueue = createWorkqueueMetrics(registry, 'service');
+  const queueObserver: QueueObserver = {
+    ...workqueue,
+    onDepthChange: (depth) => queueDepth.set(depth),
+    onRetry: (key, delayMs) => {
+      queueRetries.inc();
+      workqueue.onRetry?.(key, delayMs);
+    },
+  };
   return {
     loadBalancerSyncs: new Counter({
       name: 'service_controller_loadbalancer_sync_total',
@@ -27,8 +44,10 @@ export function createControllerMetrics(registry: Registry) {
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60],
       registers,
     }),
-    queueDepth: new Gauge({ name: 'service_lb_queue_depth', help: 'Service keys waiting in the work queue', registers }),
-    queueRetries: new Counter({ name: 'service_lb_queue_retries_total', help: 'Service keys requeued after a failure', registers }),
+    queueDepth,
+    queueRetries,
+    /** Feeds service_lb_queue_* and client-go's workqueue_*{name="service"}. */
+    queueObserver,
     syncDuration: new Histogram({
       name: 'service_lb_sync_duration_seconds',
       help: 'Duration of one Service sync, by result',
@@ -59,6 +78,25 @@ export function createControllerMetrics(registry: Registry) {
       name: 'service_lb_events_dropped_total',
       help: 'Kubernetes Events not written, by reason: spam_filter (too many about one Service), write_failed, shutdown',
       labelNames: ['reason'],
+      registers,
+    }),
+    restClientRequests: new Counter({
+      name: 'rest_client_requests_total',
+      help: 'Number of HTTP requests, partitioned by status code, method, and host.',
+      labelNames: ['code', 'method', 'host'],
+      registers,
+    }),
+    restClientDuration: new Histogram({
+      name: 'rest_client_request_duration_seconds',
+      help: 'Request latency in seconds. Broken down by verb, and host.',
+      labelNames: ['verb', 'host'],
+      buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
+      registers,
+    }),
+    leaderStatus: new Gauge({
+      name: 'leader_election_master_status',
+      help: "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease.",
+      labelNames: ['name'],
       registers,
     }),
   };

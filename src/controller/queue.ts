@@ -14,6 +14,12 @@ export interface QueueOptions {
 export interface QueueObserver {
   onDepthChange?(depth: number): void;
   onRetry?(key: string, delayMs: number): void;
+  /** The key was added and was not already waiting (client-go counts these adds; a key in work counts). */
+  onAdd?(key: string): void;
+  /** A worker took the key. */
+  onStart?(key: string): void;
+  /** The worker handed the key back. */
+  onDone?(key: string): void;
 }
 
 export class WorkQueue {
@@ -45,11 +51,18 @@ export class WorkQueue {
   add(key: string): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
     this.dirty.add(key);
+    this.observer.onAdd?.(key);
     if (this.processing.has(key)) return;
+    this.enqueue(key);
+  }
+
+  /** Hands a dirty key to a waiting worker, or queues it. */
+  private enqueue(key: string): void {
     const waiter = this.waiters.shift();
     if (waiter) {
       this.dirty.delete(key);
       this.processing.add(key);
+      this.observer.onStart?.(key);
       waiter(key);
       return;
     }
@@ -109,6 +122,7 @@ export class WorkQueue {
       this.observer.onDepthChange?.(this.queue.length);
       this.dirty.delete(key);
       this.processing.add(key);
+      this.observer.onStart?.(key);
       return Promise.resolve(key);
     }
     return new Promise((resolve) => this.waiters.push(resolve));
@@ -116,10 +130,11 @@ export class WorkQueue {
 
   done(key: string): void {
     this.processing.delete(key);
-    if (this.dirty.has(key)) {
-      this.dirty.delete(key);
-      this.add(key);
-    }
+    this.observer.onDone?.(key);
+    if (!this.dirty.has(key)) return;
+    // Its add was counted when it came in during the work; queueing it now is not another add.
+    if (this.shuttingDown) this.dirty.delete(key);
+    else this.enqueue(key);
   }
 
   shutDown(): void {

@@ -37,7 +37,8 @@ export function isConflict(err: unknown): boolean {
 }
 
 export interface RequestObserver {
-  (verb: string, resource: string, status: number): void;
+  /** status 0: no HTTP answer came; seconds: from sending to the response headers. */
+  (verb: string, resource: string, status: number, seconds: number): void;
 }
 
 export interface KubeClientOptions {
@@ -112,6 +113,8 @@ export class KubeClient {
     if (body !== undefined) headers['content-type'] = patchType ? patchContentTypes[patchType] : 'application/json';
     const resource = resourceOf(path);
     let response;
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
     try {
       response = await fetch(server + path, {
         method,
@@ -121,11 +124,11 @@ export class KubeClient {
         signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]) : AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      this.observe(method, resource, 0);
+      this.observe(method, resource, 0, seconds());
       if (!signal?.aborted) this.discard(dispatcher);
       throw new KubeApiError(0, 'NetworkError', `${method} ${path}: ${networkErrorMessage(err)}`);
     }
-    this.observe(method, resource, response.status);
+    this.observe(method, resource, response.status, seconds());
     let text: string;
     try {
       text = await response.text();

@@ -122,6 +122,7 @@ export interface ServiceEvents {
 /** What the core hands every provider: never a Kubernetes client. */
 export interface ProviderDeps {
   clusterName: string;
+  /** Already carries the `provider` key: a provider adding it again would write it twice on every line. */
   logger: Logger;
   /** Register provider metrics (cloud calls, data path counters) here; served on /metrics. */
   registry: Registry;
@@ -151,6 +152,13 @@ export interface LoadBalancerProvider {
   delete(identity: LoadBalancerIdentity): Promise<void>;
   /** Every load balancer tagged as owned by this cluster. */
   listOwned(): Promise<OwnedLoadBalancer[]>;
+  /**
+   * Optional: what stops the provider from working at all (credentials refused, the configured network
+   * missing), in plain words; empty when ready. Shown on /readyz. Called on every replica, before start(),
+   * at most one call at a time and every few seconds; keep it to one cheap read. It must settle: until it
+   * does, the replica reports the check as timed out.
+   */
+  checkReady?(): Promise<string[]>;
 }
 
 /**

@@ -604,4 +604,19 @@ describe('aws provider against moto', () => {
     assert.match(text, /service_lb_aws_api_calls_total\{service="elbv2",operation="DescribeLoadBalancers",outcome="not_found"\} 1/);
     assert.doesNotMatch(text, /outcome="client_error"/);
   });
+
+  test('readiness: ready with the real VPC; a wrong VPC id is a problem naming it, in one DescribeVpcs', async () => {
+    assert.deepEqual(await cloud.aws.provider.checkReady(), []);
+    const wrong = makeProvider(cloud.proxy.url, 'vpc-0badc0ffee0000000');
+    try {
+      cloud.proxy.takeCalls();
+      const problems = await wrong.provider.checkReady();
+      assert.equal(problems.length, 1);
+      assert.match(problems[0]!, /VPC vpc-0badc0ffee0000000 .*not found in region us-east-1/);
+      // The suite's provider may still be warming up its inventory in the background: count only VPC reads.
+      assert.equal(cloud.proxy.takeCalls().filter((c) => c.action === 'DescribeVpcs').length, 1);
+    } finally {
+      await wrong.provider.stop();
+    }
+  });
 });

@@ -58,6 +58,15 @@ describe('azure provider', () => {
     assert.deepEqual(await provider.get(svc.identity), { ingress });
   });
 
+  test('readiness: the configured subnet reads; a missing one is a problem naming the subnet, the VNet and the group', async () => {
+    assert.deepEqual(await azureProvider(arm).provider.checkReady?.(), []);
+    const problems = (await azureProvider(arm, { subnetName: 'nope' }).provider.checkReady?.()) ?? [];
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, new RegExp(`^subnet nope of VNet vnet in resource group ${RG} \\(subscription [^)]+\\) not found`));
+    const wrongGroup = (await azureProvider(arm, { vnetResourceGroup: 'rg-missing' }).provider.checkReady?.()) ?? [];
+    assert.match(wrongGroup[0] ?? '', /resource group rg-missing .*not found/);
+  });
+
   test('steady resync writes nothing', async () => {
     const { provider } = azureProvider(arm);
     const svc = service('steady');

@@ -228,6 +228,8 @@ describe('deploy/base/ on a real API server', () => {
         namespace: 'kube-system',
         name: 'service-lb-controller',
       })),
+      // Once at start, to spot a cloud-controller-manager's Lease.
+      { verb: 'list', group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system' },
     ];
     for (const attributes of needed) assert.equal(await can(attributes), true, JSON.stringify(attributes));
   });
@@ -248,7 +250,8 @@ describe('deploy/base/ on a real API server', () => {
       ...['create', 'update', 'patch', 'delete'].map((verb) => ({ verb, resource: 'nodes', name: 'node-1' })),
       { verb: 'patch', resource: 'nodes', subresource: 'status', name: 'node-1' },
       ...['get', 'list', 'delete'].map((verb) => ({ verb, resource: 'events', namespace: 'team-a' })),
-      // The lease rules reach only the controller's own Lease, and only in kube-system.
+      // The lease rules write only the controller's own Lease, and reach only kube-system (where listing
+      // shows other Leases' holders, nothing more).
       ...['get', 'update', 'delete'].map((verb) => ({
         verb,
         group: 'coordination.k8s.io',
@@ -257,7 +260,8 @@ describe('deploy/base/ on a real API server', () => {
         name: 'kube-scheduler',
       })),
       { verb: 'delete', group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system', name: 'service-lb-controller' },
-      { verb: 'list', group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system' },
+      { verb: 'watch', group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system' },
+      { verb: 'list', group: 'coordination.k8s.io', resource: 'leases', namespace: 'team-a' },
       { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: 'team-a' },
       { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: 'team-a', name: 'service-lb-controller' },
       { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'clusterrolebindings' },
@@ -307,6 +311,7 @@ describe('deploy/base/ on a real API server', () => {
     const leases = [
       'coordination.k8s.io/leases create *',
       'coordination.k8s.io/leases get service-lb-controller',
+      'coordination.k8s.io/leases list *',
       'coordination.k8s.io/leases update service-lb-controller',
     ];
     assert.deepEqual(await rulesIn('team-a'), [...cluster].sort());

@@ -45,6 +45,7 @@ import {
   readTargets,
 } from './observe.ts';
 import { planDeletion, planNlb, planTargets } from './plan.ts';
+import { vpcProblems } from './readiness.ts';
 
 /** What a full sync ended with, so that an unchanged resync can check it with one read. */
 interface SyncedState {
@@ -113,6 +114,10 @@ export class AwsNlbProvider implements LoadBalancerProvider {
 
   async stop(): Promise<void> {
     this.#api.destroy();
+  }
+
+  checkReady(): Promise<string[]> {
+    return vpcProblems(this.#api, this.#config);
   }
 
   async get(identity: LoadBalancerIdentity): Promise<ObservedLoadBalancer | undefined> {

@@ -1,7 +1,7 @@
 // The one place every ARM call goes through: the write budget, retries (p-retry, honouring Retry-After),
 // metrics and logs. The SDK's own retry policy is off (maxRetries 0), so every attempt is visible here.
 
-import type { LoadBalancer, NetworkManagementClient, NetworkSecurityGroup, PublicIPAddress } from '@azure/arm-network';
+import type { LoadBalancer, NetworkManagementClient, NetworkSecurityGroup, PublicIPAddress, Subnet } from '@azure/arm-network';
 import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
@@ -126,6 +126,10 @@ export class AzureApi {
 
   listPublicIPs(rg: string): Promise<PublicIPAddress[]> {
     return this.#call('publicIPAddresses.list', false, () => all(this.#client.publicIPAddresses.list(rg)));
+  }
+
+  getSubnet(rg: string, vnet: string, name: string): Promise<Subnet> {
+    return this.#call('subnets.get', false, () => this.#client.subnets.get(rg, vnet, name));
   }
 
   getSecurityGroup(rg: string, name: string): Promise<NetworkSecurityGroup> {

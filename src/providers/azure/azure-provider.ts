@@ -55,6 +55,7 @@ import {
   uidPrefixOfFrontend,
   type LbKind,
 } from './names.ts';
+import { subnetProblems } from './readiness.ts';
 import { BatchWriter, type WriterIO } from './writer.ts';
 
 /** Azure refuses to delete a public IP for a while after the frontend using it is gone. */
@@ -104,6 +105,10 @@ export class AzureProvider implements LoadBalancerProvider {
   }
 
   async stop(): Promise<void> {}
+
+  checkReady(): Promise<string[]> {
+    return subnetProblems(this.#api, this.#config);
+  }
 
   // ---- ensure ----
 

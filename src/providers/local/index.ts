@@ -63,7 +63,7 @@ class LocalProvider implements LoadBalancerProvider {
     const problems = poolProblems(config.addressPools);
     if (problems.length > 0) throw new Error(`invalid provider.local configuration:\n  ${problems.join('\n  ')}`);
     this.config = config;
-    this.logger = deps.logger.child({ provider: 'local' });
+    this.logger = deps.logger;
     this.pools = parsePools(config.addressPools);
     this.iface = config.interface !== undefined ? new InterfaceAddresses(config.interface) : undefined;
     const settings = config.healthCheck;
@@ -128,6 +128,20 @@ class LocalProvider implements LoadBalancerProvider {
       { restored: this.records.size, workers: this.config.workers, pools: this.pools.map((p) => p.name) },
       'local provider started',
     );
+  }
+
+  /**
+   * The pools were validated when the provider was built (it refuses unusable ones), so what can go wrong
+   * later is the host: the configured interface (or the `ip` command start() and every VIP change use).
+   */
+  async checkReady(): Promise<string[]> {
+    if (!this.iface) return [];
+    try {
+      await this.iface.list();
+      return [];
+    } catch (err) {
+      return [(err as Error).message];
+    }
   }
 
   async stop(): Promise<void> {
