@@ -40,6 +40,11 @@ program
       });
     } catch (err) {
       logger.fatal({ err: errorMessage(err) }, 'could not start');
+      // A config that parses but cannot be used here (a listen port in use) is still the config's fault.
+      if (err instanceof ConfigError) {
+        process.stderr.write(`${err.message}\n`);
+        process.exit(EXIT_CONFIG);
+      }
       process.exit(1);
     }
     logger.info({ metrics: running.metricsUrl, health: running.healthUrl, provider: config.provider.name }, 'started');

@@ -56,6 +56,7 @@ class LocalProvider implements LoadBalancerProvider {
   private readonly table = new AllocationTable();
   private readonly records = new Map<string, LoadBalancerRecord>();
   private readonly iface: InterfaceAddresses | undefined;
+  private readonly capacityFreed: () => void;
   private workers: ProxyWorkers | undefined;
 
   constructor(config: LocalProviderConfig, deps: ProviderDeps) {
@@ -64,6 +65,7 @@ class LocalProvider implements LoadBalancerProvider {
     this.config = config;
     this.logger = deps.logger.child({ provider: 'local' });
     this.pools = parsePools(config.addressPools);
+    this.capacityFreed = deps.capacityFreed;
     this.iface = config.interface !== undefined ? new InterfaceAddresses(config.interface) : undefined;
     registerMetrics(deps.registry, {
       frontendStats: async () => (this.workers ? this.workers.stats() : []),
@@ -164,7 +166,8 @@ class LocalProvider implements LoadBalancerProvider {
       ports,
       current: desired.currentIngress.flatMap((i) => (i.ip && canonicalIP(i.ip) ? [canonicalIP(i.ip)!] : [])),
     });
-    if (!result.ok) throw invalidService(result.message);
+    if (!result.ok) throw new ProviderError(result.message, { retryable: false, waitsForCapacity: result.waitsForCapacity });
+    const before = this.table.claims(owner);
     const freed = this.table.assign({ owner, service, sharingKey: options.value.sharingKey, ports, restored: false }, result.ips);
     if (freed.length > 0 || this.records.get(owner)?.live?.ips.join() !== result.ips.join()) {
       this.logger.info({ service, addresses: result.ips, freed }, 'addresses allocated');
@@ -174,6 +177,8 @@ class LocalProvider implements LoadBalancerProvider {
     const ingress = ingressFor(result.ips, desired.listeners);
     await this.serve(desired, result.ips, ingress);
     await this.unplug(freed);
+    const after = this.table.claims(owner);
+    if ([...before].some((claim) => !after.has(claim))) this.capacityFreed();
     return structuredClone(ingress);
   }
 
@@ -194,8 +199,10 @@ class LocalProvider implements LoadBalancerProvider {
       this.records.delete(owner);
       await this.workers?.remove(owner);
     }
+    const held = this.table.ipsOf(owner).length > 0;
     const freed = this.table.release(owner);
     await this.unplug(freed);
+    if (held) this.capacityFreed();
     if (b || freed.length > 0) this.logger.info({ service: serviceKey(identity), freed }, 'load balancer deleted');
   }
 
