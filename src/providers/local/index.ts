@@ -1,8 +1,9 @@
 // The embedded `local` provider: VIPs from address pools, served by an in-process L4 proxy that
 // forwards to every eligible NodeIP:NodePort.
 import type { Logger } from 'pino';
+import { quoteList } from '../../error-message.ts';
 import { canonicalIP } from '../../net/cidr.ts';
-import type { ProviderDeps } from '../provider.ts';
+import type { ProviderDeps, ServiceEvents } from '../provider.ts';
 import {
   invalidService,
   ProviderError,
@@ -26,7 +27,7 @@ import { registerMetrics } from './metrics.ts';
 import { parsePools, poolContains, poolOf, poolProblems, type Pool } from './pools.ts';
 import type { FrontendGroupSpec } from './proxy-spec.ts';
 import { ProxyWorkers } from './proxy-workers.ts';
-import { planFrontends } from './targets.ts';
+import { planFrontends, targetAddress } from './targets.ts';
 
 /** What the provider keeps for each Service it serves. */
 interface LoadBalancerRecord {
@@ -57,6 +58,7 @@ class LocalProvider implements LoadBalancerProvider {
   private readonly records = new Map<string, LoadBalancerRecord>();
   private readonly iface: InterfaceAddresses | undefined;
   private readonly capacityFreed: () => void;
+  private readonly events: ServiceEvents;
   private workers: ProxyWorkers | undefined;
 
   constructor(config: LocalProviderConfig, deps: ProviderDeps) {
@@ -66,6 +68,7 @@ class LocalProvider implements LoadBalancerProvider {
     this.logger = deps.logger.child({ provider: 'local' });
     this.pools = parsePools(config.addressPools);
     this.capacityFreed = deps.capacityFreed;
+    this.events = deps.events;
     this.iface = config.interface !== undefined ? new InterfaceAddresses(config.interface) : undefined;
     registerMetrics(deps.registry, {
       frontendStats: async () => (this.workers ? this.workers.stats() : []),
@@ -240,10 +243,29 @@ class LocalProvider implements LoadBalancerProvider {
     b.ingress = ingress;
     live.desired = desired;
     live.ips = ips;
+    this.warnUnaddressable(desired, ips);
     const { probes } = planFrontends(desired, ips, this.config.nodeAddressPreference, () => true);
     await live.health.set(probes);
     const errors = await this.push(owner);
     if (errors.length > 0) throw new ProviderError(errors.join('; '), { retryable: true });
+  }
+
+  /**
+   * Nodes with no usable address of the preferred types (none at all, or only garbage) get no traffic;
+   * without this the owner would see fewer backends and no reason.
+   */
+  private warnUnaddressable(desired: DesiredLoadBalancer, ips: string[]): void {
+    const family = parseIP(ips[0] ?? '')?.family ?? 'IPv4';
+    const preference = this.config.nodeAddressPreference;
+    const skipped = desired.targets.filter((t) => targetAddress(t, family, preference) === undefined).map((t) => t.nodeName);
+    if (skipped.length === 0) return;
+    this.events.record(
+      desired.identity,
+      'Warning',
+      'NodeWithoutAddress',
+      `${skipped.length === 1 ? 'node' : 'nodes'} ${quoteList(skipped)} ${skipped.length === 1 ? 'has' : 'have'} no valid ` +
+        `${preference.join(' or ')} address and get${skipped.length === 1 ? 's' : ''} no traffic`,
+    );
   }
 
   /** Sends the Service's current frontends, with current health, to the workers. */
