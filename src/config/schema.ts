@@ -4,13 +4,21 @@ import { awsProviderConfigSchema } from '../providers/aws/config.ts';
 import { azureProviderConfigSchema } from '../providers/azure/config.ts';
 import { gcpProviderConfigSchema } from '../providers/gcp/config.ts';
 import { localProviderConfigSchema } from '../providers/local/config.ts';
+import { quote } from '../error-message.ts';
 import { canonicalIP } from '../net/cidr.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 
-const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
+/** What a rejected duration looked like: a number as written (Infinity too), a string quoted and capped. */
+function shown(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'string') return quote(value);
+  return Array.isArray(value) ? 'a list' : `a ${value === null ? 'null' : typeof value}`;
+}
+
+const duration = z.unknown().transform((value, ctx) => {
+  const ms = typeof value === 'string' || typeof value === 'number' ? parseDuration(value) : undefined;
   if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(value)} (use e.g. "30s", "5m", "1h")` });
+    ctx.addIssue({ code: 'custom', message: `not a duration: ${shown(value)} (use e.g. "30s", "5m", "1h")` });
     return z.NEVER;
   }
   return ms;
