@@ -115,7 +115,7 @@ describe('credentials never leak', () => {
         async () => (await kube.getService('shop', 'web-3')).status?.loadBalancer?.ingress?.length,
       );
       // resyncPeriod and garbageCollection.period are 2s: wait for a few of each to be in the log.
-      await waitFor('resyncs and garbage collection passes', () => controller.log().split('\n').length > 50);
+      await waitFor('50 log lines, spanning resyncs and garbage collection', () => controller.log().split('\n').length > 50);
       for (const url of [`${started.metrics}/metrics`, `${started.health}/healthz?verbose`, `${started.health}/readyz?verbose`]) {
         assertClean(url, await (await fetch(url)).text());
       }
