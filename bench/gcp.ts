@@ -152,7 +152,13 @@ async function benchMode(mode: GcpMode, services: number): Promise<Row[]> {
     });
     const provider = new GcpProvider(
       config,
-      { clusterName: 'bench', logger: pino({ level: 'silent' }), registry, events: { record: () => undefined } },
+      {
+        clusterName: 'bench',
+        logger: pino({ level: 'silent' }),
+        registry,
+        events: { record: () => undefined },
+        capacityFreed: () => undefined,
+      },
       { authClient: gce.clientOptions().authClient },
     );
     const desired: DesiredLoadBalancer[] = Array.from({ length: services }, (_, i) => {

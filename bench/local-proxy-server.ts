@@ -19,6 +19,7 @@ const provider = createLocalProvider(
     logger: pino({ level: 'warn' }),
     registry: new Registry(),
     events: { record: () => undefined },
+    capacityFreed: () => undefined,
   },
 );
 await provider.start([]);

@@ -78,6 +78,8 @@ export async function runController(config: Config, options: RunOptions): Promis
         logger: logger.child({ provider: config.provider.name }),
         registry,
         events: providerEvents,
+        // Only called from provider operations, which run once the controller below exists.
+        capacityFreed: () => controller.retryWaitingForCapacity(),
       })),
     metrics,
     logger,

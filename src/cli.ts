@@ -36,6 +36,7 @@ async function checkProvider(config: Config): Promise<void> {
       logger: createLogger('silent'),
       registry: new Registry(),
       events: { record: () => undefined },
+      capacityFreed: () => undefined,
     });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
@@ -69,6 +70,11 @@ program
         process.exit(EXIT_CONFIG);
       }
       logger.fatal({ err: errorMessage(err) }, 'could not start');
+      // A config that parses but cannot be used here (a listen port in use) is still the config's fault.
+      if (err instanceof ConfigError) {
+        process.stderr.write(`${err.message}\n`);
+        process.exit(EXIT_CONFIG);
+      }
       process.exit(1);
     }
     logger.info({ metrics: running.metricsUrl, health: running.healthUrl, provider: config.provider.name }, 'started');

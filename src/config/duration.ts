@@ -8,3 +8,9 @@ export function parseDuration(value: string | number): number | undefined {
   if (parts.length === 0 || parts.map((p) => p[0]).join('') !== value) return undefined;
   return parts.reduce((sum, [, n, unit]) => sum + Number(n) * units[unit!]!, 0);
 }
+
+/** Milliseconds as the shortest unit string that parseDuration reads back: 86400000 -> "24h". */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of Object.entries(units).reverse()) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}

@@ -4,21 +4,49 @@ import { awsProviderConfigSchema } from '../providers/aws/config.ts';
 import { azureProviderConfigSchema } from '../providers/azure/config.ts';
 import { gcpProviderConfigSchema } from '../providers/gcp/config.ts';
 import { localProviderConfigSchema } from '../providers/local/config.ts';
-import { parseDuration } from './duration.ts';
+import { quote } from '../error-message.ts';
+import { canonicalIP } from '../net/cidr.ts';
+import { formatDuration, parseDuration } from './duration.ts';
 
-const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
+/** What a rejected duration looked like: a number as written (Infinity too), a string quoted and capped. */
+function shown(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'string') return quote(value);
+  return Array.isArray(value) ? 'a list' : `a ${value === null ? 'null' : typeof value}`;
+}
+
+const duration = z.unknown().transform((value, ctx) => {
+  const ms = typeof value === 'string' || typeof value === 'number' ? parseDuration(value) : undefined;
   if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(value)} (use e.g. "30s", "5m", "1h")` });
+    ctx.addIssue({ code: 'custom', message: `not a duration: ${shown(value)} (use e.g. "30s", "5m", "1h")` });
     return z.NEVER;
   }
   return ms;
 });
 
-/** A period that drives a loop: zero would spin. */
-const period = duration.refine((ms) => ms > 0, 'must be greater than zero');
+/**
+ * A period that drives a loop, at most `max`: zero would spin, and Node turns a timer of 2^31 ms
+ * (24.8 days) or more into a 1 ms one, so an unbounded period would spin too.
+ */
+function period(max: number) {
+  return duration.refine((ms) => ms > 0, 'must be greater than zero').refine((ms) => ms <= max, `must be at most ${formatDuration(max)}`);
+}
 
-const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'expected "host:port", ":port" or "[v6]:port"');
+const HOUR = 3_600_000;
+
+/** "host:port", ":port" or "[v6]:port"; the host an IP literal or localhost, the port 0-65535. */
+const listenAddress = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]*):\d{1,5}$/, 'expected "host:port", ":port" or "[v6]:port"')
+  .superRefine((value, ctx) => {
+    const colon = value.lastIndexOf(':');
+    const host = value.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+    const port = Number(value.slice(colon + 1));
+    if (port > 65535) ctx.addIssue({ code: 'custom', message: `port ${port} is out of range (0-65535)` });
+    if (host !== '' && host !== 'localhost' && canonicalIP(host) === undefined) {
+      ctx.addIssue({ code: 'custom', message: `host ${JSON.stringify(host)} is not an IP address (or empty for every interface)` });
+    }
+  });
 
 export const nodePortRangeSchema = z
   .string()
@@ -72,9 +100,9 @@ export const configSchema = z.strictObject({
     .strictObject({
       workers: z.number().int().min(1).max(256).default(4),
       /** How often every load balancer is ensured again, repairing changes made behind our back. */
-      resyncPeriod: period.default(10 * 60_000),
+      resyncPeriod: period(24 * HOUR).default(10 * 60_000),
       nodePortRange: nodePortRangeSchema.prefault('30000-32767'),
-      backoff: z.strictObject({ initial: period.default(5_000), max: period.default(300_000) }).prefault({}),
+      backoff: z.strictObject({ initial: period(HOUR).default(5_000), max: period(HOUR).default(300_000) }).prefault({}),
       /**
        * Client-side limit on API requests, watches excluded (upstream --kube-api-qps/--kube-api-burst). A
        * safety net against a runaway loop, not a throttle for normal work. The defaults fit the benchmark's
@@ -92,7 +120,7 @@ export const configSchema = z.strictObject({
         .strictObject({
           enabled: z.boolean().default(true),
           dryRun: z.boolean().default(false),
-          period: period.default(5 * 60_000),
+          period: period(24 * HOUR).default(5 * 60_000),
         })
         .prefault({}),
     })
@@ -102,9 +130,11 @@ export const configSchema = z.strictObject({
       enabled: z.boolean().default(true),
       namespace: z.string().min(1).default('kube-system'),
       leaseName: z.string().min(1).default('service-lb-controller'),
-      leaseDuration: period.default(15_000),
-      renewDeadline: period.default(10_000),
-      retryPeriod: period.default(2_000),
+      // client-go's defaults are 15s, 10s and 2s; a lease of an hour already leaves Services unreconciled
+      // that long after a leader dies.
+      leaseDuration: period(HOUR).default(15_000),
+      renewDeadline: period(HOUR).default(10_000),
+      retryPeriod: period(HOUR).default(2_000),
     })
     .prefault({})
     .refine((le) => le.renewDeadline < le.leaseDuration && le.retryPeriod < le.renewDeadline, {
@@ -112,8 +142,10 @@ export const configSchema = z.strictObject({
     }),
   server: z
     .strictObject({
-      metricsAddress: listenAddress.default(':8080'),
-      healthAddress: listenAddress.default(':10258'),
+      // Loopback unless the config says otherwise: an empty config must not publish metrics on every
+      // interface. The deploy manifests set ":8080" and ":10258" for Prometheus and the kubelet's probes.
+      metricsAddress: listenAddress.default('127.0.0.1:8080'),
+      healthAddress: listenAddress.default('127.0.0.1:10258'),
     })
     .prefault({}),
   logging: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),

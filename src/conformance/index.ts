@@ -102,6 +102,7 @@ export function runConformance(options: ConformanceOptions): void {
     logger: pino({ level: 'silent' }),
     registry: new Registry(),
     events: { record: () => undefined },
+    capacityFreed: () => undefined,
   });
   const provider = async (): Promise<LoadBalancerProvider> => {
     const p = await options.createProvider(deps());

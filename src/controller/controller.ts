@@ -45,6 +45,10 @@ export class ServiceLoadBalancerController {
   private workersDone: Promise<void> | undefined;
   private nodeRound: { started: number; pending: Set<string> } | undefined;
   private gcPass: Promise<void> | undefined;
+  /** Keys whose last sync failed waiting for capacity another Service holds; retried when it frees. */
+  private readonly waitingForCapacity = new Set<string>();
+  /** Bumped on every capacityFreed signal, so a sync that fails while capacity frees is not missed. */
+  private capacityGeneration = 0;
   private running = false;
   private stopped = false;
 
@@ -162,6 +166,18 @@ export class ServiceLoadBalancerController {
     }
   }
 
+  /**
+   * The provider's ProviderDeps.capacityFreed: every Service waiting for capacity is synced again now
+   * rather than after its backoff. Its failure count stays, so one that still does not fit keeps backing off.
+   */
+  retryWaitingForCapacity(): void {
+    this.capacityGeneration++;
+    if (this.waitingForCapacity.size === 0) return;
+    this.o.logger.info({ services: [...this.waitingForCapacity] }, 'capacity freed; retrying Services waiting for it');
+    for (const key of this.waitingForCapacity) this.queue.add(key);
+    this.waitingForCapacity.clear();
+  }
+
   private relevant(svc: V1Service): boolean {
     return isOurs(svc, this.o.loadBalancerClass) || this.applied.has(serviceKeyOf(svc));
   }
@@ -185,6 +201,8 @@ export class ServiceLoadBalancerController {
 
   private async process(key: string): Promise<void> {
     const end = this.o.metrics.syncDuration.startTimer();
+    const generation = this.capacityGeneration;
+    this.waitingForCapacity.delete(key);
     try {
       await this.reconciler.sync(key);
       this.queue.forget(key);
@@ -192,6 +210,11 @@ export class ServiceLoadBalancerController {
       this.finishNodeRound(key);
     } catch (err) {
       end({ result: 'error' });
+      if (err instanceof ProviderError && err.waitsForCapacity) {
+        // Capacity freed during this very sync may be what it lacked: run it again after this one.
+        if (generation !== this.capacityGeneration) this.queue.add(key);
+        else this.waitingForCapacity.add(key);
+      }
       const retryAfter = err instanceof ProviderError || err instanceof KubeApiError ? err.retryAfterMs : undefined;
       if (retryAfter !== undefined) {
         this.queue.addAfterRetry(key, retryAfter);

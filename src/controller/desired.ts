@@ -1,5 +1,6 @@
 // Pure: a Service and the live Nodes in, the cloud-agnostic desired state of its load balancer out.
 import type { V1Node, V1Service } from '@kubernetes/client-node';
+import { quoteList } from '../error-message.ts';
 import { cleanCidrs } from '../net/cidr.ts';
 import {
   defaultLoadBalancerName,
@@ -69,9 +70,7 @@ function sourceRangesOf(svc: V1Service): string[] {
   const { ranges, invalid } = cleanCidrs(raw);
   if (invalid.length > 0) {
     const field = fromSpec.length ? 'loadBalancerSourceRanges' : `annotation ${SOURCE_RANGES_ANNOTATION}`;
-    throw invalidService(
-      `${field}: ${invalid.map((r) => `"${r}"`).join(', ')} ${invalid.length === 1 ? 'is not a CIDR' : 'are not CIDRs'}`,
-    );
+    throw invalidService(`${field}: ${quoteList(invalid)} ${invalid.length === 1 ? 'is not a CIDR' : 'are not CIDRs'}`);
   }
   return ranges;
 }

@@ -88,8 +88,14 @@ export class WorkQueue {
     this.delayed.set(key, { at, timer });
   }
 
-  /** Requeues after this key's next exponential backoff delay; returns that delay. */
+  /**
+   * Requeues after this key's next exponential backoff delay; returns that delay. A key that changed
+   * while it was being processed (the finalizer the failed sync itself added, say) runs again as soon as
+   * done() is called: that run is the retry, so this failure is not counted and 0 is returned. Counting
+   * it made the first real backoff 10 s instead of 5 s.
+   */
   addRateLimited(key: string): number {
+    if (this.processing.has(key) && this.dirty.has(key)) return 0;
     const failures = this.failures.get(key) ?? 0;
     this.failures.set(key, failures + 1);
     const delay = Math.min(this.options.initialBackoffMs * 2 ** failures, this.options.maxBackoffMs);

@@ -127,6 +127,13 @@ export interface ProviderDeps {
   /** Register provider metrics (cloud calls, data path counters) here; served on /metrics. */
   registry: Registry;
   events: ServiceEvents;
+  /**
+   * Tells the core that something Services compete for came free (an address, or ports on a shared
+   * one). The core then retries at once every Service whose last sync failed with a ProviderError
+   * marked `waitsForCapacity`, instead of leaving it to wait out its backoff (up to 5 minutes). Cheap:
+   * call it on every release.
+   */
+  capacityFreed(): void;
 }
 
 export interface LoadBalancerProvider {
@@ -177,6 +184,12 @@ export interface ProviderErrorOptions {
   retryable: boolean;
   /** Retry after exactly this delay instead of the exponential backoff. */
   retryAfterMs?: number;
+  /**
+   * The Service waits for something another Service holds (a pool with no free address, a taken
+   * address): besides the backoff, the core retries it as soon as the provider calls
+   * ProviderDeps.capacityFreed().
+   */
+  waitsForCapacity?: boolean;
   cause?: unknown;
 }
 
@@ -189,12 +202,14 @@ const PROVIDER_ERROR_BRAND = Symbol.for('service-lb-controller.ProviderError');
 export class ProviderError extends Error {
   readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
+  readonly waitsForCapacity: boolean;
 
   constructor(message: string, options: ProviderErrorOptions) {
     super(message, { cause: options.cause });
     this.name = 'ProviderError';
     this.retryable = options.retryable;
     this.retryAfterMs = options.retryAfterMs;
+    this.waitsForCapacity = options.waitsForCapacity ?? false;
     Object.defineProperty(this, PROVIDER_ERROR_BRAND, { value: true });
   }
 

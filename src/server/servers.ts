@@ -3,6 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { ConfigError } from '../config/load.ts';
+import { errorMessage } from '../error-message.ts';
 import { localUrl, parseListenAddress } from './address.ts';
 import { probeResponse } from './health.ts';
 
@@ -110,12 +112,17 @@ export async function startServers(opts: ServerOptions): Promise<RunningServers>
   const shared = opts.metricsAddress.trim() === opts.healthAddress.trim();
 
   const servers: Server[] = [];
+  // A port in use or an address not on this host is the config's fault: the error names the field.
+  const listenFor = (field: 'metricsAddress' | 'healthAddress', routes: Map<string, Route>) =>
+    listen(opts[field], routes, logger).catch((err: unknown) => {
+      throw new ConfigError(`server.${field}: cannot listen on ${JSON.stringify(opts[field])}: ${errorMessage(err)}`);
+    });
   try {
     if (shared) {
-      servers.push(await listen(opts.metricsAddress, new Map([...metrics, ...health]), logger));
+      servers.push(await listenFor('metricsAddress', new Map([...metrics, ...health])));
     } else {
-      servers.push(await listen(opts.metricsAddress, metrics, logger));
-      servers.push(await listen(opts.healthAddress, health, logger));
+      servers.push(await listenFor('metricsAddress', metrics));
+      servers.push(await listenFor('healthAddress', health));
     }
   } catch (err) {
     await Promise.all(servers.map(closeServer));

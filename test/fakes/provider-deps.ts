@@ -17,6 +17,7 @@ export function providerDeps(overrides: Partial<ProviderDeps> = {}): ProviderDep
     logger: pino({ level: 'silent' }),
     registry: new Registry(),
     events: { record: (identity, type, reason, message) => void recorded.push({ identity, type, reason, message }) },
+    capacityFreed: () => undefined,
     ...overrides,
     recorded,
   };

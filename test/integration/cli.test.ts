@@ -1,7 +1,9 @@
 // The command line as users run it: exit codes and messages that name the field.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -12,6 +14,14 @@ const dir = mkdtempSync(join(tmpdir(), 'slc-cli-'));
 
 function run(...args: string[]) {
   return spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 30_000 });
+}
+
+/** As run(), without blocking this process's event loop (a test server must keep accepting). */
+function runAsync(...args: string[]): Promise<{ status: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve) => child.once('close', (status) => resolve({ status, stderr })));
 }
 
 function configFile(name: string, text: string): string {
@@ -43,6 +53,10 @@ describe('service-lb-controller CLI', () => {
     ['unknown provider', 'provider:\n  name: openstack\n', /provider\.name: /],
     ['aws without its section', 'provider:\n  name: aws\n', /provider\.aws: required/],
     ['not YAML', 'controller: [\n', /not valid YAML/],
+    ['a resync period past 24h', 'controller:\n  resyncPeriod: 1000h\n', /controller\.resyncPeriod: must be at most 24h/],
+    ['a lease past 1h', 'leaderElection:\n  leaseDuration: 1000h\n', /leaderElection\.leaseDuration: must be at most 1h/],
+    ['a port out of range', 'server:\n  metricsAddress: "127.0.0.1:99999"\n', /server\.metricsAddress: port 99999 is out of range/],
+    ['a host that is no IP', 'server:\n  metricsAddress: "999.1.1.1:8080"\n', /server\.metricsAddress: host "999\.1\.1\.1" is not an IP/],
   ];
   for (const [what, text, message] of bad) {
     test(`a config with ${what} exits 2 naming the problem, for check-config and run`, () => {
@@ -54,6 +68,32 @@ describe('service-lb-controller CLI', () => {
         const result = run(...args);
         assert.equal(result.status, 2, `${args[0]}: ${result.stderr}`);
         assert.match(result.stderr, message);
+      }
+    });
+  }
+
+  for (const field of ['metricsAddress', 'healthAddress'] as const) {
+    test(`a ${field} port already in use exits 2 naming server.${field}`, async () => {
+      const blocker = createServer();
+      await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+      const { port } = blocker.address() as AddressInfo;
+      try {
+        const other = field === 'metricsAddress' ? 'healthAddress' : 'metricsAddress';
+        const file = configFile(
+          `${field}-busy.yaml`,
+          `leaderElection: {enabled: false}\nserver: {${field}: "127.0.0.1:${port}", ${other}: "127.0.0.1:0"}\n`,
+        );
+        // The servers start before the first API request, so a kubeconfig that points nowhere will do.
+        const kubeconfig = configFile(
+          'nowhere.kubeconfig',
+          'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\n' +
+            'users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n',
+        );
+        const result = await runAsync('run', '--config', file, '--kubeconfig', kubeconfig);
+        assert.equal(result.status, 2, result.stderr);
+        assert.match(result.stderr, new RegExp(`^server\\.${field}: cannot listen on "127\\.0\\.0\\.1:${port}": .*EADDRINUSE`, 'm'));
+      } finally {
+        blocker.close();
       }
     });
   }

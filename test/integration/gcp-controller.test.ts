@@ -102,7 +102,7 @@ describe('controller + kube-apiserver + GCE fake (gcp provider)', () => {
     const logger = pino({ level: config.logging.level });
     const provider = createGcpProvider(
       config.provider.gcp!,
-      { clusterName: CLUSTER, logger, registry: new Registry(), events: { record: () => undefined } },
+      { clusterName: CLUSTER, logger, registry: new Registry(), events: { record: () => undefined }, capacityFreed: () => undefined },
       { authClient: gce.clientOptions().authClient },
     );
     running = await runController(config, {

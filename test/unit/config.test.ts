@@ -44,7 +44,8 @@ test('an empty config gets every default', () => {
     renewDeadline: 10_000,
     retryPeriod: 2_000,
   });
-  assert.deepEqual(config.server, { metricsAddress: ':8080', healthAddress: ':10258' });
+  // Loopback by default: an empty config must not publish metrics on every interface.
+  assert.deepEqual(config.server, { metricsAddress: '127.0.0.1:8080', healthAddress: '127.0.0.1:10258' });
   assert.deepEqual(config.logging, { level: 'info' });
 });
 

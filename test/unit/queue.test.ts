@@ -163,6 +163,35 @@ test('addRateLimited backs off 5s, 10s, 20s ... capped at the maximum, each requ
   );
 });
 
+// As the controller's process(): the first failed sync of a Service adds our finalizer, and the informer
+// re-adds the key while it is still being processed. That immediate re-run is the first retry; the
+// delays after it must still be 5 s, 10 s, 20 s, not 10 s, 20 s, 40 s.
+test('a failure while the key changed is not counted: the delays seen are 5s, 10s, 20s', async (t) => {
+  const queue = newQueue(t);
+  const runs: number[] = [];
+  const delays: number[] = [];
+  const workers = runWorkers(queue, 1, async (key) => {
+    runs.push(Date.now());
+    if (runs.length === 1) queue.add(key);
+    delays.push(queue.addRateLimited(key));
+  });
+  queue.add('a');
+  await flush();
+  for (const delay of [5_000, 10_000, 20_000]) {
+    t.mock.timers.tick(delay - 1);
+    await flush();
+    const before = runs.length;
+    t.mock.timers.tick(1);
+    await flush();
+    assert.equal(runs.length, before + 1, `one run after ${delay} ms`);
+  }
+  queue.shutDown();
+  await workers;
+  assert.deepEqual(runs, [0, 0, 5_000, 15_000, 35_000]);
+  assert.deepEqual(delays, [0, 5_000, 10_000, 20_000, 40_000]);
+  assert.equal(queue.failureCount('a'), 4);
+});
+
 test('backoff is per key', (t) => {
   const queue = newQueue(t);
   queue.addRateLimited('a');

@@ -144,7 +144,7 @@ test('":port" binds every interface and is reachable on loopback', async () => {
   }
 });
 
-test('a port already in use fails the start, leaving nothing listening', async () => {
+test('a port already in use fails the start naming the field, leaving nothing listening', async () => {
   const blocker = createServer();
   blocker.listen(0, '127.0.0.1');
   await once(blocker, 'listening');
@@ -160,7 +160,11 @@ test('a port already in use fails the start, leaving nothing listening', async (
         readyz: () => [],
         logger,
       }),
-      { code: 'EADDRINUSE' },
+      (err: Error) => {
+        assert.equal(err.name, 'ConfigError');
+        assert.match(err.message, new RegExp(`^server\\.healthAddress: cannot listen on "127\\.0\\.0\\.1:${port}": .*EADDRINUSE`));
+        return true;
+      },
     );
   } finally {
     blocker.close();

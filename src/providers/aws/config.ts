@@ -23,16 +23,16 @@ export const awsProviderConfigSchema = z.strictObject({
   callsPerSecond: z.number().positive().default(10),
   maxRetries: z.number().int().min(0).default(8),
   /** First backoff delay after a throttled or failed call; doubles (with jitter) up to retryMaxDelayMs. */
-  retryBaseDelayMs: z.number().int().min(1).default(500),
-  retryMaxDelayMs: z.number().int().min(1).default(20_000),
+  retryBaseDelayMs: z.number().int().min(1).max(3_600_000).default(500),
+  retryMaxDelayMs: z.number().int().min(1).max(3_600_000).default(20_000),
   /** Per-request timeout; a timed-out call is retried like a 5xx. */
-  requestTimeoutMs: z.number().int().min(100).default(30_000),
+  requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
   /**
    * A resync whose desired state is unchanged only checks that the load balancer and its listeners still
    * exist (one read). Every this many seconds it re-reads everything instead (targets, health checks,
    * attributes, tags, security group rules) and repairs drift. 0 = always re-read everything.
    */
-  fullVerifySeconds: z.number().int().min(0).default(3600),
+  fullVerifySeconds: z.number().int().min(0).max(604_800).default(3600),
   /**
    * Services annotated aws-load-balancer-type: external or nlb-ip belong to the AWS Load Balancer
    * Controller, and this provider stands down for them. true: serve them anyway (when that controller is

@@ -44,10 +44,10 @@ export const azureProviderConfigSchema = z.strictObject({
   /** Writes that may go out at once before the hourly rate applies. */
   writeBurst: z.number().int().min(1).default(100),
   maxRetries: z.number().int().min(0).default(6),
-  retryBaseDelayMs: z.number().int().min(1).default(1000),
-  retryMaxDelayMs: z.number().int().min(1).default(60_000),
+  retryBaseDelayMs: z.number().int().min(1).max(3_600_000).default(1000),
+  retryMaxDelayMs: z.number().int().min(1).max(3_600_000).default(60_000),
   /** How often a long-running operation is polled when ARM sends no Retry-After. */
-  pollIntervalMs: z.number().int().min(1).default(2000),
+  pollIntervalMs: z.number().int().min(1).max(60_000).default(2000),
   /** How many times a batched write re-reads and re-applies after a 412 (another writer won the ETag race). */
   maxConflictRetries: z.number().int().min(1).default(10),
   /**

@@ -33,17 +33,17 @@ export const gcpProviderConfigSchema = z
     /** Client-side budget of Compute API calls per second (operation polls included), shared by every worker. */
     callsPerSecond: z.number().positive().default(10),
     maxRetries: z.number().int().min(0).default(8),
-    retryBaseDelayMs: z.number().int().min(1).default(500),
-    retryMaxDelayMs: z.number().int().min(1).default(20_000),
+    retryBaseDelayMs: z.number().int().min(1).max(3_600_000).default(500),
+    retryMaxDelayMs: z.number().int().min(1).max(3_600_000).default(20_000),
     /** Per-request timeout; a timed-out call is retried like a 5xx. */
-    requestTimeoutMs: z.number().int().min(100).default(30_000),
+    requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
     /** How long one mutation's operation may run before the sync gives up on it (and retries later). */
-    operationTimeoutMs: z.number().int().min(1_000).default(300_000),
+    operationTimeoutMs: z.number().int().min(1_000).max(3_600_000).default(300_000),
     /**
      * A resync whose desired state is unchanged reads only the forwarding rules (their existence marks
      * "fully created"). Every this many seconds it reads everything and repairs drift. 0 = always everything.
      */
-    fullVerifySeconds: z.number().int().min(0).default(3600),
+    fullVerifySeconds: z.number().int().min(0).max(604_800).default(3600),
   })
   .refine((c) => c.nodeTags.length > 0 || c.nodeServiceAccount !== undefined, {
     message: 'give nodeTags or nodeServiceAccount: firewall rules must name the nodes',

@@ -1,5 +1,6 @@
 // Which Service holds which address. Pure: `allocate` decides without changing anything, and the
 // provider commits the decision only once it has succeeded, so that a rejected request disturbs nothing.
+import { quote } from '../../error-message.ts';
 import type { IPFamily } from '../provider.ts';
 import { parseIP } from './ip.ts';
 import { firstFree, poolContains, poolOf, type Pool } from './pools.ts';
@@ -31,7 +32,8 @@ export interface AllocationRequest {
   current: string[];
 }
 
-export type AllocationResult = { ok: true; ips: string[] } | { ok: false; message: string };
+/** A refusal `waitsForCapacity` when another Service holds what was asked for: it may come free. */
+export type AllocationResult = { ok: true; ips: string[] } | { ok: false; message: string; waitsForCapacity: boolean };
 
 export class AllocationTable {
   private readonly byIP = new Map<string, Map<string, Holder>>();
@@ -67,6 +69,11 @@ export class AllocationTable {
     return freed;
   }
 
+  /** The owner's claims as "ip port" pairs, to tell whether a change gave anything up. */
+  claims(owner: string): Set<string> {
+    return new Set(this.ipsOf(owner).flatMap((ip) => (this.byIP.get(ip)?.get(owner)?.ports ?? []).map((port) => `${ip} ${port}`)));
+  }
+
   /** Drops the owner's claims; returns the addresses that no longer have any holder. */
   release(owner: string): string[] {
     const freed: string[] = [];
@@ -96,7 +103,7 @@ function conflict(table: AllocationTable, ip: string, req: AllocationRequest): s
     if (!sameKey && !(other.restored && alreadyHolds)) {
       return (
         `address ${ip} is already used by Service ${other.service}` +
-        (other.sharingKey !== undefined && !other.restored ? ` (sharing key "${other.sharingKey}")` : '')
+        (other.sharingKey !== undefined && !other.restored ? ` (sharing key ${quote(other.sharingKey)})` : '')
       );
     }
     const ports = overlap(req.ports, other.ports);
@@ -112,17 +119,21 @@ function familyOf(ip: string): IPFamily | undefined {
 function allowedPools(pools: Pool[], req: AllocationRequest): Pool[] | string {
   if (req.pool === undefined) return pools;
   const pool = pools.find((p) => p.name === req.pool);
-  return pool ? [pool] : `address pool "${req.pool}" does not exist (known: ${pools.map((p) => p.name).join(', ')})`;
+  return pool ? [pool] : `address pool ${quote(req.pool)} does not exist (known: ${pools.map((p) => p.name).join(', ')})`;
 }
 
 /** Picks one address per family for the request, or says in plain words why it cannot. */
 export function allocate(table: AllocationTable, pools: Pool[], req: AllocationRequest): AllocationResult {
   const scope = allowedPools(pools, req);
-  if (typeof scope === 'string') return { ok: false, message: scope };
+  if (typeof scope === 'string') return { ok: false, message: scope, waitsForCapacity: false };
   const families = [...new Set(req.families.length > 0 ? req.families : (['IPv4'] as IPFamily[]))];
   for (const r of req.requested) {
     if (!families.includes(r.family)) {
-      return { ok: false, message: `requested address ${r.ip} is ${r.family}, but the Service's ipFamilies are ${families.join(', ')}` };
+      return {
+        ok: false,
+        message: `requested address ${r.ip} is ${r.family}, but the Service's ipFamilies are ${families.join(', ')}`,
+        waitsForCapacity: false,
+      };
     }
   }
   const inScope = (ip: string): boolean => {
@@ -137,17 +148,18 @@ export function allocate(table: AllocationTable, pools: Pool[], req: AllocationR
     if (requested) {
       const ip = parseIP(requested.ip)!;
       if (!inScope(requested.ip)) {
-        const where = req.pool !== undefined ? `address pool "${req.pool}"` : 'any address pool';
+        const where = req.pool !== undefined ? `address pool ${quote(req.pool)}` : 'any address pool';
         const actual = poolOf(pools, ip);
         return {
           ok: false,
           message:
             `requested address ${requested.ip} is not in ${where}` +
             (actual && req.pool !== undefined ? ` (it is in "${actual.name}")` : ''),
+          waitsForCapacity: false,
         };
       }
       const why = conflict(table, requested.ip, req);
-      if (why) return { ok: false, message: why };
+      if (why) return { ok: false, message: why, waitsForCapacity: true };
       ips.push(requested.ip);
       continue;
     }
@@ -167,17 +179,24 @@ export function allocate(table: AllocationTable, pools: Pool[], req: AllocationR
         ips.push(shared);
         continue;
       }
-      if (group.length > 0) return { ok: false, message: conflict(table, group[0]!, req)! };
+      if (group.length > 0) return { ok: false, message: conflict(table, group[0]!, req)!, waitsForCapacity: true };
     }
     const autoPools = req.pool !== undefined ? scope : scope.filter((pool) => pool.autoAssign);
     if (!autoPools.some((pool) => pool.ranges.some((range) => range.family === family))) {
       return {
         ok: false,
-        message: `no ${req.pool !== undefined ? `address pool "${req.pool}"` : 'auto-assigned address pool'} has ${family} addresses`,
+        message: `no ${req.pool !== undefined ? `address pool ${quote(req.pool)}` : 'auto-assigned address pool'} has ${family} addresses`,
+        waitsForCapacity: false,
       };
     }
     const free = firstFree(autoPools, family, (ip) => table.isHeld(ip));
-    if (!free) return { ok: false, message: `no free ${family} address left in ${autoPools.map((p) => `"${p.name}"`).join(', ')}` };
+    if (!free) {
+      return {
+        ok: false,
+        message: `no free ${family} address left in ${autoPools.map((p) => `"${p.name}"`).join(', ')}`,
+        waitsForCapacity: true,
+      };
+    }
     ips.push(free);
   }
   return { ok: true, ips };

@@ -1,4 +1,5 @@
 // The Service annotations the local provider understands, validated into plain values.
+import { quote } from '../../error-message.ts';
 import type { IPFamily } from '../provider.ts';
 import { formatIP, parseIP } from './ip.ts';
 
@@ -19,7 +20,7 @@ function parseRequested(texts: string[], source: string): Parsed<{ family: IPFam
   const out: { family: IPFamily; ip: string }[] = [];
   for (const text of texts) {
     const ip = parseIP(text);
-    if (!ip) return { ok: false, message: `${source}: "${text}" is not an IP address` };
+    if (!ip) return { ok: false, message: `${source}: ${quote(text)} is not an IP address` };
     if (out.some((r) => r.family === ip.family)) return { ok: false, message: `${source}: more than one ${ip.family} address` };
     out.push({ family: ip.family, ip: formatIP(ip) });
   }

@@ -25,12 +25,14 @@ export const localProviderConfigSchema = z
       .array(z.enum(['InternalIP', 'ExternalIP']))
       .min(1)
       .default(['InternalIP']),
+    // Every seconds field drives a timer, so each has an upper bound well below the 2^31 ms (24.8 days)
+    // at which Node fires a timer after 1 ms instead; checks faster than 100 ms would be a busy loop.
     healthCheck: z
       .strictObject({
-        intervalSeconds: z.number().positive().default(2),
-        timeoutSeconds: z.number().positive().default(1),
-        unhealthyThreshold: z.number().int().min(1).default(2),
-        healthyThreshold: z.number().int().min(1).default(1),
+        intervalSeconds: z.number().min(0.1).max(300).default(2),
+        timeoutSeconds: z.number().min(0.1).max(120).default(1),
+        unhealthyThreshold: z.number().int().min(1).max(100).default(2),
+        healthyThreshold: z.number().int().min(1).max(100).default(1),
         /**
          * How a node is checked for Services with externalTrafficPolicy Cluster: one check per node, shared
          * by all of them. The default is kube-proxy's /healthz on 10256, which cloud-provider-gcp's shared
@@ -47,8 +49,8 @@ export const localProviderConfigSchema = z
           .prefault({}),
       })
       .prefault({}),
-    udpIdleTimeoutSeconds: z.number().positive().default(60),
-    drainGraceSeconds: z.number().nonnegative().default(30),
+    udpIdleTimeoutSeconds: z.number().positive().max(86_400).default(60),
+    drainGraceSeconds: z.number().nonnegative().max(3_600).default(30),
   })
   .superRefine((config, ctx) => {
     for (const problem of poolProblems(config.addressPools)) {

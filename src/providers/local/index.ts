@@ -1,8 +1,9 @@
 // The embedded `local` provider: VIPs from address pools, served by an in-process L4 proxy that
 // forwards to every eligible NodeIP:NodePort.
 import type { Logger } from 'pino';
+import { quoteList } from '../../error-message.ts';
 import { canonicalIP } from '../../net/cidr.ts';
-import type { ProviderDeps } from '../provider.ts';
+import type { ProviderDeps, ServiceEvents } from '../provider.ts';
 import {
   invalidService,
   ProviderError,
@@ -26,7 +27,7 @@ import { registerMetrics } from './metrics.ts';
 import { parsePools, poolContains, poolOf, poolProblems, type Pool } from './pools.ts';
 import type { FrontendGroupSpec } from './proxy-spec.ts';
 import { ProxyWorkers } from './proxy-workers.ts';
-import { planChecks, planFrontends } from './targets.ts';
+import { planChecks, planFrontends, targetAddress } from './targets.ts';
 
 /** What the provider keeps for each Service it serves. */
 interface LoadBalancerRecord {
@@ -53,6 +54,8 @@ class LocalProvider implements LoadBalancerProvider {
   private readonly table = new AllocationTable();
   private readonly records = new Map<string, LoadBalancerRecord>();
   private readonly iface: InterfaceAddresses | undefined;
+  private readonly capacityFreed: () => void;
+  private readonly events: ServiceEvents;
   private readonly health: HealthMonitor;
   /** Load balancers whose checks flipped, pushed together once the current burst of verdicts is in. */
   private readonly flipped = new Set<string>();
@@ -65,6 +68,8 @@ class LocalProvider implements LoadBalancerProvider {
     this.config = config;
     this.logger = deps.logger;
     this.pools = parsePools(config.addressPools);
+    this.capacityFreed = deps.capacityFreed;
+    this.events = deps.events;
     this.iface = config.interface !== undefined ? new InterfaceAddresses(config.interface) : undefined;
     const settings = config.healthCheck;
     this.health = new HealthMonitor(
@@ -183,7 +188,8 @@ class LocalProvider implements LoadBalancerProvider {
       ports,
       current: desired.currentIngress.flatMap((i) => (i.ip && canonicalIP(i.ip) ? [canonicalIP(i.ip)!] : [])),
     });
-    if (!result.ok) throw invalidService(result.message);
+    if (!result.ok) throw new ProviderError(result.message, { retryable: false, waitsForCapacity: result.waitsForCapacity });
+    const before = this.table.claims(owner);
     const freed = this.table.assign({ owner, service, sharingKey: options.value.sharingKey, ports, restored: false }, result.ips);
     if (freed.length > 0 || this.records.get(owner)?.live?.ips.join() !== result.ips.join()) {
       this.logger.info({ service, addresses: result.ips, freed }, 'addresses allocated');
@@ -193,6 +199,8 @@ class LocalProvider implements LoadBalancerProvider {
     const ingress = ingressFor(result.ips, desired.listeners);
     await this.serve(desired, result.ips, ingress);
     await this.unplug(freed);
+    const after = this.table.claims(owner);
+    if ([...before].some((claim) => !after.has(claim))) this.capacityFreed();
     return structuredClone(ingress);
   }
 
@@ -218,8 +226,10 @@ class LocalProvider implements LoadBalancerProvider {
       this.records.delete(owner);
       await this.workers?.remove(owner);
     }
+    const held = this.table.ipsOf(owner).length > 0;
     const freed = this.table.release(owner);
     await this.unplug(freed);
+    if (held) this.capacityFreed();
     if (b || freed.length > 0) this.logger.info({ service: serviceKey(identity), freed }, 'load balancer deleted');
   }
 
@@ -239,6 +249,7 @@ class LocalProvider implements LoadBalancerProvider {
       b.live.desired = desired;
       b.live.ips = ips;
     } else this.records.set(owner, { identity: desired.identity, ingress, live: { desired, ips } });
+    this.warnUnaddressable(desired, ips);
     const probes = planChecks(desired, ips, this.config.nodeAddressPreference, this.config.healthCheck.cluster);
     // Checks are shared: only a node (or health check port) no load balancer used before waits for a probe.
     await this.health.use(owner, probes);
@@ -263,6 +274,24 @@ class LocalProvider implements LoadBalancerProvider {
         );
       }
     });
+  }
+
+  /**
+   * Nodes with no usable address of the preferred types (none at all, or only garbage) get no traffic;
+   * without this the owner would see fewer backends and no reason.
+   */
+  private warnUnaddressable(desired: DesiredLoadBalancer, ips: string[]): void {
+    const family = parseIP(ips[0] ?? '')?.family ?? 'IPv4';
+    const preference = this.config.nodeAddressPreference;
+    const skipped = desired.targets.filter((t) => targetAddress(t, family, preference) === undefined).map((t) => t.nodeName);
+    if (skipped.length === 0) return;
+    this.events.record(
+      desired.identity,
+      'Warning',
+      'NodeWithoutAddress',
+      `${skipped.length === 1 ? 'node' : 'nodes'} ${quoteList(skipped)} ${skipped.length === 1 ? 'has' : 'have'} no valid ` +
+        `${preference.join(' or ')} address and get${skipped.length === 1 ? 's' : ''} no traffic`,
+    );
   }
 
   /** Sends the Service's current frontends, with current health, to the workers. */

@@ -1,4 +1,5 @@
 // The local provider's address pools: parsing, checks and membership.
+import { quote } from '../../error-message.ts';
 import type { IPFamily } from '../provider.ts';
 import { formatIP, parsePoolEntry, rangeContains, type IP, type IPRange } from './ip.ts';
 
@@ -19,11 +20,11 @@ export function poolProblems(pools: PoolConfig[]): string[] {
   const problems: string[] = [];
   const names = new Set<string>();
   pools.forEach((pool, i) => {
-    if (names.has(pool.name)) problems.push(`addressPools[${i}].name: duplicate pool name "${pool.name}"`);
+    if (names.has(pool.name)) problems.push(`addressPools[${i}].name: duplicate pool name ${quote(pool.name)}`);
     names.add(pool.name);
     pool.addresses.forEach((entry, j) => {
       if (!parsePoolEntry(entry)) {
-        problems.push(`addressPools[${i}].addresses[${j}]: "${entry}" is neither a CIDR nor a range "first-last" of one family`);
+        problems.push(`addressPools[${i}].addresses[${j}]: ${quote(entry)} is neither a CIDR nor a range "first-last" of one family`);
       }
     });
   });
