@@ -2,7 +2,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { ArmError, invalidReference, resourceGroupNotFound, resourceNotFound } from './errors.ts';
-import { azureReserved, cidrContains, cidrSize, intToIp, ipToInt, parseCidr, type Cidr } from './ipv4.ts';
+import { cidrContains, intToIp, ipToInt, parseCidr, type Cidr } from '../ipv4.ts';
 
 /** A JSON object as it travels on the wire. */
 export type Wire = Record<string, unknown>;
@@ -234,8 +234,8 @@ export class NetworkState {
 
   private nextPublicIp(): string {
     const used = new Set(this.list('publicIPAddresses').map((p) => str(p.properties['ipAddress'])));
-    for (let i = 0; i < cidrSize(this.publicPool); i++) {
-      const candidate = intToIp(this.publicPool.base + ((this.publicNext + i) % cidrSize(this.publicPool)));
+    for (let i = 0; i < this.publicPool.size; i++) {
+      const candidate = intToIp(this.publicPool.base + ((this.publicNext + i) % this.publicPool.size));
       if (!used.has(candidate) && !candidate.endsWith('.0') && !candidate.endsWith('.255')) {
         this.publicNext += i + 1;
         return candidate;
@@ -464,7 +464,7 @@ export class NetworkState {
       const kept = ipToInt(str(beforeProps['privateIPAddress']) ?? '');
       let chosen: number | undefined;
       if (kept !== undefined && lower(refId(beforeProps['subnet'])) === subnetId && !taken.has(kept)) chosen = kept;
-      for (let ip = subnet.base; chosen === undefined && ip < subnet.base + cidrSize(subnet); ip++) {
+      for (let ip = subnet.base; chosen === undefined && ip < subnet.base + subnet.size; ip++) {
         if (!azureReserved(subnet, ip) && !taken.has(ip)) chosen = ip;
       }
       if (chosen === undefined) {
@@ -663,4 +663,10 @@ export class NetworkState {
       else delete nsg.properties['subnets'];
     }
   }
+}
+
+/** Azure keeps the network address, the next three (gateway, DNS) and the broadcast address of every subnet. */
+function azureReserved(cidr: Cidr, ip: number): boolean {
+  const offset = ip - cidr.base;
+  return offset < 4 || offset === cidr.size - 1;
 }

@@ -11,7 +11,7 @@ import {
   notFound,
   OperationFailure,
 } from './errors.ts';
-import { cidrContains, intToIp, ipToInt, parseCidr, subnetReserved, type Cidr } from './ipv4.ts';
+import { cidrContains, intToIp, ipToInt, parseCidr, type Cidr } from '../ipv4.ts';
 
 /** A JSON object as it travels on the wire. */
 export type Wire = Record<string, unknown>;
@@ -1299,4 +1299,10 @@ function checkFingerprint(current: unknown, sent: unknown, required: boolean): v
     return;
   }
   if (sent !== current) throw required ? labelFingerprintMismatch() : fingerprintMismatch();
+}
+
+/** A VPC subnetwork keeps its first two and last two addresses (network, gateway, and two at the top). */
+function subnetReserved(cidr: Cidr, ip: number): boolean {
+  const offset = ip - cidr.base;
+  return offset < 2 || offset >= cidr.size - 2;
 }

@@ -1,4 +1,4 @@
-// IPv4 arithmetic for the GCE fake's subnetwork and external address pools (the fake models IPv4 only).
+// IPv4 arithmetic for the cloud fakes' subnet and public address pools (the fakes model IPv4 only).
 
 export interface Cidr {
   readonly base: number;
@@ -25,17 +25,11 @@ export function parseCidr(text: string): Cidr {
   const [ip, bitsText] = text.split('/');
   const address = ipToInt(ip ?? '');
   const bits = Number(bitsText);
-  if (address === undefined || !Number.isInteger(bits) || bits < 8 || bits > 30) throw new Error(`bad CIDR ${text}`);
+  if (address === undefined || !Number.isInteger(bits) || bits < 0 || bits > 32) throw new Error(`bad CIDR ${text}`);
   const size = 2 ** (32 - bits);
   return { base: address - (address % size), size, text };
 }
 
 export function cidrContains(cidr: Cidr, ip: number): boolean {
   return ip >= cidr.base && ip < cidr.base + cidr.size;
-}
-
-/** A VPC subnetwork keeps its first two and last two addresses (network, gateway, and two at the top). */
-export function subnetReserved(cidr: Cidr, ip: number): boolean {
-  const offset = ip - cidr.base;
-  return offset < 2 || offset >= cidr.size - 2;
 }
