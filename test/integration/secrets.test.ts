@@ -61,7 +61,7 @@ describe('credentials never leak', () => {
     dir = mkdtempSync(join(tmpdir(), 'slc-secrets-'));
     // The deploy manifests' ClusterRole, bound to a ServiceAccount whose token is in the kubeconfig.
     const rbac = plane().kubeConfig.makeApiClient(RbacAuthorizationV1Api);
-    const role = parse(readFileSync(new URL('../../deploy/clusterrole.yaml', import.meta.url), 'utf8')) as V1ClusterRole;
+    const role = parse(readFileSync(new URL('../../deploy/base/clusterrole.yaml', import.meta.url), 'utf8')) as V1ClusterRole;
     role.metadata = { name: SA_NAME };
     await rbac.createClusterRole({ body: role });
     await rbac.createClusterRoleBinding({
