@@ -28,6 +28,7 @@ import { Annotations, parseAwsAnnotations, type AwsServiceOptions } from './anno
 import { AwsApi } from './api.ts';
 import { applyActions, stateFromObserved, stateOfTargetGroups, type AppliedListener, type ApplyContext } from './apply.ts';
 import type { AwsProviderConfig } from './config.ts';
+import { findLegacyClassicElb, legacyClassicElbMessage } from './classic-elb.ts';
 import { buildDesiredNlb, resolveScheme } from './desired.ts';
 import { toProviderError } from './errors.ts';
 import { Inventory, type OwnedResource } from './inventory.ts';
@@ -94,6 +95,8 @@ export class AwsNlbProvider implements LoadBalancerProvider {
   readonly #inventory: Inventory;
   readonly #synced = new Map<string, SyncedState>();
   readonly #events: ProviderDeps['events'];
+  /** Service UIDs already checked for a Classic ELB cloud-provider-aws left: one look-up (and Warning) per run. */
+  readonly #classicChecked = new Set<string>();
 
   constructor(config: AwsProviderConfig, deps: ProviderDeps) {
     this.#config = config;
@@ -189,6 +192,7 @@ export class AwsNlbProvider implements LoadBalancerProvider {
       // A full sync may change anything, targets included.
       changes.targets = true;
       const ingress = await this.#fullSync(identity, nlb, options.eipAllocations ?? [], nodeSecurityGroupIds, specKey, targetsKey);
+      await this.#reportLegacyClassicElb(identity);
       this.#logger.info(
         { service: serviceKey(identity), durationMs: Math.round(performance.now() - started) },
         'load balancer in sync (full read)',
@@ -235,6 +239,25 @@ export class AwsNlbProvider implements LoadBalancerProvider {
         'Warning',
         'UnsupportedAnnotation',
         `ignored: ${Annotations.targetNodeLabels} needs node labels, which the controller does not pass to providers; every eligible node is a target`,
+      );
+    }
+  }
+
+  /**
+   * A Classic ELB cloud-provider-aws left for the Service gets a Warning with the commands that remove it:
+   * this provider makes NLBs only, and deleting it would cut off the clients still using its DNS name. A
+   * failed look-up only logs (the NLB is in sync) and is tried again at the next full sync.
+   */
+  async #reportLegacyClassicElb(identity: LoadBalancerIdentity): Promise<void> {
+    if (this.#classicChecked.has(identity.uid)) return;
+    try {
+      const elb = await findLegacyClassicElb(this.#api, identity);
+      this.#classicChecked.add(identity.uid);
+      if (elb) this.#events.record(identity, 'Warning', 'LegacyClassicLoadBalancer', legacyClassicElbMessage(elb, this.#config.region));
+    } catch (err) {
+      this.#logger.warn(
+        { service: serviceKey(identity), err: toProviderError(err, 'looking for a Classic ELB').message },
+        'could not check for a Classic ELB left by cloud-provider-aws; trying again at the next full sync',
       );
     }
   }
@@ -354,6 +377,7 @@ export class AwsNlbProvider implements LoadBalancerProvider {
       await this.#inventory.ensureLoaded();
       const remembered = [...(this.#synced.get(identity.uid)?.targetGroups ?? [])].map(([name, arn]) => ({ arn, name }));
       this.#synced.delete(identity.uid);
+      this.#classicChecked.delete(identity.uid);
       const known = [...this.#inventory.targetGroups.groupsOf(identity.uid), ...remembered];
       const observed = await observeDeletion(this.#api, identity, {
         vpcId: this.#config.vpcId,
