@@ -154,6 +154,16 @@ describe('aws annotations', () => {
       role: 'edge',
       zone: 'a',
     });
+    // As cloud-provider-aws: "key" and "key=" ask for the label with any value.
+    assert.deepEqual(
+      parseAwsAnnotations({ [Annotations.targetNodeLabels]: 'node-role.kubernetes.io/edge, example.com/pool=' }).targetNodeLabels,
+      { 'node-role.kubernetes.io/edge': '', 'example.com/pool': '' },
+    );
+    rejects({ [Annotations.targetNodeLabels]: 'role=edge,,zone=a' }, Annotations.targetNodeLabels);
+    rejects({ [Annotations.targetNodeLabels]: 'bad key=x' }, Annotations.targetNodeLabels);
+    rejects({ [Annotations.targetNodeLabels]: 'Example.com/pool=x' }, Annotations.targetNodeLabels);
+    rejects({ [Annotations.targetNodeLabels]: 'role=edge node' }, Annotations.targetNodeLabels);
+    rejects({ [Annotations.targetNodeLabels]: `role=${'x'.repeat(64)}` }, Annotations.targetNodeLabels);
   });
 
   test('TLS: certificates, ports, policies, backend protocol', () => {

@@ -2,6 +2,7 @@
 // provider. Parsing is strict: a value we do not understand is an error that names the annotation (shown
 // as a Warning event), never a silent default.
 
+import { quote } from '../../error-message.ts';
 import { invalidService, type ProviderError } from '../provider.ts';
 import { ipFamily } from '../../net/cidr.ts';
 import type { HealthCheckProtocol, Scheme } from './model.ts';
@@ -97,6 +98,7 @@ export interface AwsServiceOptions {
   /** aws-load-balancer-name: the NLB's name instead of the default a<uid>. */
   name?: string;
   targetType: TargetType;
+  /** Only nodes with all these labels are targets; an empty value asks for the key with any value. */
   targetNodeLabels?: Record<string, string>;
   tls?: TlsOptions;
   /** IDs or Name tags of security groups to attach instead of creating one. */
@@ -260,8 +262,34 @@ function parseTls(annotations: Record<string, string>): TlsOptions | undefined {
   return tls;
 }
 
-function parseStringMap(annotation: string, value: string): Record<string, string> {
-  return Object.fromEntries(parseKeyValues(annotation, value));
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function isLabelKey(key: string): boolean {
+  const slash = key.indexOf('/');
+  if (slash < 0) return LABEL_NAME.test(key);
+  const prefix = key.slice(0, slash);
+  return prefix.length <= 253 && LABEL_PREFIX.test(prefix) && LABEL_NAME.test(key.slice(slash + 1));
+}
+
+/**
+ * "k=v,k2=v2" as cloud-provider-aws reads it: "k" and "k=" ask for the key with any value. Keys and values
+ * must be valid label keys and values, since any other would silently match no node.
+ */
+function parseNodeLabels(value: string): Record<string, string> {
+  const annotation = Annotations.targetNodeLabels;
+  const labels: Record<string, string> = {};
+  for (const item of parseList(annotation, value)) {
+    const eq = item.indexOf('=');
+    const key = (eq < 0 ? item : item.slice(0, eq)).trim();
+    const labelValue = eq < 0 ? '' : item.slice(eq + 1).trim();
+    const expected = 'comma-separated node labels (key=value, or key for any value)';
+    if (!isLabelKey(key)) throw bad(annotation, value, `${expected}; ${quote(key)} is not a label key`);
+    if (labelValue !== '' && !LABEL_NAME.test(labelValue))
+      throw bad(annotation, value, `${expected}; ${quote(labelValue)} is not a label value`);
+    labels[key] = labelValue;
+  }
+  return labels;
 }
 
 /** Target group attributes a Network Load Balancer accepts, with what each value may be. */
@@ -394,7 +422,7 @@ export function parseAwsAnnotations(annotations: Record<string, string>): AwsSer
     options.targetType = v;
   }
   const labels = annotations[Annotations.targetNodeLabels];
-  if (labels !== undefined) options.targetNodeLabels = parseStringMap(Annotations.targetNodeLabels, labels);
+  if (labels !== undefined) options.targetNodeLabels = parseNodeLabels(labels);
   const tls = parseTls(annotations);
   if (tls) options.tls = tls;
   const sgs = annotations[Annotations.securityGroups];

@@ -14,7 +14,7 @@ import type {
   TargetGroupProtocol,
 } from './model.ts';
 import { assertLoadBalancerName, securityGroupName, targetGroupName } from './names.ts';
-import { selectTargetIps, targetRefs } from './targets.ts';
+import { nodesWithLabels, selectTargetIps, targetRefs } from './targets.ts';
 
 export interface NlbContext {
   clusterName: string;
@@ -228,7 +228,8 @@ export function buildDesiredNlb(desired: DesiredLoadBalancer, options: AwsServic
   }
   const groups = groupListeners(desired.listeners);
   const { targetType, tls } = options;
-  const ids = targetType === 'instance' ? instanceIds(desired.targets) : selectTargetIps(desired.targets, ctx.nodeAddressPreference);
+  const nodes = options.targetNodeLabels ? nodesWithLabels(desired.targets, options.targetNodeLabels) : desired.targets;
+  const ids = targetType === 'instance' ? instanceIds(nodes) : selectTargetIps(nodes, ctx.nodeAddressPreference);
   const terminated = tls ? tlsPorts(groups, tls) : new Set<number>();
 
   const targetGroups = new Map<string, DesiredTargetGroup>();

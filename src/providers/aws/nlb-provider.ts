@@ -7,11 +7,12 @@
 // else - a changed Service, a vanished load balancer or listener, a restart, or fullVerifySeconds since
 // the last full read - takes the full path: read everything, plan, apply. Drift that leaves the listeners
 // intact (a target deregistered by hand, an edited health check, tags, security group rules) is therefore
-// repaired at the next full read, not at every resync; node changes always diff against
-// DescribeTargetHealth.
+// repaired at the next full read, not at every resync. A node change that changes the Service's targets
+// diffs them against DescribeTargetHealth; one that does not (another node's labels) makes no call.
 
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import { quoteList } from '../../error-message.ts';
 import {
   invalidService,
   serviceKey,
@@ -32,6 +33,7 @@ import { findLegacyClassicElb, legacyClassicElbMessage } from './classic-elb.ts'
 import { buildDesiredNlb, resolveScheme } from './desired.ts';
 import { toProviderError } from './errors.ts';
 import { Inventory, type OwnedResource } from './inventory.ts';
+import { nodesWithLabels } from './targets.ts';
 import type { Action, DesiredNlb, ObservedListener } from './model.ts';
 import { NetworkInfo } from './network.ts';
 import {
@@ -146,14 +148,17 @@ export class AwsNlbProvider implements LoadBalancerProvider {
     return changes.targets;
   }
 
-  async #sync(desired: DesiredLoadBalancer, readTargetsNow: boolean, changes = { targets: false }): Promise<IngressStatus[]> {
+  async #sync(desired: DesiredLoadBalancer, hostUpdate: boolean, changes = { targets: false }): Promise<IngressStatus[]> {
     const { identity } = desired;
     const started = performance.now();
     try {
       const options = parseAwsAnnotations(desired.annotations);
-      if (options.type !== 'nlb' && !this.#config.claimExternalType) return await this.#standDown(desired, options.type, readTargetsNow);
+      if (options.type !== 'nlb' && !this.#config.claimExternalType) return await this.#standDown(desired, options.type, hostUpdate);
       // A host update repeats what the last ensure said; the ensure (a Service change) is what announces.
-      if (!readTargetsNow) this.#warnUnsupported(identity, options);
+      if (!hostUpdate) {
+        this.#warnUnsupported(identity, options);
+        this.#warnNoMatchingNodes(desired, options);
+      }
       const scheme = resolveScheme(options, this.#config.scheme);
       const manageBackend = options.manageBackendRules ?? options.securityGroups === undefined;
       if (options.securityGroups && manageBackend) {
@@ -181,12 +186,10 @@ export class AwsNlbProvider implements LoadBalancerProvider {
 
       const synced = this.#synced.get(identity.uid);
       const fresh = synced !== undefined && Date.now() - synced.verifiedAt < this.#config.fullVerifySeconds * 1000;
-      if (
-        synced &&
-        fresh &&
-        synced.specKey === specKey &&
-        (await this.#quickCheck(identity, synced, nlb, targetsKey, readTargetsNow, changes))
-      ) {
+      // A node change that leaves this Service's targets as they are (another node's labels, an address of
+      // a type not used, a node target-node-labels leaves out) has nothing to do here: no call.
+      if (hostUpdate && synced && fresh && synced.specKey === specKey && synced.targetsKey === targetsKey) return synced.ingress;
+      if (synced && fresh && synced.specKey === specKey && (await this.#quickCheck(identity, synced, nlb, targetsKey, changes))) {
         return synced.ingress;
       }
       // A full sync may change anything, targets included.
@@ -233,14 +236,19 @@ export class AwsNlbProvider implements LoadBalancerProvider {
         `ignored: this provider does not implement ${options.unsupported.join(', ')} (see the AWS provider README)`,
       );
     }
-    if (options.targetNodeLabels) {
-      this.#events.record(
-        identity,
-        'Warning',
-        'UnsupportedAnnotation',
-        `ignored: ${Annotations.targetNodeLabels} needs node labels, which the controller does not pass to providers; every eligible node is a target`,
-      );
-    }
+  }
+
+  /** target-node-labels that no eligible node matches leave the NLB without targets: worth a word. */
+  #warnNoMatchingNodes(desired: DesiredLoadBalancer, options: AwsServiceOptions): void {
+    const selector = options.targetNodeLabels;
+    if (!selector || desired.targets.length === 0 || nodesWithLabels(desired.targets, selector).length > 0) return;
+    const labels = Object.entries(selector).map(([key, value]) => (value === '' ? key : `${key}=${value}`));
+    this.#events.record(
+      desired.identity,
+      'Warning',
+      'NoMatchingNodes',
+      `none of the ${desired.targets.length} eligible nodes has every label in ${Annotations.targetNodeLabels} (${quoteList(labels)}); the load balancer has no targets`,
+    );
   }
 
   /**
@@ -262,13 +270,12 @@ export class AwsNlbProvider implements LoadBalancerProvider {
     }
   }
 
-  /** One DescribeListeners; then, only if the node set changed (or a host update asks), the targets. */
+  /** One DescribeListeners; then, only if the targets changed, DescribeTargetHealth per group and the diff. */
   async #quickCheck(
     identity: LoadBalancerIdentity,
     synced: SyncedState,
     nlb: DesiredNlb,
     targetsKey: string,
-    readTargetsNow: boolean,
     changes: { targets: boolean },
   ): Promise<boolean> {
     const listeners = await readListeners(this.#api, synced.loadBalancerArn);
@@ -280,7 +287,7 @@ export class AwsNlbProvider implements LoadBalancerProvider {
       this.#logger.warn({ service: serviceKey(identity) }, 'listeners changed behind our back; repairing');
       return false;
     }
-    if (readTargetsNow || synced.targetsKey !== targetsKey) {
+    if (synced.targetsKey !== targetsKey) {
       const ctx = this.#applyContext(identity);
       const state = stateOfTargetGroups(synced.targetGroups);
       for (const tg of nlb.targetGroups) {
