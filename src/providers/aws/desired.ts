@@ -1,5 +1,6 @@
 // DesiredLoadBalancer (cloud-agnostic) + AWS options + resolved network facts -> DesiredNlb. Pure.
 
+import { quote } from '../../error-message.ts';
 import { invalidService, ownershipTags, serviceKey, type DesiredLoadBalancer, type Listener, type Target } from '../provider.ts';
 import { Annotations, type AwsServiceOptions, type TlsOptions } from './annotations.ts';
 import type {
@@ -169,7 +170,7 @@ function tlsPorts(groups: PortGroup[], tls: TlsOptions): Set<number> {
   const ports = new Set<number>();
   for (const item of tls.ports) {
     const g = groups.find((x) => String(x.port) === item || x.names.includes(item));
-    if (!g) throw invalidService(`annotation ${Annotations.sslPorts}: the Service has no port "${item}"`);
+    if (!g) throw invalidService(`annotation ${Annotations.sslPorts}: the Service has no port ${quote(item)}`);
     ports.add(g.port);
   }
   return ports;
