@@ -20,7 +20,7 @@ export interface LegacyClassicElb {
  * (KubernetesCluster=<cluster> in old versions). The name already carries the Service's UID, so either tag
  * is enough; a Service name tag naming another Service is not this Service's.
  */
-export function leftByCloudProviderAws(tags: Record<string, string>, identity: LoadBalancerIdentity): boolean {
+function leftByCloudProviderAws(tags: Record<string, string>, identity: LoadBalancerIdentity): boolean {
   const service = tags['kubernetes.io/service-name'];
   if (service !== undefined) return service === serviceKey(identity);
   return tags[`kubernetes.io/cluster/${identity.clusterName}`] !== undefined || tags['KubernetesCluster'] === identity.clusterName;
@@ -45,7 +45,10 @@ export async function findLegacyClassicElb(api: AwsApi, identity: LoadBalancerId
   return { name: identity.lbName, dnsName: found.DNSName ?? '' };
 }
 
-/** The Warning's text: what is left, that nothing here deletes it, and how to remove it (cloud-provider-aws's own order). */
+/**
+ * The Warning's text (well under the 1024 characters an Event keeps): what is left, that nothing here
+ * deletes it, and how to remove it; the group goes last, since AWS refuses to delete one still in use.
+ */
 export function legacyClassicElbMessage(elb: LegacyClassicElb, region: string): string {
   const group = `k8s-elb-${elb.name}`;
   return (
