@@ -22,6 +22,8 @@ function capturingLogger(): { logger: pino.Logger; records: LogRecord[] } {
   return { logger, records };
 }
 
+const NO_LIMITS = { maxConnections: 0, maxBufferedBytes: 2 ** 40 };
+
 function spec(key: string, port: number): FrontendGroupSpec {
   return {
     key,
@@ -31,6 +33,9 @@ function spec(key: string, port: number): FrontendGroupSpec {
     affinity: 'None',
     drainGraceMs: 0,
     udpIdleMs: 1_000,
+    udpMaxFlows: 0,
+    maxConnectionsPerListener: 0,
+    idleTimeoutMs: 0,
   };
 }
 
@@ -56,7 +61,7 @@ function workerIn(workers: ProxyWorkers, index: number): Worker {
 
 test('an apply that throws in the worker comes back as an error, and the worker carries on', async () => {
   const { logger, records } = capturingLogger();
-  const workers = new ProxyWorkers(1, logger);
+  const workers = new ProxyWorkers(1, logger, NO_LIMITS);
   try {
     const broken = { ...spec('broken', 1), frontends: null } as unknown as FrontendGroupSpec;
     const errors = await workers.apply(broken);
@@ -82,7 +87,7 @@ test('an apply that throws in the worker comes back as an error, and the worker 
 
 test('a worker that dies is replaced after a growing delay, serves its balancers again, and logs what it cannot bind', async () => {
   const { logger, records } = capturingLogger();
-  const workers = new ProxyWorkers(1, logger);
+  const workers = new ProxyWorkers(1, logger, NO_LIMITS);
   let blocker: Server | undefined;
   try {
     const port = await freePort();
