@@ -23,13 +23,13 @@
 #define NAPI_VERSION 8
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <node_api.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -640,7 +640,7 @@ static void tick(engine *e, int64_t now) {
         for (int i = 0; i < fe->ncurrent; i++) close_idle(e, fe->current[i], fe->idle_ms);
         for (backend *b = fe->retired; b; b = b->next_retired) close_idle(e, b, fe->idle_ms);
       }
-      watch_idle |= fe->live > 0;
+      watch_idle = 1;
     }
     for (backend **bl = &fe->retired; *bl;) {
       backend *b = *bl;
