@@ -19,7 +19,8 @@ const plain: FrontendSettings = { sourceRanges: [], affinity: 'None', drainGrace
 const NO_LIMITS = { maxConnections: 0, maxBufferedBytes: 2 ** 40 };
 
 async function listen(server: Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // Node's default backlog (511) would drop the SYNs of a flood the proxy passes on while this thread is busy.
+  await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve));
   return (server.address() as AddressInfo).port;
 }
 
