@@ -88,23 +88,26 @@ test('an informer backs off while watches fail, and starts over after one delive
     },
   });
   await informer.start();
+  // Conditions are "at least": the informer goes on to its next step without waiting for the test, so a
+  // loaded machine may poll only after a count has moved past an exact value.
   const until = async (what: () => boolean) => {
     while (!what()) await new Promise((resolve) => setTimeout(resolve, 5));
   };
   // Five failures, then a watch that delivers an event before it is cut: the next delay starts over.
-  await until(() => delays.length === 6);
+  await until(() => delays.length >= 6);
   // A failure (2 ms), then a watch that stays up a minute (on the informer's clock) before it is cut:
   // seven failures and two watches up so far.
-  await until(() => clockReads === 9);
+  await until(() => clockReads >= 9);
   now += 60_000;
   open!.socket?.destroy();
   // Then a watch cut at once, without an event: not healthy, so the backoff goes on from there.
-  await until(() => clockReads === 11);
+  await until(() => clockReads >= 11);
   open!.socket?.destroy();
-  await until(() => delays.length === 10);
+  await until(() => delays.length >= 10);
   await informer.stop();
   await client.close();
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  assert.deepEqual(delays, [1, 2, 4, 8, 8, 1, 2, 1, 2, 4]);
+  // The script ends in failures, so more delays may follow the ten it describes.
+  assert.deepEqual(delays.slice(0, 10), [1, 2, 4, 8, 8, 1, 2, 1, 2, 4]);
 });
