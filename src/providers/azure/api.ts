@@ -2,16 +2,12 @@
 // metrics and logs. The SDK's own retry policy is off (maxRetries 0), so every attempt is visible here.
 
 import type { LoadBalancer, NetworkManagementClient, NetworkSecurityGroup, PublicIPAddress, Subnet } from '@azure/arm-network';
-import pRetry from 'p-retry';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { AzureProviderConfig } from './config.ts';
 import { classifyFailure, isRetryableFailure, retryAfterMs, armCode } from './errors.ts';
+import { cloudCall, registeredMetric } from '../cloud-call.ts';
 import { type Clock, RateBudget, realClock } from '../rate-budget.ts';
-
-function metric<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
-}
 
 export interface AzureApiDeps {
   registry: Registry;
@@ -48,7 +44,7 @@ export class AzureApi {
     this.#clock = deps.clock ?? realClock;
     // ARM throttles writes per subscription (1200 an hour by default), shared by everything in it.
     this.#budget = new RateBudget(config.writesPerHour / 3600, this.#clock, config.writeBurst);
-    this.#calls = metric(
+    this.#calls = registeredMetric(
       deps.registry,
       'service_lb_azure_api_calls_total',
       () =>
@@ -59,7 +55,7 @@ export class AzureApi {
           registers: [deps.registry],
         }),
     );
-    this.#duration = metric(
+    this.#duration = registeredMetric(
       deps.registry,
       'service_lb_azure_api_call_duration_seconds',
       () =>
@@ -71,7 +67,7 @@ export class AzureApi {
           registers: [deps.registry],
         }),
     );
-    this.#lbPuts = metric(
+    this.#lbPuts = registeredMetric(
       deps.registry,
       'service_lb_azure_load_balancer_puts_total',
       () =>
@@ -142,41 +138,27 @@ export class AzureApi {
     );
   }
 
-  async #call<T>(operation: string, write: boolean, send: () => Promise<T>): Promise<T> {
-    return pRetry(
-      async () => {
-        if (write) await this.#budget.acquire();
-        const stop = this.#duration.startTimer({ operation });
-        try {
-          const out = await send();
-          this.#calls.inc({ operation, outcome: 'success' });
-          return out;
-        } catch (err) {
-          this.#calls.inc({ operation, outcome: classifyFailure(err) });
-          throw err;
-        } finally {
-          stop();
-        }
+  #call<T>(operation: string, write: boolean, send: () => Promise<T>): Promise<T> {
+    return cloudCall(send, {
+      labels: { operation },
+      calls: this.#calls,
+      duration: this.#duration,
+      retry: this.#config,
+      budget: write ? this.#budget : undefined,
+      failure: (err) => {
+        const kind = classifyFailure(err);
+        // The budget is for writes per hour; a throttled call waits out Retry-After instead.
+        return { outcome: kind, retry: isRetryableFailure(kind), backOff: false };
       },
-      {
-        retries: this.#config.maxRetries,
-        factor: 2,
-        minTimeout: this.#config.retryBaseDelayMs,
-        maxTimeout: this.#config.retryMaxDelayMs,
-        randomize: true,
-        shouldRetry: ({ error }) => isRetryableFailure(classifyFailure(error)),
-        onFailedAttempt: async ({ error, attemptNumber, retriesLeft, retryDelay }) => {
-          const kind = classifyFailure(error);
-          if (!isRetryableFailure(kind) || retriesLeft === 0) return;
-          const after = retryAfterMs(error);
-          this.#logger.warn(
-            { operation, attempt: attemptNumber, error: armCode(error) ?? kind, retryInMs: (after ?? 0) + retryDelay },
-            'ARM call failed, retrying',
-          );
-          // ARM said when to come back: wait that long before p-retry's own (short) backoff.
-          if (after !== undefined) await this.#clock.sleep(after);
-        },
+      beforeRetry: async (err, attempt, retryDelay) => {
+        const after = retryAfterMs(err);
+        this.#logger.warn(
+          { operation, attempt, error: armCode(err) ?? classifyFailure(err), retryInMs: (after ?? 0) + retryDelay },
+          'ARM call failed, retrying',
+        );
+        // ARM said when to come back: wait that long before p-retry's own (short) backoff.
+        if (after !== undefined) await this.#clock.sleep(after);
       },
-    );
+    });
   }
 }
