@@ -3,10 +3,10 @@
 
 import type { LoadBalancer, NetworkManagementClient, NetworkSecurityGroup, PublicIPAddress, Subnet } from '@azure/arm-network';
 import type { Logger } from 'pino';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { AzureProviderConfig } from './config.ts';
 import { classifyFailure, isRetryableFailure, retryAfterMs, armCode } from './errors.ts';
-import { cloudCall, registeredMetric } from '../cloud-call.ts';
+import { type CallMetrics, callMetrics, cloudCall, registeredMetric } from '../cloud-call.ts';
 import { type Clock, RateBudget, realClock } from '../rate-budget.ts';
 
 export interface AzureApiDeps {
@@ -33,8 +33,7 @@ export class AzureApi {
   readonly #logger: Logger;
   readonly #budget: RateBudget;
   readonly #clock: Clock;
-  readonly #calls: Counter<'operation' | 'outcome'>;
-  readonly #duration: Histogram<'operation'>;
+  readonly #metrics: CallMetrics<'operation'>;
   readonly #lbPuts: Counter<'load_balancer'>;
 
   constructor(client: NetworkManagementClient, config: AzureProviderConfig, deps: AzureApiDeps) {
@@ -44,29 +43,15 @@ export class AzureApi {
     this.#clock = deps.clock ?? realClock;
     // ARM throttles writes per subscription (1200 an hour by default), shared by everything in it.
     this.#budget = new RateBudget(config.writesPerHour / 3600, this.#clock, config.writeBurst);
-    this.#calls = registeredMetric(
-      deps.registry,
-      'service_lb_azure_api_calls_total',
-      () =>
-        new Counter({
-          name: 'service_lb_azure_api_calls_total',
-          help: 'ARM calls (every attempt) by operation and outcome (success, throttled, server_error, network_error, precondition_failed, not_found, client_error).',
-          labelNames: ['operation', 'outcome'],
-          registers: [deps.registry],
-        }),
-    );
-    this.#duration = registeredMetric(
-      deps.registry,
-      'service_lb_azure_api_call_duration_seconds',
-      () =>
-        new Histogram({
-          name: 'service_lb_azure_api_call_duration_seconds',
-          help: 'Duration of one ARM call attempt including long-running operation polling, excluding time waiting for the write budget.',
-          labelNames: ['operation'],
-          buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
-          registers: [deps.registry],
-        }),
-    );
+    this.#metrics = callMetrics(deps.registry, {
+      prefix: 'service_lb_azure_api',
+      labelNames: ['operation'],
+      callsHelp:
+        'ARM calls (every attempt) by operation and outcome (success, throttled, server_error, network_error, precondition_failed, not_found, client_error).',
+      durationHelp:
+        'Duration of one ARM call attempt including long-running operation polling, excluding time waiting for the write budget.',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    });
     this.#lbPuts = registeredMetric(
       deps.registry,
       'service_lb_azure_load_balancer_puts_total',
@@ -141,8 +126,7 @@ export class AzureApi {
   #call<T>(operation: string, write: boolean, send: () => Promise<T>): Promise<T> {
     return cloudCall(send, {
       labels: { operation },
-      calls: this.#calls,
-      duration: this.#duration,
+      metrics: this.#metrics,
       retry: this.#config,
       budget: write ? this.#budget : undefined,
       failure: (err) => {

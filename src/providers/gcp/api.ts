@@ -21,8 +21,8 @@ import {
 } from '@google-cloud/compute';
 import { compute, type compute_v1 } from '@googleapis/compute';
 import type { Logger } from 'pino';
-import { Counter, Histogram, type Registry } from 'prom-client';
-import { cloudCall, type FailedAttempt, registeredMetric } from '../cloud-call.ts';
+import type { Registry } from 'prom-client';
+import { type CallMetrics, callMetrics, cloudCall, type FailedAttempt } from '../cloud-call.ts';
 import { RateBudget } from '../rate-budget.ts';
 import type { GcpProviderConfig } from './config.ts';
 import { classifyFailure, isRetryableFailure, OperationError, reasons } from './errors.ts';
@@ -58,37 +58,6 @@ export interface GcpApiDeps {
   registry: Registry;
   logger: Logger;
   authClient?: AuthClient;
-}
-
-function counter(registry: Registry): Counter<'operation' | 'outcome'> {
-  const name = 'service_lb_gcp_api_calls_total';
-  return registeredMetric(
-    registry,
-    name,
-    () =>
-      new Counter({
-        name,
-        help: 'Compute API calls (every attempt, operation waits included) by operation and outcome (success, throttled, server_error, network_error, client_error).',
-        labelNames: ['operation', 'outcome'],
-        registers: [registry],
-      }),
-  );
-}
-
-function histogram(registry: Registry): Histogram<'operation'> {
-  const name = 'service_lb_gcp_api_call_duration_seconds';
-  return registeredMetric(
-    registry,
-    name,
-    () =>
-      new Histogram({
-        name,
-        help: 'Duration of one Compute API call attempt, excluding time spent waiting for the rate budget.',
-        labelNames: ['operation'],
-        buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
-        registers: [registry],
-      }),
-  );
 }
 
 /** Compute's failures as the retry loop reads them. */
@@ -135,8 +104,7 @@ export class GcpApi {
   readonly #budget: RateBudget;
   readonly #config: GcpProviderConfig;
   readonly #logger: Logger;
-  readonly #calls: Counter<'operation' | 'outcome'>;
-  readonly #duration: Histogram<'operation'>;
+  readonly #metrics: CallMetrics<'operation'>;
 
   constructor(config: GcpProviderConfig, deps: GcpApiDeps) {
     // Credentials: the injected client, or Application Default Credentials found by google-auth-library.
@@ -181,8 +149,14 @@ export class GcpApi {
     this.#budget = new RateBudget(config.callsPerSecond);
     this.#config = config;
     this.#logger = deps.logger;
-    this.#calls = counter(deps.registry);
-    this.#duration = histogram(deps.registry);
+    this.#metrics = callMetrics(deps.registry, {
+      prefix: 'service_lb_gcp_api',
+      labelNames: ['operation'],
+      callsHelp:
+        'Compute API calls (every attempt, operation waits included) by operation and outcome (success, throttled, server_error, network_error, client_error).',
+      durationHelp: 'Duration of one Compute API call attempt, excluding time spent waiting for the rate budget.',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
+    });
   }
 
   /** A read (or any call that returns no operation), retried when Compute or the network says so. */
@@ -191,8 +165,7 @@ export class GcpApi {
     const legacy: LegacyCallOptions = { retry: false, timeout: this.#config.requestTimeoutMs };
     return cloudCall(() => send(options, legacy), {
       labels: { operation },
-      calls: this.#calls,
-      duration: this.#duration,
+      metrics: this.#metrics,
       retry: this.#config,
       budget: this.#budget,
       failure: failedAttempt,
