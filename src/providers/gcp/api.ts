@@ -9,6 +9,7 @@ import {
   HealthChecksClient,
   InstanceGroupsClient,
   NetworkEndpointGroupsClient,
+  NetworksClient,
   RegionBackendServicesClient,
   RegionHealthChecksClient,
   RegionOperationsClient,
@@ -73,6 +74,7 @@ export interface Clients {
   healthChecks: HealthChecksClient;
   instanceGroups: InstanceGroupsClient;
   networkEndpointGroups: NetworkEndpointGroupsClient;
+  networks: NetworksClient;
   regionBackendServices: RegionBackendServicesClient;
   regionHealthChecks: RegionHealthChecksClient;
   regionTargetTcpProxies: RegionTargetTcpProxiesClient;
@@ -122,6 +124,7 @@ export class GcpApi {
       healthChecks: new HealthChecksClient(options),
       instanceGroups: new InstanceGroupsClient(options),
       networkEndpointGroups: new NetworkEndpointGroupsClient(options),
+      networks: new NetworksClient(options),
       regionBackendServices: new RegionBackendServicesClient(options),
       regionHealthChecks: new RegionHealthChecksClient(options),
       regionTargetTcpProxies: new RegionTargetTcpProxiesClient(options),
