@@ -577,7 +577,7 @@ describe('gcp provider, readiness', () => {
     assert.equal(refused.length, 1, 'the other reads would fail the same way: not made');
     assert.match(
       refused[0]!,
-      /^reading region us-central1 \(provider\.gcp\.region\) of project \S+ \(provider\.gcp\.project\); check the credentials .*provider\.gcp\.apiEndpoint: 401 autherror: .*invalid authentication credentials/,
+      /^reading region us-central1 \(provider\.gcp\.region\) of project \S+ \(provider\.gcp\.project\); check the credentials .*provider\.gcp\.apiEndpoint: 401 .*invalid authentication credentials/,
     );
     assert.deepEqual(reads(), ['regions.get']);
 
