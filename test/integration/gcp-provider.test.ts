@@ -550,6 +550,13 @@ describe('gcp provider, readiness', () => {
     assert.deepEqual(await provider({ mode: 'neg', proxySubnet: 'proxy-backup' }).p.checkReady(), [
       `provider.gcp.proxySubnet "proxy-backup" is not the region's active proxy-only subnetwork (role is BACKUP, need ACTIVE)`,
     ]);
+    // A sync in mode neg refuses it too, before creating anything: its range is not where the proxies connect from.
+    await assert.rejects(provider({ mode: 'neg', proxySubnet: 'proxy-backup' }).p.ensure(service([tcp(80, 30080)])), (err: unknown) => {
+      assert.ok(err instanceof ProviderError);
+      assert.match(err.message, /role is BACKUP, need ACTIVE/);
+      return true;
+    });
+    assert.deepEqual(leftovers(), []);
   });
 
   test('the network missing: named, and the subnetwork found in another network says so', async () => {
