@@ -23,6 +23,8 @@ import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { loadConfig, parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { LeaderElector } from '../../src/kube/leader-election.ts';
+import { azureProviderConfigSchema } from '../../src/providers/azure/config.ts';
+import { gcpProviderConfigSchema } from '../../src/providers/gcp/config.ts';
 import { useControlPlane } from '../harness/node-test.ts';
 
 const deployDir = fileURLToPath(new URL('../../deploy/base/', import.meta.url));
@@ -118,6 +120,26 @@ describe('deploy/base/ files', () => {
     };
     walk(config, raw, 'config');
     assert.deepEqual(missing, []);
+  });
+
+  test("config.example.yaml's commented-out azure and gcp sections, uncommented, are valid and spell out every field", async () => {
+    const text = readFileSync(configExample, 'utf8');
+    for (const name of ['azure', 'gcp'] as const) {
+      // The block is the "  # <name>:" line and the "  #   " lines under it; "  # " comes off each.
+      const lines = text.split('\n');
+      const start = lines.indexOf(`  # ${name}:`);
+      assert.ok(start > 0, `a commented-out ${name} section`);
+      const block: string[] = [];
+      for (const line of lines.slice(start)) {
+        if (!line.startsWith('  # ')) break;
+        block.push(line.slice(4));
+      }
+      const written = (parseYaml(block.join('\n')) as Record<string, Record<string, unknown>>)[name]!;
+      const config = parseConfig({ provider: { name, [name]: written } }, configExample);
+      const schemaKeys = Object.keys((name === 'azure' ? azureProviderConfigSchema : gcpProviderConfigSchema).shape);
+      assert.deepEqual(Object.keys(written).sort(), schemaKeys.sort(), `provider.${name}: every field, and only those`);
+      assert.deepEqual(config.provider[name], { ...config.provider[name], ...written }, `provider.${name} is read as written`);
+    }
   });
 
   // The provider's settings come from an overlay (deploy/overlays/, test/integration/overlays.test.ts).

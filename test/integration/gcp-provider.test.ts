@@ -2,6 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { type AddressInfo, createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { AddressesClient, TargetPoolsClient } from '@google-cloud/compute';
 import { OAuth2Client } from 'google-auth-library';
@@ -516,4 +517,103 @@ describe('gcp provider, error paths', () => {
       assert.deepEqual(zonal('instanceGroups'), []);
     });
   }
+});
+
+/** /readyz's provider check: each problem names the config field to fix. */
+describe('gcp provider, readiness', () => {
+  const reads = () => gce.calls().map((c) => `${c.collection}.${c.method}`);
+
+  test('ready: the region, the network, the subnetwork and the proxy-only subnetwork read, in one call each', async () => {
+    for (const mode of ['passthrough', 'neg'] as const) {
+      gce.resetCalls();
+      assert.deepEqual(await provider({ mode }).p.checkReady(), []);
+      assert.deepEqual(reads().sort(), ['networks.get', 'regions.get', 'subnetworks.get', 'subnetworks.get']);
+    }
+    gce.resetCalls();
+    assert.deepEqual(await provider({ subnetwork: undefined, proxySubnet: undefined }).p.checkReady(), []);
+    assert.deepEqual(reads().sort(), ['networks.get', 'regions.get'], 'passthrough without a proxy subnet reads no subnetwork');
+  });
+
+  test('the proxy-only subnetwork missing, unset for mode neg, or not an active proxy-only one', async () => {
+    assert.deepEqual(await provider({ mode: 'neg', proxySubnet: 'proxy-gone' }).p.checkReady(), [
+      `proxy-only subnetwork "proxy-gone" (provider.gcp.proxySubnet) not found in region ${gce.region}; mode neg needs one (purpose REGIONAL_MANAGED_PROXY, role ACTIVE)`,
+    ]);
+    // Passthrough by default, but Services may ask for mode neg: a configured proxy subnet must exist too.
+    assert.equal((await provider({ proxySubnet: 'proxy-gone' }).p.checkReady()).length, 1);
+    const unset = await provider({ mode: 'neg', proxySubnet: undefined }).p.checkReady();
+    assert.equal(unset.length, 1);
+    assert.match(unset[0]!, /^provider\.gcp\.mode is neg but provider\.gcp\.proxySubnet is not set/);
+    assert.deepEqual(await provider({ mode: 'neg', proxySubnet: 'default' }).p.checkReady(), [
+      'provider.gcp.proxySubnet "default" is not a proxy-only subnetwork (purpose is PRIVATE, need REGIONAL_MANAGED_PROXY)',
+    ]);
+    gce.addSubnetwork('proxy-backup', { ipCidrRange: '10.130.0.0/23', purpose: 'REGIONAL_MANAGED_PROXY', role: 'BACKUP' });
+    assert.deepEqual(await provider({ mode: 'neg', proxySubnet: 'proxy-backup' }).p.checkReady(), [
+      `provider.gcp.proxySubnet "proxy-backup" is not the region's active proxy-only subnetwork (role is BACKUP, need ACTIVE)`,
+    ]);
+    // A sync in mode neg refuses it too, before creating anything: its range is not where the proxies connect from.
+    await assert.rejects(provider({ mode: 'neg', proxySubnet: 'proxy-backup' }).p.ensure(service([tcp(80, 30080)])), (err: unknown) => {
+      assert.ok(err instanceof ProviderError);
+      assert.match(err.message, /role is BACKUP, need ACTIVE/);
+      return true;
+    });
+    assert.deepEqual(leftovers(), []);
+  });
+
+  test('the network missing: named, and the subnetwork found in another network says so', async () => {
+    const problems = await provider({ network: 'vpc-gone' }).p.checkReady();
+    const subnetIn = `network https://www.googleapis.com/compute/v1/projects/${gce.project}/global/networks/default`;
+    assert.deepEqual(problems, [
+      `network "vpc-gone" (provider.gcp.network) not found in project ${gce.project}`,
+      `subnetwork "default" (provider.gcp.subnetwork) is in ${subnetIn}, not provider.gcp.network "vpc-gone"`,
+      `provider.gcp.proxySubnet "proxy-only" is in ${subnetIn}, not provider.gcp.network "vpc-gone"`,
+    ]);
+    assert.deepEqual(await provider({ subnetwork: 'nodes-gone', proxySubnet: undefined }).p.checkReady(), [
+      `subnetwork "nodes-gone" (provider.gcp.subnetwork) not found in region ${gce.region}`,
+    ]);
+  });
+
+  test('credentials refused, a permission missing, an unknown region, an endpoint that does not answer', async () => {
+    // Compute's answer to an expired or revoked token.
+    gce.failNext({
+      collection: 'regions',
+      method: 'get',
+      kind: { status: 401, reason: 'authError', message: 'Request had invalid authentication credentials. Expected OAuth 2 access token.' },
+    });
+    gce.resetCalls();
+    const refused = await provider().p.checkReady();
+    assert.equal(refused.length, 1, 'the other reads would fail the same way: not made');
+    assert.match(
+      refused[0]!,
+      /^reading region us-central1 \(provider\.gcp\.region\) of project \S+ \(provider\.gcp\.project\); check the credentials .*provider\.gcp\.apiEndpoint: 401 .*invalid authentication credentials/,
+    );
+    assert.deepEqual(reads(), ['regions.get']);
+
+    gce.failNext({
+      collection: 'networks',
+      method: 'get',
+      kind: {
+        status: 403,
+        reason: 'forbidden',
+        message: `Required 'compute.networks.get' permission for 'projects/${gce.project}/global/networks/default'`,
+      },
+    });
+    const denied = await provider().p.checkReady();
+    assert.equal(denied.length, 1);
+    assert.match(
+      denied[0]!,
+      /^reading network "default" \(provider\.gcp\.network\): 403 forbidden: Required 'compute\.networks\.get' permission/,
+    );
+
+    const unknown = await provider({ region: 'mars-north1' }).p.checkReady();
+    assert.equal(unknown.length, 1);
+    assert.match(unknown[0]!, /^region mars-north1 \(provider\.gcp\.region\) of project \S+ \(provider\.gcp\.project\) not found: 404/);
+
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const unreachable = await provider({ port, maxRetries: 1 }).p.checkReady();
+    assert.equal(unreachable.length, 1);
+    assert.match(unreachable[0]!, /^reading region .*provider\.gcp\.apiEndpoint: .*ECONNREFUSED/);
+  });
 });

@@ -12,11 +12,11 @@ import {
   type ServiceInputTypes as ElbIn,
   type ServiceOutputTypes as ElbOut,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import pRetry from 'p-retry';
 import type { Logger } from 'pino';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { AwsProviderConfig } from './config.ts';
 import { classifyFailure, errorName, isNotFound, isRetryableFailure } from './errors.ts';
+import { type CallMetrics, callMetrics, cloudCall } from '../cloud-call.ts';
 import { RateBudget } from '../rate-budget.ts';
 
 type ElbCommand<I extends ElbIn, O extends ElbOut> = Parameters<typeof ElasticLoadBalancingV2Client.prototype.send<I, O>>[0];
@@ -31,31 +31,6 @@ export interface AwsApiDeps {
   logger: Logger;
 }
 
-function counter(registry: Registry): Counter<'service' | 'operation' | 'outcome'> {
-  const name = 'service_lb_aws_api_calls_total';
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<'service' | 'operation' | 'outcome'>;
-  return new Counter({
-    name,
-    help: 'AWS API calls (every attempt) by service, operation and outcome (success, not_found, throttled, server_error, network_error, client_error).',
-    labelNames: ['service', 'operation', 'outcome'],
-    registers: [registry],
-  });
-}
-
-function histogram(registry: Registry): Histogram<'service' | 'operation'> {
-  const name = 'service_lb_aws_api_call_duration_seconds';
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Histogram<'service' | 'operation'>;
-  return new Histogram({
-    name,
-    help: 'Duration of one AWS API call attempt, excluding time spent waiting for the rate budget.',
-    labelNames: ['service', 'operation'],
-    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [registry],
-  });
-}
-
 /** The command class name without "Command" is the AWS operation name. */
 function operationOf(command: object): string {
   return command.constructor.name.replace(/Command$/, '');
@@ -68,8 +43,7 @@ export class AwsApi {
   readonly #budget: RateBudget;
   readonly #config: AwsProviderConfig;
   readonly #logger: Logger;
-  readonly #calls: Counter<'service' | 'operation' | 'outcome'>;
-  readonly #duration: Histogram<'service' | 'operation'>;
+  readonly #metrics: CallMetrics<'service' | 'operation'>;
 
   constructor(config: AwsProviderConfig, deps: AwsApiDeps) {
     const common = {
@@ -89,8 +63,14 @@ export class AwsApi {
     this.#budget = new RateBudget(config.callsPerSecond);
     this.#config = config;
     this.#logger = deps.logger;
-    this.#calls = counter(deps.registry);
-    this.#duration = histogram(deps.registry);
+    this.#metrics = callMetrics(deps.registry, {
+      prefix: 'service_lb_aws_api',
+      labelNames: ['service', 'operation'],
+      callsHelp:
+        'AWS API calls (every attempt) by service, operation and outcome (success, not_found, throttled, server_error, network_error, client_error).',
+      durationHelp: 'Duration of one AWS API call attempt, excluding time spent waiting for the rate budget.',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    });
   }
 
   elb<I extends ElbIn, O extends ElbOut>(command: ElbCommand<I, O>): Promise<O> {
@@ -111,40 +91,22 @@ export class AwsApi {
     this.#classic.destroy();
   }
 
-  async #call<T>(service: AwsService, operation: string, send: () => Promise<T>): Promise<T> {
-    return pRetry(
-      async () => {
-        await this.#budget.acquire();
-        const stop = this.#duration.startTimer({ service, operation });
-        try {
-          const out = await send();
-          this.#calls.inc({ service, operation, outcome: 'success' });
-          return out;
-        } catch (err) {
-          const outcome = classifyFailure(err);
-          this.#calls.inc({ service, operation, outcome: outcome === 'client_error' && isNotFound(err) ? 'not_found' : outcome });
-          if (outcome === 'throttled') this.#budget.backOff();
-          throw err;
-        } finally {
-          stop();
-        }
+  #call<T>(service: AwsService, operation: string, send: () => Promise<T>): Promise<T> {
+    return cloudCall(send, {
+      labels: { service, operation },
+      metrics: this.#metrics,
+      retry: this.#config,
+      budget: this.#budget,
+      failure: (err) => {
+        const kind = classifyFailure(err);
+        return {
+          outcome: kind === 'client_error' && isNotFound(err) ? 'not_found' : kind,
+          retry: isRetryableFailure(kind),
+          backOff: kind === 'throttled',
+        };
       },
-      {
-        retries: this.#config.maxRetries,
-        factor: 2,
-        minTimeout: this.#config.retryBaseDelayMs,
-        maxTimeout: this.#config.retryMaxDelayMs,
-        randomize: true,
-        shouldRetry: ({ error }) => isRetryableFailure(classifyFailure(error)),
-        onFailedAttempt: ({ error, attemptNumber, retriesLeft, retryDelay }) => {
-          const kind = classifyFailure(error);
-          if (!isRetryableFailure(kind) || retriesLeft === 0) return;
-          this.#logger.warn(
-            { api: service, operation, attempt: attemptNumber, error: errorName(error), retryInMs: retryDelay },
-            'AWS call failed, retrying',
-          );
-        },
-      },
-    );
+      beforeRetry: (err, attempt, retryInMs) =>
+        this.#logger.warn({ api: service, operation, attempt, error: errorName(err), retryInMs }, 'AWS call failed, retrying'),
+    });
   }
 }

@@ -2,16 +2,12 @@
 // metrics and logs. The SDK's own retry policy is off (maxRetries 0), so every attempt is visible here.
 
 import type { LoadBalancer, NetworkManagementClient, NetworkSecurityGroup, PublicIPAddress, Subnet } from '@azure/arm-network';
-import pRetry from 'p-retry';
 import type { Logger } from 'pino';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { AzureProviderConfig } from './config.ts';
 import { classifyFailure, isRetryableFailure, retryAfterMs, armCode } from './errors.ts';
+import { type CallMetrics, callMetrics, cloudCall, registeredMetric } from '../cloud-call.ts';
 import { type Clock, RateBudget, realClock } from '../rate-budget.ts';
-
-function metric<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
-}
 
 export interface AzureApiDeps {
   registry: Registry;
@@ -37,8 +33,7 @@ export class AzureApi {
   readonly #logger: Logger;
   readonly #budget: RateBudget;
   readonly #clock: Clock;
-  readonly #calls: Counter<'operation' | 'outcome'>;
-  readonly #duration: Histogram<'operation'>;
+  readonly #metrics: CallMetrics<'operation'>;
   readonly #lbPuts: Counter<'load_balancer'>;
 
   constructor(client: NetworkManagementClient, config: AzureProviderConfig, deps: AzureApiDeps) {
@@ -48,30 +43,16 @@ export class AzureApi {
     this.#clock = deps.clock ?? realClock;
     // ARM throttles writes per subscription (1200 an hour by default), shared by everything in it.
     this.#budget = new RateBudget(config.writesPerHour / 3600, this.#clock, config.writeBurst);
-    this.#calls = metric(
-      deps.registry,
-      'service_lb_azure_api_calls_total',
-      () =>
-        new Counter({
-          name: 'service_lb_azure_api_calls_total',
-          help: 'ARM calls (every attempt) by operation and outcome (success, throttled, server_error, network_error, precondition_failed, not_found, client_error).',
-          labelNames: ['operation', 'outcome'],
-          registers: [deps.registry],
-        }),
-    );
-    this.#duration = metric(
-      deps.registry,
-      'service_lb_azure_api_call_duration_seconds',
-      () =>
-        new Histogram({
-          name: 'service_lb_azure_api_call_duration_seconds',
-          help: 'Duration of one ARM call attempt including long-running operation polling, excluding time waiting for the write budget.',
-          labelNames: ['operation'],
-          buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
-          registers: [deps.registry],
-        }),
-    );
-    this.#lbPuts = metric(
+    this.#metrics = callMetrics(deps.registry, {
+      prefix: 'service_lb_azure_api',
+      labelNames: ['operation'],
+      callsHelp:
+        'ARM calls (every attempt) by operation and outcome (success, throttled, server_error, network_error, precondition_failed, not_found, client_error).',
+      durationHelp:
+        'Duration of one ARM call attempt including long-running operation polling, excluding time waiting for the write budget.',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    });
+    this.#lbPuts = registeredMetric(
       deps.registry,
       'service_lb_azure_load_balancer_puts_total',
       () =>
@@ -142,41 +123,26 @@ export class AzureApi {
     );
   }
 
-  async #call<T>(operation: string, write: boolean, send: () => Promise<T>): Promise<T> {
-    return pRetry(
-      async () => {
-        if (write) await this.#budget.acquire();
-        const stop = this.#duration.startTimer({ operation });
-        try {
-          const out = await send();
-          this.#calls.inc({ operation, outcome: 'success' });
-          return out;
-        } catch (err) {
-          this.#calls.inc({ operation, outcome: classifyFailure(err) });
-          throw err;
-        } finally {
-          stop();
-        }
+  #call<T>(operation: string, write: boolean, send: () => Promise<T>): Promise<T> {
+    return cloudCall(send, {
+      labels: { operation },
+      metrics: this.#metrics,
+      retry: this.#config,
+      budget: write ? this.#budget : undefined,
+      failure: (err) => {
+        const kind = classifyFailure(err);
+        // The budget is for writes per hour; a throttled call waits out Retry-After instead.
+        return { outcome: kind, retry: isRetryableFailure(kind), backOff: false };
       },
-      {
-        retries: this.#config.maxRetries,
-        factor: 2,
-        minTimeout: this.#config.retryBaseDelayMs,
-        maxTimeout: this.#config.retryMaxDelayMs,
-        randomize: true,
-        shouldRetry: ({ error }) => isRetryableFailure(classifyFailure(error)),
-        onFailedAttempt: async ({ error, attemptNumber, retriesLeft, retryDelay }) => {
-          const kind = classifyFailure(error);
-          if (!isRetryableFailure(kind) || retriesLeft === 0) return;
-          const after = retryAfterMs(error);
-          this.#logger.warn(
-            { operation, attempt: attemptNumber, error: armCode(error) ?? kind, retryInMs: (after ?? 0) + retryDelay },
-            'ARM call failed, retrying',
-          );
-          // ARM said when to come back: wait that long before p-retry's own (short) backoff.
-          if (after !== undefined) await this.#clock.sleep(after);
-        },
+      beforeRetry: async (err, attempt, retryDelay) => {
+        const after = retryAfterMs(err);
+        this.#logger.warn(
+          { operation, attempt, error: armCode(err) ?? classifyFailure(err), retryInMs: (after ?? 0) + retryDelay },
+          'ARM call failed, retrying',
+        );
+        // ARM said when to come back: wait that long before p-retry's own (short) backoff.
+        if (after !== undefined) await this.#clock.sleep(after);
       },
-    );
+    });
   }
 }

@@ -9,6 +9,7 @@ import {
   HealthChecksClient,
   InstanceGroupsClient,
   NetworkEndpointGroupsClient,
+  NetworksClient,
   RegionBackendServicesClient,
   RegionHealthChecksClient,
   RegionOperationsClient,
@@ -20,9 +21,9 @@ import {
   type protos,
 } from '@google-cloud/compute';
 import { compute, type compute_v1 } from '@googleapis/compute';
-import pRetry from 'p-retry';
 import type { Logger } from 'pino';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { type CallMetrics, callMetrics, cloudCall, type FailedAttempt } from '../cloud-call.ts';
 import { RateBudget } from '../rate-budget.ts';
 import type { GcpProviderConfig } from './config.ts';
 import { classifyFailure, isRetryableFailure, OperationError, reasons } from './errors.ts';
@@ -60,29 +61,10 @@ export interface GcpApiDeps {
   authClient?: AuthClient;
 }
 
-function counter(registry: Registry): Counter<'operation' | 'outcome'> {
-  const name = 'service_lb_gcp_api_calls_total';
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<'operation' | 'outcome'>;
-  return new Counter({
-    name,
-    help: 'Compute API calls (every attempt, operation waits included) by operation and outcome (success, throttled, server_error, network_error, client_error).',
-    labelNames: ['operation', 'outcome'],
-    registers: [registry],
-  });
-}
-
-function histogram(registry: Registry): Histogram<'operation'> {
-  const name = 'service_lb_gcp_api_call_duration_seconds';
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Histogram<'operation'>;
-  return new Histogram({
-    name,
-    help: 'Duration of one Compute API call attempt, excluding time spent waiting for the rate budget.',
-    labelNames: ['operation'],
-    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
-    registers: [registry],
-  });
+/** Compute's failures as the retry loop reads them. */
+function failedAttempt(err: unknown): FailedAttempt {
+  const kind = classifyFailure(err);
+  return { outcome: kind, retry: isRetryableFailure(kind), backOff: kind === 'throttled' };
 }
 
 export interface Clients {
@@ -92,6 +74,7 @@ export interface Clients {
   healthChecks: HealthChecksClient;
   instanceGroups: InstanceGroupsClient;
   networkEndpointGroups: NetworkEndpointGroupsClient;
+  networks: NetworksClient;
   regionBackendServices: RegionBackendServicesClient;
   regionHealthChecks: RegionHealthChecksClient;
   regionTargetTcpProxies: RegionTargetTcpProxiesClient;
@@ -123,8 +106,7 @@ export class GcpApi {
   readonly #budget: RateBudget;
   readonly #config: GcpProviderConfig;
   readonly #logger: Logger;
-  readonly #calls: Counter<'operation' | 'outcome'>;
-  readonly #duration: Histogram<'operation'>;
+  readonly #metrics: CallMetrics<'operation'>;
 
   constructor(config: GcpProviderConfig, deps: GcpApiDeps) {
     // Credentials: the injected client, or Application Default Credentials found by google-auth-library.
@@ -142,6 +124,7 @@ export class GcpApi {
       healthChecks: new HealthChecksClient(options),
       instanceGroups: new InstanceGroupsClient(options),
       networkEndpointGroups: new NetworkEndpointGroupsClient(options),
+      networks: new NetworksClient(options),
       regionBackendServices: new RegionBackendServicesClient(options),
       regionHealthChecks: new RegionHealthChecksClient(options),
       regionTargetTcpProxies: new RegionTargetTcpProxiesClient(options),
@@ -169,47 +152,29 @@ export class GcpApi {
     this.#budget = new RateBudget(config.callsPerSecond);
     this.#config = config;
     this.#logger = deps.logger;
-    this.#calls = counter(deps.registry);
-    this.#duration = histogram(deps.registry);
+    this.#metrics = callMetrics(deps.registry, {
+      prefix: 'service_lb_gcp_api',
+      labelNames: ['operation'],
+      callsHelp:
+        'Compute API calls (every attempt, operation waits included) by operation and outcome (success, throttled, server_error, network_error, client_error).',
+      durationHelp: 'Duration of one Compute API call attempt, excluding time spent waiting for the rate budget.',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
+    });
   }
 
   /** A read (or any call that returns no operation), retried when Compute or the network says so. */
   call<T>(operation: string, send: (options: CallOptions, legacy: LegacyCallOptions) => Promise<T>): Promise<T> {
     const options: CallOptions = { retry: null, timeout: this.#config.requestTimeoutMs };
     const legacy: LegacyCallOptions = { retry: false, timeout: this.#config.requestTimeoutMs };
-    return pRetry(
-      async () => {
-        await this.#budget.acquire();
-        const stop = this.#duration.startTimer({ operation });
-        try {
-          const out = await send(options, legacy);
-          this.#calls.inc({ operation, outcome: 'success' });
-          return out;
-        } catch (err) {
-          const outcome = classifyFailure(err);
-          this.#calls.inc({ operation, outcome });
-          if (outcome === 'throttled') this.#budget.backOff();
-          throw err;
-        } finally {
-          stop();
-        }
-      },
-      {
-        retries: this.#config.maxRetries,
-        factor: 2,
-        minTimeout: this.#config.retryBaseDelayMs,
-        maxTimeout: this.#config.retryMaxDelayMs,
-        randomize: true,
-        shouldRetry: ({ error }) => isRetryableFailure(classifyFailure(error)),
-        onFailedAttempt: ({ error, attemptNumber, retriesLeft, retryDelay }) => {
-          if (!isRetryableFailure(classifyFailure(error)) || retriesLeft === 0) return;
-          this.#logger.warn(
-            { api: 'compute', operation, attempt: attemptNumber, reasons: reasons(error), retryInMs: retryDelay },
-            'Compute call failed, retrying',
-          );
-        },
-      },
-    );
+    return cloudCall(() => send(options, legacy), {
+      labels: { operation },
+      metrics: this.#metrics,
+      retry: this.#config,
+      budget: this.#budget,
+      failure: failedAttempt,
+      beforeRetry: (err, attempt, retryInMs) =>
+        this.#logger.warn({ api: 'compute', operation, attempt, reasons: reasons(err), retryInMs }, 'Compute call failed, retrying'),
+    });
   }
 
   /**

@@ -31,6 +31,7 @@ import { isNotFound, toProviderError } from './errors.ts';
 import { type Action, type DesiredResource, type Kind, type ObservedResource, refKey, type ResourceRef } from './model.ts';
 import { describesService, identityFromDescription, instanceGroupName } from './names.ts';
 import { planSync, planTargets } from './plan.ts';
+import { proxySubnetProblem, readinessProblems } from './readiness.ts';
 import { findNetworkEndpointGroups, getOptional, type KindOps, kindOps, regionZones, toPath } from './resources.ts';
 import { resolveNodes } from './targets.ts';
 
@@ -105,11 +106,8 @@ export class GcpProvider implements LoadBalancerProvider {
       const [subnet] = await this.#api.call('subnetworks.get', (o) =>
         this.#api.clients.subnetworks.get({ project, region, subnetwork: name }, o),
       );
-      if (subnet.purpose !== 'REGIONAL_MANAGED_PROXY') {
-        throw invalidService(
-          `provider.gcp.proxySubnet "${name}" is not a proxy-only subnetwork (purpose is ${subnet.purpose ?? 'unset'}, need REGIONAL_MANAGED_PROXY)`,
-        );
-      }
+      const problem = proxySubnetProblem(subnet, this.#config);
+      if (problem) throw invalidService(problem);
       this.#proxySubnetCidr = subnet.ipCidrRange ?? undefined;
     } catch (err) {
       if (isNotFound(err)) {
@@ -119,6 +117,10 @@ export class GcpProvider implements LoadBalancerProvider {
       }
       throw err;
     }
+  }
+
+  checkReady(): Promise<string[]> {
+    return readinessProblems(this.#api, this.#config);
   }
 
   #applyContext(identity: LoadBalancerIdentity): ApplyContext {
