@@ -100,6 +100,8 @@ export class HealthMonitor {
   private readonly running = new Map<string, Running>();
   /** User -> the checks it uses (the objects, not their keys: a key string per user and node adds up). */
   private readonly uses = new Map<string, Set<Running>>();
+  /** User -> the probe list it last asked for, and whether each of those checks has had a first verdict. */
+  private readonly lists = new Map<string, { probes: readonly Probe[]; firsts: Promise<void>[]; settled: boolean }>();
   private readonly settings: HealthSettings;
   private readonly onChange: (users: ReadonlySet<string>, probe: Probe, healthy: boolean) => void;
   private readonly probe: (probe: Probe, timeoutMs: number) => Promise<boolean>;
@@ -116,6 +118,15 @@ export class HealthMonitor {
 
   /** Makes `user` use exactly these checks; resolves once each has a first verdict. */
   async use(user: string, probes: readonly Probe[]): Promise<void> {
+    // Load balancers planned against the same nodes share one probe list: the same list as last time is
+    // the same checks, and a node change then costs each load balancer no pass over its nodes.
+    const last = this.lists.get(user);
+    if (last && last.probes === probes) {
+      if (last.settled) return;
+      await Promise.all(last.firsts);
+      last.settled = true;
+      return;
+    }
     const wanted = new Map<string, Probe>();
     for (const p of probes) wanted.set(probeKey(p), p);
     for (const run of this.uses.get(user) ?? []) if (!wanted.has(run.key)) this.drop(user, run);
@@ -133,13 +144,17 @@ export class HealthMonitor {
     }
     if (used.size > 0) this.uses.set(user, used);
     else this.uses.delete(user);
+    const list = { probes, firsts, settled: firsts.length === 0 };
+    this.lists.set(user, list);
     await Promise.all(firsts);
+    list.settled = true;
   }
 
   /** The user no longer needs any check; checks nobody uses stop. */
   release(user: string): void {
     for (const run of this.uses.get(user) ?? []) this.drop(user, run);
     this.uses.delete(user);
+    this.lists.delete(user);
   }
 
   /** The current verdict; undefined before the first result or for a check nobody runs. */
@@ -163,6 +178,7 @@ export class HealthMonitor {
     }
     this.running.clear();
     this.uses.clear();
+    this.lists.clear();
   }
 
   private drop(user: string, run: Running): void {

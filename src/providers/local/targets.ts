@@ -54,14 +54,21 @@ interface NodeEntry {
  * list until the nodes change, so a node change costs one address choice and check per node, not one
  * per Service and node.
  */
-const entriesCache = new WeakMap<readonly Target[], Map<string, { entries: NodeEntry[]; probes: Probe[] }>>();
+interface NodeEntries {
+  entries: NodeEntry[];
+  probes: Probe[];
+  /** Targets with no usable address: no entry, no traffic. */
+  unaddressable: string[];
+}
+
+const entriesCache = new WeakMap<readonly Target[], Map<string, NodeEntries>>();
 
 function nodeEntries(
   desired: DesiredLoadBalancer,
   family: IPFamily,
   nodeAddressPreference: readonly string[],
   cluster: ClusterCheck,
-): { entries: NodeEntry[]; probes: Probe[] } {
+): NodeEntries {
   const hc = desired.healthCheck;
   const check = hc.kind === 'http' ? `local:${hc.port}${hc.path}` : `cluster:${cluster.protocol}:${cluster.port}${cluster.path}`;
   const cacheKey = `${family}|${nodeAddressPreference.join(',')}|${check}`;
@@ -73,19 +80,53 @@ function nodeEntries(
   let cached = byKey.get(cacheKey);
   if (!cached) {
     const entries: NodeEntry[] = [];
+    const unaddressable: string[] = [];
     for (const target of desired.targets) {
       const address = targetAddress(target, family, nodeAddressPreference);
-      if (!address) continue;
+      if (!address) {
+        unaddressable.push(target.nodeName);
+        continue;
+      }
       const probe = checkOf(desired, target.nodeName, address, cluster);
       entries.push({ node: target.nodeName, address, probe, key: probeKey(probe) });
     }
-    cached = { entries, probes: entries.map((e) => e.probe) };
+    cached = { entries, probes: entries.map((e) => e.probe), unaddressable };
     byKey.set(cacheKey, cached);
   }
   return cached;
 }
 
 const familiesOf = (ips: string[]): IPFamily[] => [...new Set(ips.map((ip) => ipFamily(ip)!))];
+
+/** The targets that get no traffic for want of an address of the family and preferred types (computed once per node set). */
+export function unaddressableTargets(
+  desired: DesiredLoadBalancer,
+  family: IPFamily,
+  nodeAddressPreference: readonly string[],
+  cluster: ClusterCheck,
+): readonly string[] {
+  return nodeEntries(desired, family, nodeAddressPreference, cluster).unaddressable;
+}
+
+/**
+ * Whether two desired states of one load balancer send its VIPs to the same NodeIP:NodePorts: node entries are computed once per node set, so this costs one pass over the nodes and no copy.
+ */
+export function sameBackends(
+  a: DesiredLoadBalancer,
+  b: DesiredLoadBalancer,
+  ips: string[],
+  nodeAddressPreference: readonly string[],
+  cluster: ClusterCheck,
+): boolean {
+  const listeners = (d: DesiredLoadBalancer) => d.listeners.map((l) => `${l.protocol}/${l.port}/${l.nodePort}`).join();
+  if (listeners(a) !== listeners(b)) return false;
+  if (a.targets === b.targets) return true;
+  return familiesOf(ips).every((family) => {
+    const x = nodeEntries(a, family, nodeAddressPreference, cluster).entries;
+    const y = nodeEntries(b, family, nodeAddressPreference, cluster).entries;
+    return x.length === y.length && x.every((e, i) => e.node === y[i]!.node && e.address === y[i]!.address);
+  });
+}
 
 /** The checks a load balancer's backends depend on, once each. */
 export function planChecks(
