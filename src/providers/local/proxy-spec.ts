@@ -45,12 +45,17 @@ export interface FrontendStats extends FrontendCounters {
 export type RejectReason = 'source_range' | 'no_healthy_target' | 'connect_failed';
 
 export type ToWorker =
-  | { type: 'apply'; id: number; spec: FrontendGroupSpec }
+  /** Several groups at once: the specs one turn of the main thread's loop produced. */
+  | { type: 'apply'; id: number; specs: FrontendGroupSpec[] }
   | { type: 'remove'; id: number; key: string }
   | { type: 'stats'; id: number }
   | { type: 'shutdown'; id: number; graceMs: number };
 
-export type FromWorker = { type: 'done'; id: number; errors: string[] } | { type: 'stats'; id: number; stats: FrontendStats[] };
+export type FromWorker =
+  | { type: 'done'; id: number; errors: string[] }
+  /** Per group key, what could not be done. */
+  | { type: 'applied'; id: number; errors: Record<string, string[]> }
+  | { type: 'stats'; id: number; stats: FrontendStats[] };
 
 export function frontendName(f: { ip: string; port: number; protocol: string }): string {
   return `${f.ip.includes(':') ? `[${f.ip}]` : f.ip}:${f.port}/${f.protocol}`;

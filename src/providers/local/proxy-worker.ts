@@ -137,7 +137,13 @@ port.on('message', (message: ToWorker) => {
   try {
     switch (message.type) {
       case 'apply':
-        apply(message.spec).then((errors) => reply({ type: 'done', id: message.id, errors }), failed(`cannot serve ${message.spec.key}`));
+        // One group that throws fails only itself.
+        Promise.all(
+          message.specs.map((spec) => apply(spec).catch((err: unknown) => [`cannot serve ${spec.key}: ${describe(err)}`])),
+        ).then(
+          (errors) => reply({ type: 'applied', id: message.id, errors: Object.fromEntries(message.specs.map((s, i) => [s.key, errors[i]!])) }),
+          failed('apply failed'),
+        );
         break;
       case 'remove':
         remove(message.key);
