@@ -26,7 +26,7 @@ function spec(key: string, port: number): FrontendGroupSpec {
   return {
     key,
     service: `default/${key}`,
-    frontends: [{ protocol: 'TCP', ip: '127.0.0.1', port, backends: [] }],
+    frontends: [{ protocol: 'TCP', ip: '127.0.0.1', port, nodePort: 30000, backends: [] }],
     sourceRanges: [],
     affinity: 'None',
     drainGraceMs: 0,

@@ -41,7 +41,7 @@ const KUBE_PROXY: ClusterCheck = { protocol: 'HTTP', port: 10256, path: '/health
 test('one frontend per VIP and listener, to every node with an address', () => {
   const plan = planFrontends(desired(), ['127.0.100.1'], ['InternalIP'], KUBE_PROXY, () => true);
   assert.deepEqual(
-    plan.frontends.map((f) => [f.protocol, f.ip, f.port, f.backends.map((b) => `${b.node}@${b.address}:${b.port}`)]),
+    plan.frontends.map((f) => [f.protocol, f.ip, f.port, f.backends.map((b) => `${b.node}@${b.address}:${f.nodePort}`)]),
     [
       ['TCP', '127.0.100.1', 80, ['n1@10.0.0.1:30080']],
       ['UDP', '127.0.100.1', 53, ['n1@10.0.0.1:30053']],

@@ -112,6 +112,8 @@ interface ProbeList {
  */
 export class HealthMonitor {
   private readonly running = new Map<string, Running>();
+  /** Bumped whenever a verdict changes (a first result, a flip, a check stopping). */
+  private changes = 0;
   private readonly lists = new Map<readonly Probe[], ProbeList>();
   /** User -> the list it uses. */
   private readonly uses = new Map<string, ProbeList>();
@@ -154,6 +156,11 @@ export class HealthMonitor {
     this.leave(user, list);
   }
 
+  /** Changes whenever any verdict does: plans made at the same generation saw the same verdicts. */
+  get generation(): number {
+    return this.changes;
+  }
+
   /** The current verdict; undefined before the first result or for a check nobody runs. */
   healthy(key: string): boolean | undefined {
     return this.running.get(key)?.state.healthy;
@@ -174,6 +181,7 @@ export class HealthMonitor {
       clearTimeout(run.timer);
     }
     this.running.clear();
+    this.changes++;
     this.lists.clear();
     this.uses.clear();
   }
@@ -208,6 +216,7 @@ export class HealthMonitor {
       run.stopped = true;
       clearTimeout(run.timer);
       this.running.delete(run.key);
+      this.changes++;
     }
   }
 
@@ -233,6 +242,7 @@ export class HealthMonitor {
       if (run.stopped) return;
       const before = run.state.healthy;
       run.state = nextHealth(run.state, ok, this.settings);
+      if (before !== run.state.healthy) this.changes++;
       run.timer = setTimeout(() => void once(), this.settings.intervalMs);
       run.timer.unref();
       if (before !== undefined && before !== run.state.healthy) this.onChange(this.usersOf(run), probe, run.state.healthy!);

@@ -303,6 +303,7 @@ class LocalProvider implements LoadBalancerProvider {
       this.config.nodeAddressPreference,
       this.config.healthCheck.cluster,
       (key) => this.health.healthy(key) === true,
+      this.health.generation,
     );
     const spec: FrontendGroupSpec = {
       key: owner,

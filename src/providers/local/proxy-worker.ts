@@ -7,6 +7,7 @@ import {
   type FromWorker,
   type FrontendSpec,
   type FrontendStats,
+  servedFrontend,
   type ToWorker,
 } from './proxy-spec.ts';
 import { sourceFilter } from './source-ranges.ts';
@@ -70,7 +71,7 @@ async function apply(spec: FrontendGroupSpec): Promise<string[]> {
     Object.assign(group.context, context);
     group.settings = settings;
   }
-  const wanted = new Map(spec.frontends.map((f) => [frontendName(f), f] as [string, FrontendSpec]));
+  const wanted = new Map(spec.frontends.map((f) => [frontendName(f), servedFrontend(f)] as [string, FrontendSpec]));
   for (const [name, frontend] of group.frontends) {
     if (!wanted.has(name)) {
       group.frontends.delete(name);
