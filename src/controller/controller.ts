@@ -18,6 +18,9 @@ import { KubeServiceWriter } from './service-writer.ts';
 import { ingressFromStatus } from './status.ts';
 import { errorMessage } from '../error-message.ts';
 
+/** How long an event write waits for the work queue to go idle before it goes anyway. */
+const EVENTS_MAX_DEFER_MS = 1_000;
+
 export interface ControllerOptions {
   clusterName: string;
   loadBalancerClass: string | null;
@@ -156,6 +159,14 @@ export class ServiceLoadBalancerController {
     await this.workersDone;
     await this.gcPass;
     await Promise.all([this.services.stop(), this.nodes.stop()]);
+  }
+
+  /**
+   * Resolves when no sync is queued or running, or after at most EVENTS_MAX_DEFER_MS: event writes wait for
+   * it, so that a burst of syncs is not slowed by its own events, and events still flow under constant load.
+   */
+  whenIdle(): Promise<void> {
+    return this.queue.whenIdle(EVENTS_MAX_DEFER_MS);
   }
 
   /** One garbage collection pass; exposed so tests and operators need not wait for the period. */
