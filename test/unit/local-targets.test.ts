@@ -102,3 +102,22 @@ test('a verdict is looked up once per node and family, not per port or per check
     5_000,
   );
 });
+
+test('load balancers of one node set share one backends list until a verdict changes', () => {
+  const shared = desired().targets;
+  const plan = (name: string, generation: number | undefined) =>
+    planFrontends(
+      desired({ identity: { clusterName: 'k', namespace: 'ns', name, uid: name, lbName: name }, targets: shared }),
+      ['127.0.100.1'],
+      ['InternalIP'],
+      KUBE_PROXY,
+      () => true,
+      generation,
+    );
+  const a = plan('a', 7);
+  const b = plan('b', 7);
+  assert.equal(a.frontends[0]!.backends, b.frontends[0]!.backends);
+  assert.equal(a.frontends[0]!.backends, a.frontends[1]!.backends, 'TCP and UDP ports of one load balancer too');
+  assert.notEqual(plan('c', 8).frontends[0]!.backends, a.frontends[0]!.backends);
+  assert.notEqual(plan('d', undefined).frontends[0]!.backends, plan('e', undefined).frontends[0]!.backends);
+});
