@@ -190,15 +190,18 @@ try {
     // SCALE_PROFILE=dir: a CPU profile of the controller, written when it stops. Node refuses --cpu-prof in
     // NODE_OPTIONS, so a profiled run from source starts the CLI as npm start does, with the flag added.
     const profileDir = process.env.SCALE_PROFILE;
-    const cliFlags = /^#!\/usr\/bin\/env -S node(.*)$/m.exec(readFileSync(join(ROOT, 'src/cli.ts'), 'utf8'))![1]!.split(' ').filter(Boolean);
+    const cliFlags = /^#!\/usr\/bin\/env -S node(.*)$/m
+      .exec(readFileSync(join(ROOT, 'src/cli.ts'), 'utf8'))![1]!
+      .split(' ')
+      .filter(Boolean);
     const [command, ...rest] =
       START === 'src' && profileDir
         ? [process.execPath, ...cliFlags, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, 'src/cli.ts', ...args]
         : START === 'src'
-        ? ['npm', 'start', '--silent', '--', ...args]
-        : START === 'dist'
-          ? [join(dir, 'dist/cli.js'), ...args]
-          : [...dockerfileEntrypoint(), ...args];
+          ? ['npm', 'start', '--silent', '--', ...args]
+          : START === 'dist'
+            ? [join(dir, 'dist/cli.js'), ...args]
+            : [...dockerfileEntrypoint(), ...args];
     child = spawn(command!, rest, { cwd: START === 'src' ? ROOT : dir, stdio: ['ignore', 'inherit', 'inherit'] });
     metricsUrl = `http://127.0.0.1:${metricsPort}`;
     for (;;) {

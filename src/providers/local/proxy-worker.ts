@@ -139,10 +139,9 @@ port.on('message', (message: ToWorker) => {
     switch (message.type) {
       case 'apply':
         // One group that throws fails only itself.
-        Promise.all(
-          message.specs.map((spec) => apply(spec).catch((err: unknown) => [`cannot serve ${spec.key}: ${describe(err)}`])),
-        ).then(
-          (errors) => reply({ type: 'applied', id: message.id, errors: Object.fromEntries(message.specs.map((s, i) => [s.key, errors[i]!])) }),
+        Promise.all(message.specs.map((spec) => apply(spec).catch((err: unknown) => [`cannot serve ${spec.key}: ${describe(err)}`]))).then(
+          (errors) =>
+            reply({ type: 'applied', id: message.id, errors: Object.fromEntries(message.specs.map((s, i) => [s.key, errors[i]!])) }),
           failed('apply failed'),
         );
         break;
