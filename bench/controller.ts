@@ -2,8 +2,7 @@
 //
 // The controller runs as a user runs it: `node dist/cli.js run` with `provider.name: module` pointing at
 // the worked example (examples/provider-module, compiled). Everything is measured from outside the
-// process: Services through a watch, provider calls through /metrics, peak RSS through /proc, dropped
-// events through the log.
+// process: Services through a watch, provider calls and dropped events through /metrics, peak RSS through /proc.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +20,15 @@ const COMPILED = join(PACKAGE_ROOT, '.tmp/bench-example');
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 1000);
 const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '4,16').split(',').map(Number);
 const LATENCY_MS = 50;
-const DROPPED_EVENT = 'event queue full; dropping event';
+
+/** Events the controller did not write (service_lb_events_dropped_total, every reason). */
+async function eventsDropped(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('service_lb_events_dropped_total{'))
+    .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+}
 
 /** Provider calls that succeeded, by operation, as the controller's /metrics counts them. */
 async function providerCalls(metricsUrl: string): Promise<Record<string, number>> {
@@ -122,7 +129,7 @@ async function runOnce(plane: ControlPlane, kube: KubeClient, modulePath: string
       controller: { workers, resyncPeriod: '1h' },
       leaderElection: { enabled: false },
       server: { metricsAddress: `127.0.0.1:${port}`, healthAddress: `127.0.0.1:${healthPort}` },
-      // Warnings carry the dropped events; info would log a line per Service.
+      // Warnings and errors only: info would log a line per Service.
       logging: { level: 'warn' },
     }),
   );
@@ -203,9 +210,7 @@ async function runOnce(plane: ControlPlane, kube: KubeClient, modulePath: string
     const afterDelete = await providerCalls(metricsUrl);
 
     const rss = peakRssMb(child.pid!);
-    const eventsDropped = readFileSync(logPath, 'utf8')
-      .split('\n')
-      .filter((line) => line.includes(DROPPED_EVENT)).length;
+    const dropped = await eventsDropped(metricsUrl);
     return {
       workers,
       startupSeconds,
@@ -213,7 +218,7 @@ async function runOnce(plane: ControlPlane, kube: KubeClient, modulePath: string
       node: { seconds: nodeSeconds, calls: minus(afterNode, afterIps) },
       deleteAll: { seconds: deleteSeconds, calls: minus(afterDelete, afterNode) },
       peakRssMb: rss,
-      eventsDropped,
+      eventsDropped: dropped,
     };
   } catch (err) {
     console.error(readFileSync(logPath, 'utf8').split('\n').slice(-20).join('\n'));

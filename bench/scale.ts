@@ -80,6 +80,36 @@ async function scrape(metricsUrl: string): Promise<string> {
   return (await fetch(`${metricsUrl}/metrics`)).text();
 }
 
+/** Every series of a metric, by its label set, summed over the labels not named. */
+function metricBy(text: string, name: string, labels: string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const key = labels.map((l) => new RegExp(`${l}="([^"]*)"`).exec(line)?.[1] ?? '').join(' ');
+    out.set(key, (out.get(key) ?? 0) + Number(line.split(' ').at(-1)));
+  }
+  return out;
+}
+
+/** What the controller did between two scrapes: API requests by verb and resource, syncs, queue adds, events. */
+function workSummary(before: string, after: string): string {
+  const delta = (name: string, labels: string[]) => {
+    const b = metricBy(before, name, labels);
+    return [...metricBy(after, name, labels)].map(([k, v]) => [k, v - (b.get(k) ?? 0)] as const).filter(([, v]) => v > 0);
+  };
+  const one = (name: string) => delta(name, []).reduce((a, [, v]) => a + v, 0);
+  const requests = delta('service_lb_kube_api_requests_total', ['verb', 'resource']).map(([k, v]) => `${k} ${v}`);
+  const syncs = one('service_lb_sync_duration_seconds_count');
+  const syncSeconds = one('service_lb_sync_duration_seconds_sum');
+  const rest = one('rest_client_request_duration_seconds_count');
+  const restSeconds = one('rest_client_request_duration_seconds_sum');
+  return [
+    `API requests: ${requests.join(', ')}`,
+    `syncs ${syncs} (mean ${((syncSeconds / (syncs || 1)) * 1000).toFixed(1)} ms), queue adds ${one('workqueue_adds_total')}, ` +
+      `API request mean ${((restSeconds / (rest || 1)) * 1000).toFixed(1)} ms, events dropped ${one('service_lb_events_dropped_total')}`,
+  ].join('\n' + ' '.repeat(41));
+}
+
 function heapSummary(text: string): string {
   const mb = (name: string) => (metricValues(text, name).reduce((a, b) => a + b, 0) / 1e6).toFixed(1);
   return `rss ${mb('process_resident_memory_bytes')} MB, heap used ${mb('nodejs_heap_size_used_bytes')} / total ${mb('nodejs_heap_size_total_bytes')} MB, external ${mb('nodejs_external_memory_bytes')} MB`;
@@ -157,19 +187,22 @@ try {
       // npm makes a package's bin executable when it installs it.
       execFileSync('chmod', ['+x', join(dir, 'dist/cli.js')]);
     }
+    // SCALE_PROFILE=dir: a CPU profile of the controller, written when it stops. Node refuses --cpu-prof in
+    // NODE_OPTIONS, so a profiled run from source starts the CLI as npm start does, with the flag added.
+    const profileDir = process.env.SCALE_PROFILE;
+    const cliFlags = /^#!\/usr\/bin\/env -S node(.*)$/m
+      .exec(readFileSync(join(ROOT, 'src/cli.ts'), 'utf8'))![1]!
+      .split(' ')
+      .filter(Boolean);
     const [command, ...rest] =
-      START === 'src'
-        ? ['npm', 'start', '--silent', '--', ...args]
-        : START === 'dist'
-          ? [join(dir, 'dist/cli.js'), ...args]
-          : [...dockerfileEntrypoint(), ...args];
-    // SCALE_PROFILE=dir: a CPU profile of the controller, written when it stops.
-    const profile = process.env.SCALE_PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.SCALE_PROFILE}` } : {};
-    child = spawn(command!, rest, {
-      cwd: START === 'src' ? ROOT : dir,
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, ...profile },
-    });
+      START === 'src' && profileDir
+        ? [process.execPath, ...cliFlags, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, 'src/cli.ts', ...args]
+        : START === 'src'
+          ? ['npm', 'start', '--silent', '--', ...args]
+          : START === 'dist'
+            ? [join(dir, 'dist/cli.js'), ...args]
+            : [...dockerfileEntrypoint(), ...args];
+    child = spawn(command!, rest, { cwd: START === 'src' ? ROOT : dir, stdio: ['ignore', 'inherit', 'inherit'] });
     metricsUrl = `http://127.0.0.1:${metricsPort}`;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`controller exited with ${child.exitCode}`);
@@ -229,13 +262,17 @@ try {
     const started = performance.now();
     await addNode(`node-new-${round}`, nodeAddress(NODES + 1 + round));
     let after = before;
-    // Not more often: a scrape asks the proxy workers for every frontend's counters.
-    while (rounds(after) === rounds(before)) {
-      await sleep(1000);
+    // Not during the round if it can be helped, and then not more often than every second: a scrape asks
+    // the proxy workers for every frontend's counters (at 1000 Services, more CPU than the round itself).
+    // The round's time comes from the controller's own histogram, whenever it is read.
+    await sleep(2000);
+    for (;;) {
       after = await scrape(metricsUrl);
+      if (rounds(after) !== rounds(before)) break;
+      await sleep(1000);
     }
     nodeRounds.push(
-      `${(roundSum(after) - roundSum(before)).toFixed(3)} s in the controller, ${((performance.now() - started) / 1000).toFixed(2)} s seen from outside, ${(cpuOf(pid) - cpuBefore).toFixed(2)} CPU s`,
+      `${(roundSum(after) - roundSum(before)).toFixed(3)} s in the controller, ${((performance.now() - started) / 1000).toFixed(2)} s until the bench looked (first look after 2 s), ${(cpuOf(pid) - cpuBefore).toFixed(2)} CPU s`,
     );
     await sleep(1000);
   }
@@ -252,7 +289,9 @@ try {
     'CPU during the burst',
     `controller ${burstCpu.toFixed(2)} s (${((burstCpu / SERVICES) * 1000).toFixed(2)} ms per Service), kube-apiserver ${burstApiCpu.toFixed(2)} s`,
   );
+  row('work during the burst', workSummary(idle, afterCreate));
   for (const [i, r] of nodeRounds.entries()) row(`node added, round ${i + 1}`, r);
+  row('work during the node rounds', workSummary(afterCreate, end));
   row('memory idle (N nodes, no Services)', heapSummary(idle));
   row('memory after the burst', heapSummary(afterCreate));
   row('memory at the end', heapSummary(end));

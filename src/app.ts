@@ -64,8 +64,10 @@ export async function runController(config: Config, options: RunOptions): Promis
   // queued behind a burst of syncs, a renewal would miss its deadline and the leader would step down.
   const leaseClient = new KubeClient(kubeConfig, observe);
   const identity = `${hostname()}_${randomUUID()}`;
-  const events = new EventRecorder(client, EVENT_COMPONENT, identity, logger, {
+  const events: EventRecorder = new EventRecorder(client, EVENT_COMPONENT, identity, logger, {
     onDropped: (reason) => metrics.eventsDropped.inc({ reason }),
+    // Only called once a write starts, which is after the controller below exists.
+    whenIdle: (): Promise<void> => controller.whenIdle(),
   });
   const providerEvents: ServiceEvents = {
     record: (id, type, reason, message) =>

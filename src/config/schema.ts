@@ -98,7 +98,12 @@ export const configSchema = z.strictObject({
     }),
   controller: z
     .strictObject({
-      workers: z.number().int().min(1).max(256).default(4),
+      /**
+       * Syncs in flight at once. A sync spends most of its time waiting (on the API server for the finalizer
+       * and the status, on the provider), so 16 keep up with a burst of creates where 4 fell seconds behind;
+       * providers hold their cloud calls to their own rate budgets.
+       */
+      workers: z.number().int().min(1).max(256).default(16),
       /** How often every load balancer is ensured again, repairing changes made behind our back. */
       resyncPeriod: period(24 * HOUR).default(10 * 60_000),
       nodePortRange: nodePortRangeSchema.prefault('30000-32767'),

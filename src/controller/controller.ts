@@ -10,12 +10,16 @@ import type { ControllerMetrics } from './metrics.ts';
 import type { PortRange } from './nodeports.ts';
 import { AppliedState } from './applied-state.ts';
 import { identityOf } from './desired.ts';
+import { OwnWrites } from './own-writes.ts';
 import { isOurs, nodeChangeNeedsSync, serviceKeyOf, serviceLifecycleChanged, serviceNeedsUpdate } from './predicates.ts';
 import { runWorkers, WorkQueue } from './queue.ts';
 import { Reconciler } from './reconciler.ts';
 import { KubeServiceWriter } from './service-writer.ts';
 import { ingressFromStatus } from './status.ts';
 import { errorMessage } from '../error-message.ts';
+
+/** How long an event write waits for the work queue to go idle before it goes anyway. */
+const EVENTS_MAX_DEFER_MS = 1_000;
 
 export interface ControllerOptions {
   clusterName: string;
@@ -41,6 +45,9 @@ export class ServiceLoadBalancerController {
   private readonly nodes: ResilientInformer<V1Node>;
   private readonly reconciler: Reconciler;
   private readonly applied = new AppliedState();
+  private readonly ownWrites = new OwnWrites();
+  /** Keys being synced, with the updates (old and new resourceVersion) that came meanwhile. */
+  private readonly syncing = new Map<string, [string | undefined, string | undefined][]>();
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private workersDone: Promise<void> | undefined;
   private nodeRound: { started: number; pending: Set<string> } | undefined;
@@ -63,11 +70,21 @@ export class ServiceLoadBalancerController {
       {
         add: (svc) => this.relevant(svc) && this.queue.add(serviceKeyOf(svc)),
         update: (oldSvc, newSvc) => {
+          const key = serviceKeyOf(newSvc);
+          // The echo of a write a sync made and carried on from: syncing again for it would only repeat work.
+          if (this.ownWrites.isEcho(key, oldSvc.metadata?.resourceVersion, newSvc.metadata?.resourceVersion)) return;
           const cls = options.loadBalancerClass;
           if (!this.relevant(oldSvc) && !this.relevant(newSvc)) return;
-          if (serviceNeedsUpdate(oldSvc, newSvc, cls) || serviceLifecycleChanged(oldSvc, newSvc)) this.queue.add(serviceKeyOf(newSvc));
+          if (!serviceNeedsUpdate(oldSvc, newSvc, cls) && !serviceLifecycleChanged(oldSvc, newSvc)) return;
+          // The echo of a write still in flight can come before its response: the sync's end decides.
+          const held = this.syncing.get(key);
+          if (held) held.push([oldSvc.metadata?.resourceVersion, newSvc.metadata?.resourceVersion]);
+          else this.queue.add(key);
         },
-        delete: (svc) => this.queue.add(serviceKeyOf(svc)),
+        delete: (svc) => {
+          this.ownWrites.forget(serviceKeyOf(svc));
+          this.queue.add(serviceKeyOf(svc));
+        },
       },
       log,
     );
@@ -92,6 +109,7 @@ export class ServiceLoadBalancerController {
         services: this.services,
         nodePortRange: options.nodePortRange,
         loadBalancerClass: options.loadBalancerClass,
+        ownWrites: this.ownWrites,
         logger: log,
       }),
       provider: options.provider,
@@ -141,6 +159,14 @@ export class ServiceLoadBalancerController {
     await this.workersDone;
     await this.gcPass;
     await Promise.all([this.services.stop(), this.nodes.stop()]);
+  }
+
+  /**
+   * Resolves when no sync is queued or running, or after at most EVENTS_MAX_DEFER_MS: event writes wait for
+   * it, so that a burst of syncs is not slowed by its own events, and events still flow under constant load.
+   */
+  whenIdle(): Promise<void> {
+    return this.queue.whenIdle(EVENTS_MAX_DEFER_MS);
   }
 
   /** One garbage collection pass; exposed so tests and operators need not wait for the period. */
@@ -203,8 +229,13 @@ export class ServiceLoadBalancerController {
     const end = this.o.metrics.syncDuration.startTimer();
     const generation = this.capacityGeneration;
     this.waitingForCapacity.delete(key);
+    this.syncing.set(key, []);
     try {
-      await this.reconciler.sync(key);
+      try {
+        await this.reconciler.sync(key);
+      } finally {
+        this.queueUpdatesMadeMeanwhile(key);
+      }
       this.queue.forget(key);
       end({ result: 'success' });
       this.finishNodeRound(key);
@@ -228,6 +259,15 @@ export class ServiceLoadBalancerController {
         this.o.logger.warn({ service: key, err: errorMessage(err), retryable, backoffMs: delay }, 'sync failed; backing off');
       }
     }
+  }
+
+  /** Queues the key again if anything but the sync's own writes changed the Service while it ran. */
+  private queueUpdatesMadeMeanwhile(key: string): void {
+    const held = this.syncing.get(key) ?? [];
+    this.syncing.delete(key);
+    // Every update is matched (each write's echo once), so none is left to match a later one.
+    const others = held.filter(([oldVersion, newVersion]) => !this.ownWrites.isEcho(key, oldVersion, newVersion));
+    if (others.length > 0) this.queue.add(key);
   }
 
   private finishNodeRound(key: string): void {

@@ -29,6 +29,7 @@ export class WorkQueue {
   private readonly failures = new Map<string, number>();
   private readonly delayed = new Map<string, { at: number; timer: ReturnType<typeof setTimeout> }>();
   private readonly waiters: Array<(key: string | undefined) => void> = [];
+  private idleWaiters: Array<() => void> = [];
   private readonly timers: Pick<typeof globalThis, 'setTimeout' | 'clearTimeout'>;
   private shuttingDown = false;
   private readonly options: QueueOptions;
@@ -119,6 +120,27 @@ export class WorkQueue {
     return this.failures.get(key) ?? 0;
   }
 
+  /** Nothing waiting and nothing being processed (delayed keys aside). */
+  get isIdle(): boolean {
+    return this.queue.length === 0 && this.processing.size === 0;
+  }
+
+  /** Resolves when the queue is idle, or after maxWaitMs, whichever comes first. */
+  whenIdle(maxWaitMs: number): Promise<void> {
+    if (this.isIdle || this.shuttingDown) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = this.timers.setTimeout(() => {
+        this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
+        resolve();
+      }, maxWaitMs);
+      const done = () => {
+        this.timers.clearTimeout(timer);
+        resolve();
+      };
+      this.idleWaiters.push(done);
+    });
+  }
+
   /** Resolves with the next key to process, or undefined once the queue shuts down. */
   get(): Promise<string | undefined> {
     // After shutDown, keys still queued are left alone: stopping must not run a sync per Service first.
@@ -137,10 +159,12 @@ export class WorkQueue {
   done(key: string): void {
     this.processing.delete(key);
     this.observer.onDone?.(key);
-    if (!this.dirty.has(key)) return;
-    // Its add was counted when it came in during the work; queueing it now is not another add.
-    if (this.shuttingDown) this.dirty.delete(key);
-    else this.enqueue(key);
+    if (this.dirty.has(key)) {
+      // Its add was counted when it came in during the work; queueing it now is not another add.
+      if (this.shuttingDown) this.dirty.delete(key);
+      else this.enqueue(key);
+    }
+    if (this.isIdle && this.idleWaiters.length > 0) for (const waiter of this.idleWaiters.splice(0)) waiter();
   }
 
   shutDown(): void {
@@ -148,6 +172,7 @@ export class WorkQueue {
     for (const { timer } of this.delayed.values()) this.timers.clearTimeout(timer);
     this.delayed.clear();
     for (const waiter of this.waiters.splice(0)) waiter(undefined);
+    for (const waiter of this.idleWaiters.splice(0)) waiter();
   }
 }
 

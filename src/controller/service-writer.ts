@@ -5,6 +5,7 @@ import { isConflict, isNotFound, KubeApiError, type KubeClient } from '../kube/c
 import type { ObjectCache } from '../kube/informer.ts';
 import { invalidService, type IngressStatus } from '../providers/provider.ts';
 import { assignNodePorts, nodePortsNeeded, pickFreePorts, usedNodePorts, type PortRange } from './nodeports.ts';
+import type { OwnWrites } from './own-writes.ts';
 import { hasFinalizer, LB_FINALIZER, MANAGED_CLASS_ANNOTATION, serviceKeyOf } from './predicates.ts';
 import { statusPatch } from './status.ts';
 
@@ -26,6 +27,8 @@ export interface KubeServiceWriterOptions {
   services: ObjectCache<V1Service>;
   nodePortRange: PortRange;
   loadBalancerClass: string | null;
+  /** Where the writes that the sync carries on from are noted, so their watch echoes queue nothing. */
+  ownWrites?: OwnWrites;
   logger: Logger;
 }
 
@@ -56,7 +59,7 @@ export class KubeServiceWriter implements ServiceWriter {
           'merge',
         );
         this.o.logger.info({ service: serviceKeyOf(svc), nodePorts: ports }, 'allocated NodePorts');
-        return patched;
+        return this.written(svc, patched);
       } catch (err) {
         // Another Service took the port between our cache read and the patch: try others.
         if (err instanceof KubeApiError && err.status === 422 && /already allocated/.test(err.message)) {
@@ -71,7 +74,7 @@ export class KubeServiceWriter implements ServiceWriter {
 
   async addFinalizer(svc: V1Service): Promise<V1Service> {
     const finalizers = [...(svc.metadata?.finalizers ?? []), LB_FINALIZER];
-    return this.o.client.request<V1Service>(
+    const patched = await this.o.client.request<V1Service>(
       'PATCH',
       servicePath(svc),
       {
@@ -83,6 +86,7 @@ export class KubeServiceWriter implements ServiceWriter {
       },
       'merge',
     );
+    return this.written(svc, patched);
   }
 
   /**
@@ -125,13 +129,20 @@ export class KubeServiceWriter implements ServiceWriter {
   async patchStatus(svc: V1Service, ingress: readonly IngressStatus[]): Promise<V1Service | undefined> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.o.client.request<V1Service>('PATCH', `${servicePath(svc)}/status`, statusPatch(ingress), 'merge');
+        const patched = await this.o.client.request<V1Service>('PATCH', `${servicePath(svc)}/status`, statusPatch(ingress), 'merge');
+        return this.written(svc, patched);
       } catch (err) {
         if (isNotFound(err)) return undefined;
         if (isConflict(err) && attempt < CONFLICT_RETRIES) continue;
         throw err;
       }
     }
+  }
+
+  /** Notes a write whose result the sync carries on from. */
+  private written(base: V1Service, patched: V1Service): V1Service {
+    this.o.ownWrites?.record(serviceKeyOf(base), base.metadata?.resourceVersion, patched.metadata?.resourceVersion);
+    return patched;
   }
 }
 

@@ -129,6 +129,12 @@ export interface EventRecorderOptions {
   /** Writes in flight at once. */
   writers?: number;
   onDropped?: (reason: DropReason) => void;
+  /**
+   * Awaited before each write: the controller's syncs go first. Events are bookkeeping, and a write costs
+   * the API server and this process about what a sync's own write costs; during a burst they wait (repeats
+   * folding into them meanwhile) and go out once the work queue is idle, or after a bounded wait.
+   */
+  whenIdle?: () => Promise<void>;
   limits?: CorrelatorLimits;
   now?: () => number;
 }
@@ -163,6 +169,7 @@ export class EventRecorder {
   private readonly windowMs: number;
   private readonly writers: number;
   private readonly onDropped: (reason: DropReason) => void;
+  private readonly whenIdle: () => Promise<void>;
   private readonly now: () => number;
   private readonly series: Lru<{ name: string; count: number; at: number }>;
   private readonly pending = new Map<string, Pending>();
@@ -181,6 +188,7 @@ export class EventRecorder {
     this.series = new Lru(limits.cacheEntries);
     this.writers = options.writers ?? 4;
     this.onDropped = options.onDropped ?? (() => {});
+    this.whenIdle = options.whenIdle ?? (() => Promise.resolve());
   }
 
   /** Queues the event; resolves when it is written (or failed or dropped). Callers may ignore the promise. */
@@ -253,6 +261,7 @@ export class EventRecorder {
   }
 
   private async write(job: Pending): Promise<void> {
+    await this.whenIdle();
     for (let attempt = 1; ; attempt++) {
       try {
         await this.writeOnce(job);

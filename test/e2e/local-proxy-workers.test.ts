@@ -28,7 +28,7 @@ function spec(key: string, port: number): FrontendGroupSpec {
   return {
     key,
     service: `default/${key}`,
-    frontends: [{ protocol: 'TCP', ip: '127.0.0.1', port, backends: [] }],
+    frontends: [{ protocol: 'TCP', ip: '127.0.0.1', port, nodePort: 30000, backends: [] }],
     sourceRanges: [],
     affinity: 'None',
     drainGraceMs: 0,
@@ -132,7 +132,8 @@ test("a worker's engine takes the limits and the group's settings: engine and li
   const workers = new ProxyWorkers(1, logger, { maxConnections: 3, maxBufferedBytes: 1024 * 1024 });
   const node = createServer((socket) => socket.on('error', () => {}));
   await new Promise<void>((resolve) => node.listen(0, '127.0.0.1', resolve));
-  const backends = [{ id: 'n1', node: 'n1', address: '127.0.0.1', port: (node.address() as AddressInfo).port, healthy: true }];
+  const nodePort = (node.address() as AddressInfo).port;
+  const backends = [{ node: 'n1', address: '127.0.0.1', healthy: true }];
   const clients: Socket[] = [];
   const open = async (port: number, count: number): Promise<void> => {
     for (let i = 0; i < count; i++) {
@@ -148,9 +149,9 @@ test("a worker's engine takes the limits and the group's settings: engine and li
   try {
     const [a, b] = [await freePort(), await freePort()];
     const limited = { ...spec('a', a), maxConnectionsPerListener: 2, idleTimeoutMs: 1_000 };
-    assert.deepEqual(await workers.apply({ ...limited, frontends: [{ ...limited.frontends[0]!, backends }] }), []);
+    assert.deepEqual(await workers.apply({ ...limited, frontends: [{ ...limited.frontends[0]!, nodePort, backends }] }), []);
     const plain = spec('b', b);
-    assert.deepEqual(await workers.apply({ ...plain, frontends: [{ ...plain.frontends[0]!, backends }] }), []);
+    assert.deepEqual(await workers.apply({ ...plain, frontends: [{ ...plain.frontends[0]!, nodePort, backends }] }), []);
 
     await open(a, 3);
     await until('the third connection to a is refused', async () => ((await rejected(a)).listener_limit === 1 ? true : undefined));

@@ -29,7 +29,7 @@ test('an empty config gets every default', () => {
   assert.equal(config.provider.aws, undefined);
   assert.deepEqual(config.provider.local.addressPools, [{ name: 'default', addresses: ['127.0.100.0/24'], autoAssign: true }]);
   assert.deepEqual(config.controller, {
-    workers: 4,
+    workers: 16,
     resyncPeriod: 600_000,
     nodePortRange: { from: 30000, to: 32767 },
     backoff: { initial: 5_000, max: 300_000 },

@@ -101,3 +101,20 @@ test('a check stops when its last user leaves, and a flip is reported to every u
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(fake.runs.get(probeKey(node)), runs, 'a stopped check is not probed again');
 });
+
+test('load balancers moving to a new node set keep the shared checks running and start only the new node’s', async () => {
+  const fake = fakeProbes();
+  const monitor = new HealthMonitor({ ...ticks, intervalMs: 60_000 }, () => {}, fake.probe);
+  // The core hands every Service the same frozen target list per node set (desired.ts).
+  const before = lb(0, 3, 1).targets;
+  const after = lb(0, 4, 1).targets;
+  const plan = (i: number, targets: DesiredLoadBalancer['targets']) =>
+    planFrontends(lb(i, 0, 1, { targets }), ['127.0.100.1'], ['InternalIP'], KUBE_PROXY, () => true).probes;
+  for (let i = 0; i < 100; i++) await monitor.use(`lb${i}`, plan(i, before));
+  for (let i = 0; i < 100; i++) await monitor.use(`lb${i}`, plan(i, after));
+  assert.equal(monitor.size, 4);
+  assert.deepEqual([...fake.runs.values()], [1, 1, 1, 1], 'no check was stopped and started again');
+  for (let i = 0; i < 100; i++) monitor.release(`lb${i}`);
+  assert.equal(monitor.size, 0);
+  monitor.stop();
+});

@@ -41,7 +41,7 @@ const KUBE_PROXY: ClusterCheck = { protocol: 'HTTP', port: 10256, path: '/health
 test('one frontend per VIP and listener, to every node with an address', () => {
   const plan = planFrontends(desired(), ['127.0.100.1'], ['InternalIP'], KUBE_PROXY, () => true);
   assert.deepEqual(
-    plan.frontends.map((f) => [f.protocol, f.ip, f.port, f.backends.map((b) => `${b.node}@${b.address}:${b.port}`)]),
+    plan.frontends.map((f) => [f.protocol, f.ip, f.port, f.backends.map((b) => `${b.node}@${b.address}:${f.nodePort}`)]),
     [
       ['TCP', '127.0.100.1', 80, ['n1@10.0.0.1:30080']],
       ['UDP', '127.0.100.1', 53, ['n1@10.0.0.1:30053']],
@@ -101,4 +101,23 @@ test('a verdict is looked up once per node and family, not per port or per check
     plan.frontends.reduce((n, f) => n + f.backends.length, 0),
     5_000,
   );
+});
+
+test('load balancers of one node set share one backends list until a verdict changes', () => {
+  const shared = desired().targets;
+  const plan = (name: string, generation: number | undefined) =>
+    planFrontends(
+      desired({ identity: { clusterName: 'k', namespace: 'ns', name, uid: name, lbName: name }, targets: shared }),
+      ['127.0.100.1'],
+      ['InternalIP'],
+      KUBE_PROXY,
+      () => true,
+      generation,
+    );
+  const a = plan('a', 7);
+  const b = plan('b', 7);
+  assert.equal(a.frontends[0]!.backends, b.frontends[0]!.backends);
+  assert.equal(a.frontends[0]!.backends, a.frontends[1]!.backends, 'TCP and UDP ports of one load balancer too');
+  assert.notEqual(plan('c', 8).frontends[0]!.backends, a.frontends[0]!.backends);
+  assert.notEqual(plan('d', undefined).frontends[0]!.backends, plan('e', undefined).frontends[0]!.backends);
 });

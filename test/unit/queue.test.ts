@@ -338,3 +338,32 @@ test('runWorkers calls done() when a handler fails, so the key can be processed 
   // The key re-added during the failed run was released by done() and queued again.
   assert.deepEqual(await drain(queue), ['a']);
 });
+
+test('whenIdle resolves once nothing is queued or processed, or after the longest wait', async (t) => {
+  const queue = newQueue(t);
+  let idle = false;
+  await queue.whenIdle(1_000);
+  queue.add('a');
+  queue.add('b');
+  void queue.whenIdle(60_000).then(() => (idle = true));
+  const a = await queue.get();
+  queue.done(a!);
+  await flush();
+  assert.equal(idle, false, 'b still waits');
+  const b = await queue.get();
+  await flush();
+  assert.equal(idle, false, 'b is being processed');
+  queue.done(b!);
+  await flush();
+  assert.equal(idle, true);
+
+  let late = false;
+  queue.add('c');
+  void queue.whenIdle(1_000).then(() => (late = true));
+  t.mock.timers.tick(999);
+  await flush();
+  assert.equal(late, false);
+  t.mock.timers.tick(1);
+  await flush();
+  assert.equal(late, true, 'a queue that stays busy does not hold the waiter past its longest wait');
+});

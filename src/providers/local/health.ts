@@ -87,19 +87,36 @@ interface Running {
   timer: NodeJS.Timeout | undefined;
   stopped: boolean;
   first: Promise<void>;
-  /** The load balancers that use this check. */
+  /** The probe lists that hold this check. */
+  lists: Set<ProbeList>;
+}
+
+/** One probe list (by identity) and the load balancers that use it. */
+interface ProbeList {
+  probes: readonly Probe[];
+  /** Its checks, once each. */
+  runs: Running[];
   users: Set<string>;
+  /** Every check has had a first verdict (a verdict never goes back to unknown). */
+  settled: boolean;
 }
 
 /**
  * Health checks shared by every load balancer: a check (a node address, a port, a path) runs once per
  * interval however many load balancers use it, so the work grows with nodes and health check ports,
  * not with Services x ports x nodes. onChange gets the users of a check whose verdict flipped.
+ *
+ * Users hand in probe lists, and load balancers planned against the same nodes share one list object
+ * (targets.ts): checks are held per distinct list, so a node change costs one pass over the nodes per
+ * distinct list, and each load balancer only moves from the old list to the new one.
  */
 export class HealthMonitor {
   private readonly running = new Map<string, Running>();
-  /** User -> the checks it uses (the objects, not their keys: a key string per user and node adds up). */
-  private readonly uses = new Map<string, Set<Running>>();
+  /** Bumped whenever a verdict changes (a first result, a flip, a check stopping). */
+  private changes = 0;
+  private readonly lists = new Map<readonly Probe[], ProbeList>();
+  /** User -> the list it uses. */
+  private readonly uses = new Map<string, ProbeList>();
   private readonly settings: HealthSettings;
   private readonly onChange: (users: ReadonlySet<string>, probe: Probe, healthy: boolean) => void;
   private readonly probe: (probe: Probe, timeoutMs: number) => Promise<boolean>;
@@ -116,30 +133,32 @@ export class HealthMonitor {
 
   /** Makes `user` use exactly these checks; resolves once each has a first verdict. */
   async use(user: string, probes: readonly Probe[]): Promise<void> {
-    const wanted = new Map<string, Probe>();
-    for (const p of probes) wanted.set(probeKey(p), p);
-    for (const run of this.uses.get(user) ?? []) if (!wanted.has(run.key)) this.drop(user, run);
-    const firsts: Promise<void>[] = [];
-    const used = new Set<Running>();
-    for (const [key, probe] of wanted) {
-      let run = this.running.get(key);
-      if (!run) {
-        run = this.start(key, probe);
-        this.running.set(key, run);
-      }
-      run.users.add(user);
-      used.add(run);
-      if (run.state.healthy === undefined) firsts.push(run.first);
+    const current = this.uses.get(user);
+    let list = current;
+    if (current?.probes !== probes) {
+      // The new list's checks are held before the old list's are let go, so shared checks keep running.
+      list = this.lists.get(probes) ?? this.hold(probes);
+      list.users.add(user);
+      this.uses.set(user, list);
+      if (current) this.leave(user, current);
     }
-    if (used.size > 0) this.uses.set(user, used);
-    else this.uses.delete(user);
-    await Promise.all(firsts);
+    if (list!.settled) return;
+    const pending = list!.runs.filter((run) => run.state.healthy === undefined).map((run) => run.first);
+    await Promise.all(pending);
+    list!.settled = true;
   }
 
   /** The user no longer needs any check; checks nobody uses stop. */
   release(user: string): void {
-    for (const run of this.uses.get(user) ?? []) this.drop(user, run);
+    const list = this.uses.get(user);
+    if (!list) return;
     this.uses.delete(user);
+    this.leave(user, list);
+  }
+
+  /** Changes whenever any verdict does: plans made at the same generation saw the same verdicts. */
+  get generation(): number {
+    return this.changes;
   }
 
   /** The current verdict; undefined before the first result or for a check nobody runs. */
@@ -162,15 +181,50 @@ export class HealthMonitor {
       clearTimeout(run.timer);
     }
     this.running.clear();
+    this.changes++;
+    this.lists.clear();
     this.uses.clear();
   }
 
-  private drop(user: string, run: Running): void {
-    run.users.delete(user);
-    if (run.users.size > 0) return;
-    run.stopped = true;
-    clearTimeout(run.timer);
-    this.running.delete(run.key);
+  private hold(probes: readonly Probe[]): ProbeList {
+    const list: ProbeList = { probes, runs: [], users: new Set(), settled: false };
+    const seen = new Set<string>();
+    for (const probe of probes) {
+      const key = probeKey(probe);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      let run = this.running.get(key);
+      if (!run) {
+        run = this.start(key, probe);
+        this.running.set(key, run);
+      }
+      run.lists.add(list);
+      list.runs.push(run);
+    }
+    this.lists.set(probes, list);
+    return list;
+  }
+
+  /** The user leaves the list; a list nobody uses lets go of its checks, and checks no list holds stop. */
+  private leave(user: string, list: ProbeList): void {
+    list.users.delete(user);
+    if (list.users.size > 0) return;
+    this.lists.delete(list.probes);
+    for (const run of list.runs) {
+      run.lists.delete(list);
+      if (run.lists.size > 0) continue;
+      run.stopped = true;
+      clearTimeout(run.timer);
+      this.running.delete(run.key);
+      this.changes++;
+    }
+  }
+
+  /** Everyone who uses the check, through any list. */
+  private usersOf(run: Running): Set<string> {
+    const users = new Set<string>();
+    for (const list of run.lists) for (const user of list.users) users.add(user);
+    return users;
   }
 
   private start(key: string, probe: Probe): Running {
@@ -181,16 +235,17 @@ export class HealthMonitor {
       timer: undefined,
       stopped: false,
       first: Promise.resolve(),
-      users: new Set(),
+      lists: new Set(),
     };
     const once = async (): Promise<void> => {
       const ok = await this.probe(probe, this.settings.timeoutMs);
       if (run.stopped) return;
       const before = run.state.healthy;
       run.state = nextHealth(run.state, ok, this.settings);
+      if (before !== run.state.healthy) this.changes++;
       run.timer = setTimeout(() => void once(), this.settings.intervalMs);
       run.timer.unref();
-      if (before !== undefined && before !== run.state.healthy) this.onChange(run.users, probe, run.state.healthy!);
+      if (before !== undefined && before !== run.state.healthy) this.onChange(this.usersOf(run), probe, run.state.healthy!);
     };
     run.first = once();
     return run;

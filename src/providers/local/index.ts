@@ -28,7 +28,7 @@ import { registerMetrics } from './metrics.ts';
 import { parsePools, poolContains, poolOf, poolProblems, type Pool } from './pools.ts';
 import type { FrontendGroupSpec } from './proxy-spec.ts';
 import { ProxyWorkers } from './proxy-workers.ts';
-import { planChecks, planFrontends, targetAddress } from './targets.ts';
+import { planChecks, planFrontends, sameBackends, unaddressableTargets } from './targets.ts';
 
 /** What the provider keeps for each Service it serves. */
 interface LoadBalancerRecord {
@@ -219,9 +219,7 @@ class LocalProvider implements LoadBalancerProvider {
       await this.ensure(desired);
       return true;
     }
-    const backends = (d: DesiredLoadBalancer) =>
-      JSON.stringify(planFrontends(d, live.ips, this.config.nodeAddressPreference, this.config.healthCheck.cluster, () => true).frontends);
-    const changed = backends(live.desired) !== backends(desired);
+    const changed = !sameBackends(live.desired, desired, live.ips, this.config.nodeAddressPreference, this.config.healthCheck.cluster);
     await this.serve(desired, live.ips, this.records.get(ownerKey(desired.identity))!.ingress);
     return changed;
   }
@@ -291,7 +289,7 @@ class LocalProvider implements LoadBalancerProvider {
   private warnUnaddressable(desired: DesiredLoadBalancer, ips: string[]): void {
     const family = parseIP(ips[0] ?? '')?.family ?? 'IPv4';
     const preference = this.config.nodeAddressPreference;
-    const skipped = desired.targets.filter((t) => targetAddress(t, family, preference) === undefined).map((t) => t.nodeName);
+    const skipped = unaddressableTargets(desired, family, preference, this.config.healthCheck.cluster);
     if (skipped.length === 0) return;
     this.events.record(
       desired.identity,
@@ -313,6 +311,7 @@ class LocalProvider implements LoadBalancerProvider {
       this.config.nodeAddressPreference,
       this.config.healthCheck.cluster,
       (key) => this.health.healthy(key) === true,
+      this.health.generation,
     );
     const spec: FrontendGroupSpec = {
       key: owner,

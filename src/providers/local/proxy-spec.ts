@@ -12,6 +12,7 @@ export interface BackendSpec {
   healthy: boolean;
 }
 
+/** What a frontend serves: its backends, each a NodeIP:NodePort. */
 export interface FrontendSpec {
   protocol: 'TCP' | 'UDP';
   ip: string;
@@ -19,12 +20,42 @@ export interface FrontendSpec {
   backends: BackendSpec[];
 }
 
+/** A node as the frontends of one node set see it (with its current health verdict). */
+export interface NodeBackend {
+  node: string;
+  address: string;
+  healthy: boolean;
+}
+
+/**
+ * A frontend as the main thread sends it: every backend is a node on nodePort. Load balancers planned
+ * against the same nodes and verdicts share one `backends` list, and a message carries a shared list
+ * once, so a node change that updates a thousand load balancers sends the nodes once, not a thousand times.
+ */
+export interface PlannedFrontend {
+  protocol: 'TCP' | 'UDP';
+  ip: string;
+  port: number;
+  nodePort: number;
+  backends: readonly NodeBackend[];
+}
+
+/** The frontend a worker serves from a planned one. */
+export function servedFrontend(f: PlannedFrontend): FrontendSpec {
+  return {
+    protocol: f.protocol,
+    ip: f.ip,
+    port: f.port,
+    backends: f.backends.map((b) => ({ id: b.node, node: b.node, address: b.address, port: f.nodePort, healthy: b.healthy })),
+  };
+}
+
 /** Everything one Service's load balancer serves: its frontends and the settings they share. */
 export interface FrontendGroupSpec {
   key: string;
   /** "namespace/name", for metrics and logs. */
   service: string;
-  frontends: FrontendSpec[];
+  frontends: PlannedFrontend[];
   sourceRanges: string[];
   affinity: 'None' | 'ClientIP';
   drainGraceMs: number;
@@ -55,12 +86,17 @@ export interface FrontendStats extends FrontendCounters {
 export type RejectReason = 'source_range' | 'no_healthy_target' | 'connect_failed' | 'listener_limit' | 'global_limit' | 'flow_limit';
 
 export type ToWorker =
-  | { type: 'apply'; id: number; spec: FrontendGroupSpec }
+  /** Several groups at once: the specs one turn of the main thread's loop produced. */
+  | { type: 'apply'; id: number; specs: FrontendGroupSpec[] }
   | { type: 'remove'; id: number; key: string }
   | { type: 'stats'; id: number }
   | { type: 'shutdown'; id: number; graceMs: number };
 
-export type FromWorker = { type: 'done'; id: number; errors: string[] } | { type: 'stats'; id: number; stats: FrontendStats[] };
+export type FromWorker =
+  | { type: 'done'; id: number; errors: string[] }
+  /** Per group key, what could not be done. */
+  | { type: 'applied'; id: number; errors: Record<string, string[]> }
+  | { type: 'stats'; id: number; stats: FrontendStats[] };
 
 export function frontendName(f: { ip: string; port: number; protocol: string }): string {
   return `${f.ip.includes(':') ? `[${f.ip}]` : f.ip}:${f.port}/${f.protocol}`;

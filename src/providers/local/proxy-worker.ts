@@ -7,6 +7,7 @@ import {
   type FromWorker,
   type FrontendSpec,
   type FrontendStats,
+  servedFrontend,
   type ToWorker,
 } from './proxy-spec.ts';
 import { sourceFilter } from './source-ranges.ts';
@@ -72,7 +73,7 @@ async function apply(spec: FrontendGroupSpec): Promise<string[]> {
     Object.assign(group.context, context);
     group.settings = settings;
   }
-  const wanted = new Map(spec.frontends.map((f) => [frontendName(f), f] as [string, FrontendSpec]));
+  const wanted = new Map(spec.frontends.map((f) => [frontendName(f), servedFrontend(f)] as [string, FrontendSpec]));
   for (const [name, frontend] of group.frontends) {
     if (!wanted.has(name)) {
       group.frontends.delete(name);
@@ -139,7 +140,12 @@ port.on('message', (message: ToWorker) => {
   try {
     switch (message.type) {
       case 'apply':
-        apply(message.spec).then((errors) => reply({ type: 'done', id: message.id, errors }), failed(`cannot serve ${message.spec.key}`));
+        // One group that throws fails only itself.
+        Promise.all(message.specs.map((spec) => apply(spec).catch((err: unknown) => [`cannot serve ${spec.key}: ${describe(err)}`]))).then(
+          (errors) =>
+            reply({ type: 'applied', id: message.id, errors: Object.fromEntries(message.specs.map((s, i) => [s.key, errors[i]!])) }),
+          failed('apply failed'),
+        );
         break;
       case 'remove':
         remove(message.key);

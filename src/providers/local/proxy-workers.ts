@@ -57,6 +57,8 @@ export class ProxyWorkers {
   private readonly respawnTimers = new Set<NodeJS.Timeout>();
   private nextId = 1;
   private stopping = false;
+  /** Specs applied during this turn of the loop, sent together at its end (the latest per group). */
+  private batch: { specs: Map<string, FrontendGroupSpec>; answers: Promise<FromWorker[]> } | undefined;
 
   constructor(count: number, logger: Logger, limits: EngineLimits) {
     this.logger = logger;
@@ -97,13 +99,15 @@ export class ProxyWorkers {
   private replace(index: number): void {
     const slot = this.spawn(index);
     this.slots[index] = slot;
-    for (const spec of this.specs.values()) {
-      void this.send(slot, { type: 'apply', spec }).then((answer) => {
-        const errors = answer.type === 'done' ? answer.errors : [];
+    const specs = [...this.specs.values()];
+    if (specs.length === 0) return;
+    void this.send(slot, { type: 'apply', specs }).then((answer) => {
+      for (const spec of specs) {
+        const errors = ProxyWorkers.errors([answer], spec.key);
         if (errors.length > 0)
           this.logger.error({ worker: index, service: spec.service, errors }, 'replacement proxy worker cannot serve the load balancer');
-      });
-    }
+      }
+    });
   }
 
   /** The worker's answer; with timeoutMs, an error answer if it takes longer (the worker may be hung). */
@@ -127,19 +131,35 @@ export class ProxyWorkers {
     return Promise.all(this.slots.map((slot) => this.send(slot, request)));
   }
 
-  private static errors(answers: FromWorker[]): string[] {
-    return [...new Set(answers.flatMap((a) => (a.type === 'done' ? a.errors : [])))];
+  /** What the answers say could not be done, for one group when `key` is given. */
+  private static errors(answers: FromWorker[], key?: string): string[] {
+    return [...new Set(answers.flatMap((a) => (a.type === 'done' ? a.errors : a.type === 'applied' && key ? (a.errors[key] ?? []) : [])))];
   }
 
-  /** Serves the spec in every worker; returns what could not be done (listeners that failed to bind). */
+  /**
+   * Serves the spec in every worker; returns what could not be done (listeners that failed to bind).
+   * Specs applied in the same turn of the event loop (a node change updates every load balancer) go to
+   * each worker in one message rather than one message each.
+   */
   async apply(spec: FrontendGroupSpec): Promise<string[]> {
     this.specs.set(spec.key, spec);
-    return ProxyWorkers.errors(await this.all({ type: 'apply', spec }));
+    if (!this.batch) {
+      const specs = new Map<string, FrontendGroupSpec>();
+      const answers = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        this.batch = undefined;
+        return specs.size === 0 ? [] : this.all({ type: 'apply', specs: [...specs.values()] });
+      });
+      this.batch = { specs, answers };
+    }
+    this.batch.specs.set(spec.key, spec);
+    return ProxyWorkers.errors(await this.batch.answers, spec.key);
   }
 
   /** Closes the group's listeners now; its connections drain in the background. */
   async remove(key: string): Promise<void> {
     this.specs.delete(key);
+    // A spec still waiting for its batch must not reach the workers after the removal.
+    this.batch?.specs.delete(key);
     await this.all({ type: 'remove', key });
   }
 
@@ -152,6 +172,7 @@ export class ProxyWorkers {
   /** Closes every listener, waits up to graceMs for connections to finish, then ends the workers. */
   async shutdown(graceMs: number): Promise<void> {
     this.stopping = true;
+    this.batch?.specs.clear();
     for (const timer of this.respawnTimers) clearTimeout(timer);
     this.respawnTimers.clear();
     await this.all({ type: 'shutdown', graceMs });
