@@ -1,9 +1,10 @@
 // The one Kubernetes API client: requests, typed errors, Retry-After, counted per verb and resource.
-import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from 'node:http';
+import type { Agent as HttpAgent, IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, type RequestOptions, request as httpsRequest } from 'node:https';
 import type { KubeAccess } from './kubeconfig.ts';
 import { TokenBucket, type Clock } from './rate-limiter.ts';
 import { errorMessage } from '../error-message.ts';
+import { http } from '../net/http.ts';
 
 export type PatchType = 'merge' | 'json' | 'strategic';
 
@@ -61,7 +62,7 @@ const IDLE_SOCKET_MS = 60_000;
 
 interface Pool {
   agent: HttpAgent;
-  request: typeof httpRequest;
+  request: typeof http.request;
 }
 
 /**
@@ -230,7 +231,7 @@ export class KubeClient {
 
 function newPool(server: string, tls: RequestOptions): Pool {
   const common = { keepAlive: true, maxSockets: MAX_SOCKETS, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' as const };
-  if (!server.startsWith('https:')) return { agent: new HttpAgent(common), request: httpRequest };
+  if (!server.startsWith('https:')) return { agent: new http.Agent(common), request: http.request };
   return {
     agent: new HttpsAgent({
       ...common,
