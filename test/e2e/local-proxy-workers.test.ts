@@ -56,7 +56,7 @@ function workerIn(workers: ProxyWorkers, index: number): Worker {
 
 test('an apply that throws in the worker comes back as an error, and the worker carries on', async () => {
   const { logger, records } = capturingLogger();
-  const workers = new ProxyWorkers(1, logger);
+  const workers = new ProxyWorkers(1, logger, () => []);
   try {
     const broken = { ...spec('broken', 1), frontends: null } as unknown as FrontendGroupSpec;
     const errors = await workers.apply(broken);
@@ -82,11 +82,14 @@ test('an apply that throws in the worker comes back as an error, and the worker 
 
 test('a worker that dies is replaced after a growing delay, serves its balancers again, and logs what it cannot bind', async () => {
   const { logger, records } = capturingLogger();
-  const workers = new ProxyWorkers(1, logger);
+  // What the provider serves: a replacement worker is given it.
+  const served: FrontendGroupSpec[] = [];
+  const workers = new ProxyWorkers(1, logger, () => served);
   let blocker: Server | undefined;
   try {
     const port = await freePort();
-    assert.deepEqual(await workers.apply(spec('web', port)), []);
+    served.push(spec('web', port));
+    assert.deepEqual(await workers.apply(served[0]!), []);
 
     // First death: the replacement binds the port again.
     await workerIn(workers, 0).terminate();

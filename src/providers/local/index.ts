@@ -128,7 +128,7 @@ class LocalProvider implements LoadBalancerProvider {
         await this.iface.remove(canonicalIP(address)!);
       }
     }
-    this.workers = new ProxyWorkers(this.config.workers, this.logger);
+    this.workers = new ProxyWorkers(this.config.workers, this.logger, () => this.specs());
     this.logger.info(
       { restored: this.records.size, workers: this.config.workers, pools: this.pools.map((p) => p.name) },
       'local provider started',
@@ -296,8 +296,22 @@ class LocalProvider implements LoadBalancerProvider {
 
   /** Sends the Service's current frontends, with current health, to the workers. */
   private async push(owner: string): Promise<string[]> {
+    const spec = this.spec(owner);
+    return spec && this.workers ? this.workers.apply(spec) : [];
+  }
+
+  /** What the workers serve now, for a replacement worker. */
+  private *specs(): Iterable<FrontendGroupSpec> {
+    for (const owner of this.records.keys()) {
+      const spec = this.spec(owner);
+      if (spec) yield spec;
+    }
+  }
+
+  /** The Service's frontends with current health; none for a load balancer not ensured since start. */
+  private spec(owner: string): FrontendGroupSpec | undefined {
     const b = this.records.get(owner);
-    if (!b?.live || !this.workers) return [];
+    if (!b?.live) return undefined;
     const live = b.live;
     const plan = planFrontends(
       live.desired,
@@ -306,7 +320,7 @@ class LocalProvider implements LoadBalancerProvider {
       this.config.healthCheck.cluster,
       (key) => this.health.healthy(key) === true,
     );
-    const spec: FrontendGroupSpec = {
+    return {
       key: owner,
       service: serviceKey(b.identity),
       frontends: plan.frontends,
@@ -315,7 +329,6 @@ class LocalProvider implements LoadBalancerProvider {
       drainGraceMs: this.config.drainGraceSeconds * 1_000,
       udpIdleMs: this.config.udpIdleTimeoutSeconds * 1_000,
     };
-    return this.workers.apply(spec);
   }
 }
 
