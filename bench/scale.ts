@@ -111,7 +111,8 @@ try {
   let metricsUrl: string;
   let pid: number;
   if (PROVIDER === 'none') {
-    // Compiled like the shipped controller unless SCALE_START=src; the flags are the CLI's (src/cli.ts's shebang).
+    // Compiled like the shipped controller unless SCALE_START=src; the environment and flags are the CLI's
+    // (src/cli.ts's shebang).
     let script: string | undefined;
     if (START !== 'src') {
       const out = mkdtempSync(join(tmpdir(), 'slc-scale-none-'));
@@ -120,7 +121,12 @@ try {
       execFileSync('ln', ['-s', join(ROOT, 'node_modules'), out]);
       script = join(out, 'test/support/controller-process.js');
     }
-    const flags = /^#!\/usr\/bin\/env -S node(.*)$/m.exec(readFileSync(join(ROOT, 'src/cli.ts'), 'utf8'))![1]!;
+    const [, env, flags] = /^#!\/usr\/bin\/env -S(.*?) node(.*)$/m.exec(readFileSync(join(ROOT, 'src/cli.ts'), 'utf8'))!;
+    // The child inherits them: nothing else here reads these variables.
+    for (const assignment of env!.split(' ').filter(Boolean)) {
+      const [name, value] = assignment.split('=') as [string, string];
+      process.env[name] = value;
+    }
     proc = new ControllerProcess(
       {
         kubeconfig: plane.kubeconfigPath,
@@ -129,7 +135,7 @@ try {
         keepDesired: false,
       },
       script,
-      flags.split(' ').filter(Boolean),
+      flags!.split(' ').filter(Boolean),
     );
     await proc.whenReady();
     metricsUrl = (await proc.stats()).metricsUrl;
