@@ -149,6 +149,8 @@ try {
       stringify({ ...config, server: { metricsAddress: `127.0.0.1:${metricsPort}`, healthAddress: `127.0.0.1:${healthPort}` } }),
     );
     const args = ['run', '--config', file, '--kubeconfig', plane.kubeconfigPath];
+    const dockerfileEnv = () =>
+      Object.fromEntries([...readFileSync(join(ROOT, 'Dockerfile'), 'utf8').matchAll(/^ENV (\S+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
     const dockerfileEntrypoint = () => {
       const line = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').match(/^(?:ENTRYPOINT|CMD) (\[.*\])$/m)![1]!;
       return (JSON.parse(line) as string[]).map((a) => a.replace('/app/dist/', join(dir, 'dist/')));
@@ -174,7 +176,8 @@ try {
     child = spawn(command!, rest, {
       cwd: START === 'src' ? ROOT : dir,
       stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, ...profile },
+      // The image's ENV lines apply to its entrypoint (the bin and npm start set the same themselves).
+      env: { ...process.env, ...(START === 'image' ? dockerfileEnv() : {}), ...profile },
     });
     metricsUrl = `http://127.0.0.1:${metricsPort}`;
     for (;;) {
