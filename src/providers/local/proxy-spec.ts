@@ -34,8 +34,12 @@ export interface FrontendGroupSpec {
 /** What a frontend takes from its group's spec. */
 export type FrontendSettings = Pick<FrontendGroupSpec, 'sourceRanges' | 'affinity' | 'drainGraceMs'>;
 
-/** One frontend's counters, named for metrics. */
-export interface FrontendStats extends FrontendCounters {
+/**
+ * One frontend's counters, named for metrics. `opened` is summed over the nodes in the worker: per node, a
+ * scrape at 1000 Services and 100 nodes sent 100,000 entries across threads, a 40 MB spike in RSS.
+ */
+export interface FrontendStats extends Omit<FrontendCounters, 'opened'> {
+  opened: number;
   key: string;
   service: string;
   /** "ip:port/PROTOCOL" */
