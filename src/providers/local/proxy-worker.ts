@@ -111,12 +111,8 @@ function remove(key: string): void {
 function stats(): FrontendStats[] {
   const out: FrontendStats[] = [];
   for (const group of groups.values()) {
-    for (const [name, frontend] of group.frontends) {
-      const counters = frontend.stats();
-      let opened = 0;
-      for (const n of Object.values(counters.opened)) opened += n;
-      out.push({ key: group.settings.key, service: group.settings.service, frontend: name, ...counters, opened });
-    }
+    for (const [name, frontend] of group.frontends)
+      out.push({ key: group.settings.key, service: group.settings.service, frontend: name, ...frontend.totals() });
   }
   return out;
 }

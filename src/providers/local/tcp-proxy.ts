@@ -3,7 +3,7 @@
 // policy and reads its counters.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { Counters, type FrontendCounters } from './frontend-stats.ts';
+import { Counters, type FrontendCounters, type FrontendTotals, totalsOf } from './frontend-stats.ts';
 import type { FrontendSettings, FrontendSpec } from './proxy-spec.ts';
 
 interface TcpEngine {
@@ -11,7 +11,8 @@ interface TcpEngine {
   configure(id: number, backends: FrontendSpec['backends'], clientIPAffinity: boolean, sourceRanges: string[], drainGraceMs: number): void;
   close(id: number, graceMs: number): void;
   live(id: number): number;
-  stats(id: number): FrontendCounters;
+  stats(id: number, perNode: true): FrontendCounters;
+  stats(id: number, perNode: false): FrontendTotals;
 }
 
 const ENGINE_PATH = fileURLToPath(new URL('../../../build/tcp_engine.node', import.meta.url));
@@ -83,7 +84,12 @@ export class TcpFrontend {
   }
 
   stats(): FrontendCounters {
-    return this.id === undefined ? new Counters().snapshot() : engine().stats(this.id);
+    return this.id === undefined ? new Counters().snapshot() : engine().stats(this.id, true);
+  }
+
+  /** stats() with `opened` summed over the nodes, built without an object per node. */
+  totals(): FrontendTotals {
+    return this.id === undefined ? totalsOf(new Counters().snapshot()) : engine().stats(this.id, false);
   }
 
   private configure(spec: FrontendSpec, settings: FrontendSettings, graceMs: number): void {

@@ -1066,15 +1066,18 @@ static void set_number(napi_env env, napi_value obj, const char *name, uint64_t 
   napi_set_named_property(env, obj, name, v);
 }
 
-/* stats(id) -> {opened: {node: n}, active, bytesIn, bytesOut, rejected: {...}}, zeros once it is gone. */
+/* stats(id, perNode) -> {opened, active, bytesIn, bytesOut, rejected: {...}}, zeros once it is gone. opened is
+ * {node: n} with perNode, else their sum: what metrics need, without an object per node and frontend. */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ARGS(2);
   ENGINE(e);
   int32_t id;
-  if (napi_get_value_int32(env, argv[0], &id) != napi_ok) return throw_error(env, NULL, "stats: bad arguments");
+  bool per_node;
+  if (napi_get_value_int32(env, argv[0], &id) != napi_ok || napi_get_value_bool(env, argv[1], &per_node) != napi_ok)
+    return throw_error(env, NULL, "stats: bad arguments");
   /* Copied under the lock and turned into objects after it: building objects can run the garbage
    * collector, or a setter on Object.prototype, neither of which may hold up the engine thread. */
-  uint64_t active = 0, bytes_in = 0, bytes_out = 0, rejected_counts[REJ_COUNT] = {0};
+  uint64_t active = 0, bytes_in = 0, bytes_out = 0, opened_sum = 0, rejected_counts[REJ_COUNT] = {0};
   node_count *nodes = NULL;
   int nnodes = 0;
   pthread_mutex_lock(&e->mu);
@@ -1084,7 +1087,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
     bytes_in = fe->bytes_in;
     bytes_out = fe->bytes_out;
     memcpy(rejected_counts, fe->rejected, sizeof rejected_counts);
-    nodes = calloc(fe->nnodes ? (size_t)fe->nnodes : 1, sizeof *nodes);
+    for (int i = 0; i < fe->nnodes; i++) opened_sum += fe->nodes[i].opened;
+    if (per_node) nodes = calloc(fe->nnodes > 0 ? (size_t)fe->nnodes : 1, sizeof *nodes);
     for (int i = 0; nodes && i < fe->nnodes; i++) {
       nodes[i].opened = fe->nodes[i].opened;
       nodes[i].name = strdup(fe->nodes[i].name);
@@ -1095,7 +1099,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   pthread_mutex_unlock(&e->mu);
   napi_value out, opened, rejected;
   napi_create_object(env, &out);
-  napi_create_object(env, &opened);
+  if (per_node) napi_create_object(env, &opened);
+  else napi_create_double(env, (double)opened_sum, &opened);
   napi_create_object(env, &rejected);
   for (int i = 0; i < nnodes; i++) set_number(env, opened, nodes[i].name, nodes[i].opened);
   for (int i = 0; i < nnodes; i++) free(nodes[i].name);
