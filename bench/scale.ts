@@ -141,7 +141,8 @@ try {
   let metricsUrl: string;
   let pid: number;
   if (PROVIDER === 'none') {
-    // Compiled like the shipped controller unless SCALE_START=src; the flags are the CLI's (src/cli.ts's shebang).
+    // Compiled like the shipped controller unless SCALE_START=src; the environment and flags are the CLI's
+    // (src/cli.ts's shebang).
     let script: string | undefined;
     if (START !== 'src') {
       const out = mkdtempSync(join(tmpdir(), 'slc-scale-none-'));
@@ -150,7 +151,12 @@ try {
       execFileSync('ln', ['-s', join(ROOT, 'node_modules'), out]);
       script = join(out, 'test/support/controller-process.js');
     }
-    const flags = /^#!\/usr\/bin\/env -S node(.*)$/m.exec(readFileSync(join(ROOT, 'src/cli.ts'), 'utf8'))![1]!;
+    const [, env, flags] = /^#!\/usr\/bin\/env -S(.*?) node(.*)$/m.exec(readFileSync(join(ROOT, 'src/cli.ts'), 'utf8'))!;
+    // The child inherits them: nothing else here reads these variables.
+    for (const assignment of env!.split(' ').filter(Boolean)) {
+      const [name, value] = assignment.split('=') as [string, string];
+      process.env[name] = value;
+    }
     proc = new ControllerProcess(
       {
         kubeconfig: plane.kubeconfigPath,
@@ -159,7 +165,7 @@ try {
         keepDesired: false,
       },
       script,
-      flags.split(' ').filter(Boolean),
+      flags!.split(' ').filter(Boolean),
     );
     await proc.whenReady();
     metricsUrl = (await proc.stats()).metricsUrl;
@@ -173,6 +179,8 @@ try {
       stringify({ ...config, server: { metricsAddress: `127.0.0.1:${metricsPort}`, healthAddress: `127.0.0.1:${healthPort}` } }),
     );
     const args = ['run', '--config', file, '--kubeconfig', plane.kubeconfigPath];
+    const dockerfileEnv = () =>
+      Object.fromEntries([...readFileSync(join(ROOT, 'Dockerfile'), 'utf8').matchAll(/^ENV (\S+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
     const dockerfileEntrypoint = () => {
       const line = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').match(/^(?:ENTRYPOINT|CMD) (\[.*\])$/m)![1]!;
       return (JSON.parse(line) as string[]).map((a) => a.replace('/app/dist/', join(dir, 'dist/')));
@@ -202,7 +210,12 @@ try {
           : START === 'dist'
             ? [join(dir, 'dist/cli.js'), ...args]
             : [...dockerfileEntrypoint(), ...args];
-    child = spawn(command!, rest, { cwd: START === 'src' ? ROOT : dir, stdio: ['ignore', 'inherit', 'inherit'] });
+    child = spawn(command!, rest, {
+      cwd: START === 'src' ? ROOT : dir,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      // The image's ENV lines apply to its entrypoint (the bin and npm start set the same themselves).
+      env: { ...process.env, ...(START === 'image' ? dockerfileEnv() : {}) },
+    });
     metricsUrl = `http://127.0.0.1:${metricsPort}`;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`controller exited with ${child.exitCode}`);

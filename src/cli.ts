@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --optimize-for-size
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --optimize-for-size
 // The service-lb-controller command line: run and check-config, with their exit codes.
 import { Command, Option } from 'commander';
 import { Registry } from 'prom-client';

@@ -1,7 +1,7 @@
 // A list+watch cache of one resource over KubeClient's connection pool, with the behaviour of
 // @kubernetes/client-node's ListWatch but without its package (whose serializer loads every model).
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
-import { fetch } from 'undici';
+import type { IncomingMessage } from 'node:http';
 import type { KubeClient } from './client.ts';
 
 type Verb = 'add' | 'update' | 'delete';
@@ -202,17 +202,18 @@ export class ListWatch<T extends KubernetesObject> {
       void this.done(reason);
     };
     armTimer();
-    let body: AsyncIterable<Uint8Array>;
+    let body: IncomingMessage;
     try {
-      const { server, headers, dispatcher } = await this.client.connection();
       const sep = this.path.includes('?') ? '&' : '?';
-      const url = `${server}${this.path}${sep}watch=true&resourceVersion=${encodeURIComponent(this.resourceVersion)}`;
-      const response = await fetch(url, { headers, dispatcher, signal: controller.signal });
-      if (response.status !== 200 || !response.body) {
-        await response.body?.cancel();
-        throw new WatchError(response.status, `watch ${this.path}: ${response.status} ${response.statusText}`);
+      const response = await this.client.stream(
+        `${this.path}${sep}watch=true&resourceVersion=${encodeURIComponent(this.resourceVersion)}`,
+        controller.signal,
+      );
+      if (response.statusCode !== 200) {
+        response.destroy();
+        throw new WatchError(response.statusCode ?? 0, `watch ${this.path}: ${response.statusCode} ${response.statusMessage}`);
       }
-      body = response.body;
+      body = response;
     } catch (err) {
       end(err);
       return;
@@ -222,7 +223,7 @@ export class ListWatch<T extends KubernetesObject> {
       const decoder = new TextDecoder();
       let buffer = '';
       try {
-        for await (const chunk of body) {
+        for await (const chunk of body as AsyncIterable<Buffer>) {
           armTimer();
           // Split once per chunk: rescanning the rest of the buffer for every line is quadratic.
           const lines = (buffer + decoder.decode(chunk, { stream: true })).split('\n');

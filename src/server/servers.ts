@@ -1,10 +1,11 @@
 // The HTTP endpoints: /metrics, /healthz and /readyz.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ConfigError } from '../config/load.ts';
 import { errorMessage } from '../error-message.ts';
+import { http } from '../net/http.ts';
 import { localUrl, parseListenAddress } from './address.ts';
 import { probeResponse } from './health.ts';
 
@@ -62,7 +63,7 @@ function metricsRoute(registry: Registry): Route {
 
 function listen(address: string, routes: Map<string, Route>, logger: Logger): Promise<Server> {
   const { host, port } = parseListenAddress(address);
-  const server = createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = routes.get(url.pathname);
     if (!route) return send(res, 404, textPlain, 'not found\n', req.method === 'HEAD');

@@ -61,7 +61,7 @@ function workerIn(workers: ProxyWorkers, index: number): Worker {
 
 test('an apply that throws in the worker comes back as an error, and the worker carries on', async () => {
   const { logger, records } = capturingLogger();
-  const workers = new ProxyWorkers(1, logger, NO_LIMITS);
+  const workers = new ProxyWorkers(1, logger, NO_LIMITS, () => []);
   try {
     const broken = { ...spec('broken', 1), frontends: null } as unknown as FrontendGroupSpec;
     const errors = await workers.apply(broken);
@@ -87,11 +87,14 @@ test('an apply that throws in the worker comes back as an error, and the worker 
 
 test('a worker that dies is replaced after a growing delay, serves its balancers again, and logs what it cannot bind', async () => {
   const { logger, records } = capturingLogger();
-  const workers = new ProxyWorkers(1, logger, NO_LIMITS);
+  // What the provider serves: a replacement worker is given it.
+  const served: FrontendGroupSpec[] = [];
+  const workers = new ProxyWorkers(1, logger, NO_LIMITS, () => served);
   let blocker: Server | undefined;
   try {
     const port = await freePort();
-    assert.deepEqual(await workers.apply(spec('web', port)), []);
+    served.push(spec('web', port));
+    assert.deepEqual(await workers.apply(served[0]!), []);
 
     // First death: the replacement binds the port again.
     await workerIn(workers, 0).terminate();
@@ -129,7 +132,7 @@ test('a worker that dies is replaced after a growing delay, serves its balancers
 
 test("a worker's engine takes the limits and the group's settings: engine and listener limits, idle timeout", async () => {
   const { logger } = capturingLogger();
-  const workers = new ProxyWorkers(1, logger, { maxConnections: 3, maxBufferedBytes: 1024 * 1024 });
+  const workers = new ProxyWorkers(1, logger, { maxConnections: 3, maxBufferedBytes: 1024 * 1024 }, () => []);
   const node = createServer((socket) => socket.on('error', () => {}));
   await new Promise<void>((resolve) => node.listen(0, '127.0.0.1', resolve));
   const nodePort = (node.address() as AddressInfo).port;

@@ -12,6 +12,15 @@ export interface FrontendCounters {
   rejected: Partial<Record<RejectReason, number>>;
 }
 
+/** A frontend's counters with `opened` summed over the nodes: what metrics read. */
+export type FrontendTotals = Omit<FrontendCounters, 'opened'> & { opened: number };
+
+export function totalsOf(counters: FrontendCounters): FrontendTotals {
+  let opened = 0;
+  for (const n of Object.values(counters.opened)) opened += n;
+  return { opened, active: counters.active, bytesIn: counters.bytesIn, bytesOut: counters.bytesOut, rejected: { ...counters.rejected } };
+}
+
 /** Counters a UDP frontend keeps in its worker; plain numbers so the hot path only adds. Fresh, they are
  * also the figures of a TCP frontend that never listened. */
 export class Counters implements FrontendCounters {

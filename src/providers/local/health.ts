@@ -1,6 +1,6 @@
 // Active health checks of the nodes, shared by every load balancer that needs them; run in the main thread.
-import { request } from 'node:http';
 import { connect } from 'node:net';
+import { http } from '../../net/http.ts';
 
 /** One health check of one node; `node` names it in metrics and is not part of what is checked. */
 export type Probe = { node: string } & (
@@ -64,7 +64,7 @@ function checkTcp(address: string, port: number, timeoutMs: number): Promise<boo
 /** kube-proxy's health endpoint answers 200 when the node has local endpoints and 503 when not. */
 function checkHttp(address: string, port: number, path: string, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = request({ host: address, port, path, method: 'GET', timeout: timeoutMs, agent: false }, (res) => {
+    const req = http.request({ host: address, port, path, method: 'GET', timeout: timeoutMs, agent: false }, (res) => {
       res.resume();
       resolve(res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300);
     });

@@ -133,10 +133,12 @@ class LocalProvider implements LoadBalancerProvider {
     }
     const limits = dataPathLimits(this.config, fdLimit());
     this.limits = workerShare(limits, this.config.workers);
-    this.workers = new ProxyWorkers(this.config.workers, this.logger, {
-      maxConnections: this.limits.maxConnections,
-      maxBufferedBytes: this.limits.maxBufferedBytes,
-    });
+    this.workers = new ProxyWorkers(
+      this.config.workers,
+      this.logger,
+      { maxConnections: this.limits.maxConnections, maxBufferedBytes: this.limits.maxBufferedBytes },
+      () => this.specs(),
+    );
     this.logger.info(
       { restored: this.records.size, workers: this.config.workers, pools: this.pools.map((p) => p.name), limits },
       'local provider started',
@@ -302,8 +304,22 @@ class LocalProvider implements LoadBalancerProvider {
 
   /** Sends the Service's current frontends, with current health, to the workers. */
   private async push(owner: string): Promise<string[]> {
+    const spec = this.spec(owner);
+    return spec && this.workers ? this.workers.apply(spec) : [];
+  }
+
+  /** What the workers serve now, for a replacement worker. */
+  private *specs(): Iterable<FrontendGroupSpec> {
+    for (const owner of this.records.keys()) {
+      const spec = this.spec(owner);
+      if (spec) yield spec;
+    }
+  }
+
+  /** The Service's frontends with current health; none for a load balancer not ensured since start. */
+  private spec(owner: string): FrontendGroupSpec | undefined {
     const b = this.records.get(owner);
-    if (!b?.live || !this.workers || !this.limits) return [];
+    if (!b?.live || !this.limits) return undefined;
     const live = b.live;
     const plan = planFrontends(
       live.desired,
@@ -313,7 +329,7 @@ class LocalProvider implements LoadBalancerProvider {
       (key) => this.health.healthy(key) === true,
       this.health.generation,
     );
-    const spec: FrontendGroupSpec = {
+    return {
       key: owner,
       service: serviceKey(b.identity),
       frontends: plan.frontends,
@@ -325,7 +341,6 @@ class LocalProvider implements LoadBalancerProvider {
       maxConnectionsPerListener: this.limits.maxConnectionsPerListener,
       idleTimeoutMs: this.config.idleTimeoutSeconds * 1_000,
     };
-    return this.workers.apply(spec);
   }
 }
 

@@ -27,11 +27,7 @@ export function registerMetrics(registry: Registry, sources: MetricsSources): vo
     async collect() {
       const all = await stats();
       this.reset();
-      for (const s of all) {
-        let opened = 0;
-        for (const n of Object.values(s.opened)) opened += n;
-        this.inc({ service: s.service, frontend: s.frontend }, opened);
-      }
+      for (const s of all) this.inc({ service: s.service, frontend: s.frontend }, s.opened);
     },
   });
   new Gauge({

@@ -1,6 +1,6 @@
 // What the main thread tells the proxy workers, and what they answer. Plain data: it crosses a
 // worker_threads message port.
-import type { FrontendCounters } from './frontend-stats.ts';
+import type { FrontendTotals } from './frontend-stats.ts';
 
 export interface BackendSpec {
   /** Stable across workers and restarts: affinity hashes on it. */
@@ -74,8 +74,11 @@ export type FrontendSettings = Pick<
   'sourceRanges' | 'affinity' | 'drainGraceMs' | 'maxConnectionsPerListener' | 'idleTimeoutMs'
 >;
 
-/** One frontend's counters, named for metrics. */
-export interface FrontendStats extends FrontendCounters {
+/**
+ * One frontend's counters, named for metrics. `opened` is summed over the nodes in the worker: per node, a
+ * scrape at 1000 Services and 100 nodes built and sent 100,000 entries, a 30 MB spike in RSS.
+ */
+export interface FrontendStats extends FrontendTotals {
   key: string;
   service: string;
   /** "ip:port/PROTOCOL" */

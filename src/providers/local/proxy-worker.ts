@@ -115,7 +115,7 @@ function stats(): FrontendStats[] {
   const out: FrontendStats[] = [];
   for (const group of groups.values()) {
     for (const [name, frontend] of group.frontends)
-      out.push({ key: group.settings.key, service: group.settings.service, frontend: name, ...frontend.stats() });
+      out.push({ key: group.settings.key, service: group.settings.service, frontend: name, ...frontend.totals() });
   }
   return out;
 }

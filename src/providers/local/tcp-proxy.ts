@@ -3,7 +3,7 @@
 // policy and reads its counters.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { Counters, type FrontendCounters } from './frontend-stats.ts';
+import { Counters, type FrontendCounters, type FrontendTotals, totalsOf } from './frontend-stats.ts';
 import type { FrontendSettings, FrontendSpec } from './proxy-spec.ts';
 
 interface TcpEngine {
@@ -19,7 +19,8 @@ interface TcpEngine {
   ): void;
   close(id: number, graceMs: number): void;
   live(id: number): number;
-  stats(id: number): FrontendCounters;
+  stats(id: number, perNode: true): FrontendCounters;
+  stats(id: number, perNode: false): FrontendTotals;
   limits(maxConnections: number, maxBufferedBytes: number): void;
   usage(): EngineUsage;
 }
@@ -121,7 +122,12 @@ export class TcpFrontend {
   }
 
   stats(): FrontendCounters {
-    return this.id === undefined ? new Counters().snapshot() : engine().stats(this.id);
+    return this.id === undefined ? new Counters().snapshot() : engine().stats(this.id, true);
+  }
+
+  /** stats() with `opened` summed over the nodes, built without an object per node. */
+  totals(): FrontendTotals {
+    return this.id === undefined ? totalsOf(new Counters().snapshot()) : engine().stats(this.id, false);
   }
 
   private configure(spec: FrontendSpec, settings: FrontendSettings, graceMs: number): void {

@@ -3,7 +3,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { Backends, type Backend, type Closable } from './backends.ts';
-import { Counters, type FrontendCounters } from './frontend-stats.ts';
+import { Counters, type FrontendCounters, type FrontendTotals, totalsOf } from './frontend-stats.ts';
 import type { FrontendSettings, FrontendSpec } from './proxy-spec.ts';
 import type { SourceFilter } from './source-ranges.ts';
 
@@ -86,6 +86,10 @@ export class UdpFrontend {
 
   stats(): FrontendCounters {
     return this.counters.snapshot();
+  }
+
+  totals(): FrontendTotals {
+    return totalsOf(this.counters);
   }
 
   cut(): void {

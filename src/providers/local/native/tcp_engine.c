@@ -58,15 +58,20 @@ enum { CONNECTING, OPEN, DEAD };
 typedef struct conn conn;
 typedef struct frontend frontend;
 
+/* A backend's address: sockaddr_storage is 128 bytes, and there is one per frontend and node. */
+typedef union sockaddr_any {
+  struct sockaddr sa;
+  struct sockaddr_in in4;
+  struct sockaddr_in6 in6;
+} sockaddr_any;
+
 typedef struct backend {
   struct backend *next_retired;
   uint64_t serial;
-  char *id;
-  char *address;
-  int port;
+  char *id; /* NULL when the id is the node's name (as the provider sends it): one copy per node, not per backend */
   int node; /* index in frontend->nodes */
   int healthy;
-  struct sockaddr_storage addr;
+  sockaddr_any addr;
   socklen_t addrlen;
   conn *conns; /* dialling or open */
   int64_t deadline; /* retired: connections still open then are cut */
@@ -138,7 +143,7 @@ struct frontend {
   int64_t idle_ms; /* 0: none */
   uint64_t active, bytes_in, bytes_out, rejected[REJ_COUNT];
   node_count *nodes;
-  int nnodes;
+  int nnodes, capnodes;
 };
 
 typedef struct engine {
@@ -174,6 +179,10 @@ static void wake(engine *e) {
 
 /* FNV-1a over "client|id" with a final avalanche: the same numbers as node-picker.ts's hash, so that the
  * TCP and UDP paths and every worker send a client to the same node. */
+static const char *backend_id(const frontend *fe, const backend *b) {
+  return b->id ? b->id : fe->nodes[b->node].name;
+}
+
 static uint32_t affinity_hash(const char *client, const char *id) {
   uint32_t h = 0x811c9dc5u;
   for (const char *p = client; *p; p++) h = (h ^ (unsigned char)*p) * 0x01000193u;
@@ -209,7 +218,7 @@ static backend *pick(frontend *fe, conn *c) {
   backend *best = NULL;
   uint32_t best_score = 0;
   for (int i = 0; i < n; i++) {
-    uint32_t score = affinity_hash(client, fe->candidates[i]->id);
+    uint32_t score = affinity_hash(client, backend_id(fe, fe->candidates[i]));
     if (!best || score > best_score) {
       best = fe->candidates[i];
       best_score = score;
@@ -452,10 +461,10 @@ static void dial(engine *e, conn *c) {
       return;
     }
     c->tried[c->attempts++] = b->serial;
-    int fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(b->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd >= 0) {
       set_nodelay(fd);
-      if (connect(fd, (struct sockaddr *)&b->addr, b->addrlen) == 0 || errno == EINPROGRESS) {
+      if (connect(fd, &b->addr.sa, b->addrlen) == 0 || errno == EINPROGRESS) {
         side *s = &c->s[1];
         memset(s, 0, sizeof *s);
         s->kind = KIND_SIDE;
@@ -597,7 +606,6 @@ static void close_idle(engine *e, backend *b, int64_t idle_ms) {
 
 static void free_backend(backend *b) {
   free(b->id);
-  free(b->address);
   free(b);
 }
 
@@ -824,11 +832,11 @@ static char *get_string_alloc(napi_env env, napi_value v) {
   return s;
 }
 
-static int sockaddr_of(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len) {
+static int sockaddr_of(const char *host, int port, sockaddr_any *ss, socklen_t *len) {
   memset(ss, 0, sizeof *ss);
   if (port < 0 || port > 65535) return 0;
-  struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+  struct sockaddr_in *in4 = &ss->in4;
+  struct sockaddr_in6 *in6 = &ss->in6;
   if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
     in4->sin_family = AF_INET;
     in4->sin_port = htons((uint16_t)port);
@@ -869,17 +877,17 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   int32_t port;
   if (!get_string(env, argv[0], host, sizeof host) || napi_get_value_int32(env, argv[1], &port) != napi_ok)
     return throw_error(env, NULL, "listen(host, port): bad arguments");
-  struct sockaddr_storage ss;
+  sockaddr_any ss;
   socklen_t len;
   if (!sockaddr_of(host, port, &ss, &len)) return throw_error(env, "EINVAL", "listen: not an IP address and port");
   ENGINE(e);
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+  int fd = socket(ss.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
   const char *step = "socket";
   if (fd >= 0) {
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     step = "bind";
-    if (bind(fd, (struct sockaddr *)&ss, len) == 0) {
+    if (bind(fd, &ss.sa, len) == 0) {
       step = "listen";
       if (listen(fd, 4096) == 0) step = NULL;
     }
@@ -919,22 +927,24 @@ static napi_value get_prop(napi_env env, napi_value obj, const char *name) {
 static int node_index(frontend *fe, const char *name) {
   for (int i = 0; i < fe->nnodes; i++)
     if (strcmp(fe->nodes[i].name, name) == 0) return i;
-  node_count *grown = realloc(fe->nodes, sizeof *grown * (size_t)(fe->nnodes + 1));
-  char *copy = strdup(name);
-  if (!grown || !copy) {
-    if (grown) fe->nodes = grown;
-    free(copy);
-    return -1;
+  /* Doubling: one realloc per new node, times a thousand frontends, fragments the heap. */
+  if (fe->nnodes == fe->capnodes) {
+    int cap = fe->capnodes ? fe->capnodes * 2 : 8;
+    node_count *grown = realloc(fe->nodes, sizeof *grown * (size_t)cap);
+    if (!grown) return -1;
+    fe->nodes = grown;
+    fe->capnodes = cap;
   }
-  fe->nodes = grown;
+  char *copy = strdup(name);
+  if (!copy) return -1;
   fe->nodes[fe->nnodes] = (node_count){.name = copy, .opened = 0};
   return fe->nnodes++;
 }
 
 typedef struct backend_spec {
-  char *id, *node, *address;
+  char *id, *node;
   int port, healthy;
-  struct sockaddr_storage addr;
+  sockaddr_any addr;
   socklen_t addrlen;
 } backend_spec;
 
@@ -942,7 +952,6 @@ static void free_specs(backend_spec *specs, uint32_t n) {
   for (uint32_t i = 0; specs && i < n; i++) {
     free(specs[i].id);
     free(specs[i].node);
-    free(specs[i].address);
   }
   free(specs);
 }
@@ -982,12 +991,13 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
     backend_spec *s = &specs[i];
     s->id = get_string_alloc(env, get_prop(env, item, "id"));
     s->node = get_string_alloc(env, get_prop(env, item, "node"));
-    s->address = get_string_alloc(env, get_prop(env, item, "address"));
+    char *address = get_string_alloc(env, get_prop(env, item, "address"));
     bool healthy = false;
-    if (!s->id || !s->node || !s->address || napi_get_value_int32(env, get_prop(env, item, "port"), &s->port) != napi_ok ||
+    if (!s->id || !s->node || !address || napi_get_value_int32(env, get_prop(env, item, "port"), &s->port) != napi_ok ||
         napi_get_value_bool(env, get_prop(env, item, "healthy"), &healthy) != napi_ok)
       bad = "configure: a backend needs id, node, address, port and healthy";
-    else if (!sockaddr_of(s->address, s->port, &s->addr, &s->addrlen)) bad = "configure: a backend address is not an IP address";
+    else if (!sockaddr_of(address, s->port, &s->addr, &s->addrlen)) bad = "configure: a backend address is not an IP address";
+    free(address);
     s->healthy = healthy;
   }
   for (uint32_t i = 0; i < nr && !bad; i++) {
@@ -1025,7 +1035,8 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
     /* The same node at the same address keeps its connections; anything else is a new backend. */
     for (int j = 0; j < fe->ncurrent && !b; j++) {
       backend *old = fe->current[j];
-      if (old && strcmp(old->id, s->id) == 0 && strcmp(old->address, s->address) == 0 && old->port == s->port) {
+      if (old && strcmp(backend_id(fe, old), s->id) == 0 && old->addrlen == s->addrlen &&
+          memcmp(&old->addr, &s->addr, s->addrlen) == 0) {
         b = old;
         fe->current[j] = NULL;
       }
@@ -1034,14 +1045,15 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
       b = calloc(1, sizeof *b);
       if (!b) continue;
       b->serial = ++e->next_serial;
-      b->id = s->id;
-      b->address = s->address;
-      s->id = s->address = NULL;
-      b->port = s->port;
       b->addr = s->addr;
       b->addrlen = s->addrlen;
     }
     int node = node_index(fe, s->node);
+    /* The id is kept only where it is not the node's name; node_index has a copy of that. */
+    if (!b->id && (node < 0 || strcmp(s->id, s->node) != 0)) {
+      b->id = s->id;
+      s->id = NULL;
+    }
     b->node = node < 0 ? 0 : node;
     b->healthy = s->healthy && node >= 0;
     current[i] = b;
@@ -1136,15 +1148,18 @@ static void set_number(napi_env env, napi_value obj, const char *name, uint64_t 
   napi_set_named_property(env, obj, name, v);
 }
 
-/* stats(id) -> {opened: {node: n}, active, bytesIn, bytesOut, rejected: {...}}, zeros once it is gone. */
+/* stats(id, perNode) -> {opened, active, bytesIn, bytesOut, rejected: {...}}, zeros once it is gone. opened is
+ * {node: n} with perNode, else their sum: what metrics need, without an object per node and frontend. */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ARGS(2);
   ENGINE(e);
   int32_t id;
-  if (napi_get_value_int32(env, argv[0], &id) != napi_ok) return throw_error(env, NULL, "stats: bad arguments");
+  bool per_node;
+  if (napi_get_value_int32(env, argv[0], &id) != napi_ok || napi_get_value_bool(env, argv[1], &per_node) != napi_ok)
+    return throw_error(env, NULL, "stats: bad arguments");
   /* Copied under the lock and turned into objects after it: building objects can run the garbage
    * collector, or a setter on Object.prototype, neither of which may hold up the engine thread. */
-  uint64_t active = 0, bytes_in = 0, bytes_out = 0, rejected_counts[REJ_COUNT] = {0};
+  uint64_t active = 0, bytes_in = 0, bytes_out = 0, opened_sum = 0, rejected_counts[REJ_COUNT] = {0};
   node_count *nodes = NULL;
   int nnodes = 0;
   pthread_mutex_lock(&e->mu);
@@ -1154,7 +1169,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
     bytes_in = fe->bytes_in;
     bytes_out = fe->bytes_out;
     memcpy(rejected_counts, fe->rejected, sizeof rejected_counts);
-    nodes = calloc(fe->nnodes ? (size_t)fe->nnodes : 1, sizeof *nodes);
+    for (int i = 0; i < fe->nnodes; i++) opened_sum += fe->nodes[i].opened;
+    if (per_node) nodes = calloc(fe->nnodes > 0 ? (size_t)fe->nnodes : 1, sizeof *nodes);
     for (int i = 0; nodes && i < fe->nnodes; i++) {
       nodes[i].opened = fe->nodes[i].opened;
       nodes[i].name = strdup(fe->nodes[i].name);
@@ -1165,7 +1181,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   pthread_mutex_unlock(&e->mu);
   napi_value out, opened, rejected;
   napi_create_object(env, &out);
-  napi_create_object(env, &opened);
+  if (per_node) napi_create_object(env, &opened);
+  else napi_create_double(env, (double)opened_sum, &opened);
   napi_create_object(env, &rejected);
   for (int i = 0; i < nnodes; i++) set_number(env, opened, nodes[i].name, nodes[i].opened);
   for (int i = 0; i < nnodes; i++) free(nodes[i].name);
