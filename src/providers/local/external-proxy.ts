@@ -33,10 +33,13 @@ export class ExternalProxy implements DataPath {
   private delayMs = RECONNECT_FIRST_MS;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Keys of the groups the provider restored from status and has no spec for yet. */
+  private readonly restored: () => string[];
 
-  constructor(socketPath: string, logger: Logger) {
+  constructor(socketPath: string, logger: Logger, restored: () => string[]) {
     this.socketPath = socketPath;
     this.logger = logger;
+    this.restored = restored;
     this.connect();
   }
 
@@ -78,7 +81,9 @@ export class ExternalProxy implements DataPath {
 
   private async sendSnapshot(): Promise<void> {
     this.synced = true;
-    const answer = await this.request({ type: 'snapshot', groups: [...this.specs.values()] });
+    // A restarted controller knows its load balancers before it has rebuilt their specs: the proxy keeps those.
+    const keep = this.restored().filter((key) => !this.specs.has(key));
+    const answer = await this.request({ type: 'snapshot', groups: [...this.specs.values()], keep });
     if (answer.type !== 'ack') return;
     if (answer.errors.length > 0) this.logger.error({ errors: answer.errors }, 'the data path proxy cannot serve every load balancer');
     this.logger.info({ socket: this.socketPath, groups: this.specs.size }, 'data path proxy connected');

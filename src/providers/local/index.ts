@@ -137,7 +137,9 @@ class LocalProvider implements LoadBalancerProvider {
     this.limits = workerShare(limits, this.config.workers);
     this.workers =
       this.config.dataPath === 'external'
-        ? new ExternalProxy(this.config.proxySocket, this.logger)
+        ? new ExternalProxy(this.config.proxySocket, this.logger, () =>
+            [...this.records].flatMap(([owner, record]) => (record.live ? [] : [owner])),
+          )
         : new ProxyWorkers(this.config.workers, this.logger, {
             maxConnections: this.limits.maxConnections,
             maxBufferedBytes: this.limits.maxBufferedBytes,

@@ -9,8 +9,11 @@ export const PROTOCOL_VERSION = '1.0';
 
 export type ToProxy =
   | { type: 'hello'; version: string }
-  /** Everything the proxy should serve: groups not in it are removed. Sent after every hello. */
-  | { type: 'snapshot'; seq: number; groups: FrontendGroupSpec[] }
+  /**
+   * Everything the proxy should serve, sent after every hello: groups neither in it nor kept are removed.
+   * keep: groups the controller still owns but has not rebuilt since it started; they serve on as they are.
+   */
+  | { type: 'snapshot'; seq: number; groups: FrontendGroupSpec[]; keep: string[] }
   | { type: 'apply'; seq: number; spec: FrontendGroupSpec }
   | { type: 'remove'; seq: number; key: string }
   | { type: 'stats'; seq: number };

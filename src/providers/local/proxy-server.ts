@@ -101,9 +101,11 @@ export class ProxyServer {
         const wanted = new Map((message.groups as FrontendGroupSpec[]).map((g) => [g.key, g]));
         const errors = [...(await this.addAddresses([...wanted.values()]))];
         for (const spec of wanted.values()) errors.push(...(await this.apply(spec)));
-        for (const key of [...this.groups.keys()]) if (!wanted.has(key)) await this.remove(key);
+        const keep = new Set(message.keep as string[]);
+        const removed = [...this.groups.keys()].filter((key) => !wanted.has(key) && !keep.has(key));
+        for (const key of removed) await this.remove(key);
         errors.push(...(await this.removeUnused()));
-        this.logger.info({ groups: wanted.size, errors }, 'applied the controller snapshot');
+        this.logger.info({ groups: wanted.size, kept: keep.size, removed, errors }, 'applied the controller snapshot');
         send(socket, { type: 'ack', seq, errors });
         return;
       }
