@@ -42,6 +42,8 @@ export function send(socket: Socket, message: ToProxy | FromProxy): void {
 /** Calls onMessage with each line parsed; a line that is not a JSON object ends the connection. */
 export function receive(socket: Socket, onMessage: (message: Record<string, unknown>) => void): void {
   const lines = createInterface({ input: socket, crlfDelay: Number.POSITIVE_INFINITY });
+  // readline passes on the socket's errors; the socket's own listener handles them.
+  lines.on('error', () => {});
   lines.on('line', (line) => {
     let message: unknown;
     try {
