@@ -98,7 +98,7 @@ program
 program
   .command('proxy')
   .description("run the local provider's data path alone, fed by a controller with provider.local.dataPath: external")
-  .requiredOption('-c, --config <file>', 'YAML config file (the controller\'s: provider.local is read)')
+  .requiredOption('-c, --config <file>', "YAML config file (the controller's: provider.local is read)")
   .option('--socket <path>', 'unix socket the controller connects to (default: provider.local.proxySocket)')
   .addOption(new Option('--log-format <format>', 'json lines, or text for people').choices(LOG_FORMATS).default('json'))
   .action(async (opts: { config: string; socket?: string; logFormat: LogFormat }) => {

@@ -105,7 +105,9 @@ describe('a VIP moved between proxy hosts is announced', () => {
     await a.remove(spec.key);
     assert.deepEqual(await b.apply(spec), []);
     for (const vip of [VIP4, VIP6]) {
-      await until(`the peer's entry for ${vip} to move to host B (${macs.b})`, async () => ((await peerEntry(vip)) === macs.b ? true : undefined));
+      await until(`the peer's entry for ${vip} to move to host B (${macs.b})`, async () =>
+        (await peerEntry(vip)) === macs.b ? true : undefined,
+      );
     }
   });
 });

@@ -106,7 +106,10 @@ describe('deploy/ kustomizations, rendered by kustomize', () => {
     }
     assert.ok(pod.volumes?.find((v) => v.name === 'proxy-socket')?.emptyDir);
     assert.deepEqual(pod.containers[0]!.securityContext?.capabilities, { drop: ['ALL'] });
-    assert.deepEqual(pod.containers[1]!.securityContext?.capabilities, { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE'] });
+    assert.deepEqual(pod.containers[1]!.securityContext?.capabilities, {
+      drop: ['ALL'],
+      add: ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE'],
+    });
   });
 
   test('overlays/aws: only the config changes, and it refuses to start until region and vpcId are set', () => {
