@@ -33,13 +33,13 @@ export class ExternalProxy implements DataPath {
   private delayMs = RECONNECT_FIRST_MS;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** Keys of the groups the provider restored from status and has no spec for yet. */
-  private readonly restored: () => string[];
+  /** Keys of the load balancers the provider owns, including those restored from status not rebuilt yet. */
+  private readonly owned: () => string[];
 
-  constructor(socketPath: string, logger: Logger, restored: () => string[]) {
+  constructor(socketPath: string, logger: Logger, owned: () => string[]) {
     this.socketPath = socketPath;
     this.logger = logger;
-    this.restored = restored;
+    this.owned = owned;
     this.connect();
   }
 
@@ -82,7 +82,7 @@ export class ExternalProxy implements DataPath {
   private async sendSnapshot(): Promise<void> {
     this.synced = true;
     // A restarted controller knows its load balancers before it has rebuilt their specs: the proxy keeps those.
-    const keep = this.restored().filter((key) => !this.specs.has(key));
+    const keep = this.owned().filter((key) => !this.specs.has(key));
     const answer = await this.request({ type: 'snapshot', groups: [...this.specs.values()], keep });
     if (answer.type !== 'ack') return;
     if (answer.errors.length > 0) this.logger.error({ errors: answer.errors }, 'the data path proxy cannot serve every load balancer');
@@ -105,13 +105,19 @@ export class ExternalProxy implements DataPath {
     this.delayMs = Math.min(this.delayMs * 2, RECONNECT_MAX_MS);
   }
 
-  private request(request: Request): Promise<FromProxy> {
+  /** The proxy's answer; with timeoutMs, an error answer if it takes longer. */
+  private request(request: Request, timeoutMs?: number): Promise<FromProxy> {
     const seq = this.nextSeq++;
     const socket = this.socket;
     if (!socket) return Promise.resolve({ type: 'ack', seq, errors: ['the data path proxy is not connected'] });
-    return new Promise((resolve) => {
+    const answer = new Promise<FromProxy>((resolve) => {
       this.pending.set(seq, resolve);
       send(socket, { ...request, seq } as ToProxy);
+    });
+    if (timeoutMs === undefined) return answer;
+    return answerWithin(answer, timeoutMs, () => {
+      this.pending.delete(seq);
+      return { type: 'ack', seq, errors: [`the data path proxy did not answer within ${timeoutMs} ms`] };
     });
   }
 
@@ -137,8 +143,8 @@ export class ExternalProxy implements DataPath {
 
   async stats(): Promise<FrontendStats[]> {
     if (!this.ready) return [];
-    const answer = await answerWithin(this.request({ type: 'stats' }), STATS_TIMEOUT_MS, () => undefined);
-    return answer?.type === 'stats' ? answer.stats : [];
+    const answer = await this.request({ type: 'stats' }, STATS_TIMEOUT_MS);
+    return answer.type === 'stats' ? answer.stats : [];
   }
 
   /** Leaves the proxy serving: the data path outlives the controller. */

@@ -137,9 +137,7 @@ class LocalProvider implements LoadBalancerProvider {
     this.limits = workerShare(limits, this.config.workers);
     this.workers =
       this.config.dataPath === 'external'
-        ? new ExternalProxy(this.config.proxySocket, this.logger, () =>
-            [...this.records].flatMap(([owner, record]) => (record.live ? [] : [owner])),
-          )
+        ? new ExternalProxy(this.config.proxySocket, this.logger, () => [...this.records.keys()])
         : new ProxyWorkers(this.config.workers, this.logger, {
             maxConnections: this.limits.maxConnections,
             maxBufferedBytes: this.limits.maxBufferedBytes,

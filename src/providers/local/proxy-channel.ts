@@ -11,7 +11,8 @@ export type ToProxy =
   | { type: 'hello'; version: string }
   /**
    * Everything the proxy should serve, sent after every hello: groups neither in it nor kept are removed.
-   * keep: groups the controller still owns but has not rebuilt since it started; they serve on as they are.
+   * keep: groups the controller owns but has no spec for yet (a restarted controller before its first
+   * sync of them); they serve on as they are.
    */
   | { type: 'snapshot'; seq: number; groups: FrontendGroupSpec[]; keep: string[] }
   | { type: 'apply'; seq: number; spec: FrontendGroupSpec }
