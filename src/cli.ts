@@ -105,6 +105,13 @@ program
     const config = await readConfig(opts.config);
     const logger = createLogger(config.logging.level, opts.logFormat);
     const local = config.provider.local;
+    // A controller with an in-process data path binds the same listeners itself.
+    if (config.provider.name !== 'local' || local.dataPath !== 'external') {
+      process.stderr.write(
+        `${opts.config}: provider.local.dataPath: the proxy serves a controller with provider.name local and dataPath external\n`,
+      );
+      process.exit(EXIT_CONFIG);
+    }
     const { ProxyServer } = await import('./providers/local/proxy-server.ts');
     const { dataPathLimits, fdLimit, workerShare } = await import('./providers/local/limits.ts');
     const limits = workerShare(dataPathLimits(local, fdLimit()), local.workers);

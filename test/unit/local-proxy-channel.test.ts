@@ -1,10 +1,13 @@
-// The controller-to-proxy channel: version checks, the socket's mode, and a refused or accepted hello.
+// The controller-to-proxy channel: version checks, the socket's mode, and a refused or accepted hello; and
+// `service-lb-controller proxy` refusing a config that is not for it.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../src/logger.ts';
 import { incompatible, receive } from '../../src/providers/local/proxy-channel.ts';
 import { ProxyServer } from '../../src/providers/local/proxy-server.ts';
@@ -83,4 +86,20 @@ describe('the proxy end of the channel', () => {
       { type: 'stats', seq: 2, stats: [] },
     ]);
   });
+});
+
+test('the proxy command refuses a config whose data path is in process (exit 2, naming the field)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'slb-proxy-config-'));
+  try {
+    const config = join(dir, 'config.yaml');
+    writeFileSync(config, 'provider:\n  name: local\n');
+    const run = spawnSync(process.execPath, ['src/cli.ts', 'proxy', '--config', config, '--socket', join(dir, 'p.sock')], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      encoding: 'utf8',
+    });
+    assert.equal(run.status, 2, run.stderr);
+    assert.match(run.stderr, /provider\.local\.dataPath: the proxy serves a controller with provider\.name local and dataPath external/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
