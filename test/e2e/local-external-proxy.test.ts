@@ -21,6 +21,7 @@ describe('the data path outlives the controller (dataPath: external)', () => {
   let client: Host;
   let nodes: Host[];
   let proxy: ControllerProcess;
+  const proxies: ControllerProcess[] = [];
   const controllers: ControllerProcess[] = [];
   let socket: string;
 
@@ -55,12 +56,13 @@ describe('the data path outlives the controller (dataPath: external)', () => {
       await node.agent.call('health', { port: 10256, ok: true });
     }
     proxy = new ControllerProcess(config(), plane.kubeconfigPath, 'proxy', 'proxy');
+    proxies.push(proxy);
     await until(`the proxy socket (proxy log: ${proxy.logPath})`, async () => (existsSync(socket) ? true : undefined));
     controllers.push(new ControllerProcess(config(), plane.kubeconfigPath, 'ctl'));
   });
 
   after(async () => {
-    for (const c of [...controllers, proxy]) await c?.dispose();
+    for (const c of [...controllers, ...proxies]) await c?.dispose();
     await topo?.destroy();
     await plane?.stop();
     if (socket) rmSync(dirname(socket), { recursive: true, force: true });
@@ -135,6 +137,16 @@ describe('the data path outlives the controller (dataPath: external)', () => {
     console.log(`controller restarted: ${afterRestart.length}/${HELD} held connections dropped`);
     assert.deepEqual(afterRestart, [], 'held connections dropped by the reconnect');
     for (const key of keys) await client.agent.call('close', { key });
+  });
+
+  test('a restarted proxy gets everything back from the connected controller', async () => {
+    const ip = await ingressIP('web');
+    await proxy.kill();
+    proxy = new ControllerProcess(config(), plane.kubeconfigPath, 'proxy2', 'proxy');
+    proxies.push(proxy);
+    await until(`the new proxy to serve ${ip}:80 and :8080 (${logs()})`, async () =>
+      (await ask(ip, 80, 'a')).reply && (await ask(ip, 8080, 'b')).reply ? true : undefined,
+    );
   });
 
   test('deleting the Service through the new controller removes its listeners and VIP from the proxy', async () => {
