@@ -57,7 +57,7 @@ describe('the data path outlives the controller (dataPath: external)', () => {
     }
     proxy = new ControllerProcess(config(), plane.kubeconfigPath, 'proxy', 'proxy');
     proxies.push(proxy);
-    await until(`the proxy socket (proxy log: ${proxy.logPath})`, async () => (existsSync(socket) ? true : undefined));
+    await until(`the proxy socket (proxy log: ${proxy.logPath})`, async () => (existsSync(socket) ? true : undefined), 120_000);
     controllers.push(new ControllerProcess(config(), plane.kubeconfigPath, 'ctl'));
   });
 

@@ -88,6 +88,8 @@ describe('a VIP moved between proxy hosts is announced', () => {
 
   test('the peer learns host B as the VIP owner without sending it anything', async () => {
     const [a, b] = controllers as [ExternalProxy, ExternalProxy];
+    // A proxy starting on a loaded machine may take longer than an apply waits for it.
+    for (const c of controllers) await until('both proxies to take a controller', async () => (c.connected() ? true : undefined), 120_000);
     assert.deepEqual(await a.apply(spec), []);
     // The peer resolves each VIP to host A the usual way, by connecting to it.
     for (const vip of [VIP4, VIP6]) {
