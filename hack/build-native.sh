@@ -13,3 +13,5 @@ mkdir -p build
 "$CC" -O2 -Wall -Wextra -Werror -fPIC -shared -pthread \
   -I node_modules/node-api-headers/include \
   -o build/tcp_engine.node src/providers/local/native/tcp_engine.c
+# The VIP announcer of `service-lb-controller proxy` (src/providers/local/native/announce.c).
+"$CC" -O2 -Wall -Wextra -Werror -o build/announce src/providers/local/native/announce.c

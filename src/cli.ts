@@ -1,5 +1,5 @@
 #!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --optimize-for-size
-// The service-lb-controller command line: run and check-config, with their exit codes.
+// The service-lb-controller command line: run, proxy and check-config, with their exit codes.
 import { Command, Option } from 'commander';
 import { Registry } from 'prom-client';
 import packageJson from '../package.json' with { type: 'json' };
@@ -84,6 +84,56 @@ program
       stopping = true;
       logger.info({ signal }, 'shutting down');
       running.stop().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err: errorMessage(err) }, 'unclean shutdown');
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGINT', () => shutdown('SIGINT'));
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+  });
+
+program
+  .command('proxy')
+  .description("run the local provider's data path alone, fed by a controller with provider.local.dataPath: external")
+  .requiredOption('-c, --config <file>', "YAML config file (the controller's: provider.local is read)")
+  .option('--socket <path>', 'unix socket the controller connects to (default: provider.local.proxySocket)')
+  .addOption(new Option('--log-format <format>', 'json lines, or text for people').choices(LOG_FORMATS).default('json'))
+  .action(async (opts: { config: string; socket?: string; logFormat: LogFormat }) => {
+    const config = await readConfig(opts.config);
+    const logger = createLogger(config.logging.level, opts.logFormat);
+    const local = config.provider.local;
+    // A controller with an in-process data path binds the same listeners itself.
+    if (config.provider.name !== 'local' || local.dataPath !== 'external') {
+      process.stderr.write(
+        `${opts.config}: provider.local.dataPath: the proxy serves a controller with provider.name local and dataPath external\n`,
+      );
+      process.exit(EXIT_CONFIG);
+    }
+    const { ProxyServer } = await import('./providers/local/proxy-server.ts');
+    const { dataPathLimits, fdLimit, workerShare } = await import('./providers/local/limits.ts');
+    const limits = workerShare(dataPathLimits(local, fdLimit()), local.workers);
+    const server = new ProxyServer({
+      socketPath: opts.socket ?? local.proxySocket,
+      workers: local.workers,
+      limits: { maxConnections: limits.maxConnections, maxBufferedBytes: limits.maxBufferedBytes },
+      interface: local.interface,
+      logger,
+    });
+    try {
+      await server.listen();
+    } catch (err) {
+      logger.fatal({ err: errorMessage(err) }, 'could not start');
+      process.exit(1);
+    }
+    let stopping = false;
+    const shutdown = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal, drainGraceSeconds: local.drainGraceSeconds }, 'shutting down');
+      server.stop(local.drainGraceSeconds * 1_000).then(
         () => process.exit(0),
         (err: unknown) => {
           logger.error({ err: errorMessage(err) }, 'unclean shutdown');

@@ -1,4 +1,5 @@
-// The real controller CLI as a child process, with its log kept for failure messages.
+// The real controller CLI (`run`, or `proxy` for the data path alone) as a child process, with its log kept
+// for failure messages.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,13 +15,15 @@ export class ControllerProcess {
   private readonly child: ChildProcess;
   private readonly dir: string;
 
-  constructor(config: object, kubeconfigPath: string, label: string) {
+  /** With command proxy, kubeconfigPath is not used. */
+  constructor(config: object, kubeconfigPath: string, label: string, command: 'run' | 'proxy' = 'run') {
     this.dir = mkdtempSync(join(tmpdir(), `slb-${label}-`));
     const configPath = join(this.dir, 'config.yaml');
     writeFileSync(configPath, stringify(config));
     this.logPath = join(this.dir, 'controller.log');
     const log = openSync(this.logPath, 'a');
-    this.child = spawn(process.execPath, ['src/cli.ts', 'run', '--config', configPath, '--kubeconfig', kubeconfigPath], {
+    const args = command === 'run' ? ['run', '--config', configPath, '--kubeconfig', kubeconfigPath] : ['proxy', '--config', configPath];
+    this.child = spawn(process.execPath, ['src/cli.ts', ...args], {
       cwd: root,
       stdio: ['ignore', log, log],
     });

@@ -79,6 +79,39 @@ describe('deploy/ kustomizations, rendered by kustomize', () => {
     assert.deepEqual({ ...container, securityContext: undefined }, { ...baseContainer, securityContext: undefined });
   });
 
+  test('overlays/local-external: a proxy container beside the controller, sharing the socket in an emptyDir', () => {
+    const objects = build('overlays/local-external');
+    assert.deepEqual(changedFromBase('overlays/local-external').sort(), [
+      'ConfigMap/kube-system/service-lb-controller-config',
+      'Deployment/kube-system/service-lb-controller',
+    ]);
+    const config = parseConfig(parseYaml(configText(objects)), 'overlays/local-external config.yaml');
+    assert.equal(config.provider.local.dataPath, 'external');
+    const deploy = deployment(objects);
+    assert.equal(deploy.spec!.replicas, 1, 'a second pod would hold the same VIPs on another node');
+    assert.equal(deploy.spec!.strategy?.type, 'Recreate');
+    const pod = deploy.spec!.template.spec!;
+    assert.equal(pod.hostNetwork, true);
+    assert.deepEqual(
+      pod.containers.map((c) => [c.name, c.args]),
+      [
+        ['controller', ['run', '--config', '/etc/service-lb-controller/config.yaml']],
+        ['proxy', ['proxy', '--config', '/etc/service-lb-controller/config.yaml']],
+      ],
+    );
+    const socketDir = config.provider.local.proxySocket.replace(/\/[^/]+$/, '');
+    for (const container of pod.containers) {
+      const mount = container.volumeMounts?.find((m) => m.mountPath === socketDir);
+      assert.equal(mount?.name, 'proxy-socket', `${container.name} mounts the socket's directory`);
+    }
+    assert.ok(pod.volumes?.find((v) => v.name === 'proxy-socket')?.emptyDir);
+    assert.deepEqual(pod.containers[0]!.securityContext?.capabilities, { drop: ['ALL'] });
+    assert.deepEqual(pod.containers[1]!.securityContext?.capabilities, {
+      drop: ['ALL'],
+      add: ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE'],
+    });
+  });
+
   test('overlays/aws: only the config changes, and it refuses to start until region and vpcId are set', () => {
     const objects = build('overlays/aws');
     assert.deepEqual(changedFromBase('overlays/aws'), ['ConfigMap/kube-system/service-lb-controller-config']);
@@ -99,7 +132,7 @@ describe('deploy/ kustomizations, rendered by kustomize', () => {
 });
 
 describe('deploy/ overlays on a real API server', () => {
-  for (const dir of ['base', 'overlays/local', 'overlays/aws']) {
+  for (const dir of ['base', 'overlays/local', 'overlays/local-external', 'overlays/aws']) {
     test(`every object of ${dir} is accepted as rendered (server-side dry run: validation and admission, nothing stored)`, async () => {
       const api = KubernetesObjectApi.makeApiClient(plane().kubeConfig);
       for (const object of build(dir)) {

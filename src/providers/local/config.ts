@@ -16,7 +16,17 @@ export const localProviderConfigSchema = z
       .array(addressPoolSchema)
       .min(1)
       .default([{ name: 'default', addresses: ['127.0.100.0/24'], autoAssign: true }]),
-    /** When set, VIPs outside loopback are added to and removed from this interface. */
+    /**
+     * inProcess: the controller process serves the VIPs. external: `service-lb-controller proxy` does, fed
+     * through proxySocket, and keeps serving while the controller is down (docs/proxy-channel.md).
+     */
+    dataPath: z.enum(['inProcess', 'external']).default('inProcess'),
+    /** The proxy's unix socket, for dataPath external (a unix socket path is at most 107 bytes). */
+    proxySocket: z.string().startsWith('/').max(107).default('/run/service-lb-controller/proxy.sock'),
+    /**
+     * When set, VIPs outside loopback are added to and removed from this interface: by the controller, or
+     * with dataPath external by the proxy, which also announces them (gratuitous ARP, unsolicited NA).
+     */
     interface: z.string().min(1).optional(),
     /** Proxy workers (threads) sharing each listening port. */
     workers: z.number().int().min(1).max(64).default(1),

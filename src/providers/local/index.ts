@@ -18,6 +18,7 @@ import {
   type Protocol,
 } from '../provider.ts';
 import { allocate, AllocationTable } from './allocation.ts';
+import { type DataPath, ExternalProxy } from './external-proxy.ts';
 import { parseAddressOptions } from './annotations.ts';
 import type { LocalProviderConfig } from './config.ts';
 import { HealthMonitor, probeKey } from './health.ts';
@@ -61,7 +62,7 @@ class LocalProvider implements LoadBalancerProvider {
   /** Load balancers whose checks flipped, pushed together once the current burst of verdicts is in. */
   private readonly flipped = new Set<string>();
   private flushScheduled = false;
-  private workers: ProxyWorkers | undefined;
+  private workers: DataPath | undefined;
   /** Each worker's share, set at start. */
   private limits: DataPathLimits | undefined;
 
@@ -73,7 +74,8 @@ class LocalProvider implements LoadBalancerProvider {
     this.pools = parsePools(config.addressPools);
     this.capacityFreed = deps.capacityFreed;
     this.events = deps.events;
-    this.iface = config.interface !== undefined ? new InterfaceAddresses(config.interface) : undefined;
+    // With an external data path the proxy's host owns the VIPs.
+    this.iface = config.interface !== undefined && config.dataPath === 'inProcess' ? new InterfaceAddresses(config.interface) : undefined;
     const settings = config.healthCheck;
     this.health = new HealthMonitor(
       {
@@ -133,12 +135,15 @@ class LocalProvider implements LoadBalancerProvider {
     }
     const limits = dataPathLimits(this.config, fdLimit());
     this.limits = workerShare(limits, this.config.workers);
-    this.workers = new ProxyWorkers(
-      this.config.workers,
-      this.logger,
-      { maxConnections: this.limits.maxConnections, maxBufferedBytes: this.limits.maxBufferedBytes },
-      () => this.specs(),
-    );
+    this.workers =
+      this.config.dataPath === 'external'
+        ? new ExternalProxy(this.config.proxySocket, this.logger, () => [...this.records.keys()])
+        : new ProxyWorkers(
+            this.config.workers,
+            this.logger,
+            { maxConnections: this.limits.maxConnections, maxBufferedBytes: this.limits.maxBufferedBytes },
+            () => this.specs(),
+          );
     this.logger.info(
       { restored: this.records.size, workers: this.config.workers, pools: this.pools.map((p) => p.name), limits },
       'local provider started',
@@ -150,6 +155,8 @@ class LocalProvider implements LoadBalancerProvider {
    * later is the host: the configured interface (or the `ip` command start() and every VIP change use).
    */
   async checkReady(): Promise<string[]> {
+    if (this.workers instanceof ExternalProxy && !this.workers.connected())
+      return [`the data path proxy at ${this.config.proxySocket} is not connected`];
     if (!this.iface) return [];
     try {
       await this.iface.list();

@@ -1,0 +1,190 @@
+// `service-lb-controller proxy`: the data path as its own process. It serves the specs the controller sends
+// over the unix socket, keeps serving the last ones while no controller is connected, and in interface
+// mode owns the VIPs on this host's interface and announces them.
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { announce } from './announce.ts';
+import { InterfaceAddresses } from './interface-addresses.ts';
+import { isLoopback, parseIP } from './ip.ts';
+import { incompatible, PROTOCOL_VERSION, receive, send } from './proxy-channel.ts';
+import type { FrontendGroupSpec } from './proxy-spec.ts';
+import { ProxyWorkers } from './proxy-workers.ts';
+import type { EngineLimits } from './tcp-proxy.ts';
+
+export interface ProxyServerOptions {
+  socketPath: string;
+  workers: number;
+  limits: EngineLimits;
+  /** provider.local.interface: VIPs outside loopback are added to it, and announced. */
+  interface: string | undefined;
+  logger: Logger;
+}
+
+export class ProxyServer {
+  private readonly options: ProxyServerOptions;
+  private readonly logger: Logger;
+  private readonly workers: ProxyWorkers;
+  private readonly iface: InterfaceAddresses | undefined;
+  private readonly groups = new Map<string, FrontendGroupSpec>();
+  /** VIPs this process put on the interface. */
+  private readonly added = new Set<string>();
+  private readonly server: Server;
+  /** The controller connected now; a newer connection replaces it (a restarted controller). */
+  private controller: Socket | undefined;
+  /** Messages are handled one at a time, in the order sent. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(options: ProxyServerOptions) {
+    this.options = options;
+    this.logger = options.logger;
+    this.workers = new ProxyWorkers(options.workers, options.logger, options.limits, () => this.groups.values());
+    this.iface = options.interface !== undefined ? new InterfaceAddresses(options.interface) : undefined;
+    this.server = createServer((socket) => this.accept(socket));
+  }
+
+  async listen(): Promise<void> {
+    const path = this.options.socketPath;
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // A socket file left by a proxy that was killed; a live proxy on it would still be replaced here.
+    rmSync(path, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(path, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    // Whoever may connect may open any listener on this host.
+    chmodSync(path, 0o600);
+    this.logger.info({ socket: path, protocol: PROTOCOL_VERSION }, 'proxy listening for the controller');
+  }
+
+  private accept(socket: Socket): void {
+    let greeted = false;
+    socket.on('error', (err) => this.logger.warn({ err: err.message }, 'controller connection failed'));
+    socket.on('close', () => {
+      if (this.controller !== socket) return;
+      this.controller = undefined;
+      this.logger.warn({ groups: this.groups.size }, 'controller disconnected; serving the last specs');
+    });
+    receive(socket, (message) => {
+      if (!greeted) {
+        const problem = message.type === 'hello' ? incompatible(message.version) : 'the first message must be a hello';
+        if (problem) {
+          this.logger.error({ problem }, 'refusing a controller');
+          send(socket, { type: 'error', message: problem });
+          socket.end();
+          return;
+        }
+        greeted = true;
+        if (this.controller) this.logger.info('a new controller connection replaces the previous one');
+        this.controller?.destroy();
+        this.controller = socket;
+        send(socket, { type: 'hello', version: PROTOCOL_VERSION });
+        return;
+      }
+      this.queue = this.queue.then(() =>
+        this.handle(socket, message).catch((err: unknown) => {
+          this.logger.error({ err: (err as Error).message, type: message.type }, 'cannot handle a controller message');
+          send(socket, { type: 'ack', seq: Number(message.seq), errors: [(err as Error).message] });
+        }),
+      );
+    });
+  }
+
+  private async handle(socket: Socket, message: Record<string, unknown>): Promise<void> {
+    const seq = Number(message.seq);
+    switch (message.type) {
+      case 'snapshot': {
+        const wanted = new Map((message.groups as FrontendGroupSpec[]).map((g) => [g.key, g]));
+        const errors = [...(await this.addAddresses([...wanted.values()]))];
+        for (const spec of wanted.values()) errors.push(...(await this.apply(spec)));
+        const keep = new Set(message.keep as string[]);
+        const removed = [...this.groups.keys()].filter((key) => !wanted.has(key) && !keep.has(key));
+        for (const key of removed) await this.remove(key);
+        errors.push(...(await this.removeUnused()));
+        this.logger.info({ groups: wanted.size, kept: keep.size, removed, errors }, 'applied the controller snapshot');
+        send(socket, { type: 'ack', seq, errors });
+        return;
+      }
+      case 'apply': {
+        const spec = message.spec as FrontendGroupSpec;
+        const errors = await this.addAddresses([spec]);
+        errors.push(...(await this.apply(spec)), ...(await this.removeUnused()));
+        send(socket, { type: 'ack', seq, errors });
+        return;
+      }
+      case 'remove':
+        await this.remove(String(message.key));
+        send(socket, { type: 'ack', seq, errors: await this.removeUnused() });
+        return;
+      case 'stats':
+        send(socket, { type: 'stats', seq, stats: await this.workers.stats() });
+        return;
+      default:
+        send(socket, { type: 'error', message: `unknown message type ${JSON.stringify(message.type)}` });
+        socket.end();
+    }
+  }
+
+  private apply(spec: FrontendGroupSpec): Promise<string[]> {
+    this.groups.set(spec.key, spec);
+    return this.workers.apply(spec);
+  }
+
+  private async remove(key: string): Promise<void> {
+    this.groups.delete(key);
+    await this.workers.remove(key);
+  }
+
+  private managed(ip: string): boolean {
+    return this.iface !== undefined && !isLoopback(parseIP(ip)!);
+  }
+
+  private vips(specs: Iterable<FrontendGroupSpec>): Set<string> {
+    return new Set([...specs].flatMap((s) => s.frontends.map((f) => f.ip)).filter((ip) => this.managed(ip)));
+  }
+
+  /** Adds the VIPs of specs to the interface before their listeners bind, and announces new ones. */
+  private async addAddresses(specs: FrontendGroupSpec[]): Promise<string[]> {
+    const errors: string[] = [];
+    for (const ip of this.vips(specs)) {
+      if (this.added.has(ip)) continue;
+      try {
+        await this.iface!.add(ip);
+        this.added.add(ip);
+        await announce(this.iface!.iface, ip);
+        this.logger.info({ address: ip, interface: this.iface!.iface }, 'address added and announced');
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    }
+    return errors;
+  }
+
+  /** Removes the VIPs this process added that no group serves any more. */
+  private async removeUnused(): Promise<string[]> {
+    const used = this.vips(this.groups.values());
+    const errors: string[] = [];
+    for (const ip of [...this.added]) {
+      if (used.has(ip)) continue;
+      try {
+        await this.iface!.remove(ip);
+        this.added.delete(ip);
+        this.logger.info({ address: ip, interface: this.iface!.iface }, 'address removed');
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    }
+    return errors;
+  }
+
+  /** Stops listening for controllers, closes every listener and drains for up to graceMs. VIPs stay. */
+  async stop(graceMs: number): Promise<void> {
+    this.server.close();
+    this.controller?.destroy();
+    await this.workers.shutdown(graceMs);
+  }
+}

@@ -1,0 +1,105 @@
+// The controller-to-proxy channel: version checks, the socket's mode, and a refused or accepted hello; and
+// `service-lb-controller proxy` refusing a config that is not for it.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '../../src/logger.ts';
+import { incompatible, receive } from '../../src/providers/local/proxy-channel.ts';
+import { ProxyServer } from '../../src/providers/local/proxy-server.ts';
+
+test('a peer of the same major version is compatible, whatever its minor', () => {
+  assert.equal(incompatible('1.0'), undefined);
+  assert.equal(incompatible('1.7'), undefined);
+});
+
+test('another major version, or no version, is refused with a reason', () => {
+  assert.match(incompatible('2.0') ?? '', /protocol version 2\.0 is not supported \(this side speaks 1\.0\)/);
+  assert.match(incompatible(undefined) ?? '', /is not "major\.minor"/);
+  assert.match(incompatible('1') ?? '', /is not "major\.minor"/);
+});
+
+describe('the proxy end of the channel', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'slb-channel-'));
+  const socketPath = join(dir, 'run', 'proxy.sock');
+  const server = new ProxyServer({
+    socketPath,
+    workers: 1,
+    limits: { maxConnections: 100, maxBufferedBytes: 1 << 20 },
+    interface: undefined,
+    logger: createLogger('silent'),
+  });
+
+  before(() => server.listen());
+  after(async () => {
+    await server.stop(0);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Sends lines, and gathers the answers until `count` came or the proxy closed the connection. */
+  async function converse(lines: object[], count: number): Promise<Record<string, unknown>[]> {
+    const socket: Socket = connect(socketPath);
+    const answers: Record<string, unknown>[] = [];
+    return new Promise((resolve, reject) => {
+      socket.on('error', reject);
+      socket.on('close', () => resolve(answers));
+      receive(socket, (message) => {
+        answers.push(message);
+        if (answers.length === count) socket.end();
+      });
+      for (const line of lines) socket.write(`${JSON.stringify(line)}\n`);
+    });
+  }
+
+  test('the socket is readable and writable by its owner only', () => {
+    assert.equal(statSync(socketPath).mode & 0o777, 0o600);
+  });
+
+  test('a controller of another major version gets an error naming both versions, and is disconnected', async () => {
+    const answers = await converse([{ type: 'hello', version: '2.0' }], 2);
+    assert.equal(answers.length, 1);
+    assert.equal(answers[0]!.type, 'error');
+    assert.match(String(answers[0]!.message), /2\.0 is not supported \(this side speaks 1\.0\)/);
+  });
+
+  test('a message before the hello is refused', async () => {
+    const answers = await converse([{ type: 'stats', seq: 1 }], 2);
+    assert.deepEqual(answers, [{ type: 'error', message: 'the first message must be a hello' }]);
+  });
+
+  test('after the hello, a snapshot and a stats request are answered in order', async () => {
+    const answers = await converse(
+      [
+        { type: 'hello', version: '1.0' },
+        { type: 'snapshot', seq: 1, groups: [], keep: [] },
+        { type: 'stats', seq: 2 },
+      ],
+      3,
+    );
+    assert.deepEqual(answers, [
+      { type: 'hello', version: '1.0' },
+      { type: 'ack', seq: 1, errors: [] },
+      { type: 'stats', seq: 2, stats: [] },
+    ]);
+  });
+});
+
+test('the proxy command refuses a config whose data path is in process (exit 2, naming the field)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'slb-proxy-config-'));
+  try {
+    const config = join(dir, 'config.yaml');
+    writeFileSync(config, 'provider:\n  name: local\n');
+    const run = spawnSync(process.execPath, ['src/cli.ts', 'proxy', '--config', config, '--socket', join(dir, 'p.sock')], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      encoding: 'utf8',
+    });
+    assert.equal(run.status, 2, run.stderr);
+    assert.match(run.stderr, /provider\.local\.dataPath: the proxy serves a controller with provider\.name local and dataPath external/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
