@@ -15,6 +15,6 @@ test('totals sum the per-node opened counts and copy the rest', () => {
     active: 3,
     bytesIn: 10,
     bytesOut: 0,
-    rejected: { source_range: 2, no_healthy_target: 0, connect_failed: 0 },
+    rejected: { source_range: 2, no_healthy_target: 0, connect_failed: 0, flow_limit: 0 },
   });
 });
