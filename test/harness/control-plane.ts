@@ -305,7 +305,13 @@ async function waitFor(what: string, deadline: number, processes: ManagedProcess
   }
 }
 
-function waitForApiServer(server: string, pki: ClusterPki, deadline: number, apiserver: ManagedProcess, etcd: ManagedProcess): Promise<void> {
+function waitForApiServer(
+  server: string,
+  pki: ClusterPki,
+  deadline: number,
+  apiserver: ManagedProcess,
+  etcd: ManagedProcess,
+): Promise<void> {
   const tls = { ca: pki.caCertPem, cert: pki.adminCertPem, key: pki.adminKeyPem };
   return waitFor('kube-apiserver /readyz', deadline, [apiserver, etcd], async () => (await get(`${server}/readyz`, tls)).status === 200);
 }

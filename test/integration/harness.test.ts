@@ -208,7 +208,10 @@ describe('control plane lifecycle', () => {
       const first = cp.pids.apiserver;
       await cp.stopApiServer();
       await assert.rejects(cp.core.readNamespace({ name: 'kept' }));
-      assert.ok(strays([first], cp.dir).every((p) => p.pgid !== first), 'the old kube-apiserver is gone');
+      assert.ok(
+        strays([first], cp.dir).every((p) => p.pgid !== first),
+        'the old kube-apiserver is gone',
+      );
       await cp.startApiServer();
       assert.notEqual(cp.pids.apiserver, first);
       assert.equal((await cp.core.readNamespace({ name: 'kept' })).metadata?.name, 'kept');

@@ -262,10 +262,9 @@ class AwsCloud implements ChaosCloud {
     const byUid10 = new Map(wanted.map((w) => [w.uid.replaceAll('-', '').slice(0, 10), w]));
     for (const lb of a.loadBalancers) if (!byName.has(lb.LoadBalancerName!)) problems.push(`orphaned load balancer ${lb.LoadBalancerName}`);
     for (const sg of a.securityGroups)
-      if (sg.name.startsWith('k8s-slb-') && !byName.has(sg.name.slice('k8s-slb-'.length))) problems.push(`orphaned security group ${sg.name}`);
-    const used = new Set(
-      [...a.listeners.values()].flat().flatMap((l) => (l.DefaultActions ?? []).map((d) => d.TargetGroupArn ?? '')),
-    );
+      if (sg.name.startsWith('k8s-slb-') && !byName.has(sg.name.slice('k8s-slb-'.length)))
+        problems.push(`orphaned security group ${sg.name}`);
+    const used = new Set([...a.listeners.values()].flat().flatMap((l) => (l.DefaultActions ?? []).map((d) => d.TargetGroupArn ?? '')));
     for (const tg of a.targetGroups) {
       const owner = byUid10.get(tg.TargetGroupName!.split('-')[2] ?? '');
       if (!owner || !used.has(tg.TargetGroupArn!)) problems.push(`orphaned target group ${tg.TargetGroupName}`);
@@ -278,7 +277,12 @@ class AwsCloud implements ChaosCloud {
       }
       if (svc.address !== lb.DNSName) problems.push(`${svc.key}: status ${svc.address}, load balancer ${lb.DNSName}`);
       const listeners = a.listeners.get(lb.LoadBalancerArn!) ?? [];
-      if (!sameSet(listeners.map((l) => l.Port!), svc.ports.map((p) => p.port)))
+      if (
+        !sameSet(
+          listeners.map((l) => l.Port!),
+          svc.ports.map((p) => p.port),
+        )
+      )
         problems.push(`${svc.key}: listeners ${listeners.map((l) => l.Port).join(',')}, ports ${svc.ports.map((p) => p.port).join(',')}`);
       for (const l of listeners) {
         const port = svc.ports.find((p) => p.port === l.Port);
@@ -411,13 +415,31 @@ class AzureCloud implements ChaosCloud {
         problems.push(`${svc.key}: status ${svc.address}, public IP ${String(pip?.properties['ipAddress'])}`);
       const lb = lbs.find((l) => l.name === fe['lb'])!;
       const rules = ((lb.properties['loadBalancingRules'] ?? []) as Named[]).filter((r) => r.name.startsWith(`${svc.lbName}-`));
-      if (!sameSet(rules.map((r) => Number(r.properties['frontendPort'])), svc.ports.map((p) => p.port)))
-        problems.push(`${svc.key}: rules ${rules.map((r) => r.properties['frontendPort']).join(',')}, ports ${svc.ports.map((p) => p.port).join(',')}`);
-      if (!sameSet(rules.map((r) => Number(r.properties['backendPort'])), svc.ports.map((p) => p.nodePort)))
+      if (
+        !sameSet(
+          rules.map((r) => Number(r.properties['frontendPort'])),
+          svc.ports.map((p) => p.port),
+        )
+      )
+        problems.push(
+          `${svc.key}: rules ${rules.map((r) => r.properties['frontendPort']).join(',')}, ports ${svc.ports.map((p) => p.port).join(',')}`,
+        );
+      if (
+        !sameSet(
+          rules.map((r) => Number(r.properties['backendPort'])),
+          svc.ports.map((p) => p.nodePort),
+        )
+      )
         problems.push(`${svc.key}: rules' backend ports ${rules.map((r) => r.properties['backendPort']).join(',')}`);
       const pool = ((lb.properties['backendAddressPools'] ?? []) as Named[]).find((p) => p.name === this.clusterName);
       const poolIPs = ((pool?.properties['loadBalancerBackendAddresses'] ?? []) as Named[]).map((a) => String(a.properties['ipAddress']));
-      if (!sameSet(poolIPs, svc.nodes.map((n) => n.address))) problems.push(`${svc.key}: backend pool ${poolIPs.join(',')} on ${lb.name}`);
+      if (
+        !sameSet(
+          poolIPs,
+          svc.nodes.map((n) => n.address),
+        )
+      )
+        problems.push(`${svc.key}: backend pool ${poolIPs.join(',')} on ${lb.name}`);
     }
     return problems;
   }
@@ -429,7 +451,16 @@ class AzureCloud implements ChaosCloud {
 
 // ---- gcp: the GCE fake with its fault mode, passthrough target pools ----
 
-const GCP_OWNED: Collection[] = ['addresses', 'firewalls', 'httpHealthChecks', 'healthChecks', 'targetPools', 'forwardingRules', 'backendServices', 'targetTcpProxies'];
+const GCP_OWNED: Collection[] = [
+  'addresses',
+  'firewalls',
+  'httpHealthChecks',
+  'healthChecks',
+  'targetPools',
+  'forwardingRules',
+  'backendServices',
+  'targetTcpProxies',
+];
 
 class GcpCloud implements ChaosCloud {
   readonly name = 'gcp' as const;
@@ -516,12 +547,21 @@ class GcpCloud implements ChaosCloud {
         problems.push(`${svc.key}: no forwarding rule ${svc.lbName}`);
         continue;
       }
-      if (svc.address !== rule['IPAddress']) problems.push(`${svc.key}: status ${svc.address}, forwarding rule ${String(rule['IPAddress'])}`);
+      if (svc.address !== rule['IPAddress'])
+        problems.push(`${svc.key}: status ${svc.address}, forwarding rule ${String(rule['IPAddress'])}`);
       const ports = svc.ports.map((p) => p.port);
       const range = `${Math.min(...ports)}-${Math.max(...ports)}`;
       if (rule['portRange'] !== range) problems.push(`${svc.key}: port range ${String(rule['portRange'])}, ports ${ports.join(',')}`);
-      const pool = ((this.#gce.resource('targetPools', svc.lbName)?.['instances'] as string[] | undefined) ?? []).map((u) => u.split('/').pop()!);
-      if (!sameSet(pool, svc.nodes.map((n) => n.name))) problems.push(`${svc.key}: target pool ${pool.join(',')}`);
+      const pool = ((this.#gce.resource('targetPools', svc.lbName)?.['instances'] as string[] | undefined) ?? []).map(
+        (u) => u.split('/').pop()!,
+      );
+      if (
+        !sameSet(
+          pool,
+          svc.nodes.map((n) => n.name),
+        )
+      )
+        problems.push(`${svc.key}: target pool ${pool.join(',')}`);
     }
     return problems;
   }

@@ -154,7 +154,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     const addNode = async () => {
       const node = await theCloud.node(nodeCount++);
-      await withRetry(`create node ${node.name}`, () => api.createNode(node.name, node.options), (status) => status === 409);
+      await withRetry(
+        `create node ${node.name}`,
+        () => api.createNode(node.name, node.options),
+        (status) => status === 409,
+      );
       nodes.push({ n: nodeCount - 1, name: node.name, excluded: false });
     };
     for (let i = 0; i < 3; i++) await addNode();
@@ -204,18 +208,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           const shared = options.provider === 'local' && random() < 0.3;
           const svc: ModelService = { name, loadBalancer: true, ours, ports, wantedSince: Date.now() };
           services.push(svc);
-          await withRetry(`create ${name}`, () =>
-            kube.request('POST', servicePath(), {
-              apiVersion: 'v1',
-              kind: 'Service',
-              metadata: { name, namespace: NS, annotations: shared ? { [SHARE_KEY]: 'chaos' } : {} },
-              spec: {
-                type: 'LoadBalancer',
-                selector: { app: name },
-                ...(ours ? {} : { loadBalancerClass: OTHER_CLASS }),
-                ports: Array.from({ length: ports }, (_, i) => ({ name: `p${i}`, port: nextPort++, targetPort: 8080, protocol: 'TCP' })),
-              },
-            }),
+          await withRetry(
+            `create ${name}`,
+            () =>
+              kube.request('POST', servicePath(), {
+                apiVersion: 'v1',
+                kind: 'Service',
+                metadata: { name, namespace: NS, annotations: shared ? { [SHARE_KEY]: 'chaos' } : {} },
+                spec: {
+                  type: 'LoadBalancer',
+                  selector: { app: name },
+                  ...(ours ? {} : { loadBalancerClass: OTHER_CLASS }),
+                  ports: Array.from({ length: ports }, (_, i) => ({ name: `p${i}`, port: nextPort++, targetPort: 8080, protocol: 'TCP' })),
+                },
+              }),
             (status) => status === 409,
           );
           return kind;
@@ -293,7 +299,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         case 'node-exclude': {
           const node = pick(nodes);
           node.excluded = !node.excluded;
-          await withRetry(`label node ${node.name}`, () => api.patchNode(node.name, { metadata: { labels: { [EXCLUDE]: node.excluded ? 'true' : null } } }));
+          await withRetry(`label node ${node.name}`, () =>
+            api.patchNode(node.name, { metadata: { labels: { [EXCLUDE]: node.excluded ? 'true' : null } } }),
+          );
           return kind;
         }
       }
@@ -491,9 +499,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       for (const svc of services.filter((s) => s.loadBalancer && s.ours)) {
         const now = final.items.find((s) => s.metadata?.name === svc.name);
         const address = now?.status?.loadBalancer?.ingress?.[0]?.ip ?? now?.status?.loadBalancer?.ingress?.[0]?.hostname;
-        const shown = new Set(
-          (observations.get(svc.name) ?? []).filter((o) => o.at > svc.wantedSince && o.address).map((o) => o.address!),
-        );
+        const shown = new Set((observations.get(svc.name) ?? []).filter((o) => o.at > svc.wantedSince && o.address).map((o) => o.address!));
         if (address) shown.add(address);
         if (shown.size > 1) last.push(`${NS}/${svc.name}: its address changed: ${[...shown].join(' -> ')}`);
       }

@@ -36,7 +36,10 @@ async function injectedProvider(): Promise<LoadBalancerProvider | undefined> {
     const credential: TokenCredential = { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + 3_600_000 }) };
     const endpoint = config.provider.azure!.resourceManagerEndpoint!;
     const { createAzureProvider } = await import('../../../src/providers/azure/index.ts');
-    return createAzureProvider(config.provider.azure!, deps, { credential, clientOptions: { endpoint, tlsOptions: { ca: options.armCaPem } } });
+    return createAzureProvider(config.provider.azure!, deps, {
+      credential,
+      clientOptions: { endpoint, tlsOptions: { ca: options.armCaPem } },
+    });
   }
   if (config.provider.name === 'gcp') {
     const { OAuth2Client } = await import('google-auth-library');
