@@ -526,10 +526,12 @@ class GcpCloud implements ChaosCloud {
   }
 
   duplicateCreates(): string[] {
-    // The fake refuses an insert of a name that exists (409), as Compute does.
+    // The fake refuses an insert of a name that exists (409), as Compute does. A Service's own resources
+    // only: the cluster's shared health check and its firewall rule are raced for by every Service's first
+    // sync by design, and a 409 there is adopted (as cloud-provider-gcp does).
     return this.#gce
       .calls({ method: 'insert', status: 409 })
-      .filter((c) => GCP_OWNED.includes(c.collection as Collection))
+      .filter((c) => GCP_OWNED.includes(c.collection as Collection) && uidPart(c.name ?? '') !== undefined)
       .map((c) => `insert ${c.collection}/${c.name}`);
   }
 

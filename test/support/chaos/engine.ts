@@ -346,6 +346,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     };
 
     async function failover(): Promise<void> {
+      // A failover needs a standby: one still starting (after an exit on a lost lease) would be timed too.
+      const readyBy = Date.now() + 180_000;
+      while (!(await reps.allReady()) && Date.now() < readyBy) await sleep(250);
       const leader = await waitForLeader(120_000);
       const holder = (await readLease())?.spec?.holderIdentity;
       if (!leader || !holder) throw new Error(`no leader to kill (see ${logDir})`);

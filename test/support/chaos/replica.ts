@@ -1,6 +1,6 @@
 // One controller replica for the chaos suite, in its own process so that it can be SIGKILLed: the real
 // controller and the real provider, wired to the fakes where a cloud has no endpoint setting of its own.
-// Options arrive as JSON in argv[2]; it tells its parent its metrics URL over IPC.
+// Options arrive as JSON in argv[2]; it tells its parent its metrics and health URLs over IPC.
 import type { TokenCredential } from '@azure/core-auth';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -59,4 +59,4 @@ const running = await runController(config, {
   // As the CLI: a replica that loses its lease exits, and its supervisor (here the chaos runner) restarts it.
   onLostLeadership: () => process.exit(1),
 });
-process.send!({ type: 'ready', metricsUrl: running.metricsUrl });
+process.send!({ type: 'ready', metricsUrl: running.metricsUrl, healthUrl: running.healthUrl });

@@ -12,6 +12,7 @@ const RESTART_DELAY_MS = 1_000;
 class Replica {
   #child: ChildProcess | undefined;
   #metricsUrl: string | undefined;
+  #healthUrl: string | undefined;
   #stopped = false;
   /** Exits nobody asked for (a replica that lost its lease exits, as the CLI does). */
   unexpectedExits = 0;
@@ -30,8 +31,11 @@ class Replica {
     closeSync(log);
     this.#child = child;
     this.#metricsUrl = undefined;
-    child.on('message', (msg: { type: string; metricsUrl?: string }) => {
-      if (msg.type === 'ready') this.#metricsUrl = msg.metricsUrl;
+    this.#healthUrl = undefined;
+    child.on('message', (msg: { type: string; metricsUrl?: string; healthUrl?: string }) => {
+      if (msg.type !== 'ready') return;
+      this.#metricsUrl = msg.metricsUrl;
+      this.#healthUrl = msg.healthUrl;
     });
     child.once('exit', (_code, signal) => {
       if (this.#child !== child || this.#stopped) return;
@@ -43,6 +47,16 @@ class Replica {
 
   get running(): boolean {
     return this.#child !== undefined;
+  }
+
+  /** /readyz: informers synced and the leader known, so a standby is ready to take over. */
+  async ready(): Promise<boolean> {
+    if (!this.#healthUrl) return false;
+    try {
+      return (await fetch(`${this.#healthUrl}/readyz`, { signal: AbortSignal.timeout(2_000) })).ok;
+    } catch {
+      return false;
+    }
   }
 
   async leading(): Promise<boolean> {
@@ -92,6 +106,11 @@ export class Replicas {
   async leader(): Promise<Replica | undefined> {
     for (const r of this.#replicas) if (await r.leading()) return r;
     return undefined;
+  }
+
+  async allReady(): Promise<boolean> {
+    for (const r of this.#replicas) if (!(await r.ready())) return false;
+    return true;
   }
 
   get unexpectedExits(): number {
