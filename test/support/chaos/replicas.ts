@@ -27,8 +27,16 @@ class Replica {
 
   start(): void {
     const log = openSync(this.#logPath, 'a');
-    const child = fork(SCRIPT, [JSON.stringify(this.#options)], { stdio: ['ignore', log, log, 'ipc'] });
-    closeSync(log);
+    let child: ChildProcess;
+    try {
+      child = fork(SCRIPT, [JSON.stringify(this.#options)], { stdio: ['ignore', log, log, 'ipc'] });
+    } catch {
+      // A failed spawn (seen: ELOOP while node_modules was being reinstalled) is retried as a crash is.
+      setTimeout(() => !this.#stopped && !this.#child && this.start(), RESTART_DELAY_MS).unref();
+      return;
+    } finally {
+      closeSync(log);
+    }
     this.#child = child;
     this.#metricsUrl = undefined;
     this.#healthUrl = undefined;
