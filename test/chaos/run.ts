@@ -1,6 +1,7 @@
 // `npm run chaos`: the full chaos run per provider (CHAOS_PROVIDERS, default all four), 200 seeded
 // operations under leader kills, API server restarts and failing cloud calls; prints the figures and
-// exits 1 if any run did not converge or found a problem. CHAOS_SEED replays a run.
+// exits 1 if any run did not converge or found a problem. CHAOS_SEED replays a run; CHAOS_LOG_LEVEL=debug
+// makes the replicas' logs verbose.
 import { formatReport, runChaos, type ChaosReport } from '../support/chaos/engine.ts';
 import type { ChaosProviderName } from '../support/chaos/clouds.ts';
 
@@ -27,6 +28,7 @@ for (const provider of providers as ChaosProviderName[]) {
     faultRate: 0.3,
     convergeTimeoutMs: 120_000,
     keepLogs: true,
+    logLevel: process.env['CHAOS_LOG_LEVEL'] === 'debug' ? 'debug' : 'info',
     log: (line) => console.log(`  ${new Date().toISOString().slice(11, 19)} ${line}`),
   });
   reports.push(report);

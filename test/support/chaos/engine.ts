@@ -29,6 +29,8 @@ export interface ChaosOptions {
   log?: (line: string) => void;
   /** Keep the replicas' logs (and the control plane's directory); printed at the end. */
   keepLogs?: boolean;
+  /** The replicas' log level; default info. */
+  logLevel?: 'debug' | 'info';
 }
 
 export interface ChaosReport {
@@ -170,7 +172,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       // The default lease timings (15 s, 10 s, 2 s): the failover bar is stated for them.
       leaderElection: { enabled: true, namespace: 'kube-system', leaseName: LEASE },
       server: { metricsAddress: '127.0.0.1:0', healthAddress: '127.0.0.1:0' },
-      logging: { level: 'info' },
+      logging: { level: options.logLevel ?? 'info' },
     };
     replicas = new Replicas(plane.kubeconfigPath, config, theCloud.replicaExtras, logDir);
     replicas.start();
