@@ -27,7 +27,7 @@ export interface ChaosOptions {
   /** How long convergence may take after the last fault before the run fails. */
   convergeTimeoutMs: number;
   log?: (line: string) => void;
-  /** Keep the replicas' logs (and the control plane's directory); printed at the end. */
+  /** Keep the replicas' logs (and the control plane's directory) even when the run passes. */
   keepLogs?: boolean;
   /** The replicas' log level; default info. */
   logLevel?: 'debug' | 'info';
@@ -514,13 +514,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     report.cloudFaults = theCloud.faultsInjected();
     report.cloudCalls = theCloud.cloudCalls();
     report.replicaExits = reps.unexpectedExits;
+    // A failed run keeps the replicas' logs whatever was asked, for whoever has to read them.
+    if (report.convergeMs === undefined || report.problems.length > 0 || report.duplicateCreates.length > 0) report.logDir = logDir;
     return report;
   } finally {
     await replicas?.stop();
     await client?.close();
     await cloud?.stop();
     await plane?.stop();
-    if (!options.keepLogs) rmSync(logDir, { recursive: true, force: true });
+    if (!report.logDir) rmSync(logDir, { recursive: true, force: true });
   }
 }
 
