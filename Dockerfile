@@ -10,6 +10,9 @@ RUN npm ci --no-audit --no-fund
 RUN npm run build && npm prune --omit=dev
 
 FROM node:24-slim
+# iproute2: the local provider's interface mode runs `ip -j addr` to add and remove load balancer IPs
+# (busybox's ip has no JSON output).
+RUN apt-get update && apt-get install -y --no-install-recommends iproute2 && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules

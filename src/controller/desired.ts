@@ -46,11 +46,15 @@ export function eligibleTargets(nodes: readonly V1Node[]): Target[] {
 function computeTargets(nodes: readonly V1Node[]): Target[] {
   return nodes
     .filter(nodeIsEligible)
-    .map((node) => ({
-      nodeName: node.metadata?.name ?? '',
-      addresses: (node.status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })),
-      ...(node.spec?.providerID ? { providerID: node.spec.providerID } : {}),
-    }))
+    .map((node) => {
+      const labels = node.metadata?.labels;
+      return {
+        nodeName: node.metadata?.name ?? '',
+        addresses: (node.status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })),
+        ...(node.spec?.providerID ? { providerID: node.spec.providerID } : {}),
+        ...(labels && Object.keys(labels).length > 0 ? { labels: Object.freeze({ ...labels }) } : {}),
+      };
+    })
     .map((target) =>
       Object.freeze({ ...target, addresses: Object.freeze(target.addresses.map((a) => Object.freeze(a))) as Target['addresses'] }),
     )
@@ -121,9 +125,10 @@ export function specFingerprint(desired: DesiredLoadBalancer): string {
 const fingerprints = new WeakMap<readonly Target[], string>();
 
 /**
- * What a host update is for. A node without any address cannot be a target for any provider, so it
- * changes nothing here (it still reaches providers in desired.targets, as an eligible node). Services share
- * one frozen node list per node set, so the fingerprint is computed once per node set.
+ * What a host update is for: the targets with their addresses, providerIDs and labels. A node without any
+ * address cannot be a target for any provider, so it changes nothing here (it still reaches providers in
+ * desired.targets, as an eligible node). Services share one frozen node list per node set, so the
+ * fingerprint is computed once per node set.
  */
 export function targetsFingerprint(desired: DesiredLoadBalancer): string {
   let fingerprint = fingerprints.get(desired.targets);

@@ -73,12 +73,15 @@ export function nodeIsEligible(node: V1Node): boolean {
 }
 
 /**
- * A node update matters when its eligibility flips or its providerID changes (upstream's rule), or when
- * its addresses change: our providers target node IPs, not cloud instances.
+ * A node update matters when its eligibility flips or its providerID changes (upstream's rule), when its
+ * addresses change (our providers target node IPs, not cloud instances), or when its labels change (a
+ * provider may pick targets by label, as AWS's target-node-labels does). Labels change about as rarely as
+ * nodes come and go; heartbeats and condition updates, the frequent node updates, touch none of these.
  */
 export function nodeChangeNeedsSync(oldNode: V1Node, newNode: V1Node): boolean {
   if (nodeIsEligible(oldNode) !== nodeIsEligible(newNode)) return true;
   if (oldNode.spec?.providerID !== newNode.spec?.providerID) return true;
+  if (!isDeepStrictEqual(oldNode.metadata?.labels ?? {}, newNode.metadata?.labels ?? {})) return true;
   return !isDeepStrictEqual(oldNode.status?.addresses ?? [], newNode.status?.addresses ?? []);
 }
 

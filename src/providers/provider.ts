@@ -44,6 +44,11 @@ export interface Target {
   nodeName: string;
   addresses: NodeAddress[];
   providerID?: string;
+  /**
+   * The node's labels, for providers that target a subset of nodes by label (AWS's target-node-labels
+   * annotation). Absent when the node has none. A label change reaches providers as a target update.
+   */
+  labels?: Record<string, string>;
 }
 
 /**

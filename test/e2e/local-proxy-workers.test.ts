@@ -1,7 +1,7 @@
 // The proxy workers as the provider runs them (real threads, real sockets on loopback): a worker that
 // fails is contained, and one that dies is replaced and given its balancers again.
 import assert from 'node:assert/strict';
-import { connect, createServer, type Server } from 'node:net';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { test } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
@@ -22,6 +22,8 @@ function capturingLogger(): { logger: pino.Logger; records: LogRecord[] } {
   return { logger, records };
 }
 
+const NO_LIMITS = { maxConnections: 0, maxBufferedBytes: 2 ** 40 };
+
 function spec(key: string, port: number): FrontendGroupSpec {
   return {
     key,
@@ -31,6 +33,9 @@ function spec(key: string, port: number): FrontendGroupSpec {
     affinity: 'None',
     drainGraceMs: 0,
     udpIdleMs: 1_000,
+    udpMaxFlows: 0,
+    maxConnectionsPerListener: 0,
+    idleTimeoutMs: 0,
   };
 }
 
@@ -56,7 +61,7 @@ function workerIn(workers: ProxyWorkers, index: number): Worker {
 
 test('an apply that throws in the worker comes back as an error, and the worker carries on', async () => {
   const { logger, records } = capturingLogger();
-  const workers = new ProxyWorkers(1, logger);
+  const workers = new ProxyWorkers(1, logger, NO_LIMITS);
   try {
     const broken = { ...spec('broken', 1), frontends: null } as unknown as FrontendGroupSpec;
     const errors = await workers.apply(broken);
@@ -82,7 +87,7 @@ test('an apply that throws in the worker comes back as an error, and the worker 
 
 test('a worker that dies is replaced after a growing delay, serves its balancers again, and logs what it cannot bind', async () => {
   const { logger, records } = capturingLogger();
-  const workers = new ProxyWorkers(1, logger);
+  const workers = new ProxyWorkers(1, logger, NO_LIMITS);
   let blocker: Server | undefined;
   try {
     const port = await freePort();
@@ -118,6 +123,48 @@ test('a worker that dies is replaced after a growing delay, serves its balancers
     assert.equal(await listening(port), true);
   } finally {
     blocker?.close();
+    await workers.shutdown(0);
+  }
+});
+
+test("a worker's engine takes the limits and the group's settings: engine and listener limits, idle timeout", async () => {
+  const { logger } = capturingLogger();
+  const workers = new ProxyWorkers(1, logger, { maxConnections: 3, maxBufferedBytes: 1024 * 1024 });
+  const node = createServer((socket) => socket.on('error', () => {}));
+  await new Promise<void>((resolve) => node.listen(0, '127.0.0.1', resolve));
+  const backends = [{ id: 'n1', node: 'n1', address: '127.0.0.1', port: (node.address() as AddressInfo).port, healthy: true }];
+  const clients: Socket[] = [];
+  const open = async (port: number, count: number): Promise<void> => {
+    for (let i = 0; i < count; i++) {
+      const socket = connect({ host: '127.0.0.1', port });
+      socket.on('error', () => {});
+      clients.push(socket);
+      // A refused one may be reset before its connect is reported.
+      await new Promise((resolve) => socket.once('connect', resolve).once('error', resolve));
+    }
+  };
+  const rejected = async (port: number): Promise<Record<string, number | undefined>> =>
+    (await workers.stats()).find((s) => s.frontend === `127.0.0.1:${port}/TCP`)!.rejected;
+  try {
+    const [a, b] = [await freePort(), await freePort()];
+    const limited = { ...spec('a', a), maxConnectionsPerListener: 2, idleTimeoutMs: 1_000 };
+    assert.deepEqual(await workers.apply({ ...limited, frontends: [{ ...limited.frontends[0]!, backends }] }), []);
+    const plain = spec('b', b);
+    assert.deepEqual(await workers.apply({ ...plain, frontends: [{ ...plain.frontends[0]!, backends }] }), []);
+
+    await open(a, 3);
+    await until('the third connection to a is refused', async () => ((await rejected(a)).listener_limit === 1 ? true : undefined));
+    await open(b, 3);
+    await until('the engine limit refuses two on b', async () => ((await rejected(b)).global_limit === 2 ? true : undefined));
+    // a's two connections say nothing: the idle timeout closes them, and b has room again.
+    await until('the idle connections on a are closed', async () =>
+      (await workers.stats()).find((s) => s.frontend === `127.0.0.1:${a}/TCP`)!.active === 0 ? true : undefined,
+    );
+    await open(b, 1);
+    assert.equal((await rejected(b)).global_limit, 2);
+  } finally {
+    for (const socket of clients) socket.destroy();
+    node.close();
     await workers.shutdown(0);
   }
 });

@@ -11,7 +11,7 @@ import { TcpFrontend } from '../../src/providers/local/tcp-proxy.ts';
 import { freePort } from '../support/ports.ts';
 import { until } from './helpers.ts';
 
-const plain: FrontendSettings = { sourceRanges: [], affinity: 'None', drainGraceMs: 0 };
+const plain: FrontendSettings = { sourceRanges: [], affinity: 'None', drainGraceMs: 0, maxConnectionsPerListener: 0, idleTimeoutMs: 0 };
 
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -33,7 +33,13 @@ describe('TCP frontend: connections still dialling their node', () => {
   /** The next SYN retransmit resolves the node's real MAC and connects. */
   const restore = (): Promise<unknown> => run('ip', ['neigh', 'del', node.address, 'dev', link]).catch(() => undefined);
 
-  const settings: FrontendSettings = { sourceRanges: [], affinity: 'None', drainGraceMs: 0 };
+  const settings: FrontendSettings = {
+    sourceRanges: [],
+    affinity: 'None',
+    drainGraceMs: 0,
+    maxConnectionsPerListener: 0,
+    idleTimeoutMs: 0,
+  };
   const frontend = async (): Promise<{ tcp: TcpFrontend; port: number }> => {
     const port = await freePort();
     const tcp = new TcpFrontend(

@@ -8,6 +8,7 @@ import {
   DescribeSecurityGroupsCommand,
   EC2Client,
 } from '@aws-sdk/client-ec2';
+import { CreateLoadBalancerCommand as CreateClassicElbCommand, ElasticLoadBalancingClient } from '@aws-sdk/client-elastic-load-balancing';
 import {
   DescribeListenersCommand,
   DescribeLoadBalancersCommand,
@@ -34,9 +35,27 @@ export function useTestCredentials(): void {
   process.env['AWS_EC2_METADATA_DISABLED'] = 'true';
 }
 
-export function clients(url: string): { elb: ElasticLoadBalancingV2Client; ec2: EC2Client } {
+export function clients(url: string): { elb: ElasticLoadBalancingV2Client; ec2: EC2Client; classicElb: ElasticLoadBalancingClient } {
   const config = { region: REGION, endpoint: url, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
-  return { elb: new ElasticLoadBalancingV2Client(config), ec2: new EC2Client(config) };
+  return { elb: new ElasticLoadBalancingV2Client(config), ec2: new EC2Client(config), classicElb: new ElasticLoadBalancingClient(config) };
+}
+
+/** A Classic ELB as cloud-provider-aws makes one (name, one TCP listener to the NodePort, tags); its DNS name. */
+export async function createClassicElb(
+  classicElb: ElasticLoadBalancingClient,
+  name: string,
+  subnetId: string,
+  tags: Record<string, string>,
+): Promise<string> {
+  const out = await classicElb.send(
+    new CreateClassicElbCommand({
+      LoadBalancerName: name,
+      Listeners: [{ Protocol: 'TCP', LoadBalancerPort: 80, InstanceProtocol: 'TCP', InstancePort: 30080 }],
+      Subnets: [subnetId],
+      Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+    }),
+  );
+  return out.DNSName!;
 }
 
 export interface TestVpc {

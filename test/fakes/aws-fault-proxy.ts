@@ -1,7 +1,7 @@
 // A small HTTP proxy in front of moto that records every AWS action and, on request, answers chosen
 // actions with throttling or a 5xx instead of forwarding them - in the wire format AWS uses for each
-// protocol (awsQuery for ELBv2, ec2Query for EC2), so that the SDK parses them as it would real errors -
-// or holds them unanswered (a timeout). Faults come from targeted rules or at a seeded random rate.
+// protocol (awsQuery for both ELB APIs, ec2Query for EC2), so that the SDK parses them as it would real
+// errors - or holds them unanswered (a timeout). Faults come from targeted rules or at a seeded random rate.
 
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
@@ -19,7 +19,8 @@ export interface RandomFaults {
 }
 
 export interface RecordedCall {
-  service: 'elbv2' | 'ec2';
+  /** elb: the Classic ELB API, whose action names (DescribeLoadBalancers, DescribeTags) ELBv2 shares. */
+  service: AwsTestService;
   action: string;
   /** The request's form parameters (Action, Version, Targets.member.1.Id, ...). */
   params: Record<string, string>;
@@ -34,9 +35,11 @@ interface Rule {
   remaining: number;
 }
 
-const ELB_VERSION = '2015-12-01';
+type AwsTestService = 'elbv2' | 'elb' | 'ec2';
 
-function faultBody(service: 'elbv2' | 'ec2', kind: FaultKind): { status: number; body: string } {
+const ELB_VERSIONS: Record<string, AwsTestService> = { '2015-12-01': 'elbv2', '2012-06-01': 'elb' };
+
+function faultBody(service: AwsTestService, kind: FaultKind, version: string): { status: number; body: string } {
   const requestId = `fault-${Math.random().toString(16).slice(2)}`;
   if (service === 'ec2') {
     const [status, code, message] =
@@ -54,7 +57,7 @@ function faultBody(service: 'elbv2' | 'ec2', kind: FaultKind): { status: number;
       : [503, 'Receiver', 'ServiceUnavailable', 'Service is unavailable'];
   return {
     status,
-    body: `<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/${ELB_VERSION}/"><Error><Type>${type}</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
+    body: `<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/${version}/"><Error><Type>${type}</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
   };
 }
 
@@ -84,7 +87,10 @@ export class AwsFaultProxy {
     return this.#url;
   }
 
-  /** The next `times` calls of `action` fail with `kind` (rules for one action queue up in order). */
+  /**
+   * The next `times` calls of `action` fail with `kind` (rules for one action queue up in order). `action`
+   * may name the API too ("elb:DescribeLoadBalancers") to leave ELBv2's same-named action alone.
+   */
   inject(action: string, kind: FaultKind, times: number): void {
     this.#rules.set(action, [...(this.#rules.get(action) ?? []), { kind, remaining: times }]);
   }
@@ -110,8 +116,9 @@ export class AwsFaultProxy {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
-  #nextFault(action: string): FaultKind | undefined {
-    const rules = this.#rules.get(action);
+  #nextFault(service: AwsTestService, action: string): FaultKind | undefined {
+    const scoped = this.#rules.get(`${service}:${action}`);
+    const rules = scoped?.length ? scoped : this.#rules.get(action);
     const rule = rules?.[0];
     if (rules && rule) {
       rule.remaining -= 1;
@@ -139,15 +146,16 @@ export class AwsFaultProxy {
       const params = new URLSearchParams(body.toString('utf8'));
       const action = params.get('Action') ?? '(none)';
       const recorded = Object.fromEntries(params);
-      const service = params.get('Version') === ELB_VERSION ? 'elbv2' : 'ec2';
-      const fault = this.#nextFault(action);
+      const version = params.get('Version') ?? '';
+      const service = ELB_VERSIONS[version] ?? 'ec2';
+      const fault = this.#nextFault(service, action);
       if (fault === 'timeout') {
         this.calls.push({ service, action, params: recorded, injected: fault, status: 0 });
         this.#hold(res);
         return;
       }
       if (fault) {
-        const { status, body: errorBody } = faultBody(service, fault);
+        const { status, body: errorBody } = faultBody(service, fault, version);
         this.calls.push({ service, action, params: recorded, injected: fault, status });
         res.writeHead(status, { 'content-type': 'text/xml' }).end(errorBody);
         return;

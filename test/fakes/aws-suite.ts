@@ -2,6 +2,7 @@
 // test a clean account, a fresh VPC and a provider pointed at the proxy.
 import { after, afterEach, before, beforeEach } from 'node:test';
 import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { ElasticLoadBalancingClient } from '@aws-sdk/client-elastic-load-balancing';
 import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { clients, createVpc, makeProvider, type TestProvider, type TestVpc } from './aws-cloud.ts';
 import { AwsFaultProxy } from './aws-fault-proxy.ts';
@@ -12,6 +13,8 @@ export interface MotoSuite {
   proxy: AwsFaultProxy;
   elb: ElasticLoadBalancingV2Client;
   ec2: EC2Client;
+  /** The Classic ELB API, for what cloud-provider-aws leaves behind. */
+  classicElb: ElasticLoadBalancingClient;
   vpc: TestVpc;
   aws: TestProvider;
 }

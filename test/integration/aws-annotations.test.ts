@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CreateSecurityGroupCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { DescribeListenerCertificatesCommand, DescribeLoadBalancerAttributesCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { account, isWrite, makeProvider } from '../fakes/aws-cloud.ts';
-import { desiredService, tcp, udp } from '../fakes/aws-service.ts';
+import { account, isWrite, makeProvider, targetsOf } from '../fakes/aws-cloud.ts';
+import { desiredService, node, tcp, udp } from '../fakes/aws-service.ts';
 import { useMotoSuite } from '../fakes/aws-suite.ts';
 import { useTestCredentials } from '../fakes/aws-cloud.ts';
 
@@ -96,19 +96,44 @@ describe('aws provider annotations against moto', () => {
     }
   });
 
-  test('unknown keys under the prefix, and target-node-labels: a Warning naming each; the NLB is still made', async () => {
-    const svc = desiredService({
-      annotations: {
-        [`${A}connection-idle-timeout`]: '60',
-        [`${A}target-node-labels`]: 'role=edge',
-      },
-    });
+  test('unknown keys under the prefix: a Warning naming them; the NLB is still made', async () => {
+    const svc = desiredService({ annotations: { [`${A}connection-idle-timeout`]: '60' } });
     await cloud.aws.provider.ensure(svc);
     const warnings = cloud.aws.events.filter((e) => e.type === 'Warning' && e.reason === 'UnsupportedAnnotation');
-    assert.equal(warnings.length, 2);
+    assert.equal(warnings.length, 1);
     assert.match(warnings[0]!.message, /aws-load-balancer-connection-idle-timeout/);
-    assert.match(warnings[1]!.message, /aws-load-balancer-target-node-labels/);
     assert.equal((await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).loadBalancers.length, 1);
+  });
+
+  test('target-node-labels: only labelled nodes are targets; a label change moves them; other label changes cost no call', async () => {
+    const labelled = (name: string, ip: string, labels: Record<string, string>) => ({ ...node(name, ip), labels });
+    const edge = labelled('n1', '10.0.1.11', { role: 'edge', 'kubernetes.io/hostname': 'n1' });
+    const worker = labelled('n2', '10.0.2.12', { role: 'worker', 'kubernetes.io/hostname': 'n2' });
+    const svc = desiredService({ targets: [edge, worker], annotations: { [`${A}target-node-labels`]: 'role=edge' } });
+    await cloud.aws.provider.ensure(svc);
+    const tg = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).targetGroups[0]!;
+    assert.deepEqual(await targetsOf(cloud.elb, tg.TargetGroupArn!), ['10.0.1.11:30080']);
+    assert.equal(cloud.aws.events.length, 0, 'the annotation is honoured, not warned about');
+
+    // The worker is relabelled edge: it becomes a target on the host update.
+    const relabelled = { ...svc, targets: [edge, { ...worker, labels: { ...worker.labels, role: 'edge' } }] };
+    assert.equal(await cloud.aws.provider.updateTargets(relabelled), true);
+    assert.deepEqual(await targetsOf(cloud.elb, tg.TargetGroupArn!), ['10.0.1.11:30080', '10.0.2.12:30080']);
+
+    // A label that selects nothing here changes: the targets stay, and the host update makes no AWS call.
+    cloud.proxy.takeCalls();
+    const unrelated = { ...relabelled, targets: relabelled.targets.map((t) => ({ ...t, labels: { ...t.labels, team: 'blue' } })) };
+    assert.equal(await cloud.aws.provider.updateTargets(unrelated), false);
+    assert.deepEqual(cloud.proxy.takeCalls(), []);
+
+    // Labels no node has: a Warning on the next full ensure, and no targets.
+    await cloud.aws.provider.ensure({ ...unrelated, annotations: { [`${A}target-node-labels`]: 'role=db' } });
+    assert.deepEqual(await targetsOf(cloud.elb, tg.TargetGroupArn!), []);
+    assert.deepEqual(
+      cloud.aws.events.map((e) => [e.type, e.reason]),
+      [['Warning', 'NoMatchingNodes']],
+    );
+    assert.match(cloud.aws.events[0]!.message, /none of the 2 eligible nodes .*aws-load-balancer-target-node-labels \("role=db"\)/);
   });
 
   test('node security groups: opened from ours on the NodePorts and the health check port, closed on deletion', async () => {

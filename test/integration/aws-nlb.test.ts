@@ -3,7 +3,17 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ProviderError } from '../../src/providers/provider.ts';
-import { account, allocateEip, callCounts, isWrite, makeProvider, tagsOf, targetsOf, useTestCredentials } from '../fakes/aws-cloud.ts';
+import {
+  account,
+  allocateEip,
+  callCounts,
+  createClassicElb,
+  isWrite,
+  makeProvider,
+  tagsOf,
+  targetsOf,
+  useTestCredentials,
+} from '../fakes/aws-cloud.ts';
 import { desiredService, node, tcp, udp } from '../fakes/aws-service.ts';
 import { useMotoSuite } from '../fakes/aws-suite.ts';
 
@@ -442,6 +452,96 @@ describe('aws provider against moto', () => {
     assert.deepEqual(
       cloud.proxy.takeCalls().map((c) => c.action),
       ['DescribeListeners'],
+    );
+  });
+
+  test('a Classic ELB cloud-provider-aws left: one Warning with the commands to remove it, once per run; never deleted', async () => {
+    const svc = desiredService({ name: 'web', namespace: 'shop' });
+    const dnsName = await createClassicElb(cloud.classicElb, svc.identity.lbName, cloud.vpc.publicSubnets[0]!, {
+      'kubernetes.io/cluster/test': 'owned',
+      'kubernetes.io/service-name': 'shop/web',
+    });
+    const ingress = await cloud.aws.provider.ensure(svc);
+    assert.notEqual(ingress[0]?.hostname, dnsName, 'the Service is served by a new NLB');
+    const classicCalls = () =>
+      cloud.proxy
+        .takeCalls()
+        .filter((c) => c.service === 'elb')
+        .map((c) => [c.action, c.params['LoadBalancerNames.member.1']]);
+    assert.deepEqual(classicCalls(), [
+      ['DescribeLoadBalancers', svc.identity.lbName],
+      ['DescribeTags', svc.identity.lbName],
+    ]);
+    assert.deepEqual(
+      cloud.aws.events.map((e) => [e.type, e.reason]),
+      [['Warning', 'LegacyClassicLoadBalancer']],
+    );
+    const message = cloud.aws.events[0]!.message;
+    assert.ok(message.includes(dnsName), message);
+    assert.ok(message.includes(`aws elb delete-load-balancer --region us-east-1 --load-balancer-name ${svc.identity.lbName}`), message);
+    assert.ok(message.includes(`k8s-elb-${svc.identity.lbName}`), message);
+    assert.match(message, /never deletes/);
+
+    // A Service change is a full sync, but the check is not repeated in this run; the Classic ELB stays.
+    await cloud.aws.provider.ensure({ ...svc, listeners: [tcp(80, 30081)] });
+    assert.deepEqual(classicCalls(), []);
+    assert.equal(cloud.aws.events.length, 1);
+    await cloud.aws.provider.delete(svc.identity);
+    const { DescribeLoadBalancersCommand } = await import('@aws-sdk/client-elastic-load-balancing');
+    const left = await cloud.classicElb.send(new DescribeLoadBalancersCommand({ LoadBalancerNames: [svc.identity.lbName] }));
+    assert.equal(left.LoadBalancerDescriptions?.length, 1, 'deleting the Service leaves the Classic ELB alone');
+
+    // A new run (a restart) says it again.
+    const restarted = makeProvider(cloud.proxy.url, cloud.vpc.vpcId);
+    try {
+      await restarted.provider.ensure(svc);
+      assert.deepEqual(
+        restarted.events.map((e) => e.reason),
+        ['LegacyClassicLoadBalancer'],
+      );
+    } finally {
+      await restarted.provider.delete(svc.identity);
+      await restarted.provider.stop();
+    }
+  });
+
+  test("Classic ELB check: none is one not-found read; another Service's is not reported; a failed check retries at the next full sync", async () => {
+    const plain = desiredService();
+    await cloud.aws.provider.ensure(plain);
+    assert.deepEqual(
+      cloud.proxy
+        .takeCalls()
+        .filter((c) => c.service === 'elb')
+        .map((c) => c.action),
+      ['DescribeLoadBalancers'],
+    );
+    assert.match(
+      await cloud.aws.registry.metrics(),
+      /service_lb_aws_api_calls_total\{service="elb",operation="DescribeLoadBalancers",outcome="not_found"\} 1/,
+    );
+
+    const other = desiredService({ name: 'api' });
+    await createClassicElb(cloud.classicElb, other.identity.lbName, cloud.vpc.publicSubnets[0]!, {
+      'kubernetes.io/cluster/test': 'owned',
+      'kubernetes.io/service-name': 'default/not-api',
+    });
+    await cloud.aws.provider.ensure(other);
+
+    const failing = desiredService({ name: 'flaky' });
+    await createClassicElb(cloud.classicElb, failing.identity.lbName, cloud.vpc.publicSubnets[0]!, {
+      'kubernetes.io/cluster/test': 'owned',
+    });
+    cloud.proxy.inject('elb:DescribeLoadBalancers', 'server-error', 50);
+    const [ingress] = await cloud.aws.provider.ensure(failing);
+    assert.ok(ingress?.hostname, 'a failed check does not fail the sync');
+    assert.equal(cloud.aws.events.length, 0);
+    cloud.proxy.clearFaults();
+    await cloud.aws.provider.ensure(failing);
+    assert.equal(cloud.aws.events.length, 0, 'a resync that is not a full sync does not look again');
+    await cloud.aws.provider.ensure({ ...failing, listeners: [tcp(80, 30081)] });
+    assert.deepEqual(
+      cloud.aws.events.map((e) => [e.identity.name, e.reason]),
+      [['flaky', 'LegacyClassicLoadBalancer']],
     );
   });
 

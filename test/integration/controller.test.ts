@@ -243,6 +243,22 @@ describe('service load balancer controller on a real API server', () => {
       await waitFor('node-d gone', () => !lastTargets()?.includes('node-d'));
     });
 
+    test('a label change updates the hosts, with the node labels in the targets', async () => {
+      const before = updates();
+      await plane().patchNode('node-a', { metadata: { labels: { 'example.com/pool': 'edge' } } });
+      await waitFor('an update for the new label', () => updates() > before);
+      const labelsOfA = () =>
+        ctl.provider
+          .callsFor(key(), 'updateTargets')
+          .at(-1)
+          ?.desired?.targets.find((t) => t.nodeName === 'node-a')?.labels;
+      assert.equal(labelsOfA()?.['example.com/pool'], 'edge');
+      const removed = updates();
+      await plane().patchNode('node-a', { metadata: { labels: { 'example.com/pool': null } } });
+      await waitFor('an update for the removed label', () => updates() > removed);
+      assert.equal(labelsOfA()?.['example.com/pool'], undefined);
+    });
+
     test('a slow host update racing node changes never leaves a stale node set, and one key is never synced twice at once', async () => {
       ctl.provider.setLatency('updateTargets', 1500);
       await plane().createNode('node-e', { addresses: [{ type: 'InternalIP', address: '10.0.0.5' }] });

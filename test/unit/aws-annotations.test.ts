@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ProviderError } from '../../src/providers/provider.ts';
+import { MAX_QUOTED_CHARS } from '../../src/error-message.ts';
 import { Annotations, parseAwsAnnotations } from '../../src/providers/aws/annotations.ts';
 
 function rejects(annotations: Record<string, string>, annotation: string): ProviderError {
@@ -154,6 +155,16 @@ describe('aws annotations', () => {
       role: 'edge',
       zone: 'a',
     });
+    // As cloud-provider-aws: "key" and "key=" ask for the label with any value.
+    assert.deepEqual(
+      parseAwsAnnotations({ [Annotations.targetNodeLabels]: 'node-role.kubernetes.io/edge, example.com/pool=' }).targetNodeLabels,
+      { 'node-role.kubernetes.io/edge': '', 'example.com/pool': '' },
+    );
+    rejects({ [Annotations.targetNodeLabels]: 'role=edge,,zone=a' }, Annotations.targetNodeLabels);
+    rejects({ [Annotations.targetNodeLabels]: 'bad key=x' }, Annotations.targetNodeLabels);
+    rejects({ [Annotations.targetNodeLabels]: 'Example.com/pool=x' }, Annotations.targetNodeLabels);
+    rejects({ [Annotations.targetNodeLabels]: 'role=edge node' }, Annotations.targetNodeLabels);
+    rejects({ [Annotations.targetNodeLabels]: `role=${'x'.repeat(64)}` }, Annotations.targetNodeLabels);
   });
 
   test('TLS: certificates, ports, policies, backend protocol', () => {
@@ -208,5 +219,34 @@ describe('aws annotations', () => {
     assert.equal(o.manageBackendRules, false);
     assert.equal(o.healthCheck.port, 'health');
     rejects({ [Annotations.manageBackendRules]: 'maybe' }, Annotations.manageBackendRules);
+  });
+
+  test('a 20 KB bad value is quoted cut short in the error, with its size: every key', () => {
+    const huge = '!'.repeat(20_000);
+    // Lists of names, checked against AWS later (network.ts quotes them the same way).
+    const checkedLater: string[] = [Annotations.subnets, Annotations.securityGroups];
+    let quoted = 0;
+    for (const key of Object.values(Annotations)) {
+      if (checkedLater.includes(key)) continue;
+      const err = rejects({ [key]: huge }, key);
+      assert.ok(err.message.length < MAX_QUOTED_CHARS + 400, `${key}: ${err.message.length} characters`);
+      assert.ok(!err.message.includes('!'.repeat(MAX_QUOTED_CHARS + 1)), `${key} quotes more than ${MAX_QUOTED_CHARS} characters`);
+      if (err.message.includes('…(20000 bytes)')) quoted++;
+    }
+    // Most errors quote the value (the rest only say which other annotation is missing).
+    assert.ok(quoted >= 25, `${quoted} errors quote the value`);
+    const scheme = rejects({ [Annotations.scheme]: 'internal', [Annotations.internal]: `false${huge}` }, Annotations.internal);
+    assert.ok(scheme.message.length < MAX_QUOTED_CHARS + 400);
+    for (const [key, value] of [
+      [Annotations.attributes, `${huge}=1`],
+      [Annotations.attributes, `deletion_protection.enabled=${huge}`],
+      [Annotations.targetGroupAttributes, `${huge}=1`],
+      [Annotations.additionalTags, `kubernetes.io/cluster/${huge}=x`],
+    ] as const) {
+      const err = rejects({ [key]: value }, key);
+      // The known keys these errors list are a fixed few hundred characters.
+      assert.ok(err.message.length < MAX_QUOTED_CHARS + 1000, `${key} ${value.slice(0, 30)}: ${err.message.length} characters`);
+      assert.ok(err.message.includes('…(20'), err.message.slice(0, 300));
+    }
   });
 });

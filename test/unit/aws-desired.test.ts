@@ -166,6 +166,24 @@ describe('aws desired state', () => {
     ]);
   });
 
+  test('target-node-labels: only nodes with every label are targets, in ip and instance mode', () => {
+    const labelled = (name: string, ip: string, labels?: Record<string, string>) => ({ ...node(name, ip), ...(labels ? { labels } : {}) });
+    const targets = [
+      labelled('edgeA', '10.0.1.1', { role: 'edge', zone: 'a' }),
+      labelled('edgeB', '10.0.1.2', { role: 'edge', zone: 'b' }),
+      labelled('worker', '10.0.1.3', { role: 'worker', zone: 'a' }),
+      labelled('bare', '10.0.1.4'),
+    ];
+    const ids = (annotations: Record<string, string>, type = 'ip') =>
+      build({ targets, annotations: { ...annotations, [Annotations.targetType]: type } }).targetGroups[0]!.targets.map((t) => t.id);
+    assert.deepEqual(ids({}), ['10.0.1.1', '10.0.1.2', '10.0.1.3', '10.0.1.4']);
+    assert.deepEqual(ids({ [Annotations.targetNodeLabels]: 'role=edge' }), ['10.0.1.1', '10.0.1.2']);
+    assert.deepEqual(ids({ [Annotations.targetNodeLabels]: 'role=edge,zone=a' }), ['10.0.1.1']);
+    assert.deepEqual(ids({ [Annotations.targetNodeLabels]: 'zone' }), ['10.0.1.1', '10.0.1.2', '10.0.1.3'], 'a bare key: any value');
+    assert.deepEqual(ids({ [Annotations.targetNodeLabels]: 'role=db' }), []);
+    assert.deepEqual(ids({ [Annotations.targetNodeLabels]: 'role=edge' }, 'instance'), ['i-edgeA', 'i-edgeB']);
+  });
+
   test('session affinity, proxy protocol and attribute annotations', () => {
     const nlb = build({
       sessionAffinity: { type: 'ClientIP', timeoutSeconds: 10800 },

@@ -25,7 +25,8 @@ function actionsInSource(): string[] {
     const text = readFileSync(join(awsDir, file), 'utf8');
     const serviceOf = new Map<string, string>();
     for (const m of text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'@aws-sdk\/client-([a-z0-9-]+)'/g)) {
-      const service = m[2] === 'ec2' ? 'ec2' : m[2] === 'elastic-load-balancing-v2' ? 'elasticloadbalancing' : `unknown:${m[2]}`;
+      // Both ELB APIs (Classic and v2) share the IAM prefix elasticloadbalancing.
+      const service = m[2] === 'ec2' ? 'ec2' : /^elastic-load-balancing(-v2)?$/.test(m[2]!) ? 'elasticloadbalancing' : `unknown:${m[2]}`;
       for (const name of m[1]!.split(',').map((s) => s.replace(/^type\s+/, '').trim())) if (name) serviceOf.set(name, service);
     }
     for (const m of text.matchAll(/new ([A-Za-z0-9]+)Command\(/g)) {

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ProviderError } from '../../src/providers/provider.ts';
+import { MAX_QUOTED_CHARS } from '../../src/error-message.ts';
 import { Annotations, parseAzureAnnotations } from '../../src/providers/azure/annotations.ts';
 
 function rejects(annotations: Record<string, string>, annotation: string): void {
@@ -71,6 +72,29 @@ describe('azure annotations', () => {
     rejects({ [Annotations.allowedIpRanges]: '10.0.0.0/33' }, Annotations.allowedIpRanges);
     rejects({ [Annotations.allowedIpRanges]: '10.0.0.1' }, Annotations.allowedIpRanges);
     rejects({ [Annotations.disableFloatingIp]: 'maybe' }, Annotations.disableFloatingIp);
+  });
+
+  test('a 20 KB bad value is quoted cut short in the error, with its size: every key', () => {
+    const huge = '!'.repeat(20_000);
+    const failure = (annotations: Record<string, string>, key: string): ProviderError => {
+      try {
+        parseAzureAnnotations(annotations);
+      } catch (err) {
+        assert.ok(err instanceof ProviderError && err.message.includes(key), String(err));
+        return err;
+      }
+      assert.fail(`${key}: accepted`);
+    };
+    let quoted = 0;
+    for (const key of Object.values(Annotations)) {
+      const err = failure({ [key]: huge, [Annotations.internal]: key === Annotations.internal ? huge : 'false' }, key);
+      assert.ok(err.message.length < MAX_QUOTED_CHARS + 400, `${key}: ${err.message.length} characters`);
+      assert.ok(!err.message.includes('!'.repeat(MAX_QUOTED_CHARS + 1)), `${key} quotes more than ${MAX_QUOTED_CHARS} characters`);
+      if (err.message.includes('…(20000 bytes)')) quoted++;
+    }
+    assert.ok(quoted >= 12, `${quoted} errors quote the value`);
+    const tag = failure({ [Annotations.pipTags]: `team=a,${'!'.repeat(20_000)}=x` }, Annotations.pipTags);
+    assert.ok(tag.message.length < MAX_QUOTED_CHARS + 400, tag.message);
   });
 
   test('unknown azure-* keys and floating IP "false" are Warnings naming them', () => {

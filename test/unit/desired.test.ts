@@ -109,6 +109,7 @@ test('desiredLoadBalancer targets only eligible nodes, sorted by name, with or w
   });
   assert.equal(targets[0]!.providerID, undefined);
   assert.equal(targets[2]!.providerID, 'test://node-c');
+  assert.deepEqual(targets[3]!.labels, { [EXCLUDE_LB_LABEL]: 'false' }, 'labels are passed on');
   // Input order does not matter.
   assert.deepEqual(desiredLoadBalancer(service(), [...nodes].reverse(), 'c').targets, targets);
 });
@@ -266,6 +267,11 @@ test('targetsFingerprint changes with the targets only', () => {
     ),
     targetsFingerprint(base),
     'address changed',
+  );
+  assert.notEqual(
+    targetsFingerprint(desiredLoadBalancer(service(), [node('n1', (n) => (n.metadata!.labels!['role'] = 'edge'))], 'c')),
+    targetsFingerprint(base),
+    'label added',
   );
 });
 

@@ -2,7 +2,8 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseGcpAnnotations } from '../../src/providers/gcp/annotations.ts';
+import { MAX_QUOTED_CHARS } from '../../src/error-message.ts';
+import { Annotations, parseGcpAnnotations } from '../../src/providers/gcp/annotations.ts';
 import { type GcpContext, planShape } from '../../src/providers/gcp/desired.ts';
 import { classifyFailure, isInUse, isQuotaExceeded, OperationError, quotaName } from '../../src/providers/gcp/errors.ts';
 import { describesService, identityFromDescription, serviceDescription } from '../../src/providers/gcp/names.ts';
@@ -50,6 +51,21 @@ describe('gcp annotations', () => {
     ]);
     assert.throws(() => parseGcpAnnotations({ 'service-lb-controller.io/gcp-mode': 'nlb' }), /gcp-mode/);
     assert.throws(() => parseGcpAnnotations({ 'cloud.google.com/network-tier': 'gold' }), /network-tier/);
+  });
+
+  test('a 20 KB bad value is quoted cut short in the error, with its size: every key', () => {
+    const huge = '!'.repeat(20_000);
+    for (const key of Object.values(Annotations)) {
+      assert.throws(
+        () => parseGcpAnnotations({ [key]: huge }),
+        (err: unknown) =>
+          err instanceof ProviderError &&
+          err.message.includes(key) &&
+          err.message.includes('…(20000 bytes)') &&
+          err.message.length < MAX_QUOTED_CHARS + 400,
+        key,
+      );
+    }
   });
 });
 

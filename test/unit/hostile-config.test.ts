@@ -54,6 +54,7 @@ const cases: Array<[string, string, string, RegExp]> = [
     /expected int/,
   ],
   ['a UDP idle timeout of 1e9 s', 'provider: {local: {udpIdleTimeoutSeconds: 1e9}}', 'provider.local.udpIdleTimeoutSeconds', /<=86400/],
+  ['a TCP idle timeout of 1e9 s', 'provider: {local: {idleTimeoutSeconds: 1e9}}', 'provider.local.idleTimeoutSeconds', /<=86400/],
   ['a drain grace of 1e6 s', 'provider: {local: {drainGraceSeconds: 1e6}}', 'provider.local.drainGraceSeconds', /<=3600/],
   ['a negative drain grace', 'provider: {local: {drainGraceSeconds: -1}}', 'provider.local.drainGraceSeconds', />=0/],
   [
@@ -156,7 +157,7 @@ test('the largest accepted value of every period and seconds field is a valid ti
     parse(`
 controller: {resyncPeriod: 24h, backoff: {initial: 1h, max: 1h}, garbageCollection: {period: 24h}}
 leaderElection: {leaseDuration: 1h, renewDeadline: 59m, retryPeriod: 58m}
-provider: {local: {healthCheck: {intervalSeconds: 300, timeoutSeconds: 120}, udpIdleTimeoutSeconds: 86400, drainGraceSeconds: 3600}}
+provider: {local: {healthCheck: {intervalSeconds: 300, timeoutSeconds: 120}, udpIdleTimeoutSeconds: 86400, idleTimeoutSeconds: 86400, drainGraceSeconds: 3600}}
 `),
   );
   const local = config.provider.local;
@@ -171,6 +172,7 @@ provider: {local: {healthCheck: {intervalSeconds: 300, timeoutSeconds: 120}, udp
     local.healthCheck.intervalSeconds * 1_000,
     local.healthCheck.timeoutSeconds * 1_000,
     local.udpIdleTimeoutSeconds * 1_000,
+    local.idleTimeoutSeconds * 1_000,
     local.drainGraceSeconds * 1_000,
   ];
   for (const ms of timers) assert.ok(ms > 0 && ms < MAX_TIMER_MS, String(ms));

@@ -132,16 +132,18 @@ test('nodeIsEligible: the autoscaler taint and deletion exclude; readiness, othe
   assert.equal(nodeIsEligible(node((n) => delete n.spec!.providerID)), true, 'no providerID');
 });
 
-test('nodeChangeNeedsSync: an eligibility flip, a providerID change or an address change (targets are node IPs)', () => {
+test('nodeChangeNeedsSync: an eligibility flip, a providerID, address or label change (targets are node IPs, picked by label)', () => {
   const base = node();
   const cases: Array<[string, (n: V1Node) => void, boolean]> = [
     ['nothing changed', () => {}, false],
     ['Ready -> NotReady', (n) => (n.status!.conditions = [{ type: 'Ready', status: 'False' }]), false],
     ['unrelated taint', (n) => (n.spec!.taints = [{ key: 'example.com/dedicated', value: 'db', effect: 'NoSchedule' }]), false],
-    ['unrelated label', (n) => (n.metadata!.labels!['topology.kubernetes.io/zone'] = 'a'), false],
+    ['label added', (n) => (n.metadata!.labels!['node-role.kubernetes.io/edge'] = ''), true],
+    ['label value changed', (n) => (n.metadata!.labels!['kubernetes.io/hostname'] = 'n1-renamed'), true],
+    ['labels removed', (n) => delete n.metadata!.labels, true],
     ['address change', (n) => (n.status!.addresses = [{ type: 'InternalIP', address: '10.0.0.9' }]), true],
     ['resourceVersion bump', (n) => (n.metadata!.resourceVersion = '42'), false],
-    ['exclude label "false" added', (n) => (n.metadata!.labels![EXCLUDE_LB_LABEL] = 'false'), false],
+    ['exclude label "false" added (a label change)', (n) => (n.metadata!.labels![EXCLUDE_LB_LABEL] = 'false'), true],
     ['exclude label "true" added', (n) => (n.metadata!.labels![EXCLUDE_LB_LABEL] = 'true'), true],
     ['exclude label "" added', (n) => (n.metadata!.labels![EXCLUDE_LB_LABEL] = ''), true],
     ['autoscaler taint added', (n) => (n.spec!.taints = [{ key: TO_BE_DELETED_TAINT, effect: 'NoSchedule' }]), true],

@@ -2,6 +2,7 @@
 // provider. Parsing is strict: a value we do not understand is an error that names the annotation (shown
 // as a Warning event), never a silent default.
 
+import { quote } from '../../error-message.ts';
 import { invalidService, type ProviderError } from '../provider.ts';
 import { ipFamily } from '../../net/cidr.ts';
 import type { HealthCheckProtocol, Scheme } from './model.ts';
@@ -97,6 +98,7 @@ export interface AwsServiceOptions {
   /** aws-load-balancer-name: the NLB's name instead of the default a<uid>. */
   name?: string;
   targetType: TargetType;
+  /** Only nodes with all these labels are targets; an empty value asks for the key with any value. */
   targetNodeLabels?: Record<string, string>;
   tls?: TlsOptions;
   /** IDs or Name tags of security groups to attach instead of creating one. */
@@ -112,7 +114,7 @@ export interface AwsServiceOptions {
 }
 
 function bad(annotation: string, value: string, expected: string): ProviderError {
-  return invalidService(`annotation ${annotation}: ${JSON.stringify(value)} is not valid, expected ${expected}`);
+  return invalidService(`annotation ${annotation}: ${quote(value)} is not valid, expected ${expected}`);
 }
 
 function parseBoolean(annotation: string, value: string): boolean {
@@ -151,7 +153,7 @@ function parseTags(value: string): Record<string, string> {
     if (key.length > 128 || tagValue.length > 256)
       throw bad(annotation, value, 'tag keys of at most 128 and values of at most 256 characters');
     if (RESERVED_TAG_PREFIXES.some((p) => key.startsWith(p))) {
-      throw invalidService(`annotation ${annotation}: tag key "${key}" is reserved for ownership tags`);
+      throw invalidService(`annotation ${annotation}: tag key ${quote(key)} is reserved for ownership tags`);
     }
     tags[key] = tagValue;
   }
@@ -189,11 +191,11 @@ function parseLoadBalancerAttributes(annotations: Record<string, string>): Recor
       const valid = LOAD_BALANCER_ATTRIBUTES[key];
       if (!valid) {
         throw invalidService(
-          `annotation ${Annotations.attributes}: unknown load balancer attribute "${key}" (known: ${Object.keys(LOAD_BALANCER_ATTRIBUTES).join(', ')})`,
+          `annotation ${Annotations.attributes}: unknown load balancer attribute ${quote(key)} (known: ${Object.keys(LOAD_BALANCER_ATTRIBUTES).join(', ')})`,
         );
       }
       if (!valid(attrValue))
-        throw invalidService(`annotation ${Annotations.attributes}: ${JSON.stringify(attrValue)} is not a valid value for "${key}"`);
+        throw invalidService(`annotation ${Annotations.attributes}: ${quote(attrValue)} is not a valid value for "${key}"`);
       attributes[key] = attrValue;
     }
   }
@@ -207,7 +209,11 @@ function parseLoadBalancerAttributes(annotations: Record<string, string>): Recor
     attributes['access_logs.s3.bucket'] = bucket.trim();
   }
   const prefix = annotations[Annotations.accessLogPrefix];
-  if (prefix !== undefined) attributes['access_logs.s3.prefix'] = prefix.trim();
+  if (prefix !== undefined) {
+    if (!LOAD_BALANCER_ATTRIBUTES['access_logs.s3.prefix']!(prefix.trim()))
+      throw bad(Annotations.accessLogPrefix, prefix, 'an S3 key prefix of at most 1024 characters');
+    attributes['access_logs.s3.prefix'] = prefix.trim();
+  }
   // NLBs publish their logs every 5 minutes whatever is asked; the value is still checked, as upstream's.
   const interval = annotations[Annotations.accessLogEmitInterval];
   if (interval !== undefined && !['5', '60'].includes(interval.trim())) throw bad(Annotations.accessLogEmitInterval, interval, '5 or 60');
@@ -260,8 +266,34 @@ function parseTls(annotations: Record<string, string>): TlsOptions | undefined {
   return tls;
 }
 
-function parseStringMap(annotation: string, value: string): Record<string, string> {
-  return Object.fromEntries(parseKeyValues(annotation, value));
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function isLabelKey(key: string): boolean {
+  const slash = key.indexOf('/');
+  if (slash < 0) return LABEL_NAME.test(key);
+  const prefix = key.slice(0, slash);
+  return prefix.length <= 253 && LABEL_PREFIX.test(prefix) && LABEL_NAME.test(key.slice(slash + 1));
+}
+
+/**
+ * "k=v,k2=v2" as cloud-provider-aws reads it: "k" and "k=" ask for the key with any value. Keys and values
+ * must be valid label keys and values, since any other would silently match no node.
+ */
+function parseNodeLabels(value: string): Record<string, string> {
+  const annotation = Annotations.targetNodeLabels;
+  const labels: Record<string, string> = {};
+  for (const item of parseList(annotation, value)) {
+    const eq = item.indexOf('=');
+    const key = (eq < 0 ? item : item.slice(0, eq)).trim();
+    const labelValue = eq < 0 ? '' : item.slice(eq + 1).trim();
+    const expected = 'expected comma-separated node labels (key=value, or key for any value)';
+    if (!isLabelKey(key)) throw invalidService(`annotation ${annotation}: ${quote(key)} is not a label key; ${expected}`);
+    if (labelValue !== '' && !LABEL_NAME.test(labelValue))
+      throw invalidService(`annotation ${annotation}: ${quote(labelValue)} is not a label value; ${expected}`);
+    labels[key] = labelValue;
+  }
+  return labels;
 }
 
 /** Target group attributes a Network Load Balancer accepts, with what each value may be. */
@@ -288,10 +320,10 @@ function parseTargetGroupAttributes(value: string): Record<string, string> {
     const valid = TARGET_GROUP_ATTRIBUTES[key];
     if (!valid) {
       throw invalidService(
-        `annotation ${annotation}: unknown target group attribute "${key}" (known: ${Object.keys(TARGET_GROUP_ATTRIBUTES).join(', ')})`,
+        `annotation ${annotation}: unknown target group attribute ${quote(key)} (known: ${Object.keys(TARGET_GROUP_ATTRIBUTES).join(', ')})`,
       );
     }
-    if (!valid(attrValue)) throw invalidService(`annotation ${annotation}: ${JSON.stringify(attrValue)} is not a valid value for "${key}"`);
+    if (!valid(attrValue)) throw invalidService(`annotation ${annotation}: ${quote(attrValue)} is not a valid value for "${key}"`);
     attributes[key] = attrValue;
   }
   return attributes;
@@ -312,7 +344,7 @@ function parseScheme(annotations: Record<string, string>): Scheme | undefined {
     const fromInternal: Scheme = internal ? 'internal' : 'internet-facing';
     if (scheme !== undefined && scheme !== fromInternal) {
       throw invalidService(
-        `annotations ${Annotations.scheme} and ${Annotations.internal} disagree (${scheme} vs internal=${internalValue})`,
+        `annotations ${Annotations.scheme} and ${Annotations.internal} disagree (${scheme} vs internal=${quote(internalValue)})`,
       );
     }
     scheme = fromInternal;
@@ -394,7 +426,7 @@ export function parseAwsAnnotations(annotations: Record<string, string>): AwsSer
     options.targetType = v;
   }
   const labels = annotations[Annotations.targetNodeLabels];
-  if (labels !== undefined) options.targetNodeLabels = parseStringMap(Annotations.targetNodeLabels, labels);
+  if (labels !== undefined) options.targetNodeLabels = parseNodeLabels(labels);
   const tls = parseTls(annotations);
   if (tls) options.tls = tls;
   const sgs = annotations[Annotations.securityGroups];

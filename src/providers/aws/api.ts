@@ -3,6 +3,11 @@
 
 import { EC2Client, type ServiceInputTypes as Ec2In, type ServiceOutputTypes as Ec2Out } from '@aws-sdk/client-ec2';
 import {
+  ElasticLoadBalancingClient,
+  type ServiceInputTypes as ClassicIn,
+  type ServiceOutputTypes as ClassicOut,
+} from '@aws-sdk/client-elastic-load-balancing';
+import {
   ElasticLoadBalancingV2Client,
   type ServiceInputTypes as ElbIn,
   type ServiceOutputTypes as ElbOut,
@@ -16,8 +21,10 @@ import { RateBudget } from '../rate-budget.ts';
 
 type ElbCommand<I extends ElbIn, O extends ElbOut> = Parameters<typeof ElasticLoadBalancingV2Client.prototype.send<I, O>>[0];
 type Ec2Command<I extends Ec2In, O extends Ec2Out> = Parameters<typeof EC2Client.prototype.send<I, O>>[0];
+type ClassicCommand<I extends ClassicIn, O extends ClassicOut> = Parameters<typeof ElasticLoadBalancingClient.prototype.send<I, O>>[0];
 
-export type AwsService = 'elbv2' | 'ec2';
+/** elb: the Classic ELB API (2012-06-01), read only, to find what cloud-provider-aws left behind. */
+export type AwsService = 'elbv2' | 'ec2' | 'elb';
 
 export interface AwsApiDeps {
   registry: Registry;
@@ -57,6 +64,7 @@ function operationOf(command: object): string {
 export class AwsApi {
   readonly #elb: ElasticLoadBalancingV2Client;
   readonly #ec2: EC2Client;
+  readonly #classic: ElasticLoadBalancingClient;
   readonly #budget: RateBudget;
   readonly #config: AwsProviderConfig;
   readonly #logger: Logger;
@@ -76,6 +84,8 @@ export class AwsApi {
     // Credentials come from the SDK's default chain (env, shared files, web identity, IMDS).
     this.#elb = new ElasticLoadBalancingV2Client({ ...common, ...(config.endpoints.elbv2 ? { endpoint: config.endpoints.elbv2 } : {}) });
     this.#ec2 = new EC2Client({ ...common, ...(config.endpoints.ec2 ? { endpoint: config.endpoints.ec2 } : {}) });
+    // AWS serves both Elastic Load Balancing APIs at one endpoint (elasticloadbalancing.<region>), told apart by Version.
+    this.#classic = new ElasticLoadBalancingClient({ ...common, ...(config.endpoints.elbv2 ? { endpoint: config.endpoints.elbv2 } : {}) });
     this.#budget = new RateBudget(config.callsPerSecond);
     this.#config = config;
     this.#logger = deps.logger;
@@ -91,9 +101,14 @@ export class AwsApi {
     return this.#call('ec2', operationOf(command), () => this.#ec2.send(command));
   }
 
+  classicElb<I extends ClassicIn, O extends ClassicOut>(command: ClassicCommand<I, O>): Promise<O> {
+    return this.#call('elb', operationOf(command), () => this.#classic.send(command));
+  }
+
   destroy(): void {
     this.#elb.destroy();
     this.#ec2.destroy();
+    this.#classic.destroy();
   }
 
   async #call<T>(service: AwsService, operation: string, send: () => Promise<T>): Promise<T> {

@@ -1,5 +1,6 @@
 // DesiredLoadBalancer (cloud-agnostic) + AWS options + resolved network facts -> DesiredNlb. Pure.
 
+import { quote } from '../../error-message.ts';
 import { invalidService, ownershipTags, serviceKey, type DesiredLoadBalancer, type Listener, type Target } from '../provider.ts';
 import { Annotations, type AwsServiceOptions, type TlsOptions } from './annotations.ts';
 import type {
@@ -14,7 +15,7 @@ import type {
   TargetGroupProtocol,
 } from './model.ts';
 import { assertLoadBalancerName, securityGroupName, targetGroupName } from './names.ts';
-import { selectTargetIps, targetRefs } from './targets.ts';
+import { nodesWithLabels, selectTargetIps, targetRefs } from './targets.ts';
 
 export interface NlbContext {
   clusterName: string;
@@ -169,7 +170,7 @@ function tlsPorts(groups: PortGroup[], tls: TlsOptions): Set<number> {
   const ports = new Set<number>();
   for (const item of tls.ports) {
     const g = groups.find((x) => String(x.port) === item || x.names.includes(item));
-    if (!g) throw invalidService(`annotation ${Annotations.sslPorts}: the Service has no port "${item}"`);
+    if (!g) throw invalidService(`annotation ${Annotations.sslPorts}: the Service has no port ${quote(item)}`);
     ports.add(g.port);
   }
   return ports;
@@ -228,7 +229,8 @@ export function buildDesiredNlb(desired: DesiredLoadBalancer, options: AwsServic
   }
   const groups = groupListeners(desired.listeners);
   const { targetType, tls } = options;
-  const ids = targetType === 'instance' ? instanceIds(desired.targets) : selectTargetIps(desired.targets, ctx.nodeAddressPreference);
+  const nodes = options.targetNodeLabels ? nodesWithLabels(desired.targets, options.targetNodeLabels) : desired.targets;
+  const ids = targetType === 'instance' ? instanceIds(nodes) : selectTargetIps(nodes, ctx.nodeAddressPreference);
   const terminated = tls ? tlsPorts(groups, tls) : new Set<number>();
 
   const targetGroups = new Map<string, DesiredTargetGroup>();

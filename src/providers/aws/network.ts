@@ -1,6 +1,7 @@
 // VPC facts every Service needs (CIDRs, subnets), read once and cached, so that they cost no calls per sync.
 
 import { DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcsCommand, type Subnet } from '@aws-sdk/client-ec2';
+import { quote } from '../../error-message.ts';
 import { invalidService, ProviderError } from '../provider.ts';
 import type { AwsApi } from './api.ts';
 import { Annotations } from './annotations.ts';
@@ -133,7 +134,7 @@ export class NetworkInfo {
       const matches = found.filter((g) => g.id === item || g.name === item);
       if (matches.length !== 1) {
         throw invalidService(
-          `annotation ${annotation}: "${item}" ${matches.length === 0 ? 'is not a security group' : 'names several security groups'} in VPC ${this.#config.vpcId}`,
+          `annotation ${annotation}: ${quote(item)} ${matches.length === 0 ? 'is not a security group' : 'names several security groups'} in VPC ${this.#config.vpcId}`,
         );
       }
       return matches[0]!.id;
@@ -219,7 +220,7 @@ export class NetworkInfo {
       const matches = found.filter((s) => s.SubnetId === item || tagValue(s, 'Name') === item);
       if (matches.length !== 1) {
         throw invalidService(
-          `annotation ${annotation}: "${item}" ${matches.length === 0 ? 'is not a subnet' : 'names several subnets'} in VPC ${this.#config.vpcId}`,
+          `annotation ${annotation}: ${quote(item)} ${matches.length === 0 ? 'is not a subnet' : 'names several subnets'} in VPC ${this.#config.vpcId}`,
         );
       }
       const subnet = matches[0]!;

@@ -7,11 +7,12 @@
 // else - a changed Service, a vanished load balancer or listener, a restart, or fullVerifySeconds since
 // the last full read - takes the full path: read everything, plan, apply. Drift that leaves the listeners
 // intact (a target deregistered by hand, an edited health check, tags, security group rules) is therefore
-// repaired at the next full read, not at every resync; node changes always diff against
-// DescribeTargetHealth.
+// repaired at the next full read, not at every resync. A node change that changes the Service's targets
+// diffs them against DescribeTargetHealth; one that does not (another node's labels) makes no call.
 
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import { quoteList } from '../../error-message.ts';
 import {
   invalidService,
   serviceKey,
@@ -28,9 +29,11 @@ import { Annotations, parseAwsAnnotations, type AwsServiceOptions } from './anno
 import { AwsApi } from './api.ts';
 import { applyActions, stateFromObserved, stateOfTargetGroups, type AppliedListener, type ApplyContext } from './apply.ts';
 import type { AwsProviderConfig } from './config.ts';
+import { findLegacyClassicElb, legacyClassicElbMessage } from './classic-elb.ts';
 import { buildDesiredNlb, resolveScheme } from './desired.ts';
 import { toProviderError } from './errors.ts';
 import { Inventory, type OwnedResource } from './inventory.ts';
+import { nodesWithLabels } from './targets.ts';
 import type { Action, DesiredNlb, ObservedListener } from './model.ts';
 import { NetworkInfo } from './network.ts';
 import {
@@ -94,6 +97,8 @@ export class AwsNlbProvider implements LoadBalancerProvider {
   readonly #inventory: Inventory;
   readonly #synced = new Map<string, SyncedState>();
   readonly #events: ProviderDeps['events'];
+  /** Service UIDs already checked for a Classic ELB cloud-provider-aws left: one look-up (and Warning) per run. */
+  readonly #classicChecked = new Set<string>();
 
   constructor(config: AwsProviderConfig, deps: ProviderDeps) {
     this.#config = config;
@@ -143,14 +148,17 @@ export class AwsNlbProvider implements LoadBalancerProvider {
     return changes.targets;
   }
 
-  async #sync(desired: DesiredLoadBalancer, readTargetsNow: boolean, changes = { targets: false }): Promise<IngressStatus[]> {
+  async #sync(desired: DesiredLoadBalancer, hostUpdate: boolean, changes = { targets: false }): Promise<IngressStatus[]> {
     const { identity } = desired;
     const started = performance.now();
     try {
       const options = parseAwsAnnotations(desired.annotations);
-      if (options.type !== 'nlb' && !this.#config.claimExternalType) return await this.#standDown(desired, options.type, readTargetsNow);
+      if (options.type !== 'nlb' && !this.#config.claimExternalType) return await this.#standDown(desired, options.type, hostUpdate);
       // A host update repeats what the last ensure said; the ensure (a Service change) is what announces.
-      if (!readTargetsNow) this.#warnUnsupported(identity, options);
+      if (!hostUpdate) {
+        this.#warnUnsupported(identity, options);
+        this.#warnNoMatchingNodes(desired, options);
+      }
       const scheme = resolveScheme(options, this.#config.scheme);
       const manageBackend = options.manageBackendRules ?? options.securityGroups === undefined;
       if (options.securityGroups && manageBackend) {
@@ -178,17 +186,16 @@ export class AwsNlbProvider implements LoadBalancerProvider {
 
       const synced = this.#synced.get(identity.uid);
       const fresh = synced !== undefined && Date.now() - synced.verifiedAt < this.#config.fullVerifySeconds * 1000;
-      if (
-        synced &&
-        fresh &&
-        synced.specKey === specKey &&
-        (await this.#quickCheck(identity, synced, nlb, targetsKey, readTargetsNow, changes))
-      ) {
+      // A node change that leaves this Service's targets as they are (another node's labels, an address of
+      // a type not used, a node target-node-labels leaves out) has nothing to do here: no call.
+      if (hostUpdate && synced && fresh && synced.specKey === specKey && synced.targetsKey === targetsKey) return synced.ingress;
+      if (synced && fresh && synced.specKey === specKey && (await this.#quickCheck(identity, synced, nlb, targetsKey, changes))) {
         return synced.ingress;
       }
       // A full sync may change anything, targets included.
       changes.targets = true;
       const ingress = await this.#fullSync(identity, nlb, options.eipAllocations ?? [], nodeSecurityGroupIds, specKey, targetsKey);
+      await this.#reportLegacyClassicElb(identity);
       this.#logger.info(
         { service: serviceKey(identity), durationMs: Math.round(performance.now() - started) },
         'load balancer in sync (full read)',
@@ -229,23 +236,46 @@ export class AwsNlbProvider implements LoadBalancerProvider {
         `ignored: this provider does not implement ${options.unsupported.join(', ')} (see the AWS provider README)`,
       );
     }
-    if (options.targetNodeLabels) {
-      this.#events.record(
-        identity,
-        'Warning',
-        'UnsupportedAnnotation',
-        `ignored: ${Annotations.targetNodeLabels} needs node labels, which the controller does not pass to providers; every eligible node is a target`,
+  }
+
+  /** target-node-labels that no eligible node matches leave the NLB without targets: worth a word. */
+  #warnNoMatchingNodes(desired: DesiredLoadBalancer, options: AwsServiceOptions): void {
+    const selector = options.targetNodeLabels;
+    if (!selector || desired.targets.length === 0 || nodesWithLabels(desired.targets, selector).length > 0) return;
+    const labels = Object.entries(selector).map(([key, value]) => (value === '' ? key : `${key}=${value}`));
+    this.#events.record(
+      desired.identity,
+      'Warning',
+      'NoMatchingNodes',
+      `none of the ${desired.targets.length} eligible nodes has every label in ${Annotations.targetNodeLabels} (${quoteList(labels)}); the load balancer has no targets`,
+    );
+  }
+
+  /**
+   * A Classic ELB cloud-provider-aws left for the Service gets a Warning with the commands that remove it:
+   * this provider makes NLBs only, and deleting it would cut off the clients still using its DNS name. A
+   * failed look-up only logs (the NLB is in sync) and is tried again at the next full sync.
+   */
+  async #reportLegacyClassicElb(identity: LoadBalancerIdentity): Promise<void> {
+    if (this.#classicChecked.has(identity.uid)) return;
+    try {
+      const elb = await findLegacyClassicElb(this.#api, identity);
+      this.#classicChecked.add(identity.uid);
+      if (elb) this.#events.record(identity, 'Warning', 'LegacyClassicLoadBalancer', legacyClassicElbMessage(elb, this.#config.region));
+    } catch (err) {
+      this.#logger.warn(
+        { service: serviceKey(identity), err: toProviderError(err, 'looking for a Classic ELB').message },
+        'could not check for a Classic ELB left by cloud-provider-aws; trying again at the next full sync',
       );
     }
   }
 
-  /** One DescribeListeners; then, only if the node set changed (or a host update asks), the targets. */
+  /** One DescribeListeners; then, only if the targets changed, DescribeTargetHealth per group and the diff. */
   async #quickCheck(
     identity: LoadBalancerIdentity,
     synced: SyncedState,
     nlb: DesiredNlb,
     targetsKey: string,
-    readTargetsNow: boolean,
     changes: { targets: boolean },
   ): Promise<boolean> {
     const listeners = await readListeners(this.#api, synced.loadBalancerArn);
@@ -257,7 +287,7 @@ export class AwsNlbProvider implements LoadBalancerProvider {
       this.#logger.warn({ service: serviceKey(identity) }, 'listeners changed behind our back; repairing');
       return false;
     }
-    if (readTargetsNow || synced.targetsKey !== targetsKey) {
+    if (synced.targetsKey !== targetsKey) {
       const ctx = this.#applyContext(identity);
       const state = stateOfTargetGroups(synced.targetGroups);
       for (const tg of nlb.targetGroups) {
@@ -354,6 +384,7 @@ export class AwsNlbProvider implements LoadBalancerProvider {
       await this.#inventory.ensureLoaded();
       const remembered = [...(this.#synced.get(identity.uid)?.targetGroups ?? [])].map(([name, arn]) => ({ arn, name }));
       this.#synced.delete(identity.uid);
+      this.#classicChecked.delete(identity.uid);
       const known = [...this.#inventory.targetGroups.groupsOf(identity.uid), ...remembered];
       const observed = await observeDeletion(this.#api, identity, {
         vpcId: this.#config.vpcId,

@@ -22,6 +22,15 @@ export function selectTargetIps(targets: Target[], preference: readonly string[]
   return [...ips].sort();
 }
 
+/**
+ * The nodes target-node-labels selects, as cloud-provider-aws selects them: every label present, with the
+ * given value unless that is empty.
+ */
+export function nodesWithLabels(targets: Target[], selector: Record<string, string>): Target[] {
+  const wanted = Object.entries(selector);
+  return targets.filter((t) => wanted.every(([key, value]) => t.labels?.[key] !== undefined && (value === '' || t.labels[key] === value)));
+}
+
 /** AWS refuses an IP target outside the VPC unless its zone is "all". */
 export function targetRefs(ips: string[], port: number, vpcCidrs: string[]): TargetRef[] {
   const blocks = vpcCidrs.map(parseCidr).filter((c): c is Cidr => c !== undefined);

@@ -2,6 +2,7 @@
 // strict: a malformed value is an error naming the annotation; an azure-* annotation this provider does not
 // implement is a Warning naming it, so nobody believes it took effect.
 
+import { quote } from '../../error-message.ts';
 import { canonicalIP, cleanCidrs, ipFamily } from '../../net/cidr.ts';
 import { invalidService, type ProviderError } from '../provider.ts';
 
@@ -71,7 +72,7 @@ export interface ParsedAnnotations {
 }
 
 function bad(annotation: string, value: string, expected: string): ProviderError {
-  return invalidService(`annotation ${annotation}: ${JSON.stringify(value)} is not valid, expected ${expected}`);
+  return invalidService(`annotation ${annotation}: ${quote(value)} is not valid, expected ${expected}`);
 }
 
 function parseBoolean(annotation: string, value: string): boolean {
@@ -125,7 +126,7 @@ function parsePipTags(value: string): Record<string, string> {
       throw bad(annotation, value, 'tag keys of at most 512 characters without <>%&\\?/ and values of at most 256');
     }
     if (RESERVED_PIP_TAGS.includes(key.toLowerCase()))
-      throw invalidService(`annotation ${annotation}: tag key "${key}" is reserved for ownership tags`);
+      throw invalidService(`annotation ${annotation}: tag key ${quote(key)} is reserved for ownership tags`);
     tags[key] = tagValue;
   }
   return tags;

@@ -2,6 +2,7 @@
 // is strict (a bad value fails the sync naming the annotation); a GKE load balancer annotation this provider
 // does not implement is reported as a Warning event, not silently ignored.
 
+import { quote } from '../../error-message.ts';
 import { invalidService } from '../provider.ts';
 import { type GcpMode, gcpModes } from './config.ts';
 
@@ -35,7 +36,7 @@ export interface GcpServiceOptions {
 }
 
 function bad(annotation: string, value: string, expected: string): Error {
-  return invalidService(`annotation ${annotation}: ${JSON.stringify(value)} is not valid, expected ${expected}`);
+  return invalidService(`annotation ${annotation}: ${quote(value)} is not valid, expected ${expected}`);
 }
 
 function parseInternal(annotations: Record<string, string>): boolean {

@@ -51,6 +51,25 @@ export const localProviderConfigSchema = z
       .prefault({}),
     udpIdleTimeoutSeconds: z.number().positive().max(86_400).default(60),
     drainGraceSeconds: z.number().nonnegative().max(3_600).default(30),
+    /** A TCP connection with no bytes either way for this long is closed. */
+    idleTimeoutSeconds: z.number().min(1).max(86_400).default(3_600),
+    // The limits below default to figures derived from the descriptor limit (limits.ts).
+    /** TCP connections open at once through this process; past it, new ones are reset and counted. */
+    maxConnections: z.number().int().min(1).max(10_000_000).optional(),
+    /** TCP connections open at once through one listener (VIP:port). */
+    maxConnectionsPerListener: z.number().int().min(1).max(10_000_000).optional(),
+    /** UDP flows (client address:port) at once through one listener; datagrams from new sources past it are dropped. */
+    udpMaxFlowsPerListener: z.number().int().min(1).max(10_000_000).optional(),
+    /**
+     * Bytes the TCP data path holds for receivers slower than their senders, in total. Each connection
+     * holds at most 64 KiB per direction; past the total, TCP flow control holds senders back instead.
+     */
+    maxBufferedBytes: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 40)
+      .default(32 * 1024 * 1024),
   })
   .superRefine((config, ctx) => {
     for (const problem of poolProblems(config.addressPools)) {

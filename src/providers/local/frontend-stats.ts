@@ -8,7 +8,8 @@ export interface FrontendCounters {
   active: number;
   bytesIn: number;
   bytesOut: number;
-  rejected: Record<RejectReason, number>;
+  /** TCP and UDP count different reasons; see RejectReason. */
+  rejected: Partial<Record<RejectReason, number>>;
 }
 
 /** Counters a UDP frontend keeps in its worker; plain numbers so the hot path only adds. Fresh, they are
@@ -18,7 +19,12 @@ export class Counters implements FrontendCounters {
   active = 0;
   bytesIn = 0;
   bytesOut = 0;
-  rejected: Record<RejectReason, number> = { source_range: 0, no_healthy_target: 0, connect_failed: 0 };
+  rejected: Record<Exclude<RejectReason, 'listener_limit' | 'global_limit'>, number> = {
+    source_range: 0,
+    no_healthy_target: 0,
+    connect_failed: 0,
+    flow_limit: 0,
+  };
 
   open(node: string): void {
     this.opened[node] = (this.opened[node] ?? 0) + 1;

@@ -23,6 +23,7 @@ import type { LocalProviderConfig } from './config.ts';
 import { HealthMonitor, probeKey } from './health.ts';
 import { InterfaceAddresses } from './interface-addresses.ts';
 import { isLoopback, parseIP } from './ip.ts';
+import { dataPathLimits, fdLimit, workerShare, type DataPathLimits } from './limits.ts';
 import { registerMetrics } from './metrics.ts';
 import { parsePools, poolContains, poolOf, poolProblems, type Pool } from './pools.ts';
 import type { FrontendGroupSpec } from './proxy-spec.ts';
@@ -61,6 +62,8 @@ class LocalProvider implements LoadBalancerProvider {
   private readonly flipped = new Set<string>();
   private flushScheduled = false;
   private workers: ProxyWorkers | undefined;
+  /** Each worker's share, set at start. */
+  private limits: DataPathLimits | undefined;
 
   constructor(config: LocalProviderConfig, deps: ProviderDeps) {
     const problems = poolProblems(config.addressPools);
@@ -128,9 +131,14 @@ class LocalProvider implements LoadBalancerProvider {
         await this.iface.remove(canonicalIP(address)!);
       }
     }
-    this.workers = new ProxyWorkers(this.config.workers, this.logger);
+    const limits = dataPathLimits(this.config, fdLimit());
+    this.limits = workerShare(limits, this.config.workers);
+    this.workers = new ProxyWorkers(this.config.workers, this.logger, {
+      maxConnections: this.limits.maxConnections,
+      maxBufferedBytes: this.limits.maxBufferedBytes,
+    });
     this.logger.info(
-      { restored: this.records.size, workers: this.config.workers, pools: this.pools.map((p) => p.name) },
+      { restored: this.records.size, workers: this.config.workers, pools: this.pools.map((p) => p.name), limits },
       'local provider started',
     );
   }
@@ -297,7 +305,7 @@ class LocalProvider implements LoadBalancerProvider {
   /** Sends the Service's current frontends, with current health, to the workers. */
   private async push(owner: string): Promise<string[]> {
     const b = this.records.get(owner);
-    if (!b?.live || !this.workers) return [];
+    if (!b?.live || !this.workers || !this.limits) return [];
     const live = b.live;
     const plan = planFrontends(
       live.desired,
@@ -314,6 +322,9 @@ class LocalProvider implements LoadBalancerProvider {
       affinity: live.desired.sessionAffinity.type,
       drainGraceMs: this.config.drainGraceSeconds * 1_000,
       udpIdleMs: this.config.udpIdleTimeoutSeconds * 1_000,
+      udpMaxFlows: this.limits.udpMaxFlowsPerListener,
+      maxConnectionsPerListener: this.limits.maxConnectionsPerListener,
+      idleTimeoutMs: this.config.idleTimeoutSeconds * 1_000,
     };
     return this.workers.apply(spec);
   }

@@ -61,14 +61,17 @@ export function registerMetrics(registry: Registry, sources: MetricsSources): vo
   });
   new Counter({
     name: 'service_lb_local_rejected_total',
-    help: 'Connections or flows refused: source_range, no_healthy_target, connect_failed',
+    help:
+      'Connections or flows refused: source_range, no_healthy_target, connect_failed; TCP past a connection limit: ' +
+      'listener_limit, global_limit; UDP past the flow limit: flow_limit',
     labelNames: ['service', 'frontend', 'reason'],
     registers: [registry],
     async collect() {
       const all = await stats();
       this.reset();
       for (const s of all)
-        for (const [reason, n] of Object.entries(s.rejected)) this.inc({ service: s.service, frontend: s.frontend, reason }, n);
+        for (const [reason, n] of Object.entries(s.rejected))
+          if (n !== undefined) this.inc({ service: s.service, frontend: s.frontend, reason }, n);
     },
   });
   new Gauge({

@@ -29,10 +29,19 @@ export interface FrontendGroupSpec {
   affinity: 'None' | 'ClientIP';
   drainGraceMs: number;
   udpIdleMs: number;
+  /** Per listener and worker: datagrams from new sources past it are dropped; 0 for none. */
+  udpMaxFlows: number;
+  /** Per listener and worker: TCP connections past it are reset, UDP flows past it dropped; 0 for none. */
+  maxConnectionsPerListener: number;
+  /** A TCP connection with no bytes either way for this long is closed; 0 for never. */
+  idleTimeoutMs: number;
 }
 
 /** What a frontend takes from its group's spec. */
-export type FrontendSettings = Pick<FrontendGroupSpec, 'sourceRanges' | 'affinity' | 'drainGraceMs'>;
+export type FrontendSettings = Pick<
+  FrontendGroupSpec,
+  'sourceRanges' | 'affinity' | 'drainGraceMs' | 'maxConnectionsPerListener' | 'idleTimeoutMs'
+>;
 
 /** One frontend's counters, named for metrics. */
 export interface FrontendStats extends FrontendCounters {
@@ -42,7 +51,8 @@ export interface FrontendStats extends FrontendCounters {
   frontend: string;
 }
 
-export type RejectReason = 'source_range' | 'no_healthy_target' | 'connect_failed';
+/** listener_limit, global_limit: TCP connection limits; flow_limit: UDP flows per listener. */
+export type RejectReason = 'source_range' | 'no_healthy_target' | 'connect_failed' | 'listener_limit' | 'global_limit' | 'flow_limit';
 
 export type ToWorker =
   | { type: 'apply'; id: number; spec: FrontendGroupSpec }

@@ -1,6 +1,6 @@
 // A proxy worker thread: owns its own listening sockets (bound with reusePort next to the other
 // workers') and the connections the kernel hands it. The main thread tells it what to serve.
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import {
   frontendName,
   type FrontendGroupSpec,
@@ -10,7 +10,7 @@ import {
   type ToWorker,
 } from './proxy-spec.ts';
 import { sourceFilter } from './source-ranges.ts';
-import { TcpFrontend } from './tcp-proxy.ts';
+import { type EngineLimits, setEngineLimits, TcpFrontend } from './tcp-proxy.ts';
 import { UdpFrontend, type UdpContext } from './udp-proxy.ts';
 
 type Frontend = TcpFrontend | UdpFrontend;
@@ -22,6 +22,8 @@ interface FrontendGroup {
   context: UdpContext;
   frontends: Map<string, Frontend>;
 }
+
+setEngineLimits(workerData as EngineLimits);
 
 const groups = new Map<string, FrontendGroup>();
 /** Frontends closed but still draining, by name, so that shutdown can wait for them. */
@@ -60,7 +62,7 @@ function cutDrainingUdp(name: string): void {
 
 async function apply(spec: FrontendGroupSpec): Promise<string[]> {
   let group = groups.get(spec.key);
-  const context: UdpContext = { filter: sourceFilter(spec.sourceRanges), idleMs: spec.udpIdleMs };
+  const context: UdpContext = { filter: sourceFilter(spec.sourceRanges), idleMs: spec.udpIdleMs, maxFlows: spec.udpMaxFlows };
   const { frontends: _frontends, ...settings } = spec;
   if (!group) {
     group = { settings, context, frontends: new Map() };

@@ -3,6 +3,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { FrontendGroupSpec, FromWorker, FrontendStats, ToWorker } from './proxy-spec.ts';
+import type { EngineLimits } from './tcp-proxy.ts';
 
 type Request = ToWorker extends infer T ? (T extends { id: number } ? Omit<T, 'id'> : never) : never;
 
@@ -49,14 +50,17 @@ export class ProxyWorkers {
   /** The last spec of every frontend group, replayed to a replacement worker. */
   private readonly specs = new Map<string, FrontendGroupSpec>();
   private readonly logger: Logger;
+  /** Each worker's engine's, over all its listeners. */
+  private readonly limits: EngineLimits;
   /** Per slot: workers in a row that exited soon after starting. */
   private readonly quickExits: number[] = [];
   private readonly respawnTimers = new Set<NodeJS.Timeout>();
   private nextId = 1;
   private stopping = false;
 
-  constructor(count: number, logger: Logger) {
+  constructor(count: number, logger: Logger, limits: EngineLimits) {
     this.logger = logger;
+    this.limits = limits;
     for (let i = 0; i < count; i++) {
       this.quickExits.push(0);
       this.slots.push(this.spawn(i));
@@ -64,7 +68,7 @@ export class ProxyWorkers {
   }
 
   private spawn(index: number): Slot {
-    const worker = new Worker(workerURL, { name: `proxy-${index}` });
+    const worker = new Worker(workerURL, { name: `proxy-${index}`, workerData: this.limits });
     const slot: Slot = { index, worker, pending: new Map(), startedAt: performance.now(), alive: true };
     worker.on('message', (answer: FromWorker) => {
       const resolve = slot.pending.get(answer.id);

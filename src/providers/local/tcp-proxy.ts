@@ -8,19 +8,47 @@ import type { FrontendSettings, FrontendSpec } from './proxy-spec.ts';
 
 interface TcpEngine {
   listen(host: string, port: number): number;
-  configure(id: number, backends: FrontendSpec['backends'], clientIPAffinity: boolean, sourceRanges: string[], drainGraceMs: number): void;
+  configure(
+    id: number,
+    backends: FrontendSpec['backends'],
+    clientIPAffinity: boolean,
+    sourceRanges: string[],
+    drainGraceMs: number,
+    maxConnections: number,
+    idleTimeoutMs: number,
+  ): void;
   close(id: number, graceMs: number): void;
   live(id: number): number;
   stats(id: number): FrontendCounters;
+  limits(maxConnections: number, maxBufferedBytes: number): void;
+  usage(): EngineUsage;
+}
+
+/** What the engine of this thread holds now, over all its listeners. */
+export interface EngineUsage {
+  /** Connections dialling or open. */
+  connections: number;
+  /** Bytes read from one side and not yet taken by the other. */
+  bufferedBytes: number;
+}
+
+/** Limits of the engine of this thread, over all its listeners. */
+export interface EngineLimits {
+  /** Past it, new connections are reset and counted as global_limit; 0 for none. */
+  maxConnections: number;
+  /** Past it, sides are only peeked at, so unsent bytes stay in the kernel and TCP holds the sender back. */
+  maxBufferedBytes: number;
 }
 
 const ENGINE_PATH = fileURLToPath(new URL('../../../build/tcp_engine.node', import.meta.url));
 let loaded: TcpEngine | undefined;
+let limits: EngineLimits | undefined;
 
 function engine(): TcpEngine {
   if (!loaded) {
     try {
       loaded = createRequire(import.meta.url)(ENGINE_PATH) as TcpEngine;
+      if (limits) loaded.limits(limits.maxConnections, limits.maxBufferedBytes);
     } catch (err) {
       throw new Error(
         `the local provider's TCP data path is not built (${ENGINE_PATH}): run \`npm run build:native\`, which needs a C compiler`,
@@ -29,6 +57,16 @@ function engine(): TcpEngine {
     }
   }
   return loaded;
+}
+
+/** Applied now if the engine is loaded, else when it is: a worker serving only UDP never loads it. */
+export function setEngineLimits(wanted: EngineLimits): void {
+  limits = wanted;
+  loaded?.limits(wanted.maxConnections, wanted.maxBufferedBytes);
+}
+
+export function engineUsage(): EngineUsage {
+  return engine().usage();
 }
 
 export class TcpFrontend {
@@ -87,6 +125,14 @@ export class TcpFrontend {
   }
 
   private configure(spec: FrontendSpec, settings: FrontendSettings, graceMs: number): void {
-    engine().configure(this.id!, spec.backends, settings.affinity === 'ClientIP', settings.sourceRanges, graceMs);
+    engine().configure(
+      this.id!,
+      spec.backends,
+      settings.affinity === 'ClientIP',
+      settings.sourceRanges,
+      graceMs,
+      settings.maxConnectionsPerListener,
+      settings.idleTimeoutMs,
+    );
   }
 }

@@ -21,6 +21,8 @@ interface Flow extends Closable {
 export interface UdpContext {
   filter: SourceFilter;
   idleMs: number;
+  /** Flows at once; a source that would open one more is dropped and counted. 0 for no limit. */
+  maxFlows: number;
 }
 
 export class UdpFrontend {
@@ -106,6 +108,11 @@ export class UdpFrontend {
       if (this.closing) return;
       if (!this.context.filter.allows(rinfo.address)) {
         this.counters.rejected.source_range++;
+        return;
+      }
+      // Each flow holds a socket; a flood from many sources must not take every descriptor.
+      if (this.context.maxFlows > 0 && this.flows.size >= this.context.maxFlows) {
+        this.counters.rejected.flow_limit++;
         return;
       }
       const backend = this.backends.pick(rinfo.address, []);

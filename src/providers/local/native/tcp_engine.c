@@ -4,10 +4,16 @@
  * and no JavaScript at all, which is what it takes to come near HAProxy; Node's sockets spend several
  * microseconds of callbacks and stream bookkeeping per chunk.
  *
- * Policy stays in TypeScript (tcp-proxy.ts): which nodes, their health, source ranges and affinity are
- * handed over by configure(), counters are read back by stats(). The semantics follow the proxy spec:
- * half-close passed on, backpressure both ways, up to three nodes tried per connection, removed nodes and
- * closed listeners drained for a grace period, then cut.
+ * Policy stays in TypeScript (tcp-proxy.ts): which nodes, their health, source ranges, affinity and limits
+ * are handed over by limits() and configure(), counters are read back by stats() and usage(). The
+ * semantics follow the proxy spec: half-close passed on, backpressure both ways, up to three nodes tried
+ * per connection, removed nodes and closed listeners drained for a grace period, then cut.
+ *
+ * Hostile clients are bounded: connections per listener and per engine (past either, a new connection is
+ * reset and counted), bytes held per connection (one read of SCRATCH per direction, and nothing more is
+ * read from that side until it is sent) and in total (past the budget a side is only peeked at, so what
+ * the other side does not take stays in the kernel, where TCP flow control holds the sender back), and
+ * time (a connection with no bytes either way for the listener's idle timeout is closed).
  *
  * Threads: the engine thread and the JavaScript thread share everything under one mutex. Only the
  * engine thread closes connections and frees memory, and only between epoll batches, so that an event
@@ -17,6 +23,7 @@
 #define NAPI_VERSION 8
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <node_api.h>
@@ -38,9 +45,14 @@
 /* Reads per direction before other connections get a turn. */
 #define BURST 16
 #define MAX_EVENTS 256
+/* How often open connections are checked against their idle timeout. */
+#define IDLE_SCAN_MS 1000
+/* Buffered bytes past which the memory is handed back to the system once the buffers are empty again. */
+#define TRIM_AFTER (4 * 1024 * 1024)
 
 enum { KIND_LISTENER = 1, KIND_SIDE, KIND_WAKE };
-enum { REJ_SOURCE_RANGE, REJ_NO_HEALTHY_TARGET, REJ_CONNECT_FAILED, REJ_COUNT };
+enum { REJ_SOURCE_RANGE, REJ_NO_HEALTHY_TARGET, REJ_CONNECT_FAILED, REJ_LISTENER_LIMIT, REJ_GLOBAL_LIMIT, REJ_COUNT };
+static const char *const reject_names[REJ_COUNT] = {"source_range", "no_healthy_target", "connect_failed", "listener_limit", "global_limit"};
 enum { CONNECTING, OPEN, DEAD };
 
 typedef struct conn conn;
@@ -87,6 +99,7 @@ struct conn {
   int attempts;
   uint64_t tried[CONNECT_ATTEMPTS];
   int64_t deadline;
+  int64_t last_active; /* the last byte read, either way */
   struct sockaddr_storage peer;
 };
 
@@ -121,6 +134,8 @@ struct frontend {
   int closing;
   int64_t close_at;
   int live;
+  int max_conns; /* 0: no limit of its own */
+  int64_t idle_ms; /* 0: none */
   uint64_t active, bytes_in, bytes_out, rejected[REJ_COUNT];
   node_count *nodes;
   int nnodes;
@@ -136,7 +151,12 @@ typedef struct engine {
   uint64_t next_serial;
   conn *dialling, *ready, *dead;
   int timed; /* something waits for a deadline */
-  int64_t next_tick;
+  int watch_idle; /* open connections with an idle timeout */
+  int64_t now; /* of the current batch */
+  int64_t next_tick, next_idle_scan;
+  int live, max_conns; /* max_conns 0: no limit */
+  size_t buffered, max_buffered; /* bytes read from one side and not yet sent to the other */
+  int trim; /* buffered went past TRIM_AFTER: give the memory back once nothing is buffered */
   char scratch[SCRATCH];
 } engine;
 
@@ -270,6 +290,7 @@ static void finish(engine *e, conn *c, int reset) {
   else c->fe->active--;
   unlink_backend(c);
   c->fe->live--;
+  e->live--;
   for (int i = 0; i < 2; i++) {
     if (c->s[i].fd >= 0) drop_fd(e, c->s[i].fd, reset);
     c->s[i].fd = -1;
@@ -306,6 +327,13 @@ static int io_failed(engine *e, conn *c, int *ready) {
   return -1;
 }
 
+static void drop_pending(engine *e, pending *p) {
+  if (!p->data) return;
+  e->buffered -= p->len;
+  free(p->data);
+  p->data = NULL;
+}
+
 /* Forwards what side `from` has to the other side, until one of them would block. */
 static void pump(engine *e, conn *c, int from) {
   side *src = &c->s[from], *dst = &c->s[1 - from];
@@ -325,8 +353,7 @@ static void pump(engine *e, conn *c, int from) {
         dst->writable = 0;
         return;
       }
-      free(p->data);
-      p->data = NULL;
+      drop_pending(e, p);
     }
     if (src->eof) {
       if (!dst->shut) {
@@ -342,7 +369,9 @@ static void pump(engine *e, conn *c, int from) {
       queue_ready(e, c);
       return;
     }
-    ssize_t n = recv(src->fd, e->scratch, SCRATCH, 0);
+    /* With no room in the budget for a leftover, the data is peeked at and only what was sent is taken. */
+    int peek = e->buffered + SCRATCH > e->max_buffered;
+    ssize_t n = recv(src->fd, e->scratch, SCRATCH, peek ? MSG_PEEK : 0);
     if (n == 0) {
       src->eof = 1;
       continue;
@@ -351,11 +380,7 @@ static void pump(engine *e, conn *c, int from) {
       if (io_failed(e, c, &src->readable) > 0) continue;
       return;
     }
-    /* A short read emptied the socket and edge-triggered epoll reports whatever arrives next, except a
-     * FIN or error that came with the data: that one was reported already, so read on to see it. */
-    if (n < SCRATCH && !src->hup) src->readable = 0;
-    if (from == 0) fe->bytes_in += (uint64_t)n;
-    else fe->bytes_out += (uint64_t)n;
+    c->last_active = e->now;
     ssize_t w;
     do w = send(dst->fd, e->scratch, (size_t)n, MSG_NOSIGNAL);
     while (w < 0 && errno == EINTR);
@@ -366,7 +391,27 @@ static void pump(engine *e, conn *c, int from) {
       }
       w = 0;
     }
+    if (peek && w > 0) {
+      /* TCP discards rather than copies with MSG_TRUNC; the bytes are there, so all of them come. */
+      ssize_t taken;
+      do taken = recv(src->fd, e->scratch, (size_t)w, MSG_TRUNC);
+      while (taken < 0 && errno == EINTR);
+      if (taken != w) {
+        finish(e, c, 1);
+        return;
+      }
+    }
+    size_t moved = peek ? (size_t)w : (size_t)n;
+    if (from == 0) fe->bytes_in += moved;
+    else fe->bytes_out += moved;
+    /* A short read emptied the socket and edge-triggered epoll reports whatever arrives next, except a
+     * FIN or error that came with the data: that one was reported already, so read on to see it. A peek
+     * that left bytes behind did not empty it. */
+    if (n < SCRATCH && !src->hup && (!peek || w == n)) src->readable = 0;
     if (w < n) {
+      /* A short send means the socket buffer is full; EPOLLOUT comes when it drains. */
+      dst->writable = 0;
+      if (peek) return;
       p->len = (size_t)(n - w);
       p->off = 0;
       p->data = malloc(p->len);
@@ -375,7 +420,8 @@ static void pump(engine *e, conn *c, int from) {
         return;
       }
       memcpy(p->data, e->scratch + w, p->len);
-      dst->writable = 0;
+      e->buffered += p->len;
+      if (e->buffered > TRIM_AFTER) e->trim = 1;
       return;
     }
   }
@@ -444,6 +490,7 @@ static void established(engine *e, conn *c) {
   c->state = OPEN;
   c->fe->active++;
   c->fe->nodes[c->be->node].opened++;
+  c->last_active = e->now;
   /* Whatever the client sent while the node was dialled was left in its socket; read it now. */
   for (int i = 0; i < 2; i++) c->s[i].readable = c->s[i].writable = 1;
   pump(e, c, 0);
@@ -503,8 +550,12 @@ static void on_accept(engine *e, frontend *fe) {
       }
       return;
     }
-    if (!allowed(fe, &peer)) {
-      fe->rejected[REJ_SOURCE_RANGE]++;
+    int refused = !allowed(fe, &peer)                         ? REJ_SOURCE_RANGE
+                  : fe->max_conns && fe->live >= fe->max_conns ? REJ_LISTENER_LIMIT
+                  : e->max_conns && e->live >= e->max_conns   ? REJ_GLOBAL_LIMIT
+                                                               : -1;
+    if (refused >= 0) {
+      fe->rejected[refused]++;
       close_fd(fd, 1);
       continue;
     }
@@ -525,6 +576,7 @@ static void on_accept(engine *e, frontend *fe) {
       continue;
     }
     fe->live++;
+    e->live++;
     dial(e, c);
   }
 }
@@ -532,6 +584,15 @@ static void on_accept(engine *e, frontend *fe) {
 /* A cut stream ends with RST, so that a client reading to EOF does not take it for complete. */
 static void cut_backend(engine *e, backend *b) {
   while (b->conns) finish(e, b->conns, 1);
+}
+
+/* Closes the backend's open connections that moved no byte either way for idle_ms. */
+static void close_idle(engine *e, backend *b, int64_t idle_ms) {
+  for (conn *c = b->conns, *next; c; c = next) {
+    next = c->next;
+    /* A FIN, as after any finished exchange; bytes left unsent are lost, so those end in a reset. */
+    if (c->state == OPEN && e->now - c->last_active >= idle_ms) finish(e, c, c->p[0].data || c->p[1].data);
+  }
 }
 
 static void free_backend(backend *b) {
@@ -556,9 +617,10 @@ static void free_frontend(frontend *fe) {
   free(fe);
 }
 
-/* Deadlines: dials that take too long, drains that ran out, listeners closed and empty. */
+/* Deadlines: dials that take too long, drains that ran out, listeners closed and empty, idle connections. */
 static void tick(engine *e, int64_t now) {
-  int timed = 0;
+  int timed = 0, scan = now >= e->next_idle_scan, watch_idle = 0;
+  if (scan) e->next_idle_scan = now + IDLE_SCAN_MS;
   for (conn *c = e->dialling, *next; c; c = next) {
     next = c->next_dial;
     if (c->deadline <= now) retry(e, c);
@@ -573,6 +635,13 @@ static void tick(engine *e, int64_t now) {
     int cut_all = fe->closing && fe->close_at <= now;
     if (cut_all)
       for (int i = 0; i < fe->ncurrent; i++) cut_backend(e, fe->current[i]);
+    if (fe->idle_ms > 0 && fe->live > 0) {
+      if (scan) {
+        for (int i = 0; i < fe->ncurrent; i++) close_idle(e, fe->current[i], fe->idle_ms);
+        for (backend *b = fe->retired; b; b = b->next_retired) close_idle(e, b, fe->idle_ms);
+      }
+      watch_idle = 1;
+    }
     for (backend **bl = &fe->retired; *bl;) {
       backend *b = *bl;
       if (cut_all || b->deadline <= now) cut_backend(e, b);
@@ -595,6 +664,7 @@ static void tick(engine *e, int64_t now) {
   /* Asked last: the accepts above may have started dials. */
   if (e->dialling) timed = 1;
   e->timed = timed;
+  e->watch_idle = watch_idle;
   e->next_tick = now + TICK_MS;
 }
 
@@ -602,8 +672,8 @@ static void free_dead(engine *e) {
   while (e->dead) {
     conn *c = e->dead;
     e->dead = c->next_dead;
-    free(c->p[0].data);
-    free(c->p[1].data);
+    drop_pending(e, &c->p[0]);
+    drop_pending(e, &c->p[1]);
     free(c);
   }
 }
@@ -613,10 +683,11 @@ static void *run(void *arg) {
   struct epoll_event events[MAX_EVENTS];
   for (;;) {
     pthread_mutex_lock(&e->mu);
-    int timeout = e->ready ? 0 : e->timed ? TICK_MS : -1;
+    int timeout = e->ready ? 0 : e->timed ? TICK_MS : e->watch_idle ? IDLE_SCAN_MS : -1;
     pthread_mutex_unlock(&e->mu);
     int n = epoll_wait(e->epfd, events, MAX_EVENTS, timeout);
     pthread_mutex_lock(&e->mu);
+    e->now = now_ms();
     if (e->stop) {
       pthread_mutex_unlock(&e->mu);
       return NULL;
@@ -650,6 +721,11 @@ static void *run(void *arg) {
     int64_t now = now_ms();
     if (now >= e->next_tick) tick(e, now);
     free_dead(e);
+    if (e->trim && e->buffered == 0) {
+      /* Freed buffers would otherwise stay with this thread's malloc arena after the slow readers left. */
+      malloc_trim(0);
+      e->trim = 0;
+    }
     pthread_mutex_unlock(&e->mu);
   }
 }
@@ -707,6 +783,7 @@ static engine *get_engine(napi_env env) {
   e = calloc(1, sizeof *e);
   if (!e) return NULL;
   e->wake_kind = KIND_WAKE;
+  e->max_buffered = SIZE_MAX;
   e->epfd = epoll_create1(EPOLL_CLOEXEC);
   e->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   pthread_mutex_init(&e->mu, NULL);
@@ -871,16 +948,19 @@ static void free_specs(backend_spec *specs, uint32_t n) {
 }
 
 /* configure(id, backends [{id, node, address, port, healthy}], clientIPAffinity, sourceRanges ["cidr"],
- * drainGraceMs). Backends that left (or moved) keep their connections for the grace period. */
+ * drainGraceMs, maxConnections (0: none), idleTimeoutMs (0: none)). Backends that left (or moved) keep
+ * their connections for the grace period. */
 static napi_value js_configure(napi_env env, napi_callback_info info) {
-  ARGS(5);
+  ARGS(7);
   ENGINE(e);
-  int32_t id, grace;
+  int32_t id, grace, max_conns;
+  int64_t idle_ms;
   bool affinity;
   uint32_t nb = 0, nr = 0;
   if (napi_get_value_int32(env, argv[0], &id) != napi_ok || napi_get_array_length(env, argv[1], &nb) != napi_ok ||
       napi_get_value_bool(env, argv[2], &affinity) != napi_ok || napi_get_array_length(env, argv[3], &nr) != napi_ok ||
-      napi_get_value_int32(env, argv[4], &grace) != napi_ok)
+      napi_get_value_int32(env, argv[4], &grace) != napi_ok || napi_get_value_int32(env, argv[5], &max_conns) != napi_ok ||
+      napi_get_value_int64(env, argv[6], &idle_ms) != napi_ok || max_conns < 0 || idle_ms < 0)
     return throw_error(env, NULL, "configure: bad arguments");
 
   /* Everything is parsed and allocated before the lock; what the frontend does not take is freed at
@@ -988,6 +1068,8 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
   fe->neligible = neligible;
   fe->candidates = candidates;
   fe->affinity = affinity;
+  fe->max_conns = max_conns;
+  fe->idle_ms = idle_ms;
   fe->ranges = ranges;
   fe->nranges = (int)nr;
   ranges = NULL;
@@ -1091,11 +1173,39 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_number(env, out, "active", active);
   set_number(env, out, "bytesIn", bytes_in);
   set_number(env, out, "bytesOut", bytes_out);
-  set_number(env, rejected, "source_range", rejected_counts[REJ_SOURCE_RANGE]);
-  set_number(env, rejected, "no_healthy_target", rejected_counts[REJ_NO_HEALTHY_TARGET]);
-  set_number(env, rejected, "connect_failed", rejected_counts[REJ_CONNECT_FAILED]);
+  for (int i = 0; i < REJ_COUNT; i++) set_number(env, rejected, reject_names[i], rejected_counts[i]);
   napi_set_named_property(env, out, "opened", opened);
   napi_set_named_property(env, out, "rejected", rejected);
+  return out;
+}
+
+/* limits(maxConnections (0: none), maxBufferedBytes): for the whole engine, all listeners together. */
+static napi_value js_limits(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  ENGINE(e);
+  int32_t max_conns;
+  int64_t max_buffered;
+  if (napi_get_value_int32(env, argv[0], &max_conns) != napi_ok || napi_get_value_int64(env, argv[1], &max_buffered) != napi_ok ||
+      max_conns < 0 || max_buffered < 0)
+    return throw_error(env, NULL, "limits: bad arguments");
+  pthread_mutex_lock(&e->mu);
+  e->max_conns = max_conns;
+  e->max_buffered = (size_t)max_buffered;
+  pthread_mutex_unlock(&e->mu);
+  return NULL;
+}
+
+/* usage() -> {connections, bufferedBytes}: the whole engine's, now. */
+static napi_value js_usage(napi_env env, napi_callback_info info) {
+  (void)info;
+  ENGINE(e);
+  pthread_mutex_lock(&e->mu);
+  uint64_t live = (uint64_t)e->live, buffered = e->buffered;
+  pthread_mutex_unlock(&e->mu);
+  napi_value out;
+  napi_create_object(env, &out);
+  set_number(env, out, "connections", live);
+  set_number(env, out, "bufferedBytes", buffered);
   return out;
 }
 
@@ -1106,6 +1216,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"live", NULL, js_live, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"limits", NULL, js_limits, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"usage", NULL, js_usage, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
