@@ -45,12 +45,15 @@ class Replica {
       this.#metricsUrl = msg.metricsUrl;
       this.#healthUrl = msg.healthUrl;
     });
-    child.once('exit', (_code, signal) => {
+    const ended = (signal: NodeJS.Signals | null) => {
       if (this.#child !== child || this.#stopped) return;
       this.#child = undefined;
       if (signal !== 'SIGKILL') this.unexpectedExits += 1;
       setTimeout(() => !this.#stopped && !this.#child && this.start(), RESTART_DELAY_MS).unref();
-    });
+    };
+    child.once('exit', (_code, signal) => ended(signal));
+    // A spawn that fails late (ENOENT while node_modules was being reinstalled) emits only 'error'.
+    child.once('error', () => ended(null));
   }
 
   get running(): boolean {
