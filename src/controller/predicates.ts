@@ -42,13 +42,14 @@ export function isOurs(svc: V1Service, ownedClass: string | null): boolean {
 }
 
 /**
- * The finalizer is set, the load balancer is ours, and the Service is going away or no longer of type
- * LoadBalancer. The finalizer name is shared by every service controller, so a Service another
- * controller provisioned is never ours to clean up.
+ * The finalizer is set, the load balancer is ours, and the Service is going away, no longer of type
+ * LoadBalancer, or a LoadBalancer of another class now (it went through ClusterIP while we were not
+ * watching: down, or the API server was). The finalizer name is shared by every service controller, so
+ * a Service another controller provisioned is never ours to clean up.
  */
 export function needsCleanup(svc: V1Service, ownedClass: string | null): boolean {
   if (!hasFinalizer(svc) || !isManagedBy(svc, ownedClass)) return false;
-  return svc.metadata?.deletionTimestamp !== undefined || svc.spec?.type !== 'LoadBalancer';
+  return svc.metadata?.deletionTimestamp !== undefined || svc.spec?.type !== 'LoadBalancer' || !hasOwnedClass(svc, ownedClass);
 }
 
 /** Go's strconv.ParseBool, which upstream uses for the exclude label. */

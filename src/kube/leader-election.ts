@@ -114,6 +114,17 @@ export function decideLease(input: LeaseDecisionInput): { decision: LeaseDecisio
   return { decision: { action: 'update', record }, observation };
 }
 
+/**
+ * How long a candidate waits before its next attempt: client-go's JitterUntil(retryPeriod, 1.2), except
+ * that it wakes when the lease it waits for expires (by its own observation clock) if that comes first. A
+ * dead leader is then replaced at the expiry, not up to 2.2 retry periods later; the expiry rule itself,
+ * and so the guarantee that two replicas never lead at once, is unchanged.
+ */
+export function candidatePauseMs(retryPeriodMs: number, random: number, expiresInMs: number | undefined): number {
+  const jittered = retryPeriodMs * (1 + random * 1.2);
+  return expiresInMs === undefined ? jittered : Math.min(jittered, Math.max(0, expiresInMs) + 1);
+}
+
 /** client-go ReleaseOnCancel: no holder and a 1 s lease, so a waiting replica takes over at its next retry. */
 export function releasedRecord(current: LeaseRecord, timestamp: string): LeaseRecord {
   return {
@@ -176,6 +187,8 @@ export class LeaderElector {
   #reportedHolder: string | undefined;
   #leading = false;
   #known = false;
+  /** When the lease held by another replica expires (performance.now()), after an attempt that found it held. */
+  #heldUntil: number | undefined;
   #loop: Promise<void> | undefined;
 
   constructor(opts: LeaderElectionOptions) {
@@ -223,9 +236,10 @@ export class LeaderElector {
     const { logger, retryPeriodMs, renewDeadlineMs } = this.#opts;
     const stopped = this.#stopping.signal;
     logger.info({ lease: this.#leaseRef(), identity: this.#opts.identity }, 'waiting to acquire leader lease');
-    // client-go JitterUntil(retryPeriod, 1.2): spreads candidates so they do not collide every period.
+    // Jittered as client-go's, so candidates do not collide every period.
     while ((await this.#attempt(this.#signal(renewDeadlineMs), callbacks)) !== 'ok') {
-      if (!(await this.#pause(retryPeriodMs * (1 + Math.random() * 1.2)))) return;
+      const expiresIn = this.#heldUntil === undefined ? undefined : this.#heldUntil - performance.now();
+      if (!(await this.#pause(candidatePauseMs(retryPeriodMs, Math.random(), expiresIn)))) return;
     }
     if (stopped.aborted) return;
     this.#leading = true;
@@ -282,6 +296,7 @@ export class LeaderElector {
       }
     }
 
+    this.#heldUntil = undefined;
     let lease: V1Lease | undefined;
     try {
       lease = await this.#read(signal);
@@ -295,7 +310,10 @@ export class LeaderElector {
     const { decision, observation } = decide(lease && recordFromLease(lease));
     this.#observation = observation;
     if (observation) this.#report(observation.record.holderIdentity, callbacks);
-    if (decision.action === 'wait') return 'held';
+    if (decision.action === 'wait') {
+      this.#heldUntil = decision.expiresAt;
+      return 'held';
+    }
 
     try {
       const body = withRecord(

@@ -1,10 +1,22 @@
 // A small HTTP proxy in front of moto that records every AWS action and, on request, answers chosen
 // actions with throttling or a 5xx instead of forwarding them - in the wire format AWS uses for each
-// protocol (awsQuery for both ELB APIs, ec2Query for EC2), so that the SDK parses them as it would real errors.
+// protocol (awsQuery for both ELB APIs, ec2Query for EC2), so that the SDK parses them as it would real
+// errors - or holds them unanswered (a timeout). Faults come from targeted rules or at a seeded random rate.
 
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
-export type FaultKind = 'throttle' | 'server-error';
+/** 'timeout': the request is never forwarded; the connection is held for `holdMs`, then reset. */
+export type FaultKind = 'throttle' | 'server-error' | 'timeout';
+
+export interface RandomFaults {
+  /** Probability in [0, 1] that a call fails. */
+  rate: number;
+  kinds: readonly FaultKind[];
+  /** Numbers in [0, 1), e.g. a seeded generator, so that a run can be replayed. */
+  random: () => number;
+  /** How long a 'timeout' holds the request before resetting it; longer than the client's timeout. */
+  holdMs?: number;
+}
 
 export interface RecordedCall {
   /** elb: the Classic ELB API, whose action names (DescribeLoadBalancers, DescribeTags) ELBv2 shares. */
@@ -14,6 +26,7 @@ export interface RecordedCall {
   params: Record<string, string>;
   /** What the proxy answered: injected faults are marked. */
   injected?: FaultKind;
+  /** 0 when no answer was sent (a 'timeout'). */
   status: number;
 }
 
@@ -51,6 +64,8 @@ function faultBody(service: AwsTestService, kind: FaultKind, version: string): {
 export class AwsFaultProxy {
   readonly calls: RecordedCall[] = [];
   readonly #rules = new Map<string, Rule[]>();
+  #random: RandomFaults | undefined;
+  readonly #held = new Set<ServerResponse>();
   readonly #server: Server;
   readonly #target: URL;
   #url = '';
@@ -80,8 +95,14 @@ export class AwsFaultProxy {
     this.#rules.set(action, [...(this.#rules.get(action) ?? []), { kind, remaining: times }]);
   }
 
+  /** Every call fails with probability `rate` (targeted rules first); undefined turns it off. */
+  randomFaults(options: RandomFaults | undefined): void {
+    this.#random = options;
+  }
+
   clearFaults(): void {
     this.#rules.clear();
+    this.#random = undefined;
   }
 
   /** Forgets the recorded calls and returns them. */
@@ -90,6 +111,7 @@ export class AwsFaultProxy {
   }
 
   async stop(): Promise<void> {
+    for (const res of this.#held) res.destroy();
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
@@ -98,10 +120,22 @@ export class AwsFaultProxy {
     const scoped = this.#rules.get(`${service}:${action}`);
     const rules = scoped?.length ? scoped : this.#rules.get(action);
     const rule = rules?.[0];
-    if (!rules || !rule) return undefined;
-    rule.remaining -= 1;
-    if (rule.remaining <= 0) rules.shift();
-    return rule.kind;
+    if (rules && rule) {
+      rule.remaining -= 1;
+      if (rule.remaining <= 0) rules.shift();
+      return rule.kind;
+    }
+    const random = this.#random;
+    if (!random || random.kinds.length === 0 || random.random() >= random.rate) return undefined;
+    return random.kinds[Math.floor(random.random() * random.kinds.length)];
+  }
+
+  #hold(res: ServerResponse): void {
+    this.#held.add(res);
+    setTimeout(() => {
+      this.#held.delete(res);
+      res.destroy();
+    }, this.#random?.holdMs ?? 5_000).unref();
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
@@ -115,6 +149,11 @@ export class AwsFaultProxy {
       const version = params.get('Version') ?? '';
       const service = ELB_VERSIONS[version] ?? 'ec2';
       const fault = this.#nextFault(service, action);
+      if (fault === 'timeout') {
+        this.calls.push({ service, action, params: recorded, injected: fault, status: 0 });
+        this.#hold(res);
+        return;
+      }
       if (fault) {
         const { status, body: errorBody } = faultBody(service, fault, version);
         this.calls.push({ service, action, params: recorded, injected: fault, status });

@@ -124,12 +124,13 @@ export class ControlPlane {
   readonly kubeconfigPath: string;
   readonly kubeConfig: KubeConfig;
   readonly etcdUrl: string;
-  readonly pids: { readonly etcd: number; readonly apiserver: number };
   readonly logs: { readonly etcd: string; readonly apiserver: string };
   /** The --service-account-issuer, also the default audience of requested tokens. */
   readonly serviceAccountIssuer: string;
   readonly core: CoreV1Api;
-  readonly #processes: ManagedProcess[];
+  readonly #etcd: ManagedProcess;
+  #apiserver: ManagedProcess;
+  readonly #startApiserver: () => ManagedProcess;
   readonly #keepDir: boolean;
   readonly #pki: ClusterPki;
   #stopping: Promise<void> | undefined;
@@ -142,6 +143,7 @@ export class ControlPlane {
     pki: ClusterPki;
     etcd: ManagedProcess;
     apiserver: ManagedProcess;
+    startApiserver: () => ManagedProcess;
     keepDir: boolean;
   }) {
     this.dir = init.dir;
@@ -149,9 +151,10 @@ export class ControlPlane {
     this.etcdUrl = init.etcdUrl;
     this.serviceAccountIssuer = init.issuer;
     this.#pki = init.pki;
-    this.#processes = [init.apiserver, init.etcd];
+    this.#etcd = init.etcd;
+    this.#apiserver = init.apiserver;
+    this.#startApiserver = init.startApiserver;
     this.#keepDir = init.keepDir;
-    this.pids = { etcd: init.etcd.pid, apiserver: init.apiserver.pid };
     this.logs = { etcd: init.etcd.logPath, apiserver: init.apiserver.logPath };
     this.kubeconfigPath = join(init.dir, 'admin.kubeconfig');
     const yaml = kubeconfigYaml(
@@ -169,11 +172,42 @@ export class ControlPlane {
     this.core = this.kubeConfig.makeApiClient(CoreV1Api);
   }
 
+  get pids(): { readonly etcd: number; readonly apiserver: number } {
+    return { etcd: this.#etcd.pid, apiserver: this.#apiserver.pid };
+  }
+
+  /** An API server outage: kube-apiserver stops (SIGTERM, as a restarted static pod), etcd keeps its data. */
+  async stopApiServer(): Promise<void> {
+    await this.#apiserver.stop(STOP_GRACE_MS);
+  }
+
+  /**
+   * Starts kube-apiserver again after stopApiServer(), with the same flags, port, etcd and certificates
+   * (clients keep their kubeconfig), and waits for /readyz.
+   */
+  async startApiServer(readyTimeoutMs = 90_000): Promise<void> {
+    if (this.#stopping) throw new Error('the control plane is stopped');
+    if (!this.#apiserver.exitDescription()) throw new Error('kube-apiserver is still running');
+    // The port was ours a moment ago; a TIME_WAIT socket or a slow exit may hold it for a short while.
+    const deadline = Date.now() + readyTimeoutMs;
+    for (;;) {
+      this.#apiserver = this.#startApiserver();
+      try {
+        await waitForApiServer(this.server, this.#pki, deadline, this.#apiserver, this.#etcd);
+        return;
+      } catch (err) {
+        await this.#apiserver.stop(STOP_GRACE_MS);
+        if (!portTaken(this.#apiserver) || Date.now() > deadline) throw err;
+        await sleep(500);
+      }
+    }
+  }
+
   /** Stops kube-apiserver, then etcd, and removes the temp dir. Safe to call more than once. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       // The apiserver first, so that it does not spend its grace period retrying a vanished etcd.
-      for (const child of this.#processes) await child.stop(STOP_GRACE_MS);
+      for (const child of [this.#apiserver, this.#etcd]) await child.stop(STOP_GRACE_MS);
       if (!this.#keepDir) rmSync(this.dir, { recursive: true, force: true });
     })();
     return this.#stopping;
@@ -271,6 +305,17 @@ async function waitFor(what: string, deadline: number, processes: ManagedProcess
   }
 }
 
+function waitForApiServer(
+  server: string,
+  pki: ClusterPki,
+  deadline: number,
+  apiserver: ManagedProcess,
+  etcd: ManagedProcess,
+): Promise<void> {
+  const tls = { ca: pki.caCertPem, cert: pki.adminCertPem, key: pki.adminKeyPem };
+  return waitFor('kube-apiserver /readyz', deadline, [apiserver, etcd], async () => (await get(`${server}/readyz`, tls)).status === 200);
+}
+
 function portTaken(child: ManagedProcess): boolean {
   return /address already in use/i.test(tailFile(child.logPath, 200));
 }
@@ -308,39 +353,36 @@ async function startOnce(options: ControlPlaneOptions, dir: string, keepDir: boo
     });
 
     const issuer = `https://127.0.0.1:${apiPort}`;
-    const apiserver = spawnManaged(
-      'kube-apiserver',
-      binaries.kubeApiserver,
-      [
-        `--etcd-servers=${etcdUrl}`,
-        `--secure-port=${apiPort}`,
-        '--bind-address=127.0.0.1',
-        // Without a default route the apiserver cannot pick an address by itself and refuses to start.
-        '--advertise-address=127.0.0.1',
-        `--tls-cert-file=${pki.servingCertPath}`,
-        `--tls-private-key-file=${pki.servingKeyPath}`,
-        `--client-ca-file=${pki.caCertPath}`,
-        `--service-cluster-ip-range=${options.serviceClusterIPRange ?? '10.96.0.0/16'}`,
-        '--authorization-mode=RBAC',
-        // No controller-manager creates the default ServiceAccounts that ServiceAccount demands for Pods, nor
-        // lifts the not-ready taint that TaintNodesByCondition puts on new Nodes: Nodes keep the taints set here.
-        '--disable-admission-plugins=ServiceAccount,TaintNodesByCondition',
-        `--service-account-issuer=${issuer}`,
-        `--service-account-key-file=${pki.serviceAccountPublicKeyPath}`,
-        `--service-account-signing-key-file=${pki.serviceAccountPrivateKeyPath}`,
-        ...(options.extraApiServerArgs ?? []),
-      ],
-      join(dir, 'kube-apiserver.log'),
-      orphanDir,
-    );
+    const startApiserver = () =>
+      spawnManaged(
+        'kube-apiserver',
+        binaries.kubeApiserver,
+        [
+          `--etcd-servers=${etcdUrl}`,
+          `--secure-port=${apiPort}`,
+          '--bind-address=127.0.0.1',
+          // Without a default route the apiserver cannot pick an address by itself and refuses to start.
+          '--advertise-address=127.0.0.1',
+          `--tls-cert-file=${pki.servingCertPath}`,
+          `--tls-private-key-file=${pki.servingKeyPath}`,
+          `--client-ca-file=${pki.caCertPath}`,
+          `--service-cluster-ip-range=${options.serviceClusterIPRange ?? '10.96.0.0/16'}`,
+          '--authorization-mode=RBAC',
+          // No controller-manager creates the default ServiceAccounts that ServiceAccount demands for Pods, nor
+          // lifts the not-ready taint that TaintNodesByCondition puts on new Nodes: Nodes keep the taints set here.
+          '--disable-admission-plugins=ServiceAccount,TaintNodesByCondition',
+          `--service-account-issuer=${issuer}`,
+          `--service-account-key-file=${pki.serviceAccountPublicKeyPath}`,
+          `--service-account-signing-key-file=${pki.serviceAccountPrivateKeyPath}`,
+          ...(options.extraApiServerArgs ?? []),
+        ],
+        join(dir, 'kube-apiserver.log'),
+        orphanDir,
+      );
+    const apiserver = startApiserver();
     started.unshift(apiserver);
-
-    const tls = { ca: pki.caCertPem, cert: pki.adminCertPem, key: pki.adminKeyPem };
-    await waitFor('kube-apiserver /readyz', deadline, [apiserver, etcd], async () => {
-      const probe = await get(`${server}/readyz`, tls);
-      return probe.status === 200;
-    });
-    return new ControlPlane({ dir, server, etcdUrl, issuer, pki, etcd, apiserver, keepDir });
+    await waitForApiServer(server, pki, deadline, apiserver, etcd);
+    return new ControlPlane({ dir, server, etcdUrl, issuer, pki, etcd, apiserver, startApiserver, keepDir });
   } catch (err) {
     for (const child of started) await child.stop(STOP_GRACE_MS);
     (err as Error & { portTaken?: boolean }).portTaken = started.some(portTaken);

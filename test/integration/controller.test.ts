@@ -116,6 +116,27 @@ describe('service load balancer controller on a real API server', () => {
       assert.ok(await waitFor('DeletedLoadBalancer event', () => kube.hasEvent(ns, 'web', 'DeletedLoadBalancer')));
     });
 
+    // Found by the chaos suite: the class changed (through ClusterIP) during an API server outage.
+    test('a class change the controller did not see happen: load balancer deleted, finalizer removed', async () => {
+      const ns = await namespace();
+      await lbService(ns, 'moved');
+      await waitForIngress(ns, 'moved');
+      await ctl.stop();
+      await kube.patchService(ns, 'moved', {
+        spec: { type: 'ClusterIP', ports: [{ name: 'tcp-80', port: 80, protocol: 'TCP', nodePort: null }] },
+      });
+      await kube.patchService(ns, 'moved', { spec: { type: 'LoadBalancer', loadBalancerClass: 'example.com/other' } });
+      ctl = await startTestController(plane(), { controller: { resyncPeriod: '1h' } });
+      const svc = await waitFor('cleanup', async () => {
+        const s = await kube.getService(ns, 'moved');
+        return !s.metadata?.finalizers?.includes(LB_FINALIZER) ? s : undefined;
+      });
+      assert.equal(svc.spec?.loadBalancerClass, 'example.com/other');
+      assert.equal(svc.status?.loadBalancer?.ingress, undefined);
+      assert.equal(ctl.provider.callsFor(`${ns}/moved`, 'delete').length, 1);
+      assert.equal(ctl.provider.callsFor(`${ns}/moved`, 'ensure').length, 0);
+    });
+
     test('deleted Service: load balancer deleted, finalizer removed, object gone', async () => {
       const ns = await namespace();
       const created = await lbService(ns, 'web');

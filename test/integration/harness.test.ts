@@ -201,6 +201,29 @@ describe('control plane lifecycle', () => {
     assert.equal(existsSync(cp.dir), false);
   });
 
+  test('the API server stops and starts again on the same port and etcd, with its data and credentials', async () => {
+    const cp = await startControlPlane();
+    try {
+      await cp.createNamespace('kept');
+      const first = cp.pids.apiserver;
+      await cp.stopApiServer();
+      await assert.rejects(cp.core.readNamespace({ name: 'kept' }));
+      assert.ok(
+        strays([first], cp.dir).every((p) => p.pgid !== first),
+        'the old kube-apiserver is gone',
+      );
+      await cp.startApiServer();
+      assert.notEqual(cp.pids.apiserver, first);
+      assert.equal((await cp.core.readNamespace({ name: 'kept' })).metadata?.name, 'kept');
+      await assert.rejects(cp.startApiServer(), /still running/);
+      const pgids = [cp.pids.etcd, cp.pids.apiserver];
+      await cp.stop();
+      assert.deepEqual(strays(pgids, cp.dir), []);
+    } finally {
+      await cp.stop();
+    }
+  });
+
   test('a startup failure reports the log tail and cleans up', async () => {
     const failure = await startControlPlane({ extraApiServerArgs: ['--no-such-flag'] }).then(
       () => assert.fail('started despite an unknown flag'),

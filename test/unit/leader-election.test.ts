@@ -5,6 +5,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import {
   LeaderElector,
+  candidatePauseMs,
   decideLease,
   leaseDurationSeconds,
   microTime,
@@ -126,6 +127,14 @@ test('releasedRecord clears the holder, shortens the lease to 1 s and keeps the 
     renewTime: 'T',
     leaseTransitions: 3,
   });
+});
+
+test('a candidate retries after the jittered period, or at the expiry of the lease it waits for if sooner', () => {
+  assert.equal(candidatePauseMs(2_000, 0, undefined), 2_000);
+  assert.equal(candidatePauseMs(2_000, 1, undefined), 4_400);
+  assert.equal(candidatePauseMs(2_000, 0.5, 13_000), 3_200);
+  assert.equal(candidatePauseMs(2_000, 1, 1_500), 1_501);
+  assert.equal(candidatePauseMs(2_000, 1, -20), 1);
 });
 
 test('leaseDurationSeconds rounds up to whole seconds, at least 1', () => {

@@ -73,6 +73,25 @@ test('needsCleanup: our finalizer, our class, and deleted or no longer a LoadBal
     ],
     ['owned class, deleted, finalizer set', service({ loadBalancerClass: 'x' }, { ...fin, ...deleting }), 'x', true],
     ['no class, deleted, finalizer set, controller owns a class', service({}, { ...fin, ...deleting }), 'x', false],
+    // A class change goes through ClusterIP; a controller that missed it sees only the new class.
+    [
+      'now a LoadBalancer of another class, provisioned by us (recorded)',
+      service({ loadBalancerClass: 'x' }, { ...fin, annotations: { [MANAGED_CLASS_ANNOTATION]: '' } }),
+      null,
+      true,
+    ],
+    [
+      'now a LoadBalancer without class, provisioned by us as class x (recorded)',
+      service({}, { ...fin, annotations: { [MANAGED_CLASS_ANNOTATION]: 'x' } }),
+      'x',
+      true,
+    ],
+    [
+      'a LoadBalancer of class x, provisioned by x (recorded)',
+      service({ loadBalancerClass: 'x' }, { ...fin, annotations: { [MANAGED_CLASS_ANNOTATION]: 'x' } }),
+      null,
+      false,
+    ],
   ];
   for (const [name, svc, owned, expected] of cases) assert.equal(needsCleanup(svc, owned), expected, name);
 });
