@@ -1,6 +1,7 @@
 #!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --optimize-for-size
 // The service-lb-controller command line: run, proxy and check-config, with their exit codes.
 import { Command, Option } from 'commander';
+import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import packageJson from '../package.json' with { type: 'json' };
 import { runController } from './app.ts';
@@ -45,6 +46,25 @@ async function checkProvider(config: Config): Promise<void> {
   }
 }
 
+/** On SIGINT or SIGTERM (the first one counts), stops and exits 0, or 1 when the stop fails. */
+function exitOnSignal(logger: Logger, stop: () => Promise<void>, context: Record<string, unknown> = {}): void {
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, ...context }, 'shutting down');
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err: errorMessage(err) }, 'unclean shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
 const program = new Command().name('service-lb-controller').description(packageJson.description).version(packageJson.version);
 
 program
@@ -78,21 +98,7 @@ program
       process.exit(1);
     }
     logger.info({ metrics: running.metricsUrl, health: running.healthUrl, provider: config.provider.name }, 'started');
-    let stopping = false;
-    const shutdown = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'shutting down');
-      running.stop().then(
-        () => process.exit(0),
-        (err: unknown) => {
-          logger.error({ err: errorMessage(err) }, 'unclean shutdown');
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGINT', () => shutdown('SIGINT'));
-    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    exitOnSignal(logger, () => running.stop());
   });
 
 program
@@ -128,21 +134,7 @@ program
       logger.fatal({ err: errorMessage(err) }, 'could not start');
       process.exit(1);
     }
-    let stopping = false;
-    const shutdown = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal, drainGraceSeconds: local.drainGraceSeconds }, 'shutting down');
-      server.stop(local.drainGraceSeconds * 1_000).then(
-        () => process.exit(0),
-        (err: unknown) => {
-          logger.error({ err: errorMessage(err) }, 'unclean shutdown');
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGINT', () => shutdown('SIGINT'));
-    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    exitOnSignal(logger, () => server.stop(local.drainGraceSeconds * 1_000), { drainGraceSeconds: local.drainGraceSeconds });
   });
 
 program
