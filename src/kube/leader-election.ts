@@ -2,12 +2,15 @@
 // lease when it is absent, released, or has not changed for leaseDurationSeconds as measured by the
 // candidate's OWN clock since it last saw the record change (so clock skew between replicas does not
 // matter); the leader renews every retryPeriod and gives up if no renew succeeds within renewDeadline.
+// A waiting replica also watches the Lease, so it sees each renewal when it happens rather than at its next
+// read: it then counts the lease duration from the leader's last renewal, not up to a retry period later.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Lease } from '@kubernetes/client-node';
 // Deep import: the package index would load every generated API.
 import { V1MicroTime } from '@kubernetes/client-node/dist/types.js';
 import type { Logger } from 'pino';
 import { KubeApiError, KubeClient } from './client.ts';
+import { ResilientInformer } from './informer.ts';
 import type { KubeAccess } from './kubeconfig.ts';
 
 export interface LeaderElectionOptions {
@@ -189,6 +192,8 @@ export class LeaderElector {
   #known = false;
   /** When the lease held by another replica expires (performance.now()), after an attempt that found it held. */
   #heldUntil: number | undefined;
+  /** While waiting: the Lease watched, so a renewal is observed as it happens. */
+  #watch: ResilientInformer<V1Lease> | undefined;
   #loop: Promise<void> | undefined;
 
   constructor(opts: LeaderElectionOptions) {
@@ -227,6 +232,7 @@ export class LeaderElector {
   async stop(): Promise<void> {
     this.#stopping.abort();
     await this.#loop;
+    await this.#unwatch();
     const wasLeading = this.#leading;
     this.#leading = false;
     if (wasLeading || this.#observation?.record.holderIdentity === this.#opts.identity) await this.#release();
@@ -236,11 +242,13 @@ export class LeaderElector {
     const { logger, retryPeriodMs, renewDeadlineMs } = this.#opts;
     const stopped = this.#stopping.signal;
     logger.info({ lease: this.#leaseRef(), identity: this.#opts.identity }, 'waiting to acquire leader lease');
+    this.#startWatch(callbacks);
     // Jittered as client-go's, so candidates do not collide every period.
     while ((await this.#attempt(this.#signal(renewDeadlineMs), callbacks)) !== 'ok') {
       const expiresIn = this.#heldUntil === undefined ? undefined : this.#heldUntil - performance.now();
       if (!(await this.#pause(candidatePauseMs(retryPeriodMs, Math.random(), expiresIn)))) return;
     }
+    await this.#unwatch();
     if (stopped.aborted) return;
     this.#leading = true;
     logger.info({ lease: this.#leaseRef() }, 'acquired leader lease');
@@ -338,6 +346,36 @@ export class LeaderElector {
       logger[level]({ err: String(err), lease: this.#leaseRef() }, `cannot ${decision.action} leader lease`);
       return 'error';
     }
+  }
+
+  /**
+   * Watches the Lease while waiting. A change seen here is observed at its arrival, which is never before
+   * the write, so the expiry it implies is never earlier than client-go's: safety is unchanged. Without the
+   * watch (refused, or failing) the reads of each attempt observe the Lease as before.
+   */
+  #startWatch(callbacks: LeaderCallbacks): void {
+    const { namespace, leaseName, logger } = this.#opts;
+    const seen = (lease: V1Lease) => {
+      if (this.#leading || this.#stopping.signal.aborted) return;
+      const observation = observe(this.#observation, recordFromLease(lease), performance.now());
+      this.#observation = observation;
+      const { holderIdentity, leaseDurationSeconds } = observation.record;
+      if (holderIdentity !== '' && holderIdentity !== this.#opts.identity) {
+        this.#heldUntil = observation.observedAt + leaseDurationSeconds * 1_000;
+      }
+      this.#report(holderIdentity, callbacks);
+    };
+    const path = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases?fieldSelector=${encodeURIComponent(`metadata.name=${leaseName}`)}`;
+    this.#watch = new ResilientInformer<V1Lease>(this.#client, path, { add: seen, update: (_old, lease) => seen(lease) }, logger, {
+      maxRestartDelayMs: 30_000,
+    });
+    void this.#watch.start();
+  }
+
+  async #unwatch(): Promise<void> {
+    const watch = this.#watch;
+    this.#watch = undefined;
+    await watch?.stop();
   }
 
   #leasePath(): string {

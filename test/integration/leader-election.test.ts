@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { ApiException, CoordinationV1Api, KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { pino } from 'pino';
+import { KubeClient } from '../../src/kube/client.ts';
 import { LeaderElector, type LeaderElectionOptions } from '../../src/kube/leader-election.ts';
 import { useControlPlane } from '../harness/node-test.ts';
 
@@ -276,4 +277,39 @@ test('a leader whose lease is overwritten by another holder steps down at its ne
   assert.equal(c.newLeaders.at(-1), 'intruder');
   await c.elector.stop();
   assert.equal((await readLease(ns))?.spec?.holderIdentity, 'intruder', 'stop() does not release a lease someone else holds');
+});
+
+test('a waiting elector sees the Lease change through its watch, without reading it again', async () => {
+  const ns = await freshNamespace();
+  // A long lease and retry period: the waiting elector has no reason to read the Lease again for 50 s.
+  const slow = { leaseDurationMs: 60_000, renewDeadlineMs: 55_000, retryPeriodMs: 50_000 };
+  const leader = candidate('holder', ns, { ...slow, retryPeriodMs: 500 });
+  await eventually('it leads', () => leader.elector.isLeader);
+  const client = new KubeClient(plane().kubeConfig);
+  cleanups.push(() => client.close());
+  let reads = 0;
+  const request = client.request.bind(client);
+  client.request = ((method: string, path: string, ...rest: unknown[]) => {
+    if (method === 'GET' && path.endsWith('/leases/controller')) reads++;
+    return (request as (...args: unknown[]) => Promise<unknown>)(method, path, ...rest);
+  }) as typeof client.request;
+  const waiting = candidate('waiting', ns, { ...slow, client });
+  await eventually('it knows the holder', () => waiting.newLeaders.includes('holder'));
+  assert.equal(reads, 1);
+  // Another holder, written behind both electors' backs: only a watch tells the waiting one so soon.
+  const api = plane().kubeConfig.makeApiClient(CoordinationV1Api);
+  await eventually('the lease was overwritten', async () => {
+    const lease = (await readLease(ns))!;
+    lease.spec = { ...lease.spec, holderIdentity: 'intruder', leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 };
+    try {
+      await api.replaceNamespacedLease({ name: 'controller', namespace: ns, body: lease });
+      return true;
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 409) return false;
+      throw err;
+    }
+  });
+  await eventually('the waiting elector saw the new holder', () => waiting.newLeaders.includes('intruder'));
+  assert.equal(reads, 1, 'it read the Lease again instead of seeing the change through its watch');
+  assert.equal(waiting.elector.isLeader, false);
 });
