@@ -243,7 +243,8 @@ describe('deploy/base/ on a real API server', () => {
         { verb, group: 'events.k8s.io', resource: 'events', namespace: 'team-a' },
       ]),
       { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: 'kube-system' },
-      ...['get', 'update'].map((verb) => ({
+      // watch: a waiting replica watches its Lease (a metadata.name field selector names it).
+      ...['get', 'update', 'watch'].map((verb) => ({
         verb,
         group: 'coordination.k8s.io',
         resource: 'leases',
@@ -335,6 +336,7 @@ describe('deploy/base/ on a real API server', () => {
       'coordination.k8s.io/leases get service-lb-controller',
       'coordination.k8s.io/leases list *',
       'coordination.k8s.io/leases update service-lb-controller',
+      'coordination.k8s.io/leases watch service-lb-controller',
     ];
     assert.deepEqual(await rulesIn('team-a'), [...cluster].sort());
     assert.deepEqual(await rulesIn('kube-system'), [...cluster, ...leases].sort());
