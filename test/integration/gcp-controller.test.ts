@@ -12,24 +12,13 @@ import { runController, type RunningController } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { createGcpProvider } from '../../src/providers/gcp/index.ts';
 import { defaultLoadBalancerName } from '../../src/providers/provider.ts';
-import { type Collection, GceFake } from '../fakes/gce/index.ts';
+import { GceFake, PROVIDER_COLLECTIONS } from '../fakes/gce/index.ts';
 import { useControlPlane } from '../harness/node-test.ts';
 import { TestKube, waitFor } from '../support/controller.ts';
 
 const CLUSTER = 'e2e';
 const NS = 'shop';
 const WAIT_MS = 90_000;
-const OWNED: Collection[] = [
-  'addresses',
-  'firewalls',
-  'httpHealthChecks',
-  'healthChecks',
-  'targetPools',
-  'forwardingRules',
-  'backendServices',
-  'targetTcpProxies',
-];
-
 describe('controller + kube-apiserver + GCE fake (gcp provider)', () => {
   const plane = useControlPlane();
   let gce: GceFake;
@@ -48,7 +37,7 @@ describe('controller + kube-apiserver + GCE fake (gcp provider)', () => {
   }
 
   function owned(): string[] {
-    const global = OWNED.flatMap((c) => gce.resources(c).map((r) => `${c}/${String(r['name'])}`));
+    const global = PROVIDER_COLLECTIONS.flatMap((c) => gce.resources(c).map((r) => `${c}/${String(r['name'])}`));
     const zonal = gce.zones.flatMap((z) =>
       (['networkEndpointGroups', 'instanceGroups'] as const).flatMap((c) =>
         gce.resources(c, z).map((r) => `${c}/${z}/${String(r['name'])}`),

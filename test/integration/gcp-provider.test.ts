@@ -16,20 +16,9 @@ import {
   type Target,
 } from '../../src/providers/provider.ts';
 import { plainServiceDefaults } from '../fakes/desired-defaults.ts';
-import { type Collection, GceFake } from '../fakes/gce/index.ts';
+import { type Collection, GceFake, PROVIDER_COLLECTIONS } from '../fakes/gce/index.ts';
 import { providerDeps } from '../fakes/provider-deps.ts';
 import { RateBudget } from '../../src/providers/rate-budget.ts';
-
-const OWNED_COLLECTIONS: Collection[] = [
-  'addresses',
-  'firewalls',
-  'httpHealthChecks',
-  'healthChecks',
-  'targetPools',
-  'forwardingRules',
-  'backendServices',
-  'targetTcpProxies',
-];
 
 let gce: GceFake;
 const nodes: Target[] = [];
@@ -71,7 +60,7 @@ function mutations(): number {
 }
 
 function leftovers(): string[] {
-  return OWNED_COLLECTIONS.flatMap((c) => gce.resources(c).map((r) => `${c}/${String(r['name'])}`));
+  return PROVIDER_COLLECTIONS.flatMap((c) => gce.resources(c).map((r) => `${c}/${String(r['name'])}`));
 }
 
 function zonal(collection: Collection): string[] {

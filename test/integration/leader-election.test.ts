@@ -50,6 +50,22 @@ async function readLease(namespace: string, name = 'controller'): Promise<V1Leas
   }
 }
 
+/** Writes another holder into the Lease behind the electors' backs, retrying on the leader's concurrent renewals. */
+async function overwriteHolder(namespace: string, holder: string): Promise<void> {
+  const api = plane().kubeConfig.makeApiClient(CoordinationV1Api);
+  await eventually('the lease was overwritten', async () => {
+    const lease = (await readLease(namespace))!;
+    lease.spec = { ...lease.spec, holderIdentity: holder, leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 };
+    try {
+      await api.replaceNamespacedLease({ name: 'controller', namespace, body: lease });
+      return true;
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 409) return false;
+      throw err;
+    }
+  });
+}
+
 /** Everything any elector reported, in the order it happened. */
 const timeline: string[] = [];
 
@@ -259,19 +275,7 @@ test('a leader whose lease is overwritten by another holder steps down at its ne
   const ns = await freshNamespace();
   const c = candidate('usurped', ns);
   await eventually('it leads', () => c.elector.isLeader);
-  const api = plane().kubeConfig.makeApiClient(CoordinationV1Api);
-  // The leader renews concurrently: retry our overwrite on a resourceVersion conflict.
-  await eventually('the lease was overwritten', async () => {
-    const lease = (await readLease(ns))!;
-    lease.spec = { ...lease.spec, holderIdentity: 'intruder', leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 };
-    try {
-      await api.replaceNamespacedLease({ name: 'controller', namespace: ns, body: lease });
-      return true;
-    } catch (err) {
-      if (err instanceof ApiException && err.code === 409) return false;
-      throw err;
-    }
-  });
+  await overwriteHolder(ns, 'intruder');
   await eventually('it stepped down', () => c.stopped === 1);
   assert.equal(c.elector.isLeader, false);
   assert.equal(c.newLeaders.at(-1), 'intruder');
@@ -297,18 +301,7 @@ test('a waiting elector sees the Lease change through its watch, without reading
   await eventually('it knows the holder', () => waiting.newLeaders.includes('holder'));
   assert.equal(reads, 1);
   // Another holder, written behind both electors' backs: only a watch tells the waiting one so soon.
-  const api = plane().kubeConfig.makeApiClient(CoordinationV1Api);
-  await eventually('the lease was overwritten', async () => {
-    const lease = (await readLease(ns))!;
-    lease.spec = { ...lease.spec, holderIdentity: 'intruder', leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 };
-    try {
-      await api.replaceNamespacedLease({ name: 'controller', namespace: ns, body: lease });
-      return true;
-    } catch (err) {
-      if (err instanceof ApiException && err.code === 409) return false;
-      throw err;
-    }
-  });
+  await overwriteHolder(ns, 'intruder');
   await eventually('the waiting elector saw the new holder', () => waiting.newLeaders.includes('intruder'));
   assert.equal(reads, 1, 'it read the Lease again instead of seeing the change through its watch');
   assert.equal(waiting.elector.isLeader, false);

@@ -30,7 +30,7 @@ import {
 
 export type { Collection, InstanceSpec, QuotaName, Quotas, SubnetworkSpec, Wire } from './state.ts';
 export type { CustomFault, FaultKind, RandomFaults, TargetedFault } from './faults.ts';
-export { API_BASE, EMPTY_LABEL_FINGERPRINT } from './state.ts';
+export { API_BASE, EMPTY_LABEL_FINGERPRINT, PROVIDER_COLLECTIONS } from './state.ts';
 
 export interface GceFakeOptions {
   project?: string;

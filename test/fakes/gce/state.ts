@@ -54,6 +54,18 @@ const COLLECTION_NAMES = [
 
 export type Collection = (typeof COLLECTION_NAMES)[number];
 
+/** The global and regional collections the gcp provider creates in, for "nothing owned is left" checks. */
+export const PROVIDER_COLLECTIONS: readonly Collection[] = [
+  'addresses',
+  'firewalls',
+  'httpHealthChecks',
+  'healthChecks',
+  'targetPools',
+  'forwardingRules',
+  'backendServices',
+  'targetTcpProxies',
+];
+
 export const COLLECTIONS: Readonly<Record<Collection, CollectionInfo>> = {
   addresses: { scopes: ['region'], kind: 'compute#address', type: 'address' },
   firewalls: { scopes: ['global'], kind: 'compute#firewall', type: 'firewall' },

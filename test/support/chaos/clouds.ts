@@ -10,7 +10,7 @@ import { startMoto, type Moto } from '../../fakes/aws-moto.ts';
 import type { AzureArmFake, Wire } from '../../fakes/azure-arm/index.ts';
 import { RG, startArm } from '../../fakes/azure-suite.ts';
 import { seededRandom } from '../../fakes/azure-arm/faults.ts';
-import { GceFake, type Collection } from '../../fakes/gce/index.ts';
+import { GceFake, PROVIDER_COLLECTIONS, type Collection } from '../../fakes/gce/index.ts';
 import { freePort } from '../ports.ts';
 
 export type ChaosProviderName = 'local' | 'aws' | 'azure' | 'gcp';
@@ -451,17 +451,6 @@ class AzureCloud implements ChaosCloud {
 
 // ---- gcp: the GCE fake with its fault mode, passthrough target pools ----
 
-const GCP_OWNED: Collection[] = [
-  'addresses',
-  'firewalls',
-  'httpHealthChecks',
-  'healthChecks',
-  'targetPools',
-  'forwardingRules',
-  'backendServices',
-  'targetTcpProxies',
-];
-
 class GcpCloud implements ChaosCloud {
   readonly name = 'gcp' as const;
   readonly clusterName = 'chaos';
@@ -531,14 +520,14 @@ class GcpCloud implements ChaosCloud {
     // sync by design, and a 409 there is adopted (as cloud-provider-gcp does).
     return this.#gce
       .calls({ method: 'insert', status: 409 })
-      .filter((c) => GCP_OWNED.includes(c.collection as Collection) && uidPart(c.name ?? '') !== undefined)
+      .filter((c) => PROVIDER_COLLECTIONS.includes(c.collection as Collection) && uidPart(c.name ?? '') !== undefined)
       .map((c) => `insert ${c.collection}/${c.name}`);
   }
 
   async problems(wanted: WantedService[]): Promise<string[]> {
     const problems: string[] = [];
     const byName = new Map(wanted.map((w) => [w.lbName, w]));
-    for (const collection of GCP_OWNED)
+    for (const collection of PROVIDER_COLLECTIONS)
       for (const r of this.#gce.resources(collection)) {
         const uid = uidPart(String(r['name']));
         if (uid && !byName.has(uid)) problems.push(`orphaned ${collection}/${String(r['name'])}`);
