@@ -5,7 +5,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { V1Service } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -51,6 +51,44 @@ function memoryOf(pid: number): { hwmMb: number; rssMb: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
   return { hwmMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024 };
+}
+
+/**
+ * Where a process's resident memory sits, from /proc/PID/smaps: the executable, shared libraries and other
+ * files, glibc's main arena ([heap]), thread stacks, and other anonymous memory (V8's heaps, other malloc
+ * arenas, the TCP engine's buffers) split by mapping size, since V8 maps its pages in 256 KiB chunks.
+ */
+function residentBreakdown(pid: number): string {
+  const sums = new Map<string, number>();
+  let current = '';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const header = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (header) {
+      const [, from, to, name] = header;
+      const size = Number.parseInt(to!, 16) - Number.parseInt(from!, 16);
+      current =
+        name === process.execPath || name!.endsWith('/node')
+          ? 'node executable'
+          : name!.startsWith('/')
+            ? name!.endsWith('.node')
+              ? 'native addons'
+              : 'other files'
+            : name === '[heap]' || name!.startsWith('[stack')
+              ? name!.replace(/:.*/, '')
+              : size === 256 * 1024
+                ? 'anonymous 256 KiB (V8 pages)'
+                : size >= 64 * 1024 * 1024 - 4096 && size <= 64 * 1024 * 1024
+                  ? 'anonymous 64 MiB (malloc arenas)'
+                  : 'anonymous, other';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB$/.exec(line);
+    if (rss) sums.set(current, (sums.get(current) ?? 0) + Number(rss[1]) / 1024);
+  }
+  return [...sums]
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, mb]) => `${name} ${mb.toFixed(1)}`)
+    .join(', ');
 }
 
 /** CPU seconds a process has used (user + system, all its threads): unlike wall time, hardly moved by other load. */
@@ -198,7 +236,7 @@ try {
     // SCALE_PROFILE=dir: a CPU profile of the controller, written when it stops. Node refuses --cpu-prof in
     // NODE_OPTIONS, so a profiled run from source starts the CLI as npm start does, with the flag added.
     const profileDir = process.env.SCALE_PROFILE;
-    const cliFlags = /^#!\/usr\/bin\/env -S node(.*)$/m
+    const cliFlags = /^#!\/usr\/bin\/env -S(?:.*?) node(.*)$/m
       .exec(readFileSync(join(ROOT, 'src/cli.ts'), 'utf8'))![1]!
       .split(' ')
       .filter(Boolean);
@@ -214,7 +252,12 @@ try {
       cwd: START === 'src' ? ROOT : dir,
       stdio: ['ignore', 'inherit', 'inherit'],
       // The image's ENV lines apply to its entrypoint (the bin and npm start set the same themselves).
-      env: { ...process.env, ...(START === 'image' ? dockerfileEnv() : {}) },
+      // `node` on PATH is this Node (24), as in the image and under npm start, not whatever the host has.
+      env: {
+        ...process.env,
+        PATH: `${dirname(process.execPath)}:${process.env.PATH}`,
+        ...(START === 'image' ? dockerfileEnv() : {}),
+      },
     });
     metricsUrl = `http://127.0.0.1:${metricsPort}`;
     for (;;) {
@@ -229,6 +272,10 @@ try {
     pid = workerPid(child.pid!);
   }
   const idle = await scrape(metricsUrl);
+  // Which phase the peak falls in: VmHWM alone does not say.
+  let phase = 'idle';
+  const peaks = new Map<string, number>();
+  const sampler = setInterval(() => peaks.set(phase, Math.max(peaks.get(phase) ?? 0, memoryOf(pid).rssMb)), 100);
 
   const withIp = new Set<string>();
   let allIps: () => void = () => {};
@@ -247,6 +294,7 @@ try {
   const names = Array.from({ length: SERVICES }, (_, i) => `svc-${i}`);
   const cpuBeforeBurst = cpuOf(pid);
   const apiCpuBeforeBurst = cpuOf(plane.pids.apiserver);
+  phase = 'create burst';
   const createStart = performance.now();
   await pool(names, 32, (name) =>
     kube.request('POST', '/api/v1/namespaces/bench/services', {
@@ -269,6 +317,7 @@ try {
   const rounds = (text: string) => metricValues(text, 'service_controller_nodesync_latency_seconds_count')[0] ?? 0;
   const roundSum = (text: string) => metricValues(text, 'service_controller_nodesync_latency_seconds_sum')[0] ?? 0;
   const nodeRounds: string[] = [];
+  phase = 'node rounds';
   for (let round = 0; round < Number(process.env.SCALE_NODE_ROUNDS ?? 3); round++) {
     const before = await scrape(metricsUrl);
     const cpuBefore = cpuOf(pid);
@@ -290,6 +339,7 @@ try {
     await sleep(1000);
   }
   const end = await scrape(metricsUrl);
+  clearInterval(sampler);
   const mem = memoryOf(pid);
 
   const row = (label: string, value: string) => console.log(`${label.padEnd(40)} ${value}`);
@@ -309,6 +359,8 @@ try {
   row('memory after the burst', heapSummary(afterCreate));
   row('memory at the end', heapSummary(end));
   row('controller peak RSS (VmHWM)', `${mem.hwmMb.toFixed(1)} MB (pid ${pid}, now ${mem.rssMb.toFixed(1)} MB)`);
+  row('peak RSS sampled, by phase', [...peaks].map(([p, mb]) => `${p} ${mb.toFixed(1)} MB`).join(', '));
+  row('resident now, by mapping (MB)', residentBreakdown(pid));
   if (process.env.SCALE_HEAPSNAPSHOT) {
     process.kill(pid, 'SIGUSR2');
     await sleep(20_000);
