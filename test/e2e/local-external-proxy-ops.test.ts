@@ -134,12 +134,13 @@ describe("the proxy's own /metrics, /healthz and /readyz (dataPath: external)", 
 
     const requests = 5;
     for (let i = 0; i < requests; i++) assert.match((await ask(ip, `m${i}`)).reply ?? '', new RegExp(` m${i}$`), logs());
-    const afterTraffic = await metrics();
-    assert.equal(
-      sample(afterTraffic, 'service_lb_local_connections_total', frontend)! -
-        sample(before, 'service_lb_local_connections_total', frontend)!,
-      requests,
-    );
+    // A scrape reuses the workers' answer for 100 ms, so the counters may show the traffic a scrape later.
+    const opened = (text: string) => sample(text, 'service_lb_local_connections_total', frontend)!;
+    const afterTraffic = await until(`the proxy to count ${requests} connections (${logs()})`, async () => {
+      const text = await metrics();
+      return opened(text) - opened(before) >= requests ? text : undefined;
+    });
+    assert.equal(opened(afterTraffic) - opened(before), requests);
     const bytesIn = (text: string) => sample(text, 'service_lb_local_bytes_total', { ...frontend, direction: 'in' })!;
     assert.ok(bytesIn(afterTraffic) > bytesIn(before), 'bytes from the client were counted');
 
@@ -148,8 +149,9 @@ describe("the proxy's own /metrics, /healthz and /readyz (dataPath: external)", 
     current.spec!.loadBalancerSourceRanges = ['192.0.2.0/24'];
     await plane.core.replaceNamespacedService({ name: 'web', namespace: NS, body: current });
     await until(`the source range to refuse the client (${logs()})`, async () => ((await ask(ip, 'no')).error ? true : undefined));
-    const refused = sample(await metrics(), 'service_lb_local_rejected_total', { ...frontend, reason: 'source_range' });
-    assert.ok(refused! >= 1, `source_range refusals: ${refused}`);
+    await until(`a source_range refusal to be counted (${logs()})`, async () =>
+      sample(await metrics(), 'service_lb_local_rejected_total', { ...frontend, reason: 'source_range' })! >= 1 ? true : undefined,
+    );
   });
 
   test('the controller is killed: the proxy stays ready, shows it is not connected, and keeps counting', async () => {
@@ -161,8 +163,15 @@ describe("the proxy's own /metrics, /healthz and /readyz (dataPath: external)", 
     );
     assert.deepEqual(await get(`${urls.health}/readyz`), { status: 200, body: 'ok' });
     assert.deepEqual(await get(`${urls.health}/healthz`), { status: 200, body: 'ok' });
-    const before = sample(await metrics(), 'service_lb_local_rejected_total', frontend)!;
+    const refused = async () => sample(await metrics(), 'service_lb_local_rejected_total', frontend)!;
+    const before = await until('the refusals so far to be counted', async () => {
+      const first = await refused();
+      // Two scrapes further apart than the 100 ms a scrape reuses the workers' answer: the second is fresh.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return (await refused()) === first ? first : undefined;
+    });
     assert.ok((await ask(ip, 'still')).error, 'the last state (the source range) is still enforced');
-    assert.equal(sample(await metrics(), 'service_lb_local_rejected_total', frontend), before + 1);
+    await until(`the refusal to be counted (${logs()})`, async () => ((await refused()) === before + 1 ? true : undefined));
+    assert.equal(await refused(), before + 1);
   });
 });
