@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
 import { ControllerProcess } from './controller-process.ts';
-import { until, type Reply } from './helpers.ts';
+import { localConfig, until, type Reply } from './helpers.ts';
 import { createTopology, type Host, type Topology } from './netns/topology.ts';
 
 const NS = 'default';
@@ -33,24 +33,12 @@ describe("the proxy's own /metrics, /healthz and /readyz (dataPath: external)", 
   let socket: string;
   let urls: { metrics: string; health: string };
 
-  const config = () => ({
-    clusterName: 'e2e',
-    provider: {
-      name: 'local',
-      local: {
-        addressPools: [{ name: 'e2e', addresses: [topo.vipPool] }],
-        interface: topo.vipInterface,
-        dataPath: 'external',
-        proxySocket: socket,
-        proxyServer: { metricsAddress: '127.0.0.1:0', healthAddress: '127.0.0.1:0' },
-        healthCheck: { intervalSeconds: 0.2, timeoutSeconds: 0.5 },
-      },
-    },
-    controller: { backoff: { initial: '500ms', max: '5s' } },
-    leaderElection: { enabled: false },
-    server: { metricsAddress: '127.0.0.1:0', healthAddress: '127.0.0.1:0' },
-    logging: { level: 'debug' },
-  });
+  const config = () =>
+    localConfig(topo, {
+      dataPath: 'external',
+      proxySocket: socket,
+      proxyServer: { metricsAddress: '127.0.0.1:0', healthAddress: '127.0.0.1:0' },
+    });
   const logs = () => `proxy log: ${proxy.logPath}${controller ? `, controller log: ${controller.logPath}` : ''}`;
 
   const get = async (url: string) => {
