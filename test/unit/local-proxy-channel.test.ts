@@ -75,7 +75,7 @@ describe('the proxy end of the channel', () => {
   test('before any snapshot: alive, not ready, and it says what it waits for', async () => {
     assert.equal(await server.liveness(), undefined);
     assert.deepEqual(server.readiness(), [`no state from a controller yet (waiting on ${socketPath})`]);
-    assert.equal(server.status().snapshotApplied, false);
+    assert.equal(server.status().updates.snapshot, 0);
     assert.equal(server.status().lastUpdateMs, undefined);
   });
 

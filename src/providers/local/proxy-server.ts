@@ -30,10 +30,8 @@ export interface ProxyStatus {
   lastUpdateMs: number | undefined;
   /** The channel seq of that message (numbered per controller process). */
   stateSeq: number | undefined;
-  /** State messages applied since this process started, by type. */
+  /** State messages applied since this process started, by type; no snapshot yet: never told what to serve. */
   updates: Record<StateMessage, number>;
-  /** True once a snapshot was applied: before it, the proxy has never been told what to serve. */
-  snapshotApplied: boolean;
   loadBalancers: number;
   /** Load balancers the last spec of which could not be served in full (a port in use), with why. */
   unserved: { service: string; errors: string[] }[];
@@ -41,7 +39,7 @@ export interface ProxyStatus {
 
 type StateMessage = 'snapshot' | 'apply' | 'remove';
 
-/** Per load balancer not served in full, the first reasons /readyz lists; the rest are counted. */
+/** How many load balancers not served in full /readyz names; the rest are counted. */
 const READYZ_MAX_LISTED = 10;
 /** A worker whose loop does not answer a ping within this is hung (kubelet probes wait 5 s in deploy/). */
 const PING_TIMEOUT_MS = 2_000;
@@ -186,7 +184,6 @@ export class ProxyServer {
       lastUpdateMs: this.lastUpdate?.ms,
       stateSeq: this.lastUpdate?.seq,
       updates: { ...this.updates },
-      snapshotApplied: this.updates.snapshot > 0,
       loadBalancers: this.groups.size,
       unserved: [...this.unserved.values()],
     };
