@@ -46,6 +46,19 @@ async function checkProvider(config: Config): Promise<void> {
   }
 }
 
+/**
+ * A config that parses but cannot be used (a provider module that does not load or keep the contract, a
+ * listen port in use) exits 2 with the field named, like a bad field; anything else exits 1.
+ */
+function failedToStart(logger: Logger, err: unknown): never {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  logger.fatal({ err: errorMessage(err) }, 'could not start');
+  process.exit(1);
+}
+
 /** On SIGINT or SIGTERM (the first one counts), stops and exits 0, or 1 when the stop fails. */
 function exitOnSignal(logger: Logger, stop: () => Promise<void>, context: Record<string, unknown> = {}): void {
   let stopping = false;
@@ -84,18 +97,7 @@ program
         onLostLeadership: () => process.exit(1),
       });
     } catch (err) {
-      // A provider module that does not load or keep the contract is a config error, like a bad field.
-      if (err instanceof ConfigError) {
-        process.stderr.write(`${err.message}\n`);
-        process.exit(EXIT_CONFIG);
-      }
-      logger.fatal({ err: errorMessage(err) }, 'could not start');
-      // A config that parses but cannot be used here (a listen port in use) is still the config's fault.
-      if (err instanceof ConfigError) {
-        process.stderr.write(`${err.message}\n`);
-        process.exit(EXIT_CONFIG);
-      }
-      process.exit(1);
+      failedToStart(logger, err);
     }
     logger.info({ metrics: running.metricsUrl, health: running.healthUrl, provider: config.provider.name }, 'started');
     exitOnSignal(logger, () => running.stop());
@@ -118,23 +120,15 @@ program
       );
       process.exit(EXIT_CONFIG);
     }
-    const { ProxyServer } = await import('./providers/local/proxy-server.ts');
-    const { dataPathLimits, fdLimit, workerShare } = await import('./providers/local/limits.ts');
-    const limits = workerShare(dataPathLimits(local, fdLimit()), local.workers);
-    const server = new ProxyServer({
-      socketPath: opts.socket ?? local.proxySocket,
-      workers: local.workers,
-      limits: { maxConnections: limits.maxConnections, maxBufferedBytes: limits.maxBufferedBytes },
-      interface: local.interface,
-      logger,
-    });
+    const { runProxy } = await import('./proxy.ts');
+    let running;
     try {
-      await server.listen();
+      running = await runProxy(config, { ...(opts.socket ? { socketPath: opts.socket } : {}), logger });
     } catch (err) {
-      logger.fatal({ err: errorMessage(err) }, 'could not start');
-      process.exit(1);
+      failedToStart(logger, err);
     }
-    exitOnSignal(logger, () => server.stop(local.drainGraceSeconds * 1_000), { drainGraceSeconds: local.drainGraceSeconds });
+    logger.info({ metrics: running.metricsUrl, health: running.healthUrl }, 'proxy started');
+    exitOnSignal(logger, () => running.stop(), { drainGraceSeconds: local.drainGraceSeconds });
   });
 
 program

@@ -5,7 +5,7 @@ import { azureProviderConfigSchema } from '../providers/azure/config.ts';
 import { gcpProviderConfigSchema } from '../providers/gcp/config.ts';
 import { localProviderConfigSchema } from '../providers/local/config.ts';
 import { quote } from '../error-message.ts';
-import { canonicalIP } from '../net/cidr.ts';
+import { serverAddressesSchema } from '../server/address.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 
 /** What a rejected duration looked like: a number as written (Infinity too), a string quoted and capped. */
@@ -33,20 +33,6 @@ function period(max: number) {
 }
 
 const HOUR = 3_600_000;
-
-/** "host:port", ":port" or "[v6]:port"; the host an IP literal or localhost, the port 0-65535. */
-const listenAddress = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s[\]]*):\d{1,5}$/, 'expected "host:port", ":port" or "[v6]:port"')
-  .superRefine((value, ctx) => {
-    const colon = value.lastIndexOf(':');
-    const host = value.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-    const port = Number(value.slice(colon + 1));
-    if (port > 65535) ctx.addIssue({ code: 'custom', message: `port ${port} is out of range (0-65535)` });
-    if (host !== '' && host !== 'localhost' && canonicalIP(host) === undefined) {
-      ctx.addIssue({ code: 'custom', message: `host ${JSON.stringify(host)} is not an IP address (or empty for every interface)` });
-    }
-  });
 
 export const nodePortRangeSchema = z
   .string()
@@ -145,14 +131,9 @@ export const configSchema = z.strictObject({
     .refine((le) => le.renewDeadline < le.leaseDuration && le.retryPeriod < le.renewDeadline, {
       message: 'need retryPeriod < renewDeadline < leaseDuration',
     }),
-  server: z
-    .strictObject({
-      // Loopback unless the config says otherwise: an empty config must not publish metrics on every
-      // interface. The deploy manifests set ":8080" and ":10258" for Prometheus and the kubelet's probes.
-      metricsAddress: listenAddress.default('127.0.0.1:8080'),
-      healthAddress: listenAddress.default('127.0.0.1:10258'),
-    })
-    .prefault({}),
+  // Loopback unless the config says otherwise: an empty config must not publish metrics on every
+  // interface. The deploy manifests set ":8080" and ":10258" for Prometheus and the kubelet's probes.
+  server: serverAddressesSchema({ metricsAddress: '127.0.0.1:8080', healthAddress: '127.0.0.1:10258' }),
   logging: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
 });
 

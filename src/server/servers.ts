@@ -12,11 +12,13 @@ import { probeResponse } from './health.ts';
 export interface ServerOptions {
   metricsAddress: string;
   healthAddress: string;
+  /** Where the two addresses are in the config, for errors: "server" (default), "provider.local.proxyServer". */
+  section?: string;
   registry: Registry;
-  /** undefined when alive, else why not. */
-  healthz: () => string | undefined;
+  /** undefined when alive, else why not. May ask other threads, so it may answer later. */
+  healthz: () => string | undefined | Promise<string | undefined>;
   /** Why the process is not ready; empty when ready. */
-  readyz: () => string[];
+  readyz: () => string[] | Promise<string[]>;
   logger: Logger;
 }
 
@@ -36,20 +38,22 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
 
 const textPlain = 'text/plain; charset=utf-8';
 
-function failuresOf(check: () => string | string[] | undefined): string[] {
+type Check = () => string | string[] | undefined | Promise<string | string[] | undefined>;
+
+async function failuresOf(check: Check): Promise<string[]> {
   try {
-    const result = check();
+    const result = await check();
     if (result === undefined) return [];
     return typeof result === 'string' ? [result] : result;
   } catch (err) {
     // A check that throws is a failing check, not a crashed probe endpoint.
-    return [`check threw: ${(err as Error).message}`];
+    return [`check threw: ${errorMessage(err)}`];
   }
 }
 
-function probeRoute(name: string, check: () => string | string[] | undefined): Route {
-  return (req, res, url) => {
-    const { status, body } = probeResponse(name, failuresOf(check), url.searchParams.has('verbose'));
+function probeRoute(name: string, check: Check): Route {
+  return async (req, res, url) => {
+    const { status, body } = probeResponse(name, await failuresOf(check), url.searchParams.has('verbose'));
     send(res, status, textPlain, body, req.method === 'HEAD');
   };
 }
@@ -116,7 +120,7 @@ export async function startServers(opts: ServerOptions): Promise<RunningServers>
   // A port in use or an address not on this host is the config's fault: the error names the field.
   const listenFor = (field: 'metricsAddress' | 'healthAddress', routes: Map<string, Route>) =>
     listen(opts[field], routes, logger).catch((err: unknown) => {
-      throw new ConfigError(`server.${field}: cannot listen on ${JSON.stringify(opts[field])}: ${errorMessage(err)}`);
+      throw new ConfigError(`${opts.section ?? 'server'}.${field}: cannot listen on ${JSON.stringify(opts[field])}: ${errorMessage(err)}`);
     });
   try {
     if (shared) {

@@ -1,6 +1,6 @@
-// Helpers for the network-namespace tests: polling, and which nodes answered.
+// Helpers for the network-namespace tests: polling, which nodes answered, and the controller's config.
 import type { DesiredLoadBalancer, Listener } from '../../src/providers/provider.ts';
-import type { Host } from './netns/topology.ts';
+import type { Host, Topology } from './netns/topology.ts';
 import { plainServiceDefaults } from '../fakes/desired-defaults.ts';
 
 /** Polls until check returns a value other than undefined; fails with the last seen state. */
@@ -64,5 +64,30 @@ export function desiredFor(
     })),
     ...plainServiceDefaults(),
     ...extra,
+  };
+}
+
+/**
+ * The config of a controller (and of its proxy, with dataPath external) serving the topology's VIP pool on
+ * its interface, with fast health checks and backoff; `local` adds to provider.local. Servers take free
+ * ports. The local provider serves one host, so a restart is a process replaced in place, without a
+ * lease to wait for.
+ */
+export function localConfig(topo: Topology, local: Record<string, unknown> = {}) {
+  return {
+    clusterName: 'e2e',
+    provider: {
+      name: 'local',
+      local: {
+        addressPools: [{ name: 'e2e', addresses: [topo.vipPool] }],
+        interface: topo.vipInterface,
+        healthCheck: { intervalSeconds: 0.2, timeoutSeconds: 0.5 },
+        ...local,
+      },
+    },
+    controller: { backoff: { initial: '500ms', max: '5s' } },
+    leaderElection: { enabled: false },
+    server: { metricsAddress: '127.0.0.1:0', healthAddress: '127.0.0.1:0' },
+    logging: { level: 'debug' },
   };
 }

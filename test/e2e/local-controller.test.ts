@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
 import { ControllerProcess } from './controller-process.ts';
-import { until, type Reply } from './helpers.ts';
+import { localConfig, until, type Reply } from './helpers.ts';
 import { createTopology, type Host, type Topology } from './netns/topology.ts';
 
 const NS = 'default';
@@ -19,24 +19,8 @@ describe('controller with the local provider', () => {
   let controller: ControllerProcess;
   const retired: ControllerProcess[] = [];
 
-  const config = () => ({
-    clusterName: 'e2e',
-    provider: {
-      name: 'local',
-      local: {
-        addressPools: [{ name: 'e2e', addresses: [topo.vipPool] }],
-        interface: topo.vipInterface,
-        healthCheck: { intervalSeconds: 0.2, timeoutSeconds: 0.5 },
-        drainGraceSeconds: DRAIN_SECONDS,
-      },
-    },
-    controller: { backoff: { initial: '500ms', max: '5s' } },
-    // The local provider serves one host; a restart is a process replaced in place, without a lease
-    // to wait for (see the restart test).
-    leaderElection: { enabled: false },
-    server: { metricsAddress: '127.0.0.1:0', healthAddress: '127.0.0.1:0' },
-    logging: { level: 'debug' },
-  });
+  // Without leader election: a restart is a process replaced in place (see the restart test).
+  const config = () => localConfig(topo, { drainGraceSeconds: DRAIN_SECONDS });
 
   before(async () => {
     [plane, topo] = await Promise.all([startControlPlane(), createTopology({ clients: ['client'], nodes: ['n1', 'n2'] })]);

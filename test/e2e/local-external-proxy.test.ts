@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
 import { ControllerProcess } from './controller-process.ts';
-import { until, type Reply } from './helpers.ts';
+import { localConfig, until, type Reply } from './helpers.ts';
 import { createTopology, type Host, type Topology } from './netns/topology.ts';
 
 const NS = 'default';
@@ -25,23 +25,12 @@ describe('the data path outlives the controller (dataPath: external)', () => {
   const controllers: ControllerProcess[] = [];
   let socket: string;
 
-  const config = () => ({
-    clusterName: 'e2e',
-    provider: {
-      name: 'local',
-      local: {
-        addressPools: [{ name: 'e2e', addresses: [topo.vipPool] }],
-        interface: topo.vipInterface,
-        dataPath: 'external',
-        proxySocket: socket,
-        healthCheck: { intervalSeconds: 0.2, timeoutSeconds: 0.5 },
-      },
-    },
-    controller: { backoff: { initial: '500ms', max: '5s' } },
-    leaderElection: { enabled: false },
-    server: { metricsAddress: '127.0.0.1:0', healthAddress: '127.0.0.1:0' },
-    logging: { level: 'debug' },
-  });
+  const config = () =>
+    localConfig(topo, {
+      dataPath: 'external',
+      proxySocket: socket,
+      proxyServer: { metricsAddress: '127.0.0.1:0', healthAddress: '127.0.0.1:0' },
+    });
 
   const controller = () => controllers.at(-1)!;
   const logs = () => `controller log: ${controller().logPath}, proxy log: ${proxy.logPath}`;

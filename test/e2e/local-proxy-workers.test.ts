@@ -99,9 +99,12 @@ test('a worker that dies is replaced after a growing delay, serves its balancers
     // First death: the replacement binds the port again.
     await workerIn(workers, 0).terminate();
     assert.deepEqual(await workers.stats(), [], 'a slot waiting for its replacement answers at once');
+    // What the proxy's /healthz reports meanwhile, and no more once the replacement answers.
+    assert.deepEqual(await workers.problems(2_000), ['proxy worker 0 exited and is being replaced']);
     await until('the replacement serves the port', async () =>
       (await workers.stats()).length === 1 && (await listening(port)) ? true : undefined,
     );
+    assert.deepEqual(await workers.problems(2_000), []);
 
     // Second death soon after: the delay doubles, and a port taken meanwhile is logged, not lost.
     await workerIn(workers, 0).terminate();

@@ -57,6 +57,11 @@ describe('service-lb-controller CLI', () => {
     ['a lease past 1h', 'leaderElection:\n  leaseDuration: 1000h\n', /leaderElection\.leaseDuration: must be at most 1h/],
     ['a port out of range', 'server:\n  metricsAddress: "127.0.0.1:99999"\n', /server\.metricsAddress: port 99999 is out of range/],
     ['a host that is no IP', 'server:\n  metricsAddress: "999.1.1.1:8080"\n', /server\.metricsAddress: host "999\.1\.1\.1" is not an IP/],
+    [
+      "a proxy's port out of range",
+      'provider:\n  local:\n    proxyServer:\n      healthAddress: "127.0.0.1:99999"\n',
+      /provider\.local\.proxyServer\.healthAddress: port 99999 is out of range/,
+    ],
   ];
   for (const [what, text, message] of bad) {
     test(`a config with ${what} exits 2 naming the problem, for check-config and run`, () => {
@@ -72,30 +77,41 @@ describe('service-lb-controller CLI', () => {
     });
   }
 
-  for (const field of ['metricsAddress', 'healthAddress'] as const) {
-    test(`a ${field} port already in use exits 2 naming server.${field}`, async () => {
-      const blocker = createServer();
-      await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-      const { port } = blocker.address() as AddressInfo;
-      try {
-        const other = field === 'metricsAddress' ? 'healthAddress' : 'metricsAddress';
-        const file = configFile(
-          `${field}-busy.yaml`,
-          `leaderElection: {enabled: false}\nserver: {${field}: "127.0.0.1:${port}", ${other}: "127.0.0.1:0"}\n`,
-        );
-        // The servers start before the first API request, so a kubeconfig that points nowhere will do.
-        const kubeconfig = configFile(
-          'nowhere.kubeconfig',
-          'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\n' +
-            'users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n',
-        );
-        const result = await runAsync('run', '--config', file, '--kubeconfig', kubeconfig);
-        assert.equal(result.status, 2, result.stderr);
-        assert.match(result.stderr, new RegExp(`^server\\.${field}: cannot listen on "127\\.0\\.0\\.1:${port}": .*EADDRINUSE`, 'm'));
-      } finally {
-        blocker.close();
-      }
-    });
+  // The servers start before the first API request, so a kubeconfig that points nowhere will do.
+  const nowhere = () =>
+    configFile(
+      'nowhere.kubeconfig',
+      'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\n' +
+        'users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n',
+    );
+  const busy: Array<{ command: 'run' | 'proxy'; section: string; config: (addresses: string) => string }> = [
+    { command: 'run', section: 'server', config: (addresses) => `leaderElection: {enabled: false}\nserver: {${addresses}}\n` },
+    {
+      command: 'proxy',
+      section: 'provider.local.proxyServer',
+      config: (addresses) =>
+        `provider: {name: local, local: {dataPath: external, proxySocket: "${dir}/proxy.sock", proxyServer: {${addresses}}}}\n`,
+    },
+  ];
+  for (const { command, section, config } of busy) {
+    for (const field of ['metricsAddress', 'healthAddress'] as const) {
+      test(`${command}: a ${field} port already in use exits 2 naming ${section}.${field}`, async () => {
+        const blocker = createServer();
+        await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+        const { port } = blocker.address() as AddressInfo;
+        try {
+          const other = field === 'metricsAddress' ? 'healthAddress' : 'metricsAddress';
+          const file = configFile(`${command}-${field}-busy.yaml`, config(`${field}: "127.0.0.1:${port}", ${other}: "127.0.0.1:0"`));
+          const args = command === 'run' ? ['run', '--config', file, '--kubeconfig', nowhere()] : ['proxy', '--config', file];
+          const result = await runAsync(...args);
+          assert.equal(result.status, 2, result.stderr);
+          const name = `${section}.${field}`.replaceAll('.', '\\.');
+          assert.match(result.stderr, new RegExp(`^${name}: cannot listen on "127\\.0\\.0\\.1:${port}": .*EADDRINUSE`, 'm'));
+        } finally {
+          blocker.close();
+        }
+      });
+    }
   }
 
   test('a missing config file exits 2', () => {

@@ -1,4 +1,4 @@
-// The Helm chart deploy/helm/service-lb-controller: lint, what each value renders, and an install on a real API server whose RBAC runs the controller.
+// The Helm chart deploy/helm/service-lb-controller: lint, what each value renders (the external data path as overlays/local-external), and an install on a real API server whose RBAC runs the controller.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +14,7 @@ import {
   type KubernetesObject,
   type V1ClusterRole,
   type V1ConfigMap,
+  type V1Container,
   type V1Deployment,
   type V1Role,
   type V1Service,
@@ -72,6 +73,13 @@ function configOf(objects: KubernetesObject[]) {
   return parseConfig(parseYaml(one<V1ConfigMap>(objects, 'ConfigMap').data!['config.yaml']!), 'the chart ConfigMap');
 }
 
+/** `kustomize build` of a directory under deploy/, for what the chart must render alike. */
+function kustomize(dir: string): KubernetesObject[] {
+  const run = spawnSync(findTool('kustomize'), ['build', join(root, 'deploy', dir)], { encoding: 'utf8' });
+  assert.equal(run.status, 0, `kustomize build deploy/${dir} failed (${run.error?.message ?? run.status}):\n${run.stderr}`);
+  return parseAllDocuments(run.stdout).map((doc) => doc.toJS() as KubernetesObject);
+}
+
 function deployFile<T>(file: string): T {
   return parseYaml(readFileSync(join(root, 'deploy/base', file), 'utf8')) as T;
 }
@@ -88,6 +96,7 @@ describe('helm chart: lint and template', () => {
       local: { hostNetwork: true },
       serviceMonitor: { enabled: true, labels: { release: 'prometheus' } },
     });
+    helm(['lint', '--strict', chart], { local: { dataPath: 'external' }, serviceMonitor: { enabled: true } });
   });
 
   test('RBAC: the same rules as deploy/base/, bound to the chart ServiceAccount', () => {
@@ -197,6 +206,99 @@ describe('helm chart: lint and template', () => {
       assert.deepEqual(other.containers[0]!.securityContext?.capabilities, { drop: ['ALL'] });
       assert.equal(other.securityContext?.runAsNonRoot, true);
     }
+  });
+
+  test('local.dataPath external: the pod of overlays/local-external, and a config the proxy and the controller share', () => {
+    const objects = render({ local: { dataPath: 'external' } });
+    const overlay = kustomize('overlays/local-external');
+    const config = configOf(objects);
+    const overlayConfig = parseConfig(parseYaml(one<V1ConfigMap>(overlay, 'ConfigMap').data!['config.yaml']!), 'overlays/local-external');
+    assert.equal(config.provider.local.dataPath, 'external');
+    for (const key of ['proxySocket', 'proxyServer'] as const)
+      assert.deepEqual(config.provider.local[key], overlayConfig.provider.local[key], key);
+    assert.deepEqual(config.server, overlayConfig.server);
+
+    const deployment = one<V1Deployment>(objects, 'Deployment');
+    const reference = one<V1Deployment>(overlay, 'Deployment');
+    assert.equal(deployment.spec!.replicas, 1, 'whatever replicaCount says');
+    assert.deepEqual(deployment.spec!.strategy, reference.spec!.strategy);
+    const pod = deployment.spec!.template.spec!;
+    const referencePod = reference.spec!.template.spec!;
+    for (const key of ['hostNetwork', 'dnsPolicy', 'securityContext', 'terminationGracePeriodSeconds'] as const)
+      assert.deepEqual(pod[key], referencePod[key], key);
+    const socketVolume = (p: typeof pod) => p.volumes!.find((v) => v.name === 'proxy-socket');
+    assert.deepEqual(socketVolume(pod), socketVolume(referencePod));
+    assert.deepEqual(
+      pod.containers.map((c) => c.name),
+      referencePod.containers.map((c) => c.name),
+    );
+    const mounts = (c: V1Container) => [...(c.volumeMounts ?? [])].sort((a, b) => a.name.localeCompare(b.name));
+    for (const [i, container] of pod.containers.entries()) {
+      const expected = referencePod.containers[i]!;
+      for (const key of ['image', 'args', 'ports', 'livenessProbe', 'readinessProbe', 'resources', 'securityContext'] as const)
+        assert.deepEqual(container[key], expected[key], `${container.name}: ${key}`);
+      assert.deepEqual(mounts(container), mounts(expected), `${container.name}: volumeMounts`);
+    }
+  });
+
+  test('local.dataPath external: the Deployment is accepted by a real API server (server-side dry run)', async () => {
+    const deployment = one<V1Deployment>(render({ local: { dataPath: 'external' } }), 'Deployment');
+    const api = KubernetesObjectApi.makeApiClient(plane().kubeConfig);
+    const accepted = JSON.parse(JSON.stringify(await api.create(deployment, undefined, 'All'))) as V1Deployment;
+    assert.deepEqual(
+      accepted.spec!.template.spec!.containers.map((c) => [c.name, c.readinessProbe?.httpGet?.port]),
+      [
+        ['controller', 'health'],
+        ['proxy', 'proxy-health'],
+      ],
+    );
+  });
+
+  test('local.dataPath external follows the config: its proxy addresses and socket, and nothing without the local provider', () => {
+    const objects = render({
+      local: { dataPath: 'external' },
+      config: { provider: { name: 'local', local: { proxySocket: '/var/run/slc/p.sock', proxyServer: { metricsAddress: ':9100' } } } },
+      serviceMonitor: { enabled: true },
+    });
+    const config = configOf(objects);
+    assert.deepEqual(config.provider.local.proxyServer, { metricsAddress: ':9100', healthAddress: ':10268' });
+    const pod = one<V1Deployment>(objects, 'Deployment').spec!.template.spec!;
+    const proxy = pod.containers.find((c) => c.name === 'proxy')!;
+    assert.deepEqual(
+      proxy.ports!.map((p) => [p.name, p.containerPort]),
+      [
+        ['proxy-metrics', 9100],
+        ['proxy-health', 10268],
+      ],
+    );
+    for (const container of pod.containers)
+      assert.equal(container.volumeMounts!.find((m) => m.name === 'proxy-socket')?.mountPath, '/var/run/slc', container.name);
+    // Prometheus scrapes the proxy too.
+    assert.deepEqual(
+      one<V1Service>(objects, 'Service').spec!.ports!.map((p) => [p.name, p.port]),
+      [
+        ['metrics', 8080],
+        ['proxy-metrics', 9100],
+      ],
+    );
+    const monitor = one<KubernetesObject & { spec: { endpoints: { port: string }[] } }>(objects, 'ServiceMonitor');
+    assert.deepEqual(
+      monitor.spec.endpoints.map((e) => e.port),
+      ['metrics', 'proxy-metrics'],
+    );
+
+    // The config alone asks for it too; another provider never gets a proxy.
+    const byConfig = one<V1Deployment>(render({ config: { provider: { name: 'local', local: { dataPath: 'external' } } } }), 'Deployment');
+    assert.deepEqual(
+      byConfig.spec!.template.spec!.containers.map((c) => c.name),
+      ['controller', 'proxy'],
+    );
+    const aws = render({ local: { dataPath: 'external' }, config: AWS });
+    assert.deepEqual(
+      one<V1Deployment>(aws, 'Deployment').spec!.template.spec!.containers.map((c) => c.name),
+      ['controller'],
+    );
+    assert.equal(configOf(aws).provider.local.dataPath, 'inProcess');
   });
 
   test('serviceMonitor.enabled: a ServiceMonitor and a metrics Service that select the controller pods', () => {

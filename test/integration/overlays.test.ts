@@ -5,9 +5,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { KubernetesObjectApi, type KubernetesObject, type V1ConfigMap, type V1Deployment } from '@kubernetes/client-node';
+import { KubernetesObjectApi, type KubernetesObject, type V1ConfigMap, type V1Container, type V1Deployment } from '@kubernetes/client-node';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { parseConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
 import { findTool } from '../harness/binaries.ts';
 import { useControlPlane } from '../harness/node-test.ts';
 
@@ -39,6 +40,24 @@ function configText(objects: KubernetesObject[]): string {
 
 function deployment(objects: KubernetesObject[]): V1Deployment {
   return objects.find((o) => o.kind === 'Deployment') as V1Deployment;
+}
+
+/**
+ * The proxy container publishes the ports its config binds (on every interface, for Prometheus and the
+ * kubelet), none the controller's, and the kubelet probes its /healthz and /readyz there.
+ */
+function assertProxyProbes(container: V1Container, config: Config): void {
+  const port = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1));
+  const { metricsAddress, healthAddress } = config.provider.local.proxyServer;
+  for (const address of [metricsAddress, healthAddress]) assert.match(address, /^:\d+$/, 'every interface');
+  assert.deepEqual(container.ports, [
+    { name: 'proxy-metrics', containerPort: port(metricsAddress), protocol: 'TCP' },
+    { name: 'proxy-health', containerPort: port(healthAddress), protocol: 'TCP' },
+  ]);
+  const controllerPorts = [config.server.metricsAddress, config.server.healthAddress].map(port);
+  for (const p of container.ports!) assert.ok(!controllerPorts.includes(p.containerPort), `${p.name} is not the controller's port`);
+  assert.deepEqual(container.livenessProbe?.httpGet, { path: '/healthz', port: 'proxy-health' });
+  assert.deepEqual(container.readinessProbe?.httpGet, { path: '/readyz', port: 'proxy-health' });
 }
 
 describe('deploy/ kustomizations, rendered by kustomize', () => {
@@ -110,6 +129,7 @@ describe('deploy/ kustomizations, rendered by kustomize', () => {
       drop: ['ALL'],
       add: ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE'],
     });
+    assertProxyProbes(pod.containers[1]!, config);
   });
 
   test('overlays/aws: only the config changes, and it refuses to start until region and vpcId are set', () => {

@@ -1,9 +1,9 @@
-// The controller-to-proxy channel: version checks, the socket's mode, and a refused or accepted hello; and
-// `service-lb-controller proxy` refusing a config that is not for it.
+// The controller-to-proxy channel: version checks, the socket's mode, a refused or accepted hello, and the
+// readiness and status the proxy derives from it; and `service-lb-controller proxy` refusing a config not for it.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../src/logger.ts';
 import { incompatible, receive } from '../../src/providers/local/proxy-channel.ts';
 import { ProxyServer } from '../../src/providers/local/proxy-server.ts';
+import type { FrontendGroupSpec } from '../../src/providers/local/proxy-spec.ts';
 
 test('a peer of the same major version is compatible, whatever its minor', () => {
   assert.equal(incompatible('1.0'), undefined);
@@ -71,6 +72,13 @@ describe('the proxy end of the channel', () => {
     assert.deepEqual(answers, [{ type: 'error', message: 'the first message must be a hello' }]);
   });
 
+  test('before any snapshot: alive, not ready, and it says what it waits for', async () => {
+    assert.equal(await server.liveness(), undefined);
+    assert.deepEqual(server.readiness(), [`no state from a controller yet (waiting on ${socketPath})`]);
+    assert.equal(server.status().updates.snapshot, 0);
+    assert.equal(server.status().lastUpdateMs, undefined);
+  });
+
   test('after the hello, a snapshot and a stats request are answered in order', async () => {
     const answers = await converse(
       [
@@ -85,6 +93,61 @@ describe('the proxy end of the channel', () => {
       { type: 'ack', seq: 1, errors: [] },
       { type: 'stats', seq: 2, stats: [] },
     ]);
+    // An empty snapshot is a state too: serving nothing is what it was told.
+    assert.deepEqual(server.readiness(), []);
+    const status = server.status();
+    assert.deepEqual(status.updates, { snapshot: 1, apply: 0, remove: 0 });
+    assert.equal(status.stateSeq, 1, 'a stats request is not a state change');
+    assert.equal(typeof status.lastUpdateMs, 'number');
+  });
+
+  test('a load balancer it cannot serve in full makes it unready, naming it, until the spec is removed', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as AddressInfo;
+    const spec: FrontendGroupSpec = {
+      key: 'uid-1',
+      service: 'default/web',
+      frontends: [{ protocol: 'TCP', ip: '127.0.0.1', port, nodePort: 30080, backends: [] }],
+      sourceRanges: [],
+      affinity: 'None',
+      drainGraceMs: 0,
+      udpIdleMs: 60_000,
+      udpMaxFlows: 0,
+      maxConnectionsPerListener: 0,
+      idleTimeoutMs: 0,
+    };
+    try {
+      const answers = await converse(
+        [
+          { type: 'hello', version: '1.0' },
+          { type: 'snapshot', seq: 1, groups: [], keep: [] },
+          { type: 'apply', seq: 2, spec },
+        ],
+        3,
+      );
+      assert.match(String((answers[2]!.errors as string[])[0]), /port is in use/);
+      const [problem, ...more] = server.readiness();
+      assert.match(
+        problem ?? '',
+        new RegExp(`^load balancer default/web: cannot listen on 127\\.0\\.0\\.1:${port}/TCP: the port is in use`),
+      );
+      assert.deepEqual(more, []);
+      assert.deepEqual(server.status().unserved.length, 1);
+      await converse(
+        [
+          { type: 'hello', version: '1.0' },
+          { type: 'snapshot', seq: 1, groups: [spec], keep: [] },
+          { type: 'remove', seq: 2, key: spec.key },
+        ],
+        3,
+      );
+      assert.deepEqual(server.readiness(), []);
+      assert.deepEqual(server.status().updates, { snapshot: 3, apply: 1, remove: 1 });
+      assert.equal(server.status().loadBalancers, 0);
+    } finally {
+      blocker.close();
+    }
   });
 });
 

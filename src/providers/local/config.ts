@@ -1,5 +1,6 @@
 // The `provider.local` configuration schema, with its defaults.
 import { z } from 'zod';
+import { serverAddressesSchema } from '../../server/address.ts';
 import { poolProblems } from './pools.ts';
 
 export const addressPoolSchema = z.strictObject({
@@ -23,6 +24,11 @@ export const localProviderConfigSchema = z
     dataPath: z.enum(['inProcess', 'external']).default('inProcess'),
     /** The proxy's unix socket, for dataPath external (a unix socket path is at most 107 bytes). */
     proxySocket: z.string().startsWith('/').max(107).default('/run/service-lb-controller/proxy.sock'),
+    /**
+     * The proxy's own /metrics, /healthz and /readyz, as `server` is the controller's: loopback by default
+     * too, on other ports, since both processes share the node's network in deploy/ and the chart.
+     */
+    proxyServer: serverAddressesSchema({ metricsAddress: '127.0.0.1:8081', healthAddress: '127.0.0.1:10268' }),
     /**
      * When set, VIPs outside loopback are added to and removed from this interface: by the controller, or
      * with dataPath external by the proxy, which also announces them (gratuitous ARP, unsolicited NA).

@@ -1,20 +1,51 @@
-// Metrics per load balancer. The workers keep plain counters; a scrape asks them once and sets the
-// series from their answers, so the data path never touches prom-client.
+// Metrics per load balancer, of the controller and of `service-lb-controller proxy`. The workers keep plain
+// counters; a scrape asks them once and sets the series from their answers, so the data path never touches
+// prom-client.
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { ProxyStatus } from './proxy-server.ts';
 import type { FrontendStats } from './proxy-spec.ts';
 
 export interface MetricsSources {
-  frontendStats(): Promise<FrontendStats[]>;
+  frontendStats: () => Promise<FrontendStats[]>;
   /** One entry per health check: per node, and per node and healthCheckNodePort for externalTrafficPolicy Local. */
   targetHealth(): { node: string; target: string; healthy: boolean | undefined }[];
   poolUsage(): { pool: string; used: number }[];
 }
 
+/** The provider's metrics: the data path's, and its health checks and pools. */
 export function registerMetrics(registry: Registry, sources: MetricsSources): void {
+  registerDataPathMetrics(registry, sources.frontendStats);
+  new Gauge({
+    name: 'service_lb_local_target_healthy',
+    help: '1 when a health check of a node passes, 0 when it fails; every load balancer that uses the check follows it',
+    labelNames: ['node', 'target'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const t of sources.targetHealth()) if (t.healthy !== undefined) this.set({ node: t.node, target: t.target }, t.healthy ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'service_lb_local_pool_addresses_in_use',
+    help: 'Addresses of each pool held by at least one Service',
+    labelNames: ['pool'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of sources.poolUsage()) this.set({ pool: p.pool }, p.used);
+    },
+  });
+}
+
+/**
+ * The data path's counters per load balancer and frontend: series come and go with the frontends served,
+ * so their number is bounded by the Services' ports.
+ */
+export function registerDataPathMetrics(registry: Registry, frontendStats: () => Promise<FrontendStats[]>): void {
   // One round-trip to the workers per scrape, shared by the series below.
   let pending: Promise<FrontendStats[]> | undefined;
   const stats = (): Promise<FrontendStats[]> => {
-    pending ??= sources.frontendStats().finally(() => setTimeout(() => (pending = undefined), 100).unref());
+    pending ??= frontendStats().finally(() => setTimeout(() => (pending = undefined), 100).unref());
     return pending;
   };
 
@@ -70,24 +101,53 @@ export function registerMetrics(registry: Registry, sources: MetricsSources): vo
           if (n !== undefined) this.inc({ service: s.service, frontend: s.frontend, reason }, n);
     },
   });
+}
+
+/** `service-lb-controller proxy`'s view of its channel to the controller, and of the state it serves. */
+export function registerProxyMetrics(registry: Registry, status: () => ProxyStatus): void {
   new Gauge({
-    name: 'service_lb_local_target_healthy',
-    help: '1 when a health check of a node passes, 0 when it fails; every load balancer that uses the check follows it',
-    labelNames: ['node', 'target'],
+    name: 'service_lb_proxy_controller_connected',
+    help: '1 while a controller is connected to the proxy; the proxy keeps serving its last state without one',
     registers: [registry],
     collect() {
-      this.reset();
-      for (const t of sources.targetHealth()) if (t.healthy !== undefined) this.set({ node: t.node, target: t.target }, t.healthy ? 1 : 0);
+      this.set(status().connected ? 1 : 0);
     },
   });
   new Gauge({
-    name: 'service_lb_local_pool_addresses_in_use',
-    help: 'Addresses of each pool held by at least one Service',
-    labelNames: ['pool'],
+    name: 'service_lb_proxy_last_update_timestamp_seconds',
+    help: 'When the proxy last applied a state change (snapshot, apply or remove) from the controller; 0 before the first',
+    registers: [registry],
+    collect() {
+      this.set((status().lastUpdateMs ?? 0) / 1_000);
+    },
+  });
+  new Gauge({
+    name: 'service_lb_proxy_state_seq',
+    help: 'Channel sequence number of the last state change applied (numbered per controller process); 0 before the first',
+    registers: [registry],
+    collect() {
+      this.set(status().stateSeq ?? 0);
+    },
+  });
+  new Counter({
+    name: 'service_lb_proxy_state_updates_total',
+    help: 'State changes applied from the controller, by message type: snapshot (after each connect), apply, remove',
+    labelNames: ['type'],
     registers: [registry],
     collect() {
       this.reset();
-      for (const p of sources.poolUsage()) this.set({ pool: p.pool }, p.used);
+      for (const [type, n] of Object.entries(status().updates)) this.inc({ type }, n);
+    },
+  });
+  new Gauge({
+    name: 'service_lb_proxy_load_balancers',
+    help: 'Load balancers the proxy serves; state="unserved" counts those whose last spec it could not serve in full (a port in use)',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const now = status();
+      this.set({ state: 'served' }, now.loadBalancers - now.unserved.length);
+      this.set({ state: 'unserved' }, now.unserved.length);
     },
   });
 }

@@ -9,7 +9,7 @@ import { announce } from './announce.ts';
 import { InterfaceAddresses } from './interface-addresses.ts';
 import { isLoopback, parseIP } from './ip.ts';
 import { incompatible, PROTOCOL_VERSION, receive, send } from './proxy-channel.ts';
-import type { FrontendGroupSpec } from './proxy-spec.ts';
+import type { FrontendGroupSpec, FrontendStats } from './proxy-spec.ts';
 import { ProxyWorkers } from './proxy-workers.ts';
 import type { EngineLimits } from './tcp-proxy.ts';
 
@@ -21,6 +21,28 @@ export interface ProxyServerOptions {
   interface: string | undefined;
   logger: Logger;
 }
+
+/** What the proxy's /metrics and /readyz report about the channel and the state it serves. */
+export interface ProxyStatus {
+  /** A controller completed the hello and is connected now. */
+  connected: boolean;
+  /** When the last snapshot, apply or remove was applied (ms since the epoch); undefined before the first. */
+  lastUpdateMs: number | undefined;
+  /** The channel seq of that message (numbered per controller process). */
+  stateSeq: number | undefined;
+  /** State messages applied since this process started, by type; no snapshot yet: never told what to serve. */
+  updates: Record<StateMessage, number>;
+  loadBalancers: number;
+  /** Load balancers the last spec of which could not be served in full (a port in use), with why. */
+  unserved: { service: string; errors: string[] }[];
+}
+
+type StateMessage = 'snapshot' | 'apply' | 'remove';
+
+/** How many load balancers not served in full /readyz names; the rest are counted. */
+const READYZ_MAX_LISTED = 10;
+/** A worker whose loop does not answer a ping within this is hung (kubelet probes wait 5 s in deploy/). */
+const PING_TIMEOUT_MS = 2_000;
 
 export class ProxyServer {
   private readonly options: ProxyServerOptions;
@@ -35,6 +57,9 @@ export class ProxyServer {
   private controller: Socket | undefined;
   /** Messages are handled one at a time, in the order sent. */
   private queue: Promise<void> = Promise.resolve();
+  private readonly unserved = new Map<string, { service: string; errors: string[] }>();
+  private readonly updates: Record<StateMessage, number> = { snapshot: 0, apply: 0, remove: 0 };
+  private lastUpdate: { ms: number; seq: number } | undefined;
 
   constructor(options: ProxyServerOptions) {
     this.options = options;
@@ -106,6 +131,7 @@ export class ProxyServer {
         for (const key of removed) await this.remove(key);
         errors.push(...(await this.removeUnused()));
         this.logger.info({ groups: wanted.size, kept: keep.size, removed, errors }, 'applied the controller snapshot');
+        this.applied('snapshot', seq);
         send(socket, { type: 'ack', seq, errors });
         return;
       }
@@ -113,13 +139,17 @@ export class ProxyServer {
         const spec = message.spec as FrontendGroupSpec;
         const errors = await this.addAddresses([spec]);
         errors.push(...(await this.apply(spec)), ...(await this.removeUnused()));
+        this.applied('apply', seq);
         send(socket, { type: 'ack', seq, errors });
         return;
       }
-      case 'remove':
+      case 'remove': {
         await this.remove(String(message.key));
-        send(socket, { type: 'ack', seq, errors: await this.removeUnused() });
+        const errors = await this.removeUnused();
+        this.applied('remove', seq);
+        send(socket, { type: 'ack', seq, errors });
         return;
+      }
       case 'stats':
         send(socket, { type: 'stats', seq, stats: await this.workers.stats() });
         return;
@@ -129,14 +159,59 @@ export class ProxyServer {
     }
   }
 
-  private apply(spec: FrontendGroupSpec): Promise<string[]> {
+  private async apply(spec: FrontendGroupSpec): Promise<string[]> {
     this.groups.set(spec.key, spec);
-    return this.workers.apply(spec);
+    const errors = await this.workers.apply(spec);
+    if (errors.length > 0) this.unserved.set(spec.key, { service: spec.service, errors });
+    else this.unserved.delete(spec.key);
+    return errors;
   }
 
   private async remove(key: string): Promise<void> {
     this.groups.delete(key);
+    this.unserved.delete(key);
     await this.workers.remove(key);
+  }
+
+  private applied(type: StateMessage, seq: number): void {
+    this.updates[type]++;
+    this.lastUpdate = { ms: Date.now(), seq };
+  }
+
+  status(): ProxyStatus {
+    return {
+      connected: this.controller !== undefined,
+      lastUpdateMs: this.lastUpdate?.ms,
+      stateSeq: this.lastUpdate?.seq,
+      updates: { ...this.updates },
+      loadBalancers: this.groups.size,
+      unserved: [...this.unserved.values()],
+    };
+  }
+
+  /**
+   * /readyz: ready once it serves, in full, the state a controller last gave it. A proxy never given a
+   * snapshot serves nothing it was asked to, so it is not ready; one that lost its controller serves the
+   * last state and stays ready, since outliving the controller is its purpose.
+   */
+  readiness(): string[] {
+    if (this.updates.snapshot === 0) return [`no state from a controller yet (waiting on ${this.options.socketPath})`];
+    const unserved = [...this.unserved.values()];
+    const listed = unserved.slice(0, READYZ_MAX_LISTED).map((u) => `load balancer ${u.service}: ${u.errors.join('; ')}`);
+    if (unserved.length > READYZ_MAX_LISTED)
+      listed.push(`and ${unserved.length - READYZ_MAX_LISTED} more load balancers not served in full`);
+    return listed;
+  }
+
+  /** /healthz: the main loop answers (this runs on it), and so does every worker's. */
+  async liveness(): Promise<string | undefined> {
+    const problems = await this.workers.problems(PING_TIMEOUT_MS);
+    return problems.length > 0 ? problems.join('; ') : undefined;
+  }
+
+  /** The data path's counters, for the proxy's own /metrics. */
+  frontendStats(): Promise<FrontendStats[]> {
+    return this.workers.stats();
   }
 
   private managed(ip: string): boolean {

@@ -93,6 +93,8 @@ export type ToWorker =
   | { type: 'apply'; id: number; specs: FrontendGroupSpec[] }
   | { type: 'remove'; id: number; key: string }
   | { type: 'stats'; id: number }
+  /** Answered with done at once: the proxy's /healthz asks whether the worker's loop still turns. */
+  | { type: 'ping'; id: number }
   | { type: 'shutdown'; id: number; graceMs: number };
 
 export type FromWorker =

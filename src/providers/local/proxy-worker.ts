@@ -154,6 +154,9 @@ port.on('message', (message: ToWorker) => {
       case 'stats':
         reply({ type: 'stats', id: message.id, stats: stats() });
         break;
+      case 'ping':
+        reply({ type: 'done', id: message.id, errors: [] });
+        break;
       case 'shutdown':
         shutdown(message.graceMs).then(() => reply({ type: 'done', id: message.id, errors: [] }), failed('shutdown'));
         break;

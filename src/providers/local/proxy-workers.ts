@@ -171,6 +171,19 @@ export class ProxyWorkers {
     return answers.flatMap((a) => (a.type === 'stats' ? a.stats : []));
   }
 
+  /**
+   * Why a worker cannot be counted on: one that exited and waits for its replacement, or one whose loop did
+   * not answer within timeoutMs (hung). Empty when every worker answered.
+   */
+  async problems(timeoutMs: number): Promise<string[]> {
+    const answers = await Promise.all(
+      this.slots.map((slot) => (slot.alive ? this.send(slot, { type: 'ping' }, timeoutMs) : Promise.resolve(undefined))),
+    );
+    return answers.flatMap((answer, index) =>
+      answer === undefined ? [`proxy worker ${index} exited and is being replaced`] : answer.type === 'done' ? answer.errors : [],
+    );
+  }
+
   /** Closes every listener, waits up to graceMs for connections to finish, then ends the workers. */
   async shutdown(graceMs: number): Promise<void> {
     this.stopping = true;
