@@ -1,6 +1,7 @@
 // The proxy workers as the provider runs them (real threads, real sockets on loopback): a worker that
 // fails is contained, and one that dies is replaced and given its balancers again.
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { test } from 'node:test';
 import type { Worker } from 'node:worker_threads';
@@ -172,6 +173,56 @@ test("a worker's engine takes the limits and the group's settings: engine and li
   } finally {
     for (const socket of clients) socket.destroy();
     node.close();
+    await workers.shutdown(0);
+  }
+});
+
+test('with no workers the data path runs on this thread: it carries TCP and UDP, counts, and a failing apply stays an error', async () => {
+  const { logger } = capturingLogger();
+  const workers = new ProxyWorkers(0, logger, NO_LIMITS, () => []);
+  const tcpNode = createServer((socket) => socket.on('error', () => {}).pipe(socket));
+  await new Promise<void>((resolve) => tcpNode.listen(0, '127.0.0.1', resolve));
+  const udpNode = createSocket('udp4').on('message', (data, from) => udpNode.send(data, from.port, from.address));
+  await new Promise<void>((resolve) => udpNode.bind(0, '127.0.0.1', resolve));
+  const client = createSocket('udp4');
+  try {
+    const [tcpPort, udpPort] = [await freePort(), await freePort()];
+    const base = spec('both', tcpPort);
+    const backends = [{ node: 'n1', address: '127.0.0.1', healthy: true }];
+    const frontends: FrontendGroupSpec['frontends'] = [
+      { protocol: 'TCP', ip: '127.0.0.1', port: tcpPort, nodePort: (tcpNode.address() as AddressInfo).port, backends },
+      { protocol: 'UDP', ip: '127.0.0.1', port: udpPort, nodePort: (udpNode.address() as AddressInfo).port, backends },
+    ];
+    assert.deepEqual(await workers.apply({ ...base, frontends }), []);
+
+    const echoed = await new Promise<string>((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port: tcpPort }, () => socket.end('over tcp'));
+      let data = '';
+      socket
+        .on('data', (chunk) => (data += chunk))
+        .on('end', () => resolve(data))
+        .on('error', reject);
+    });
+    assert.equal(echoed, 'over tcp');
+    const reply = new Promise<string>((resolve) => client.once('message', (data) => resolve(data.toString())));
+    client.send('over udp', udpPort, '127.0.0.1');
+    assert.equal(await reply, 'over udp');
+    const stats = await workers.stats();
+    assert.equal(stats.find((s) => s.frontend === `127.0.0.1:${tcpPort}/TCP`)?.opened, 1);
+    assert.equal(stats.find((s) => s.frontend === `127.0.0.1:${udpPort}/UDP`)?.opened, 1);
+
+    const broken = { ...spec('broken', await freePort()), frontends: null } as unknown as FrontendGroupSpec;
+    const errors = await workers.apply(broken);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!, /^cannot serve broken: /);
+    assert.deepEqual(await workers.problems(1_000), []);
+
+    await workers.remove('both');
+    assert.equal(await listening(tcpPort), false);
+  } finally {
+    client.close();
+    udpNode.close();
+    tcpNode.close();
     await workers.shutdown(0);
   }
 });

@@ -6,7 +6,7 @@ import { localProviderConfigSchema } from '../../src/providers/local/config.ts';
 test('defaults: one loopback pool that needs no setup', () => {
   const config = localProviderConfigSchema.parse({});
   assert.deepEqual(config.addressPools, [{ name: 'default', addresses: ['127.0.100.0/24'], autoAssign: true }]);
-  assert.equal(config.workers, 1);
+  assert.equal(config.workers, 0);
   assert.deepEqual(config.nodeAddressPreference, ['InternalIP']);
 });
 

@@ -34,8 +34,11 @@ export const localProviderConfigSchema = z
      * with dataPath external by the proxy, which also announces them (gratuitous ARP, unsolicited NA).
      */
     interface: z.string().min(1).optional(),
-    /** Proxy workers (threads) sharing each listening port. */
-    workers: z.number().int().min(1).max(64).default(1),
+    /**
+     * Proxy workers (threads) sharing each listening port. 0: the data path runs on the controller's thread,
+     * which saves a worker's memory; TCP flows on the native engine's own thread either way.
+     */
+    workers: z.number().int().min(0).max(64).default(0),
     /** Which node address the proxy forwards to, in order of preference (the same key as provider.aws). */
     nodeAddressPreference: z
       .array(z.enum(['InternalIP', 'ExternalIP']))

@@ -39,8 +39,12 @@ export function dataPathLimits(
   };
 }
 
-/** Each worker enforces its share: the kernel spreads connections and flows evenly over reusePort sockets. */
+/**
+ * Each worker enforces its share: the kernel spreads connections and flows evenly over reusePort sockets.
+ * No workers: the one data path on the main thread has it all.
+ */
 export function workerShare(limits: DataPathLimits, workers: number): DataPathLimits {
+  workers = Math.max(1, workers);
   return {
     maxConnections: Math.ceil(limits.maxConnections / workers),
     maxConnectionsPerListener: Math.ceil(limits.maxConnectionsPerListener / workers),

@@ -1,7 +1,8 @@
 // The main thread's side of the proxy workers: sends every worker the same frontend group specs, gathers
-// their answers, and replaces a worker that dies.
+// their answers, and replaces a worker that dies. With no workers, the data path runs on this thread.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { FrontendHost } from './frontend-host.ts';
 import type { FrontendGroupSpec, FromWorker, FrontendStats, ToWorker } from './proxy-spec.ts';
 import type { EngineLimits } from './tcp-proxy.ts';
 
@@ -38,7 +39,9 @@ export function answerWithin<T>(answer: Promise<T>, ms: number, late: () => T): 
 
 interface Slot {
   index: number;
-  worker: Worker;
+  /** None when the data path runs on the main thread. */
+  worker?: Worker;
+  post(message: ToWorker): void;
   pending: Map<number, (answer: FromWorker) => void>;
   startedAt: number;
   /** False from the worker's exit until its replacement is in the slot. */
@@ -63,24 +66,50 @@ export class ProxyWorkers {
   /** Specs applied during this turn of the loop, sent together at its end (the latest per group). */
   private batch: { specs: Map<string, FrontendGroupSpec>; answers: Promise<FromWorker[]> } | undefined;
 
+  /**
+   * count 0: the data path on this thread, without a worker's ~14 MB (its own V8 heap and Node runtime); TCP
+   * still flows on the native engine's thread, but UDP datagrams wait for this thread's loop.
+   */
   constructor(count: number, logger: Logger, limits: EngineLimits, current: () => Iterable<FrontendGroupSpec>) {
     this.logger = logger;
     this.limits = limits;
     this.current = current;
+    if (count === 0) this.slots.push(this.onThisThread());
     for (let i = 0; i < count; i++) {
       this.quickExits.push(0);
       this.slots.push(this.spawn(i));
     }
   }
 
+  private static answer(slot: Slot, answer: FromWorker): void {
+    const resolve = slot.pending.get(answer.id);
+    slot.pending.delete(answer.id);
+    resolve?.(answer);
+  }
+
+  private onThisThread(): Slot {
+    const host = new FrontendHost(this.limits);
+    const slot: Slot = {
+      index: 0,
+      post: (message) => host.handle(message, (answer) => ProxyWorkers.answer(slot, answer)),
+      pending: new Map(),
+      startedAt: performance.now(),
+      alive: true,
+    };
+    return slot;
+  }
+
   private spawn(index: number): Slot {
     const worker = new Worker(workerURL, { name: `proxy-${index}`, workerData: this.limits });
-    const slot: Slot = { index, worker, pending: new Map(), startedAt: performance.now(), alive: true };
-    worker.on('message', (answer: FromWorker) => {
-      const resolve = slot.pending.get(answer.id);
-      slot.pending.delete(answer.id);
-      resolve?.(answer);
-    });
+    const slot: Slot = {
+      index,
+      worker,
+      post: (message) => worker.postMessage(message),
+      pending: new Map(),
+      startedAt: performance.now(),
+      alive: true,
+    };
+    worker.on('message', (answer: FromWorker) => ProxyWorkers.answer(slot, answer));
     worker.on('error', (err) => this.logger.error({ err, worker: index }, 'proxy worker failed'));
     worker.on('exit', (code) => {
       slot.alive = false;
@@ -121,7 +150,7 @@ export class ProxyWorkers {
     if (!slot.alive) return Promise.resolve({ type: 'done', id, errors: [] });
     const answer = new Promise<FromWorker>((resolve) => {
       slot.pending.set(id, resolve);
-      slot.worker.postMessage({ ...request, id } as ToWorker);
+      slot.post({ ...request, id } as ToWorker);
     });
     if (timeoutMs === undefined) return answer;
     return answerWithin(answer, timeoutMs, () => {
@@ -191,6 +220,6 @@ export class ProxyWorkers {
     for (const timer of this.respawnTimers) clearTimeout(timer);
     this.respawnTimers.clear();
     await this.all({ type: 'shutdown', graceMs });
-    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+    await Promise.all(this.slots.map((slot) => slot.worker?.terminate()));
   }
 }
