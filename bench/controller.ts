@@ -15,6 +15,7 @@ import { ResilientInformer } from '../src/kube/informer.ts';
 import { startControlPlane, type ControlPlane } from '../test/harness/control-plane.ts';
 import { buildPackage, PACKAGE_ROOT } from '../test/support/package-build.ts';
 import { freePort } from '../test/support/ports.ts';
+import { cliLaunch } from './cli-launch.ts';
 
 const COMPILED = join(PACKAGE_ROOT, '.tmp/bench-example');
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 1000);
@@ -174,13 +175,15 @@ async function runOnce(plane: ControlPlane, kube: KubeClient, modulePath: string
   );
   const logPath = join(dir, 'controller.log');
   const log = openSync(logPath, 'a');
-  // The flags the Deployment runs with (deploy/base/deployment.yaml).
-  const flags = (process.env.BENCH_CHILD_ARGS ?? '--optimize-for-size').split(' ').filter(Boolean);
+  // As the bin starts (the environment and flags of its shebang, which the Dockerfile repeats).
+  const launch = cliLaunch();
+  const flags = process.env.BENCH_CHILD_ARGS?.split(' ').filter(Boolean) ?? launch.flags;
   const child = spawn(
     process.execPath,
     [...flags, join(PACKAGE_ROOT, 'dist/cli.js'), 'run', '--config', configPath, '--kubeconfig', plane.kubeconfigPath],
     {
       stdio: ['ignore', log, log],
+      env: { ...process.env, ...launch.env },
     },
   );
   const metricsUrl = `http://127.0.0.1:${port}/metrics`;

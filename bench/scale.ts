@@ -13,6 +13,7 @@ import { stringify } from 'yaml';
 import { KubeClient } from '../src/kube/client.ts';
 import { ResilientInformer } from '../src/kube/informer.ts';
 import { startControlPlane } from '../test/harness/control-plane.ts';
+import { cliLaunch } from './cli-launch.ts';
 import { ControllerProcess } from '../test/support/controller-process-client.ts';
 import { freePort } from '../test/support/ports.ts';
 
@@ -189,12 +190,9 @@ try {
       execFileSync('ln', ['-s', join(ROOT, 'node_modules'), out]);
       script = join(out, 'test/support/controller-process.js');
     }
-    const [, env, flags] = /^#!\/usr\/bin\/env -S(.*?) node(.*)$/m.exec(readFileSync(join(ROOT, 'src/cli.ts'), 'utf8'))!;
+    const launch = cliLaunch();
     // The child inherits them: nothing else here reads these variables.
-    for (const assignment of env!.split(' ').filter(Boolean)) {
-      const [name, value] = assignment.split('=') as [string, string];
-      process.env[name] = value;
-    }
+    Object.assign(process.env, launch.env);
     proc = new ControllerProcess(
       {
         kubeconfig: plane.kubeconfigPath,
@@ -203,7 +201,7 @@ try {
         keepDesired: false,
       },
       script,
-      flags!.split(' ').filter(Boolean),
+      launch.flags,
     );
     await proc.whenReady();
     metricsUrl = (await proc.stats()).metricsUrl;
@@ -236,10 +234,7 @@ try {
     // SCALE_PROFILE=dir: a CPU profile of the controller, written when it stops. Node refuses --cpu-prof in
     // NODE_OPTIONS, so a profiled run from source starts the CLI as npm start does, with the flag added.
     const profileDir = process.env.SCALE_PROFILE;
-    const cliFlags = /^#!\/usr\/bin\/env -S(?:.*?) node(.*)$/m
-      .exec(readFileSync(join(ROOT, 'src/cli.ts'), 'utf8'))![1]!
-      .split(' ')
-      .filter(Boolean);
+    const cliFlags = cliLaunch().flags;
     const [command, ...rest] =
       START === 'src' && profileDir
         ? [process.execPath, ...cliFlags, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, 'src/cli.ts', ...args]

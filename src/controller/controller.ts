@@ -29,7 +29,7 @@ export interface ControllerOptions {
   nodePortRange: PortRange;
   backoff: { initial: number; max: number };
   garbageCollection: { enabled: boolean; dryRun: boolean; period: number };
-  /** Node changes within this window are folded into one round of updates. */
+  /** Node changes within this window are folded into one round of updates (a joining node changes several times). */
   nodeSyncDelayMs?: number;
   client: KubeClient;
   provider: LoadBalancerProvider;
