@@ -294,3 +294,40 @@ describe('native TCP engine on loopback', () => {
     }
   });
 });
+
+test('an update that reorders the nodes or adds one keeps the connections to the nodes that stay; a node that leaves is cut', async () => {
+  const echo = (): Server => createServer((socket) => socket.on('error', () => {}).pipe(socket));
+  const servers = { a: echo(), b: echo(), c: echo() };
+  const ports = { a: await listen(servers.a), b: await listen(servers.b), c: await listen(servers.c) };
+  const { tcp, port } = await frontendFor([backend('a', ports.a), backend('b', ports.b)]);
+  const held: { socket: Socket; closed: Promise<void> }[] = [];
+  try {
+    for (let i = 0; i < 4; i++) {
+      const socket = connect({ host: '127.0.0.1', port });
+      socket.on('error', () => {});
+      held.push({ socket, closed: new Promise((resolve) => socket.once('close', () => resolve())) });
+      await new Promise((resolve) => socket.once('connect', resolve));
+    }
+    const roundTrip = (socket: Socket, text: string): Promise<string> =>
+      new Promise((resolve) => {
+        socket.once('data', (d: Buffer) => resolve(d.toString()));
+        socket.write(text);
+      });
+    for (const [i, { socket }] of held.entries()) assert.equal(await roundTrip(socket, `before ${i}`), `before ${i}`);
+
+    tcp.update(
+      { protocol: 'TCP', ip: '127.0.0.1', port, backends: [backend('c', ports.c), backend('b', ports.b), backend('a', ports.a)] },
+      plain,
+    );
+    for (const [i, { socket }] of held.entries()) assert.equal(await roundTrip(socket, `after ${i}`), `after ${i}`);
+    assert.equal(tcp.liveCount, 4);
+
+    tcp.update({ protocol: 'TCP', ip: '127.0.0.1', port, backends: [backend('c', ports.c)] }, plain);
+    await Promise.all(held.map((h) => h.closed));
+    await until('the cut connections are gone', async () => (tcp.liveCount === 0 ? true : undefined));
+  } finally {
+    for (const { socket } of held) socket.destroy();
+    tcp.cut();
+    await Promise.all(Object.values(servers).map((s) => new Promise((resolve) => s.close(resolve))));
+  }
+});
