@@ -29,7 +29,10 @@ export interface ControllerOptions {
   nodePortRange: PortRange;
   backoff: { initial: number; max: number };
   garbageCollection: { enabled: boolean; dryRun: boolean; period: number };
-  /** Node changes within this window are folded into one round of updates (a joining node changes several times). */
+  /**
+   * Node changes are folded into one round of updates: it starts once no change came for half as long, and
+   * at the latest this long after the first (a joining node changes several times in a row).
+   */
   nodeSyncDelayMs?: number;
   client: KubeClient;
   provider: LoadBalancerProvider;
@@ -50,7 +53,7 @@ export class ServiceLoadBalancerController {
   private readonly syncing = new Map<string, [string | undefined, string | undefined][]>();
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private workersDone: Promise<void> | undefined;
-  private nodeRound: { started: number; pending: Set<string> } | undefined;
+  private nodeRound: { started: number; pending: Set<string>; timer?: NodeJS.Timeout } | undefined;
   private gcPass: Promise<void> | undefined;
   /** Keys whose last sync failed waiting for capacity another Service holds; retried when it frees. */
   private readonly waitingForCapacity = new Set<string>();
@@ -155,6 +158,7 @@ export class ServiceLoadBalancerController {
     this.stopped = true;
     this.running = false;
     for (const timer of this.timers) clearInterval(timer);
+    clearTimeout(this.nodeRound?.timer);
     this.queue.shutDown();
     await this.workersDone;
     await this.gcPass;
@@ -217,12 +221,25 @@ export class ServiceLoadBalancerController {
     // A standby's informers see node changes too; it has nothing to sync until it leads.
     if (!this.running) return;
     const keys = this.lbServices().map(serviceKeyOf);
-    if (!this.nodeRound) this.nodeRound = { started: performance.now(), pending: new Set() };
-    for (const key of keys) {
-      this.nodeRound.pending.add(key);
-      this.queue.addAfter(key, this.o.nodeSyncDelayMs ?? 200);
+    const now = performance.now();
+    const round = this.nodeRound ?? { started: now, pending: new Set<string>() };
+    if (keys.length === 0) {
+      clearTimeout(round.timer);
+      this.nodeRound = undefined;
+      return;
     }
-    if (keys.length === 0) this.nodeRound = undefined;
+    this.nodeRound = round;
+    for (const key of keys) round.pending.add(key);
+    const fold = this.o.nodeSyncDelayMs ?? 200;
+    clearTimeout(round.timer);
+    // One timer for the round, not one per Service: a change of 100 nodes at 1000 Services is 100 events.
+    round.timer = setTimeout(
+      () => {
+        round.timer = undefined;
+        for (const key of round.pending) this.queue.add(key);
+      },
+      Math.max(0, Math.min(now + fold / 2, round.started + fold) - now),
+    );
   }
 
   private async process(key: string): Promise<void> {
