@@ -7,12 +7,12 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { gcpProviderConfigSchema, type GcpMode } from '../src/providers/gcp/config.ts';
 import { GcpProvider } from '../src/providers/gcp/provider.ts';
 import { type DesiredLoadBalancer, defaultLoadBalancerName, ProviderError, type Target } from '../src/providers/provider.ts';
 import { plainServiceDefaults } from '../test/fakes/desired-defaults.ts';
 import { GceFake } from '../test/fakes/gce/index.ts';
+import { MetricsRegistry } from '../src/server/metrics-registry.ts';
 
 const args = process.argv.slice(2);
 const modes = (args[0] ?? 'passthrough:200,neg:50').split(',').map((m) => {
@@ -27,7 +27,7 @@ const READS = /\.(get|list|wait|listInstances|listNetworkEndpoints)$/;
 
 type Counts = Map<string, number>;
 
-async function snapshot(registry: Registry): Promise<Counts> {
+async function snapshot(registry: MetricsRegistry): Promise<Counts> {
   const counts: Counts = new Map();
   const metric = registry.getSingleMetric('service_lb_gcp_api_calls_total');
   for (const v of metric ? (await metric.get()).values : []) {
@@ -135,7 +135,7 @@ async function benchMode(mode: GcpMode, services: number): Promise<Row[]> {
       const ip = String((instance['networkInterfaces'] as Array<Record<string, unknown>>)[0]!['networkIP']);
       return { nodeName: name, addresses: [{ type: 'InternalIP', address: ip }], providerID: `gce://${gce.project}/${zone}/${name}` };
     });
-    const registry = new Registry();
+    const registry = new MetricsRegistry();
     const config = gcpProviderConfigSchema.parse({
       project: gce.project,
       region: gce.region,

@@ -1,9 +1,9 @@
 // The local provider as bench/local-proxy.ts runs it: one load balancer with two ports (request/response
 // and bulk) in front of one backend, served by `workers` proxy threads. Prints "ready" once it listens.
 import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { localProviderConfigSchema } from '../src/providers/local/config.ts';
 import { createLocalProvider } from '../src/providers/local/index.ts';
+import { MetricsRegistry } from '../src/server/metrics-registry.ts';
 
 const [vip = '127.0.100.250', port = '21000', backendPort = '20000', workers = '1'] = process.argv.slice(2);
 
@@ -17,7 +17,7 @@ const provider = createLocalProvider(
   {
     clusterName: 'bench',
     logger: pino({ level: 'warn' }),
-    registry: new Registry(),
+    registry: new MetricsRegistry(),
     events: { record: () => undefined },
     capacityFreed: () => undefined,
   },

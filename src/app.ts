@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics } from 'prom-client';
 import type { Config } from './config/schema.ts';
 import { ServiceLoadBalancerController } from './controller/controller.ts';
 import { instrumentProvider } from './controller/instrumented-provider.ts';
@@ -17,6 +17,7 @@ import { createProvider } from './providers/index.ts';
 import type { LoadBalancerProvider, ServiceEvents } from './providers/provider.ts';
 import { providerReadiness } from './server/readiness.ts';
 import { startServers } from './server/servers.ts';
+import { MetricsRegistry } from './server/metrics-registry.ts';
 
 export const EVENT_COMPONENT = 'service-lb-controller';
 
@@ -48,7 +49,7 @@ function apiServerHost(kc: KubeAccess): string {
 
 export async function runController(config: Config, options: RunOptions): Promise<RunningController> {
   const { logger } = options;
-  const registry = new Registry();
+  const registry = new MetricsRegistry();
   collectDefaultMetrics({ register: registry });
   const metrics = createControllerMetrics(registry);
   const kubeConfig = loadKubeConfig(options.kubeconfig);

@@ -2,13 +2,13 @@
 // The service-lb-controller command line: run, proxy and check-config, with their exit codes.
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
-import { Registry } from 'prom-client';
 import packageJson from '../package.json' with { type: 'json' };
 import { runController } from './app.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { createLogger, LOG_FORMATS, type LogFormat } from './logger.ts';
 import { errorMessage } from './error-message.ts';
 import type { Config } from './config/schema.ts';
+import { MetricsRegistry } from './server/metrics-registry.ts';
 
 const EXIT_CONFIG = 2;
 
@@ -35,7 +35,7 @@ async function checkProvider(config: Config): Promise<void> {
     await createModuleProvider(config.provider.module!, config.provider.moduleConfig ?? {}, {
       clusterName: config.clusterName,
       logger: createLogger('silent'),
-      registry: new Registry(),
+      registry: new MetricsRegistry(),
       events: { record: () => undefined },
       capacityFreed: () => undefined,
     });

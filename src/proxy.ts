@@ -1,12 +1,13 @@
 // Assembles `service-lb-controller proxy`: the local provider's data path, its channel to the controller,
 // and its own /metrics, /healthz and /readyz (the controller's server module, on provider.local.proxyServer).
 import type { Logger } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics } from 'prom-client';
 import type { Config } from './config/schema.ts';
 import { dataPathLimits, fdLimit, workerShare } from './providers/local/limits.ts';
 import { registerDataPathMetrics, registerProxyMetrics } from './providers/local/metrics.ts';
 import { ProxyServer } from './providers/local/proxy-server.ts';
 import { startServers } from './server/servers.ts';
+import { MetricsRegistry } from './server/metrics-registry.ts';
 
 export interface RunningProxy {
   metricsUrl: string;
@@ -27,7 +28,7 @@ export async function runProxy(config: Config, options: { socketPath?: string; l
     interface: local.interface,
     logger,
   });
-  const registry = new Registry();
+  const registry = new MetricsRegistry();
   collectDefaultMetrics({ register: registry });
   registerDataPathMetrics(registry, () => proxy.frontendStats());
   registerProxyMetrics(registry, () => proxy.status());

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import {
   defaultLoadBalancerName,
   ProviderError,
@@ -15,6 +14,7 @@ import {
   type ProviderDeps,
   type Target,
 } from '../providers/provider.ts';
+import { MetricsRegistry } from '../server/metrics-registry.ts';
 
 export interface ConformanceOptions {
   /** The describe() the tests are registered under. */
@@ -100,7 +100,7 @@ export function runConformance(options: ConformanceOptions): void {
   const deps = (): ProviderDeps => ({
     clusterName,
     logger: pino({ level: 'silent' }),
-    registry: new Registry(),
+    registry: new MetricsRegistry(),
     events: { record: () => undefined },
     capacityFreed: () => undefined,
   });

@@ -5,7 +5,7 @@
 // imports a cloud SDK.
 
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import type { MetricsRegistry } from '../server/metrics-registry.ts';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export type IPFamily = 'IPv4' | 'IPv6';
@@ -130,7 +130,7 @@ export interface ProviderDeps {
   /** Already carries the `provider` key: a provider adding it again would write it twice on every line. */
   logger: Logger;
   /** Register provider metrics (cloud calls, data path counters) here; served on /metrics. */
-  registry: Registry;
+  registry: MetricsRegistry;
   events: ServiceEvents;
   /**
    * Tells the core that something Services compete for came free (an address, or ports on a shared

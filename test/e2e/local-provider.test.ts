@@ -6,7 +6,6 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { localProviderConfigSchema } from '../../src/providers/local/config.ts';
 import { createLocalProvider } from '../../src/providers/local/index.ts';
 import { ProviderError, type LoadBalancerProvider } from '../../src/providers/provider.ts';
@@ -14,6 +13,7 @@ import { desiredFor, nodesReached, until, type Reply } from './helpers.ts';
 import { providerDeps } from '../fakes/provider-deps.ts';
 import { readableCopy } from '../support/readable-copy.ts';
 import { createTopology, type Host, type Topology } from './netns/topology.ts';
+import { MetricsRegistry } from '../../src/server/metrics-registry.ts';
 
 const GRACE_SECONDS = 2;
 const run = promisify(execFile);
@@ -21,7 +21,7 @@ const run = promisify(execFile);
 describe('local provider data path', () => {
   let topo: Topology;
   let provider: LoadBalancerProvider;
-  let registry: Registry;
+  let registry: MetricsRegistry;
   let client: Host;
   let outsider: Host;
   let nodes: Host[];
@@ -31,7 +31,7 @@ describe('local provider data path', () => {
     client = topo.clients.get('client')!;
     outsider = topo.clients.get('outsider')!;
     nodes = [...topo.nodes.values()];
-    registry = new Registry();
+    registry = new MetricsRegistry();
     const config = localProviderConfigSchema.parse({
       addressPools: [{ name: 'e2e', addresses: [topo.vipPool, topo.vipPool6] }],
       interface: topo.vipInterface,

@@ -21,10 +21,10 @@ import {
   type TargetGroup,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { awsProviderConfigSchema, type AwsProviderConfigInput } from '../../src/providers/aws/config.ts';
 import { AwsNlbProvider } from '../../src/providers/aws/nlb-provider.ts';
 import { providerDeps, type RecordedProviderEvent } from './provider-deps.ts';
+import { MetricsRegistry } from '../../src/server/metrics-registry.ts';
 
 export const REGION = 'us-east-1';
 
@@ -108,7 +108,7 @@ export async function allocateEip(ec2: EC2Client): Promise<{ allocationId: strin
 
 export interface TestProvider {
   provider: AwsNlbProvider;
-  registry: Registry;
+  registry: MetricsRegistry;
   /** Events the provider recorded on Services, in order. */
   events: RecordedProviderEvent[];
 }
@@ -130,13 +130,13 @@ export function makeProvider(
     requestTimeoutMs: 10_000,
     ...overrides,
   });
-  const registry = new Registry();
+  const registry = new MetricsRegistry();
   const deps = providerDeps({ clusterName, logger: pino({ level: process.env['LOG_LEVEL'] ?? 'silent' }), registry });
   return { provider: new AwsNlbProvider(config, deps), registry, events: deps.recorded };
 }
 
 /** Calls counted by the provider's own metric, per operation (every attempt). */
-export async function callCounts(registry: Registry): Promise<Map<string, number>> {
+export async function callCounts(registry: MetricsRegistry): Promise<Map<string, number>> {
   const metric = registry.getSingleMetric('service_lb_aws_api_calls_total');
   const counts = new Map<string, number>();
   if (!metric) return counts;

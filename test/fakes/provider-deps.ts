@@ -1,7 +1,7 @@
 // ProviderDeps for tests that build a provider directly: a quiet logger, a fresh registry, events kept in a list.
 import pino from 'pino';
-import { Registry } from 'prom-client';
 import type { LoadBalancerIdentity, ProviderDeps } from '../../src/providers/provider.ts';
+import { MetricsRegistry } from '../../src/server/metrics-registry.ts';
 
 export interface RecordedProviderEvent {
   identity: LoadBalancerIdentity;
@@ -15,7 +15,7 @@ export function providerDeps(overrides: Partial<ProviderDeps> = {}): ProviderDep
   return {
     clusterName: 'test',
     logger: pino({ level: 'silent' }),
-    registry: new Registry(),
+    registry: new MetricsRegistry(),
     events: { record: (identity, type, reason, message) => void recorded.push({ identity, type, reason, message }) },
     capacityFreed: () => undefined,
     ...overrides,

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { runController, type RunningController } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { createGcpProvider } from '../../src/providers/gcp/index.ts';
@@ -15,6 +14,7 @@ import { defaultLoadBalancerName } from '../../src/providers/provider.ts';
 import { GceFake, PROVIDER_COLLECTIONS } from '../fakes/gce/index.ts';
 import { useControlPlane } from '../harness/node-test.ts';
 import { TestKube, waitFor } from '../support/controller.ts';
+import { MetricsRegistry } from '../../src/server/metrics-registry.ts';
 
 const CLUSTER = 'e2e';
 const NS = 'shop';
@@ -91,7 +91,13 @@ describe('controller + kube-apiserver + GCE fake (gcp provider)', () => {
     const logger = pino({ level: config.logging.level });
     const provider = createGcpProvider(
       config.provider.gcp!,
-      { clusterName: CLUSTER, logger, registry: new Registry(), events: { record: () => undefined }, capacityFreed: () => undefined },
+      {
+        clusterName: CLUSTER,
+        logger,
+        registry: new MetricsRegistry(),
+        events: { record: () => undefined },
+        capacityFreed: () => undefined,
+      },
       { authClient: gce.clientOptions().authClient },
     );
     running = await runController(config, {

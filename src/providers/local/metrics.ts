@@ -1,7 +1,8 @@
 // Metrics per load balancer, of the controller and of `service-lb-controller proxy`. The workers keep plain
-// counters; a scrape asks them once and sets the series from their answers, so the data path never touches
-// prom-client.
-import { Counter, Gauge, type Registry } from 'prom-client';
+// counters; a scrape asks them once and renders the series from their answers, so the data path never
+// touches prom-client.
+import { Counter, Gauge } from 'prom-client';
+import type { MetricsRegistry } from '../../server/metrics-registry.ts';
 import type { ProxyStatus } from './proxy-server.ts';
 import type { FrontendStats } from './proxy-spec.ts';
 
@@ -13,7 +14,7 @@ export interface MetricsSources {
 }
 
 /** The provider's metrics: the data path's, and its health checks and pools. */
-export function registerMetrics(registry: Registry, sources: MetricsSources): void {
+export function registerMetrics(registry: MetricsRegistry, sources: MetricsSources): void {
   registerDataPathMetrics(registry, sources.frontendStats);
   new Gauge({
     name: 'service_lb_local_target_healthy',
@@ -37,74 +38,79 @@ export function registerMetrics(registry: Registry, sources: MetricsSources): vo
   });
 }
 
-/**
- * The data path's counters per load balancer and frontend: series come and go with the frontends served,
- * so their number is bounded by the Services' ports.
- */
-export function registerDataPathMetrics(registry: Registry, frontendStats: () => Promise<FrontendStats[]>): void {
-  // One round-trip to the workers per scrape, shared by the series below.
-  let pending: Promise<FrontendStats[]> | undefined;
-  const stats = (): Promise<FrontendStats[]> => {
-    pending ??= frontendStats().finally(() => setTimeout(() => (pending = undefined), 100).unref());
-    return pending;
-  };
+interface Family {
+  name: string;
+  type: 'counter' | 'gauge';
+  help: string;
+  /** Emits a frontend's samples: the labels after service and frontend (with a leading comma), and the value. */
+  samples(s: FrontendStats, emit: (labels: string, value: number) => void): void;
+}
 
-  new Counter({
+const FAMILIES: Family[] = [
+  {
     name: 'service_lb_local_connections_total',
+    type: 'counter',
     // Not per node: Services x ports x nodes series would make /metrics megabytes at a few hundred nodes.
     help: 'TCP connections and UDP flows opened through a load balancer',
-    labelNames: ['service', 'frontend'],
-    registers: [registry],
-    async collect() {
-      const all = await stats();
-      this.reset();
-      for (const s of all) this.inc({ service: s.service, frontend: s.frontend }, s.opened);
-    },
-  });
-  new Gauge({
+    samples: (s, emit) => emit('', s.opened),
+  },
+  {
     name: 'service_lb_local_active_connections',
+    type: 'gauge',
     help: 'TCP connections and UDP flows open now',
-    labelNames: ['service', 'frontend'],
-    registers: [registry],
-    async collect() {
-      const all = await stats();
-      this.reset();
-      for (const s of all) this.inc({ service: s.service, frontend: s.frontend }, s.active);
-    },
-  });
-  new Counter({
+    samples: (s, emit) => emit('', s.active),
+  },
+  {
     name: 'service_lb_local_bytes_total',
+    type: 'counter',
     help: 'Bytes forwarded; direction "in" is from clients to nodes',
-    labelNames: ['service', 'frontend', 'direction'],
-    registers: [registry],
-    async collect() {
-      const all = await stats();
-      this.reset();
-      for (const s of all) {
-        this.inc({ service: s.service, frontend: s.frontend, direction: 'in' }, s.bytesIn);
-        this.inc({ service: s.service, frontend: s.frontend, direction: 'out' }, s.bytesOut);
-      }
+    samples: (s, emit) => {
+      emit(',direction="in"', s.bytesIn);
+      emit(',direction="out"', s.bytesOut);
     },
-  });
-  new Counter({
+  },
+  {
     name: 'service_lb_local_rejected_total',
+    type: 'counter',
     help:
       'Connections or flows refused: source_range, no_healthy_target, connect_failed; TCP past a connection limit: ' +
       'listener_limit, global_limit; UDP past the flow limit: flow_limit',
-    labelNames: ['service', 'frontend', 'reason'],
-    registers: [registry],
-    async collect() {
-      const all = await stats();
-      this.reset();
-      for (const s of all)
-        for (const [reason, n] of Object.entries(s.rejected))
-          if (n !== undefined) this.inc({ service: s.service, frontend: s.frontend, reason }, n);
+    samples: (s, emit) => {
+      for (const [reason, n] of Object.entries(s.rejected)) if (n !== undefined) emit(`,reason="${reason}"`, n);
     },
-  });
+  },
+];
+
+/** A label value in the text format: backslash, double quote and line feed escaped. */
+function labelValue(value: string): string {
+  return value.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+}
+
+/**
+ * The data path's families as Prometheus text. Rendered here rather than through prom-client, which built a
+ * labels object, a hash and a map entry per series on every scrape: at 1000 frontends, 9,000 series and a
+ * 10-20 MB rise in RSS per scrape.
+ */
+export function renderDataPathMetrics(all: readonly FrontendStats[]): string {
+  const labels = all.map((s) => `service="${labelValue(s.service)}",frontend="${labelValue(s.frontend)}"`);
+  const lines: string[] = [];
+  for (const family of FAMILIES) {
+    lines.push(`# HELP ${family.name} ${family.help}`, `# TYPE ${family.name} ${family.type}`);
+    all.forEach((s, i) => family.samples(s, (extra, value) => lines.push(`${family.name}{${labels[i]}${extra}} ${value}`)));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The data path's counters per load balancer and frontend: series come and go with the frontends served,
+ * so their number is bounded by the Services' ports. One round trip to the data path per scrape.
+ */
+export function registerDataPathMetrics(registry: MetricsRegistry, frontendStats: () => Promise<FrontendStats[]>): void {
+  registry.addRendered(async () => renderDataPathMetrics(await frontendStats()));
 }
 
 /** `service-lb-controller proxy`'s view of its channel to the controller, and of the state it serves. */
-export function registerProxyMetrics(registry: Registry, status: () => ProxyStatus): void {
+export function registerProxyMetrics(registry: MetricsRegistry, status: () => ProxyStatus): void {
   new Gauge({
     name: 'service_lb_proxy_controller_connected',
     help: '1 while a controller is connected to the proxy; the proxy keeps serving its last state without one',

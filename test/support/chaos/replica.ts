@@ -3,11 +3,11 @@
 // Options arrive as JSON in argv[2]; it tells its parent its metrics and health URLs over IPC.
 import type { TokenCredential } from '@azure/core-auth';
 import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { runController } from '../../../src/app.ts';
 import { parseConfig } from '../../../src/config/load.ts';
 import type { ConfigInput } from '../../../src/config/schema.ts';
 import type { LoadBalancerProvider, ProviderDeps } from '../../../src/providers/provider.ts';
+import { MetricsRegistry } from '../../../src/server/metrics-registry.ts';
 
 export interface ReplicaOptions {
   kubeconfig: string;
@@ -28,7 +28,7 @@ async function injectedProvider(): Promise<LoadBalancerProvider | undefined> {
   const deps: ProviderDeps = {
     clusterName: config.clusterName,
     logger: logger.child({ provider: config.provider.name }),
-    registry: new Registry(),
+    registry: new MetricsRegistry(),
     events: { record: () => undefined },
     capacityFreed: () => undefined,
   };
