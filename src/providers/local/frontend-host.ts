@@ -15,7 +15,7 @@ import { UdpFrontend, type UdpContext } from './udp-proxy.ts';
 
 type Frontend = TcpFrontend | UdpFrontend;
 
-/** The frontends of one Service in this worker. */
+/** The frontends of one Service on this thread. */
 interface FrontendGroup {
   /** The group's settings without its frontends: backends live in the frontends (TCP: in native code). */
   settings: Omit<FrontendGroupSpec, 'frontends'>;
@@ -48,8 +48,8 @@ export class FrontendHost {
   /** Answers the message through reply, exactly once. */
   handle(message: ToWorker, reply: (answer: FromWorker) => void): void {
     const failed = (what: string) => (err: unknown) => reply({ type: 'done', id: message.id, errors: [`${what}: ${describe(err)}`] });
-    // A throw must come back as an error answer: uncaught, it would end the thread, and its replacement
-    // would be given the same spec.
+    // A throw must come back as an error answer: uncaught, it would end a worker thread, whose replacement
+    // would be given the same spec, or on the main thread the process.
     try {
       switch (message.type) {
         case 'apply':
