@@ -223,6 +223,28 @@ describe('gcp provider, mode passthrough', () => {
     assert.equal(throttled, 2);
     await p.delete(svc.identity);
   });
+
+  test('a request Compute never answers times out and is retried: a read, a mutation and an operation wait', async () => {
+    // The fake holds these requests until it stops: without the timeout the ensure would never end.
+    const { p, deps } = provider({ requestTimeoutMs: 300 });
+    const svc = service([tcp(80, 30080)]);
+    gce.resetCalls();
+    gce.failNext({ method: 'get', collection: 'forwardingRules', kind: 'timeout' });
+    gce.failNext({ method: 'insert', collection: 'targetPools', kind: 'timeout' });
+    gce.failNext({ method: 'wait', collection: 'operations', kind: 'timeout' });
+    await p.ensure(svc);
+    const held = gce.calls().filter((c) => c.fault === 'timeout');
+    assert.deepEqual(held.map((c) => [c.method, c.collection, c.status]).sort(), [
+      ['get', 'forwardingRules', 0],
+      ['insert', 'targetPools', 0],
+      ['wait', 'operations', 0],
+    ]);
+    assert.ok(gce.resource('forwardingRules', svc.identity.lbName), 'the load balancer was made');
+    const metric = await deps.registry.getSingleMetric('service_lb_gcp_api_calls_total')!.get();
+    const timedOut = metric.values.filter((v) => v.labels['outcome'] === 'network_error').reduce((n, v) => n + v.value, 0);
+    assert.equal(timedOut, 3);
+    await p.delete(svc.identity);
+  });
 });
 
 describe('gcp provider, mode neg', () => {
