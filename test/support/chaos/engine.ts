@@ -12,7 +12,16 @@ import { KubeClient } from '../../../src/kube/client.ts';
 import { defaultLoadBalancerName } from '../../../src/providers/provider.ts';
 import { startControlPlane, type ControlPlane } from '../../harness/control-plane.ts';
 import { seededRandom } from '../../fakes/azure-arm/faults.ts';
-import { startCloud, type ChaosCloud, type ChaosProviderName, type WantedService } from './clouds.ts';
+import { shippedRbacKubeconfig } from '../shipped-rbac.ts';
+import {
+  AZURE_INTERNAL,
+  type CallTally,
+  GCP_MODE,
+  startCloud,
+  type ChaosCloud,
+  type ChaosProviderName,
+  type WantedService,
+} from './clouds.ts';
 import { Replicas } from './replicas.ts';
 
 export interface ChaosOptions {
@@ -39,8 +48,8 @@ export interface ChaosReport {
   operations: Record<string, number>;
   /** Operations the API server refused (a NodePort another Service took meanwhile, ...). */
   refused: number;
-  cloudFaults: number;
-  cloudCalls: number;
+  /** Counted where the calls arrived (the fault proxy or the fake), polls included. */
+  cloudCalls: CallTally;
   /** SIGKILL of the leader to the new leader's Lease acquisition, per failover. */
   failoverMs: number[];
   apiServerRestarts: number;
@@ -50,6 +59,8 @@ export interface ChaosReport {
   convergeMs: number | undefined;
   problems: string[];
   duplicateCreates: string[];
+  /** What the last check covered: Services with a load balancer, and how many of them had each feature. */
+  checked: { services: number; udp: number; etpLocal: number; azureInternal: number; gcpNeg: number };
   logDir: string | undefined;
 }
 
@@ -59,7 +70,18 @@ const OTHER_CLASS = 'chaos.example/other';
 const SHARE_KEY = 'service-lb-controller.io/allow-shared-ip';
 const EXCLUDE = 'node.kubernetes.io/exclude-from-external-load-balancers';
 
-type OpKind = 'create' | 'delete' | 'port' | 'nodePort' | 'type' | 'class' | 'annotation' | 'node-add' | 'node-remove' | 'node-exclude';
+type OpKind =
+  | 'create'
+  | 'delete'
+  | 'port'
+  | 'nodePort'
+  | 'type'
+  | 'class'
+  | 'annotation'
+  | 'traffic-policy'
+  | 'node-add'
+  | 'node-remove'
+  | 'node-exclude';
 
 interface ModelService {
   name: string;
@@ -124,14 +146,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     seed: options.seed,
     operations: {},
     refused: 0,
-    cloudFaults: 0,
-    cloudCalls: 0,
+    cloudCalls: { total: 0, window: 0, failed: {} },
     failoverMs: [],
     apiServerRestarts: 0,
     replicaExits: 0,
     convergeMs: undefined,
     problems: [],
     duplicateCreates: [],
+    checked: { services: 0, udp: 0, etpLocal: 0, azureInternal: 0, gcpNeg: 0 },
     logDir: options.keepLogs ? logDir : undefined,
   };
 
@@ -174,7 +196,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       server: { metricsAddress: '127.0.0.1:0', healthAddress: '127.0.0.1:0' },
       logging: { level: options.logLevel ?? 'info' },
     };
-    replicas = new Replicas(plane.kubeconfigPath, config, theCloud.replicaExtras, logDir);
+    // The replicas run as deployed: with the ServiceAccount and RBAC of deploy/base, not as admin.
+    replicas = new Replicas(await shippedRbacKubeconfig(plane), config, theCloud.replicaExtras, logDir);
     replicas.start();
     const reps = replicas;
     theCloud.faults(options.faultRate, options.seed);
@@ -187,6 +210,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     async function operate(): Promise<OpKind> {
       const choices: Array<[OpKind, number]> = [
         ['create', services.length < 40 ? 3 : 0],
+        ['traffic-policy', services.some((s) => s.loadBalancer) ? 1 : 0],
         ['delete', services.length > 0 ? 2 : 0],
         ['port', services.some((s) => s.loadBalancer) ? 2 : 0],
         ['nodePort', services.some((s) => s.loadBalancer) ? 1 : 0],
@@ -208,6 +232,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           const ports = random() < 0.3 ? 2 : 1;
           const ours = random() < 0.9;
           const shared = options.provider === 'local' && random() < 0.3;
+          const annotations: Record<string, string> = shared ? { [SHARE_KEY]: 'chaos' } : {};
+          if (options.provider === 'azure' && random() < 0.3) annotations[AZURE_INTERNAL] = 'true';
+          // NEG mode serves TCP only (UDP ports get a Warning and nothing), so its Services have no UDP.
+          const neg = options.provider === 'gcp' && random() < 0.3;
+          if (neg) annotations[GCP_MODE] = 'neg';
+          const protocols = Array.from({ length: ports }, () => (!neg && random() < 0.25 ? 'UDP' : 'TCP'));
+          const local = random() < 0.2;
           const svc: ModelService = { name, loadBalancer: true, ours, ports, wantedSince: Date.now() };
           services.push(svc);
           await withRetry(
@@ -216,12 +247,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
               kube.request('POST', servicePath(), {
                 apiVersion: 'v1',
                 kind: 'Service',
-                metadata: { name, namespace: NS, annotations: shared ? { [SHARE_KEY]: 'chaos' } : {} },
+                metadata: { name, namespace: NS, annotations },
                 spec: {
                   type: 'LoadBalancer',
                   selector: { app: name },
                   ...(ours ? {} : { loadBalancerClass: OTHER_CLASS }),
-                  ports: Array.from({ length: ports }, (_, i) => ({ name: `p${i}`, port: nextPort++, targetPort: 8080, protocol: 'TCP' })),
+                  ...(local ? { externalTrafficPolicy: 'Local' } : {}),
+                  ports: protocols.map((protocol, i) => ({ name: `p${i}`, port: nextPort++, targetPort: 8080, protocol })),
                 },
               }),
             (status) => status === 409,
@@ -278,6 +310,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
               { spec: { type: 'LoadBalancer', loadBalancerClass: svc.ours ? null : OTHER_CLASS } },
               'merge',
             ),
+          );
+          return kind;
+        }
+        case 'traffic-policy': {
+          // Local <-> Cluster: the API server allocates (or releases) the healthCheckNodePort.
+          const svc = lbService();
+          const now = await withRetry(`read ${svc.name}`, () => kube.request<V1Service>('GET', servicePath(svc.name)));
+          const value = now?.spec?.externalTrafficPolicy === 'Local' ? 'Cluster' : 'Local';
+          await withRetry(`traffic policy of ${svc.name}`, () =>
+            kube.request('PATCH', servicePath(svc.name), { spec: { externalTrafficPolicy: value } }, 'merge'),
           );
           return kind;
         }
@@ -459,10 +501,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           address,
           ports: (s.spec?.ports ?? []).map((p) => ({ port: p.port, protocol: p.protocol ?? 'TCP', nodePort: p.nodePort ?? 0 })),
           nodes: eligible,
+          annotations: s.metadata?.annotations ?? {},
+          healthCheckNodePort: s.spec?.externalTrafficPolicy === 'Local' ? s.spec.healthCheckNodePort : undefined,
         });
       }
       for (const name of modelNames)
         if (!list.items.some((s) => s.metadata?.name === name)) found.push(`${NS}/${name}: missing from the API`);
+      report.checked = {
+        services: wanted.length,
+        udp: wanted.filter((w) => w.ports.some((p) => p.protocol === 'UDP')).length,
+        etpLocal: wanted.filter((w) => w.healthCheckNodePort !== undefined).length,
+        azureInternal: wanted.filter((w) => w.annotations[AZURE_INTERNAL] === 'true').length,
+        gcpNeg: wanted.filter((w) => w.annotations[GCP_MODE] === 'neg').length,
+      };
       // One address, one Service, unless every holder asked to share it.
       const byAddress = new Map<string, V1Service[]>();
       for (const s of list.items) {
@@ -511,8 +562,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     report.problems = last;
     report.duplicateCreates = theCloud.duplicateCreates();
-    report.cloudFaults = theCloud.faultsInjected();
-    report.cloudCalls = theCloud.cloudCalls();
+    report.cloudCalls = theCloud.calls();
     report.replicaExits = reps.unexpectedExits;
     // A failed run keeps the replicas' logs whatever was asked, for whoever has to read them.
     if (report.convergeMs === undefined || report.problems.length > 0 || report.duplicateCreates.length > 0) report.logDir = logDir;
@@ -526,18 +576,30 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   }
 }
 
+/** Cloud calls that failed while faults were on. */
+export function cloudFaults(r: ChaosReport): number {
+  return Object.values(r.cloudCalls.failed).reduce((a, b) => a + b, 0);
+}
+
 /** The report as lines for people. */
 export function formatReport(r: ChaosReport): string {
   const ops = Object.entries(r.operations)
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
   const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const failed = cloudFaults(r);
+  const kinds = Object.entries(r.cloudCalls.failed)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  const share = r.cloudCalls.window ? ` (${((100 * failed) / r.cloudCalls.window).toFixed(1)}%${kinds ? `: ${kinds}` : ''})` : '';
   return [
     `provider ${r.provider}, seed ${r.seed} (replay: CHAOS_SEED=${r.seed})`,
     `  operations: ${Object.values(r.operations).reduce((a, b) => a + b, 0)} (${ops}); refused by the API server: ${r.refused}`,
-    `  faults: ${r.failoverMs.length} leader kills, ${r.apiServerRestarts} API server restarts, ${r.cloudFaults} cloud faults of ${r.cloudCalls} cloud calls; replica exits on lost leases: ${r.replicaExits}`,
+    `  faults: ${r.failoverMs.length} leader kills, ${r.apiServerRestarts} API server restarts; replica exits on lost leases: ${r.replicaExits}`,
+    `  cloud calls: ${r.cloudCalls.window} while faults were on, ${failed} of them failed${share}; ${r.cloudCalls.total} in all`,
     `  failovers (SIGKILL to the new leader's Lease): ${r.failoverMs.map(secs).join(', ') || 'none'}${r.failoverMs.length ? `; max ${secs(Math.max(...r.failoverMs))}` : ''}`,
     `  converged: ${r.convergeMs === undefined ? 'NO' : `${secs(r.convergeMs)} after the last fault`}`,
+    `  checked at the end: ${r.checked.services} Services with a load balancer; with UDP ports ${r.checked.udp}, externalTrafficPolicy Local ${r.checked.etpLocal}${r.provider === 'azure' ? `, internal ${r.checked.azureInternal}` : ''}${r.provider === 'gcp' ? `, mode neg ${r.checked.gcpNeg}` : ''}`,
     `  duplicate creates: ${r.duplicateCreates.length}${r.duplicateCreates.length ? ` (${r.duplicateCreates.join('; ')})` : ''}`,
     `  problems: ${r.problems.length}${r.problems.map((p) => `\n    - ${p}`).join('')}`,
     ...(r.logDir ? [`  logs: ${r.logDir}`] : []),
