@@ -2,7 +2,7 @@
 
 /**
  * Returns a decision per call. Which calls fail is drawn from `random`, but the share of failed calls
- * never falls below `rate` and never exceeds it by more than two calls, so that a run of a few hundred
+ * never falls below `rate` and stays less than three calls above it, so that a run of a few hundred
  * calls really sees the rate it asked for (a plain coin per call drifts a few points either way).
  */
 export function shareGate(rate: number, random: () => number): () => boolean {
