@@ -27,6 +27,7 @@ describe('chaos, shortened', () => {
       assert.notEqual(report.convergeMs, undefined, 'converged');
       assert.deepEqual(report.problems, []);
       assert.deepEqual(report.duplicateCreates, []);
+      assert.ok(report.checked.services > 0, 'the final check judged Services with load balancers');
       assert.equal(report.failoverMs.length, 1);
       assert.equal(report.apiServerRestarts, 1);
       assert.equal(Object.values(report.operations).reduce((a, b) => a + b, 0) + report.refused, 30);

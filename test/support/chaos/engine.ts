@@ -205,6 +205,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     const servicePath = (name = '') => `/api/v1/namespaces/${NS}/services${name ? `/${name}` : ''}`;
     const live = () => services;
+    // The final check must judge something: the first KEPT Services that are ours with a load balancer are
+    // never deleted, nor taken out of type LoadBalancer or our class (every other operation still hits them).
+    const KEPT = 3;
+    const removable = () => {
+      const kept = new Set(services.filter((s) => s.loadBalancer && s.ours).slice(0, KEPT));
+      return services.filter((s) => !kept.has(s));
+    };
 
     /** One operation, chosen by the seed from what the model allows; returns its kind. */
     async function operate(): Promise<OpKind> {
@@ -212,11 +219,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const choices: Array<[OpKind, number]> = [
         ['create', services.length < 40 ? 3 : 0],
         ['traffic-policy', services.some((s) => s.loadBalancer) ? 1 : 0],
-        ['delete', services.length > 0 ? 1 : 0],
+        ['delete', removable().length > 0 ? 1 : 0],
         ['port', services.some((s) => s.loadBalancer) ? 2 : 0],
         ['nodePort', services.some((s) => s.loadBalancer) ? 1 : 0],
-        ['type', services.length > 0 ? 1.5 : 0],
-        ['class', services.length > 0 ? 1 : 0],
+        ['type', removable().length > 0 ? 1.5 : 0],
+        ['class', removable().length > 0 ? 1 : 0],
         ['annotation', services.length > 0 ? 1.5 : 0],
         ['node-add', nodes.length < 6 ? 1 : 0],
         ['node-remove', nodes.length > 1 ? 0.7 : 0],
@@ -226,6 +233,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       let r = random() * total;
       const kind = choices.find(([, w]) => (r -= w) < 0)?.[0] ?? 'create';
       const anyService = () => pick(live());
+      const removableService = () => pick(removable());
       const lbService = () => pick(live().filter((s) => s.loadBalancer));
       switch (kind) {
         case 'create': {
@@ -262,7 +270,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           return kind;
         }
         case 'delete': {
-          const svc = anyService();
+          const svc = removableService();
           services.splice(services.indexOf(svc), 1);
           await withRetry(`delete ${svc.name}`, () => kube.request('DELETE', servicePath(svc.name)));
           return kind;
@@ -285,7 +293,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           return kind;
         }
         case 'type': {
-          const svc = anyService();
+          const svc = removableService();
           svc.loadBalancer = !svc.loadBalancer;
           const spec = svc.loadBalancer
             ? { type: 'LoadBalancer', loadBalancerClass: svc.ours ? null : OTHER_CLASS }
@@ -296,7 +304,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         }
         case 'class': {
           // spec.loadBalancerClass cannot change on a LoadBalancer Service: through ClusterIP, as a user must.
-          const svc = anyService();
+          const svc = removableService();
           svc.ours = !svc.ours;
           if (svc.loadBalancer)
             await withRetry(`type of ${svc.name}`, () =>
