@@ -209,8 +209,16 @@ class LocalCloud implements ChaosCloud {
       for (const e of expected[proto]) if (!listening[proto].has(e)) problems.push(`nothing listens on ${proto} ${e}`);
     }
     if (problems.length > 0) return problems;
-    // Real traffic: every port of every Service reaches a node that serves its NodePort.
-    for (const svc of wanted) {
+    // Real traffic: every port of every Service reaches a node that serves its NodePort. With no eligible
+    // node a load balancer has no target: a TCP connection must fail (UDP, with nothing to answer, is not
+    // asked: its silence would prove nothing).
+    for (const svc of wanted.filter((w) => w.nodes.length === 0)) {
+      for (const p of svc.ports.filter((port) => port.protocol !== 'UDP')) {
+        const reply = await ask(svc.address!, p.port, svc.key);
+        if (!reply.startsWith('(')) problems.push(`${svc.key}: TCP ${svc.address}:${p.port} answered "${reply}" with no eligible node`);
+      }
+    }
+    for (const svc of wanted.filter((w) => w.nodes.length > 0)) {
       for (const node of svc.nodes) {
         if (svc.healthCheckNodePort) await this.#serveHealthz(node.address, svc.healthCheckNodePort);
         for (const p of svc.ports)

@@ -60,7 +60,7 @@ export interface ChaosReport {
   problems: string[];
   duplicateCreates: string[];
   /** What the last check covered: Services with a load balancer, and how many of them had each feature. */
-  checked: { services: number; udp: number; etpLocal: number; azureInternal: number; gcpNeg: number };
+  checked: { services: number; nodes: number; udp: number; etpLocal: number; azureInternal: number; gcpNeg: number };
   logDir: string | undefined;
 }
 
@@ -153,7 +153,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     convergeMs: undefined,
     problems: [],
     duplicateCreates: [],
-    checked: { services: 0, udp: 0, etpLocal: 0, azureInternal: 0, gcpNeg: 0 },
+    checked: { services: 0, nodes: 0, udp: 0, etpLocal: 0, azureInternal: 0, gcpNeg: 0 },
     logDir: options.keepLogs ? logDir : undefined,
   };
 
@@ -212,6 +212,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const kept = new Set(services.filter((s) => s.loadBalancer && s.ours).slice(0, KEPT));
       return services.filter((s) => !kept.has(s));
     };
+    // Likewise one eligible node is never removed or excluded, so that the final check sends traffic to nodes.
+    const spareNodes = () => {
+      const eligible = nodes.filter((n) => !n.excluded);
+      return nodes.filter((n) => n.excluded || eligible.length > 1);
+    };
 
     /** One operation, chosen by the seed from what the model allows; returns its kind. */
     async function operate(): Promise<OpKind> {
@@ -226,8 +231,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         ['class', removable().length > 0 ? 1 : 0],
         ['annotation', services.length > 0 ? 1.5 : 0],
         ['node-add', nodes.length < 6 ? 1 : 0],
-        ['node-remove', nodes.length > 1 ? 0.7 : 0],
-        ['node-exclude', nodes.length > 0 ? 1 : 0],
+        ['node-remove', nodes.length > 1 && spareNodes().length > 0 ? 0.7 : 0],
+        ['node-exclude', spareNodes().length > 0 ? 1 : 0],
       ];
       const total = choices.reduce((s, [, w]) => s + w, 0);
       let r = random() * total;
@@ -344,13 +349,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           await addNode();
           return kind;
         case 'node-remove': {
-          const node = pick(nodes);
+          const node = pick(spareNodes());
           nodes.splice(nodes.indexOf(node), 1);
           await withRetry(`delete node ${node.name}`, () => api.deleteNode(node.name));
           return kind;
         }
         case 'node-exclude': {
-          const node = pick(nodes);
+          const node = pick(spareNodes());
           node.excluded = !node.excluded;
           await withRetry(`label node ${node.name}`, () =>
             api.patchNode(node.name, { metadata: { labels: { [EXCLUDE]: node.excluded ? 'true' : null } } }),
@@ -518,6 +523,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         if (!list.items.some((s) => s.metadata?.name === name)) found.push(`${NS}/${name}: missing from the API`);
       report.checked = {
         services: wanted.length,
+        nodes: eligible.length,
         udp: wanted.filter((w) => w.ports.some((p) => p.protocol === 'UDP')).length,
         etpLocal: wanted.filter((w) => w.healthCheckNodePort !== undefined).length,
         azureInternal: wanted.filter((w) => w.annotations[AZURE_INTERNAL] === 'true').length,
@@ -608,7 +614,7 @@ export function formatReport(r: ChaosReport): string {
     `  cloud calls: ${r.cloudCalls.window} while faults were on, ${failed} of them failed${share}; ${r.cloudCalls.total} in all`,
     `  failovers (SIGKILL to the new leader's Lease): ${r.failoverMs.map(secs).join(', ') || 'none'}${r.failoverMs.length ? `; max ${secs(Math.max(...r.failoverMs))}` : ''}`,
     `  converged: ${r.convergeMs === undefined ? 'NO' : `${secs(r.convergeMs)} after the last fault`}`,
-    `  checked at the end: ${r.checked.services} Services with a load balancer; with UDP ports ${r.checked.udp}, externalTrafficPolicy Local ${r.checked.etpLocal}${r.provider === 'azure' ? `, internal ${r.checked.azureInternal}` : ''}${r.provider === 'gcp' ? `, mode neg ${r.checked.gcpNeg}` : ''}`,
+    `  checked at the end: ${r.checked.services} Services with a load balancer, ${r.checked.nodes} eligible nodes; with UDP ports ${r.checked.udp}, externalTrafficPolicy Local ${r.checked.etpLocal}${r.provider === 'azure' ? `, internal ${r.checked.azureInternal}` : ''}${r.provider === 'gcp' ? `, mode neg ${r.checked.gcpNeg}` : ''}`,
     `  duplicate creates: ${r.duplicateCreates.length}${r.duplicateCreates.length ? ` (${r.duplicateCreates.join('; ')})` : ''}`,
     `  problems: ${r.problems.length}${r.problems.map((p) => `\n    - ${p}`).join('')}`,
     ...(r.logDir ? [`  logs: ${r.logDir}`] : []),
