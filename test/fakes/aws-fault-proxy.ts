@@ -3,13 +3,14 @@
 // protocol (awsQuery for both ELB APIs, ec2Query for EC2), so that the SDK parses them as it would real
 // errors - or holds them unanswered (a timeout). Faults come from targeted rules or at a seeded random rate.
 
+import { shareGate } from './fault-share.ts';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
 /** 'timeout': the request is never forwarded; the connection is held for `holdMs`, then reset. */
 export type FaultKind = 'throttle' | 'server-error' | 'timeout';
 
 export interface RandomFaults {
-  /** Probability in [0, 1] that a call fails. */
+  /** Share in [0, 1] of calls that fail (see shareGate). */
   rate: number;
   kinds: readonly FaultKind[];
   /** Numbers in [0, 1), e.g. a seeded generator, so that a run can be replayed. */
@@ -64,7 +65,7 @@ function faultBody(service: AwsTestService, kind: FaultKind, version: string): {
 export class AwsFaultProxy {
   readonly calls: RecordedCall[] = [];
   readonly #rules = new Map<string, Rule[]>();
-  #random: RandomFaults | undefined;
+  #random: (RandomFaults & { fail: () => boolean }) | undefined;
   readonly #held = new Set<ServerResponse>();
   readonly #server: Server;
   readonly #target: URL;
@@ -95,9 +96,9 @@ export class AwsFaultProxy {
     this.#rules.set(action, [...(this.#rules.get(action) ?? []), { kind, remaining: times }]);
   }
 
-  /** Every call fails with probability `rate` (targeted rules first); undefined turns it off. */
+  /** A share `rate` of calls fails (targeted rules first); undefined turns it off. */
   randomFaults(options: RandomFaults | undefined): void {
-    this.#random = options;
+    this.#random = options && { ...options, fail: shareGate(options.rate, options.random) };
   }
 
   clearFaults(): void {
@@ -126,7 +127,7 @@ export class AwsFaultProxy {
       return rule.kind;
     }
     const random = this.#random;
-    if (!random || random.kinds.length === 0 || random.random() >= random.rate) return undefined;
+    if (!random || random.kinds.length === 0 || !random.fail()) return undefined;
     return random.kinds[Math.floor(random.random() * random.kinds.length)];
   }
 

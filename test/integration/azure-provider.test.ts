@@ -238,6 +238,26 @@ describe('azure provider: batching', () => {
     assert.equal(arm.loadBalancer(RG, CLUSTER), undefined);
   });
 
+  test('a request ARM never answers times out and is retried: a read, a write and a long-running operation poll', async () => {
+    // The fake holds these requests until it stops: without a client timeout the ensure would never end.
+    const { provider } = azureProvider(arm, { requestTimeoutMs: 300 });
+    const svc = service('held');
+    arm.failNext({ method: 'GET', type: 'loadBalancers', kind: 'timeout' });
+    arm.failNext({ method: 'PUT', type: 'publicIPAddresses', kind: 'timeout' });
+    arm.failNext({ method: 'GET', type: 'operations', kind: 'timeout' });
+    arm.resetCalls();
+    const ingress = await provider.ensure(svc);
+    assert.equal(arm.injectedFaults().get('timeout'), 3);
+    const held = arm.calls().filter((c) => c.fault === 'timeout');
+    assert.deepEqual(held.map((c) => [c.method, c.type, c.status]).sort(), [
+      ['GET', 'loadBalancers', 0],
+      ['GET', 'operations', 0],
+      ['PUT', 'publicIPAddresses', 0],
+    ]);
+    assert.deepEqual(ingress, [{ ip: props(arm.publicIp(RG, `${CLUSTER}-${svc.identity.lbName}`))['ipAddress'], ipMode: 'VIP' }]);
+    await provider.delete(svc.identity);
+  });
+
   test('a Service ARM rejects fails alone; the rest of its batch is committed', async () => {
     const { provider } = azureProvider(arm);
     const good = Array.from({ length: 6 }, (_, i) => service(`ok-${i}`, { annotations: { [`${A}azure-load-balancer-internal`]: 'true' } }));

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ChaosProviderName } from '../support/chaos/clouds.ts';
-import { formatReport, runChaos } from '../support/chaos/engine.ts';
+import { cloudFaults, formatReport, runChaos } from '../support/chaos/engine.ts';
 
 const SEED = process.env['CHAOS_SEED'] ? Number(process.env['CHAOS_SEED']) : 13;
 
@@ -27,10 +27,11 @@ describe('chaos, shortened', () => {
       assert.notEqual(report.convergeMs, undefined, 'converged');
       assert.deepEqual(report.problems, []);
       assert.deepEqual(report.duplicateCreates, []);
+      assert.ok(report.checked.services > 0, 'the final check judged Services with load balancers');
       assert.equal(report.failoverMs.length, 1);
       assert.equal(report.apiServerRestarts, 1);
       assert.equal(Object.values(report.operations).reduce((a, b) => a + b, 0) + report.refused, 30);
-      if (provider !== 'local') assert.ok(report.cloudFaults > 0, 'cloud calls failed');
+      if (provider !== 'local') assert.ok(cloudFaults(report) >= 0.3 * report.cloudCalls.window, 'at least 30% of cloud calls failed');
     });
   }
 });

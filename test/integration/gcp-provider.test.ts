@@ -223,6 +223,53 @@ describe('gcp provider, mode passthrough', () => {
     assert.equal(throttled, 2);
     await p.delete(svc.identity);
   });
+
+  test('a request Compute never answers times out and is retried (a read, a mutation); a dropped operation wait is retried', async () => {
+    // The fake holds these requests until it stops: without the timeout the ensure would never end. A wait
+    // may take two minutes on top of the timeout (Compute's own deadline), so the fake drops that one.
+    const { p, deps } = provider({ requestTimeoutMs: 300 });
+    const svc = service([tcp(80, 30080)]);
+    gce.resetCalls();
+    gce.timeoutHoldMs = 500;
+    gce.failNext({ method: 'get', collection: 'forwardingRules', kind: 'timeout' });
+    gce.failNext({ method: 'insert', collection: 'targetPools', kind: 'timeout' });
+    gce.failNext({ method: 'wait', collection: 'operations', kind: 'timeout' });
+    try {
+      await p.ensure(svc);
+    } finally {
+      gce.timeoutHoldMs = undefined;
+    }
+    const held = gce.calls().filter((c) => c.fault === 'timeout');
+    assert.deepEqual(held.map((c) => [c.method, c.collection, c.status]).sort(), [
+      ['get', 'forwardingRules', 0],
+      ['insert', 'targetPools', 0],
+      ['wait', 'operations', 0],
+    ]);
+    assert.ok(gce.resource('forwardingRules', svc.identity.lbName), 'the load balancer was made');
+    const metric = await deps.registry.getSingleMetric('service_lb_gcp_api_calls_total')!.get();
+    const failed = metric.values.filter((v) => v.labels['outcome'] === 'network_error').reduce((n, v) => n + v.value, 0);
+    assert.equal(failed, 3);
+    await p.delete(svc.identity);
+  });
+
+  test('an operation that runs longer than the request timeout is waited for, not timed out', async () => {
+    const { p, deps } = provider({ requestTimeoutMs: 300 });
+    const svc = service([tcp(80, 30080)]);
+    gce.operationDelayMs = 600;
+    try {
+      await p.ensure(svc);
+      await p.delete(svc.identity);
+    } finally {
+      gce.operationDelayMs = 0;
+    }
+    const metric = await deps.registry.getSingleMetric('service_lb_gcp_api_calls_total')!.get();
+    const waits = metric.values.filter((v) => String(v.labels['operation']).endsWith('Operations.wait') && v.value > 0);
+    assert.ok(waits.length > 0, 'operations were waited for');
+    assert.deepEqual(
+      waits.filter((v) => v.labels['outcome'] !== 'success').map((v) => `${v.labels['operation']} ${v.labels['outcome']}`),
+      [],
+    );
+  });
 });
 
 describe('gcp provider, mode neg', () => {

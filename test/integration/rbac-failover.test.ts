@@ -1,15 +1,11 @@
 // The controller as deployed: with exactly the RBAC in deploy/ (a ServiceAccount token), two replicas
 // with leader election, one of which crashes.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { useControlPlane } from '../harness/node-test.ts';
 import { ControllerProcess } from '../support/controller-process-client.ts';
 import { TestKube, waitFor } from '../support/controller.ts';
-
-const RBAC_FILES = ['serviceaccount.yaml', 'clusterrole.yaml', 'clusterrolebinding.yaml', 'role.yaml', 'rolebinding.yaml'];
+import { shippedRbacKubeconfig } from '../support/shipped-rbac.ts';
 
 describe('deployed with the manifests RBAC, two replicas', () => {
   const replicas: ControllerProcess[] = [];
@@ -21,17 +17,9 @@ describe('deployed with the manifests RBAC, two replicas', () => {
   const plane = useControlPlane();
 
   before(async () => {
-    const api = KubernetesObjectApi.makeApiClient(plane().kubeConfig);
-    for (const file of RBAC_FILES) {
-      for (const doc of parseAllDocuments(readFileSync(new URL(`../../deploy/base/${file}`, import.meta.url), 'utf8'))) {
-        const object = doc.toJS() as KubernetesObject;
-        if (!object.kind?.startsWith('Cluster')) object.metadata = { ...object.metadata, namespace: 'kube-system' };
-        await api.create(object);
-      }
-    }
+    const kubeconfigPath = await shippedRbacKubeconfig(plane());
     kube = new TestKube(plane());
     await plane().createNode('node-a', { addresses: [{ type: 'InternalIP', address: '10.0.0.1' }] });
-    const { kubeconfigPath } = await plane().serviceAccountKubeConfig('kube-system', 'service-lb-controller');
     for (let i = 0; i < 2; i++) {
       const replica = new ControllerProcess({
         kubeconfig: kubeconfigPath,

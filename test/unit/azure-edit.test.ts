@@ -86,6 +86,23 @@ describe('azure LB edits', () => {
     assert.equal(canonicalJson(lb), canonicalJson(foreign));
   });
 
+  test('a UDP port going from externalTrafficPolicy Local to Cluster loses its probe and the probe reference', () => {
+    const listeners = [{ name: 'dns', protocol: 'UDP' as const, port: 53, nodePort: 31053 }];
+    const local = svc('cccccccc-0000-0000-0000-000000000000', {
+      listeners,
+      externalTrafficPolicy: 'Local',
+      healthCheck: { kind: 'http', port: 32000, path: '/healthz' },
+    });
+    const lb: LoadBalancer = {};
+    applyServicePart(lb, local.identity.lbName, part(local), LIMITS, 'c');
+    assert.equal(lb.probes!.length, 1);
+    assert.ok(lb.loadBalancingRules![0]!.probe, "Local: the rule has kube-proxy's probe");
+    const cluster = { ...local, externalTrafficPolicy: 'Cluster' as const, healthCheck: { kind: 'tcp' as const } };
+    applyServicePart(lb, local.identity.lbName, part(cluster), LIMITS, 'c');
+    assert.deepEqual(lb.probes, []);
+    assert.equal(lb.loadBalancingRules![0]!.probe, undefined, 'no reference to the removed probe');
+  });
+
   test('a port change replaces the rule; limits refuse only new Services', () => {
     const a = svc('aaaaaaaa-0000-0000-0000-000000000000');
     const lb: LoadBalancer = {};

@@ -46,6 +46,11 @@ export const azureProviderConfigSchema = z.strictObject({
   maxRetries: z.number().int().min(0).default(6),
   retryBaseDelayMs: z.number().int().min(1).max(3_600_000).default(1000),
   retryMaxDelayMs: z.number().int().min(1).max(3_600_000).default(60_000),
+  /**
+   * Per-request timeout (every request: reads, writes, long-running operation polls, list pages); a timed-out
+   * request is retried like a 5xx. ARM answers 504 itself when a resource provider takes over 60 s.
+   */
+  requestTimeoutMs: z.number().int().min(100).max(600_000).default(90_000),
   /** How often a long-running operation is polled when ARM sends no Retry-After. */
   pollIntervalMs: z.number().int().min(1).max(60_000).default(2000),
   /** How many times a batched write re-reads and re-applies after a 412 (another writer won the ETag race). */

@@ -2,7 +2,7 @@
 // set the backend pool, allocate NSG priorities. Each edit touches only what the Service owns (by name) and
 // keeps an existing item object when it already matches, so that "nothing changed" is a deep-equal check.
 
-import type { BackendAddressPool, LoadBalancer, NetworkSecurityGroup, SecurityRule } from '@azure/arm-network';
+import type { BackendAddressPool, LoadBalancer, LoadBalancingRule, NetworkSecurityGroup, SecurityRule } from '@azure/arm-network';
 import { invalidService } from '../provider.ts';
 import type { ServicePart } from './desired.ts';
 import { ownedByService } from './names.ts';
@@ -43,11 +43,23 @@ export function matches(desired: unknown, actual: unknown, key = ''): boolean {
   return desired === actual;
 }
 
-/** Replaces (or adds) the item named like desired, unless the existing one already matches. */
-function upsert<T extends { name?: string }>(list: T[], desired: T): void {
+/**
+ * Replaces (or adds) the item named like desired, unless the existing one already matches (and `same`
+ * agrees, for what `matches` cannot see: a field desired leaves unset matches any value).
+ */
+function upsert<T extends { name?: string }>(list: T[], desired: T, same: (desired: T, actual: T) => boolean = () => true): void {
   const i = list.findIndex((x) => x.name === desired.name);
   if (i < 0) list.push(desired);
-  else if (!matches(desired, list[i])) list[i] = desired;
+  else if (!matches(desired, list[i]) || !same(desired, list[i]!)) list[i] = desired;
+}
+
+/**
+ * A rule that should have no probe must lose the one it has: a UDP port whose Service went from
+ * externalTrafficPolicy Local to Cluster keeps its rule while its probe goes, and ARM refuses a rule that
+ * references a probe the PUT removes (InvalidResourceReference).
+ */
+function sameProbe(desired: LoadBalancingRule, actual: LoadBalancingRule): boolean {
+  return (desired.probe === undefined) === (actual.probe === undefined);
 }
 
 /** Thrown by an edit when a load balancer has no room left for a new Service. */
@@ -123,7 +135,7 @@ export function applyServicePart(lb: LoadBalancer, lbName: string, part: Service
   }
   upsert(lb.frontendIPConfigurations, part.frontend);
   for (const probe of part.probes) upsert(lb.probes, probe);
-  for (const rule of part.rules) upsert(lb.loadBalancingRules, rule);
+  for (const rule of part.rules) upsert(lb.loadBalancingRules, rule, sameProbe);
   const newPip = part.frontend.publicIPAddress?.id?.toLowerCase();
   const released = [before, ...stale].flatMap((f) => {
     const id = f?.publicIPAddress?.id;

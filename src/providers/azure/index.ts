@@ -33,6 +33,15 @@ export function createAzureProvider(
     retryOptions: { maxRetries: 0 },
     ...options.clientOptions,
   });
+  // The SDK sets no timeout (0): without one, a request ARM never answers holds its sync forever. A policy,
+  // not per-call options, so that long-running operation polls and list pages get it too.
+  client.pipeline.addPolicy({
+    name: 'serviceLbRequestTimeout',
+    sendRequest: (request, next) => {
+      if (!request.timeout) request.timeout = config.requestTimeoutMs;
+      return next(request);
+    },
+  });
   const api = new AzureApi(client, config, {
     registry: deps.registry,
     logger: deps.logger,

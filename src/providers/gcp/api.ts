@@ -89,6 +89,9 @@ interface OperationClients {
   zone: ZoneOperationsClient;
 }
 
+/** How long Compute holds an operations wait at most before answering with the operation as it is. */
+const OPERATION_WAIT_DEADLINE_MS = 120_000;
+
 function lastSegment(url: string | null | undefined): string {
   return (url ?? '').split('/').pop() ?? '';
 }
@@ -205,22 +208,28 @@ export class GcpApi {
     }
   }
 
+  /**
+   * Compute holds a wait until the operation is DONE or about two minutes have passed, so a wait gets those
+   * two minutes on top of the request timeout: cut at the request timeout alone, every operation longer
+   * than it would count as a network error, and one longer than maxRetries timeouts would fail.
+   */
   async #wait(op: Operation): Promise<Operation> {
     const name = op.name ?? '';
+    const long = (o: CallOptions): CallOptions => ({ ...o, timeout: o.timeout + OPERATION_WAIT_DEADLINE_MS });
     if (op.zone) {
       const [out] = await this.call('zoneOperations.wait', (o) =>
-        this.#operations.zone.wait({ project: this.project, zone: lastSegment(op.zone), operation: name }, o),
+        this.#operations.zone.wait({ project: this.project, zone: lastSegment(op.zone), operation: name }, long(o)),
       );
       return out;
     }
     if (op.region) {
       const [out] = await this.call('regionOperations.wait', (o) =>
-        this.#operations.region.wait({ project: this.project, region: lastSegment(op.region), operation: name }, o),
+        this.#operations.region.wait({ project: this.project, region: lastSegment(op.region), operation: name }, long(o)),
       );
       return out;
     }
     const [out] = await this.call('globalOperations.wait', (o) =>
-      this.#operations.global.wait({ project: this.project, operation: name }, o),
+      this.#operations.global.wait({ project: this.project, operation: name }, long(o)),
     );
     return out;
   }

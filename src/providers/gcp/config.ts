@@ -35,7 +35,10 @@ export const gcpProviderConfigSchema = z
     maxRetries: z.number().int().min(0).default(8),
     retryBaseDelayMs: z.number().int().min(1).max(3_600_000).default(500),
     retryMaxDelayMs: z.number().int().min(1).max(3_600_000).default(20_000),
-    /** Per-request timeout; a timed-out call is retried like a 5xx. */
+    /**
+     * Per-request timeout; a timed-out call is retried like a 5xx. An operation wait gets 2 minutes more,
+     * the time Compute may hold it before answering.
+     */
     requestTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
     /** How long one mutation's operation may run before the sync gives up on it (and retries later). */
     operationTimeoutMs: z.number().int().min(1_000).max(3_600_000).default(300_000),

@@ -1,6 +1,9 @@
 // Fault injection for the Azure ARM fake: seeded random faults and targeted "fail the next N" rules.
 
-export type FaultKind = 'throttle' | 'server-error' | 'unavailable' | 'slow-lro' | 'lro-failure';
+import { shareGate } from '../fault-share.ts';
+
+/** 'timeout': the request is never processed; it is held `timeoutHoldMs`, then its connection dropped. */
+export type FaultKind = 'throttle' | 'server-error' | 'unavailable' | 'timeout' | 'slow-lro' | 'lro-failure';
 
 /** A fault that answers the request itself with an ARM error instead of processing it. */
 export interface CustomFault {
@@ -10,12 +13,14 @@ export interface CustomFault {
 }
 
 export interface RandomFaults {
-  /** Probability in [0, 1] that an eligible request gets a fault. */
+  /** Share in [0, 1] of eligible requests that get a fault (see shareGate). */
   rate: number;
   kinds: readonly FaultKind[];
   seed?: number;
-  /** Methods eligible for random faults; async-operation polls never are. Default PUT, PATCH, DELETE. */
+  /** Methods eligible for random faults; async-operation polls are not, unless `all`. Default PUT, PATCH, DELETE. */
   methods?: readonly string[];
+  /** Every request is eligible: reads, writes and async-operation polls. */
+  all?: boolean;
 }
 
 export interface TargetedFault {
@@ -37,6 +42,8 @@ export interface RequestTarget {
   type?: string;
   name?: string;
   child?: string;
+  /** An Azure-AsyncOperation or Location poll. */
+  poll?: boolean;
 }
 
 /** mulberry32: tiny, seedable, and good enough to pick faults reproducibly. */
@@ -52,21 +59,26 @@ export function seededRandom(seed: number): () => number {
 }
 
 export class FaultPlan {
-  private random: { rate: number; kinds: readonly FaultKind[]; methods: readonly string[]; next: () => number } | undefined;
+  private random:
+    | { kinds: readonly FaultKind[]; methods: readonly string[]; all: boolean; next: () => number; fail: () => boolean }
+    | undefined;
   private readonly targeted: Array<TargetedFault & { remaining: number }> = [];
   /** How many faults of each kind were injected, for assertions. */
   readonly injected = new Map<string, number>();
 
   setRandom(options: RandomFaults | undefined): void {
-    this.random =
-      options === undefined || options.rate <= 0 || options.kinds.length === 0
-        ? undefined
-        : {
-            rate: options.rate,
-            kinds: options.kinds,
-            methods: (options.methods ?? ['PUT', 'PATCH', 'DELETE']).map((m) => m.toUpperCase()),
-            next: seededRandom(options.seed ?? 1),
-          };
+    if (options === undefined || options.rate <= 0 || options.kinds.length === 0) {
+      this.random = undefined;
+      return;
+    }
+    const next = seededRandom(options.seed ?? 1);
+    this.random = {
+      kinds: options.kinds,
+      methods: (options.methods ?? ['PUT', 'PATCH', 'DELETE']).map((m) => m.toUpperCase()),
+      all: options.all ?? false,
+      next,
+      fail: shareGate(options.rate, next),
+    };
   }
 
   addTargeted(fault: TargetedFault): void {
@@ -93,7 +105,7 @@ export class FaultPlan {
     if (rule) {
       rule.remaining -= 1;
       kind = rule.kind;
-    } else if (this.random && this.random.methods.includes(target.method) && this.random.next() < this.random.rate) {
+    } else if (this.random && (this.random.all || (!target.poll && this.random.methods.includes(target.method))) && this.random.fail()) {
       kind = this.random.kinds[Math.floor(this.random.next() * this.random.kinds.length)];
     }
     if (kind !== undefined) {

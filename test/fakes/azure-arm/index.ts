@@ -59,6 +59,8 @@ export interface AzureArmFakeOptions {
   faultRetryAfterSeconds?: number;
   /** Extra time a 'slow-lro' fault adds to its operation; default 5000 ms. */
   slowLroMs?: number;
+  /** How long a 'timeout' fault holds its request before dropping the connection; default until stop(). */
+  timeoutHoldMs?: number;
 }
 
 /** One request the fake answered, for counting calls per method and resource. */
@@ -70,7 +72,10 @@ export interface CallRecord {
   name?: string;
   child?: string;
   childName?: string;
+  /** 0 when no answer was sent (a 'timeout' fault). */
   status: number;
+  /** The fault injected instead of processing the request (or, for slow-lro and lro-failure, with it). */
+  fault?: string;
 }
 
 export interface CallFilter {
@@ -95,6 +100,8 @@ interface Reply {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** A 'timeout' fault: no answer, the connection is dropped later. */
+  hold?: boolean;
 }
 
 interface Route {
@@ -152,6 +159,7 @@ export class AzureArmFake {
   lroRetryAfterSeconds: number;
   pageSize: number;
   slowLroMs: number;
+  timeoutHoldMs: number | undefined;
 
   private readonly server: Server;
   private readonly state: NetworkState;
@@ -164,6 +172,7 @@ export class AzureArmFake {
   private readonly plan = new FaultPlan();
   private readonly faultRetryAfterSeconds: number;
   private readonly log: CallRecord[] = [];
+  private readonly held = new Set<ServerResponse>();
   private readonly pkiDir: string;
 
   private constructor(server: Server, endpoint: string, caPem: string, pkiDir: string, options: AzureArmFakeOptions) {
@@ -179,6 +188,7 @@ export class AzureArmFake {
     this.pageSize = options.pageSize ?? 3;
     this.faultRetryAfterSeconds = options.faultRetryAfterSeconds ?? 1;
     this.slowLroMs = options.slowLroMs ?? 5000;
+    this.timeoutHoldMs = options.timeoutHoldMs;
     this.apiVersions = options.apiVersions ?? [SDK_API_VERSION];
     this.writeBudget = new WindowBudget(options.writeBudget?.limit ?? 1200, options.writeBudget?.windowMs ?? 3_600_000);
     this.readBudget = new WindowBudget(options.readBudget?.limit ?? 12000, options.readBudget?.windowMs ?? 3_600_000);
@@ -209,6 +219,7 @@ export class AzureArmFake {
   }
 
   async stop(): Promise<void> {
+    for (const res of this.held) res.destroy();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     rmSync(this.pkiDir, { recursive: true, force: true });
@@ -379,7 +390,7 @@ export class AzureArmFake {
         if (route.child) record.child = route.child;
         if (route.childName) record.childName = route.childName;
       }
-      reply = await this.process(req, url, method, route, raw);
+      reply = await this.process(req, url, method, route, raw, record);
     } catch (error) {
       const armError =
         error instanceof ArmError
@@ -389,6 +400,10 @@ export class AzureArmFake {
     }
     record.status = reply.status;
     this.log.push(record);
+    if (reply.hold) {
+      this.hold(res);
+      return;
+    }
     const headers: Record<string, string> = {
       'x-ms-request-id': randomUUID(),
       'x-ms-correlation-request-id': randomUUID(),
@@ -401,7 +416,17 @@ export class AzureArmFake {
     }
   }
 
-  private async process(req: IncomingMessage, url: URL, method: string, route: Route, raw: string): Promise<Reply> {
+  /** A request that gets no answer: its connection is dropped after timeoutHoldMs, or at stop(). */
+  private hold(res: ServerResponse): void {
+    this.held.add(res);
+    if (this.timeoutHoldMs === undefined) return;
+    setTimeout(() => {
+      this.held.delete(res);
+      res.destroy();
+    }, this.timeoutHoldMs).unref();
+  }
+
+  private async process(req: IncomingMessage, url: URL, method: string, route: Route, raw: string, record: CallRecord): Promise<Reply> {
     const auth = req.headers.authorization ?? '';
     if (!auth) throw new ArmError(401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.");
     if (!/^Bearer\s+\S+/i.test(auth)) {
@@ -447,16 +472,20 @@ export class AzureArmFake {
     }
     const withBudget = (reply: Reply): Reply => ({ ...reply, headers: { ...reply.headers, [budgetHeader]: String(budget.remaining) } });
 
+    const fault = route.operation
+      ? this.plan.pick({ method, type: 'operations', poll: true })
+      : this.plan.pick({ method, type: route.type, name: route.name, child: route.child });
+    if (fault !== undefined) {
+      record.fault = typeof fault === 'string' ? fault : fault.code;
+      if (fault === 'timeout') return { status: 0, hold: true };
+      const answer = this.faultAnswer(fault);
+      if (answer) throw answer;
+    }
     if (route.operation) {
       this.settle();
       return withBudget(this.operationStatus(route.operation.id, route.operation.result, apiVersion));
     }
 
-    const fault = this.plan.pick({ method, type: route.type, name: route.name, child: route.child });
-    if (fault !== undefined) {
-      const answer = this.faultAnswer(fault);
-      if (answer) throw answer;
-    }
     if (isWrite && this.writeLatencyMs > 0) await sleep(this.writeLatencyMs);
     this.settle();
     const lro = { apiVersion, slow: fault === 'slow-lro', fail: fault === 'lro-failure' };
@@ -479,6 +508,7 @@ export class AzureArmFake {
         return new ArmError(503, 'ServiceUnavailable', 'The service is temporarily unavailable. (injected by the fake)', retryAfter);
       case 'slow-lro':
       case 'lro-failure':
+      case 'timeout':
         return undefined;
       default:
         return new ArmError(fault.status, fault.code, fault.message);

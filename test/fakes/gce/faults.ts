@@ -1,5 +1,7 @@
 // Fault injection for the GCE fake: seeded random faults and targeted "fail the next N calls" rules.
 
+import { shareGate } from '../fault-share.ts';
+
 export type FaultKind =
   /** 403 rateLimitExceeded, Compute's classic throttling answer. */
   | 'rate-limit'
@@ -9,6 +11,8 @@ export type FaultKind =
   | 'server-error'
   /** 503 backendError. */
   | 'unavailable'
+  /** The request is never processed; it is held `timeoutHoldMs`, then its connection dropped. */
+  | 'timeout'
   /** The mutation is accepted; its operation takes `slowOperationMs` longer. */
   | 'slow-operation'
   /** The mutation is accepted; its operation ends DONE with an error and changes nothing. */
@@ -22,15 +26,17 @@ export interface CustomFault {
 }
 
 export interface RandomFaults {
-  /** Probability in [0, 1] that an eligible request gets a fault. */
+  /** Share in [0, 1] of eligible requests that get a fault (see shareGate). */
   rate: number;
   kinds: readonly FaultKind[];
   seed?: number;
   /**
    * API methods eligible (as in the discovery document: 'insert', 'delete', 'get', 'list', 'setLabels',
-   * 'addInstance', ...). Default: every mutation. Operation polls ('wait', operations 'get') never are.
+   * 'addInstance', ...). Default: every mutation. Operation polls ('wait', operations 'get') are not, unless `all`.
    */
   methods?: readonly string[];
+  /** Every request is eligible: reads, mutations and operation polls. */
+  all?: boolean;
 }
 
 export interface TargetedFault {
@@ -50,6 +56,8 @@ export interface RequestTarget {
   collection: string;
   name?: string;
   mutation: boolean;
+  /** An operations get or wait. */
+  poll?: boolean;
 }
 
 /** mulberry32: tiny, seedable, and good enough to pick faults reproducibly. */
@@ -65,16 +73,20 @@ export function seededRandom(seed: number): () => number {
 }
 
 export class FaultPlan {
-  private random: { rate: number; kinds: readonly FaultKind[]; methods: readonly string[] | undefined; next: () => number } | undefined;
+  private random:
+    | { kinds: readonly FaultKind[]; methods: readonly string[] | undefined; all: boolean; next: () => number; fail: () => boolean }
+    | undefined;
   private readonly targeted: Array<TargetedFault & { remaining: number }> = [];
   /** How many faults of each kind (or custom reason) were injected so far. */
   readonly injected = new Map<string, number>();
 
   setRandom(options: RandomFaults | undefined): void {
-    this.random =
-      options === undefined || options.rate <= 0 || options.kinds.length === 0
-        ? undefined
-        : { rate: options.rate, kinds: options.kinds, methods: options.methods, next: seededRandom(options.seed ?? 1) };
+    if (options === undefined || options.rate <= 0 || options.kinds.length === 0) {
+      this.random = undefined;
+      return;
+    }
+    const next = seededRandom(options.seed ?? 1);
+    this.random = { kinds: options.kinds, methods: options.methods, all: options.all ?? false, next, fail: shareGate(options.rate, next) };
   }
 
   addTargeted(fault: TargetedFault): void {
@@ -100,9 +112,10 @@ export class FaultPlan {
       rule.remaining -= 1;
       kind = rule.kind;
     } else if (this.random) {
-      const eligible = this.random.methods === undefined ? target.mutation : this.random.methods.includes(target.method);
-      if (eligible && this.random.next() < this.random.rate)
-        kind = this.random.kinds[Math.floor(this.random.next() * this.random.kinds.length)];
+      const eligible =
+        this.random.all ||
+        (!target.poll && (this.random.methods === undefined ? target.mutation : this.random.methods.includes(target.method)));
+      if (eligible && this.random.fail()) kind = this.random.kinds[Math.floor(this.random.next() * this.random.kinds.length)];
     }
     if (kind !== undefined) {
       const label = typeof kind === 'string' ? kind : kind.reason;

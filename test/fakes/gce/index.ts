@@ -44,6 +44,8 @@ export interface GceFakeOptions {
   operationDelayMs?: number;
   /** Extra time a 'slow-operation' fault adds; default 5000 ms. */
   slowOperationMs?: number;
+  /** How long a 'timeout' fault holds its request before dropping the connection; default until stop(). */
+  timeoutHoldMs?: number;
   /** Longest time `operations/{name}/wait` holds a request before answering a not-yet-DONE operation; Compute's is 2 minutes. */
   waitTimeoutMs?: number;
   /** Items per list page at most (a smaller maxResults wins); small so that clients must follow nextPageToken. */
@@ -64,8 +66,11 @@ export interface CallRecord {
   collection: string;
   scope: string;
   name?: string;
+  /** 0 when no answer was sent (a 'timeout' fault). */
   status: number;
   path: string;
+  /** The fault injected instead of processing the request (or, for slow-operation and operation-failure, with it). */
+  fault?: string;
 }
 
 export interface CallFilter {
@@ -103,6 +108,8 @@ interface Route {
 interface Reply {
   status: number;
   body?: unknown;
+  /** A 'timeout' fault: no answer, the connection is dropped later. */
+  hold?: boolean;
 }
 
 /** Actions (POST .../{name}/{action}) per collection; `read` ones answer data instead of an operation. */
@@ -125,6 +132,7 @@ export class GceFake {
   callLatencyMs: number;
   operationDelayMs: number;
   slowOperationMs: number;
+  timeoutHoldMs: number | undefined;
   waitTimeoutMs: number;
   pageSize: number;
   quotaErrors: 'operation' | 'http';
@@ -136,6 +144,7 @@ export class GceFake {
   private readonly requestIds = new Map<string, string>();
   private readonly plan = new FaultPlan();
   private readonly log: CallRecord[] = [];
+  private readonly held = new Set<ServerResponse>();
   private readonly auth: OAuth2Client;
 
   private constructor(server: Server, port: number, options: GceFakeOptions) {
@@ -147,6 +156,7 @@ export class GceFake {
     this.callLatencyMs = options.callLatencyMs ?? 0;
     this.operationDelayMs = options.operationDelayMs ?? 0;
     this.slowOperationMs = options.slowOperationMs ?? 5000;
+    this.timeoutHoldMs = options.timeoutHoldMs;
     this.waitTimeoutMs = options.waitTimeoutMs ?? 120_000;
     this.pageSize = options.pageSize ?? 3;
     this.quotaErrors = options.quotaErrors ?? 'operation';
@@ -174,6 +184,7 @@ export class GceFake {
   }
 
   async stop(): Promise<void> {
+    for (const res of this.held) res.destroy();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -321,11 +332,25 @@ export class GceFake {
     }
     record.status = reply.status;
     this.log.push(record);
+    if (reply.hold) {
+      this.hold(res);
+      return;
+    }
     if (reply.body === undefined) {
       res.writeHead(reply.status).end();
       return;
     }
     res.writeHead(reply.status, { 'content-type': 'application/json; charset=UTF-8' }).end(JSON.stringify(reply.body));
+  }
+
+  /** A request that gets no answer: its connection is dropped after timeoutHoldMs, or at stop(). */
+  private hold(res: ServerResponse): void {
+    this.held.add(res);
+    if (this.timeoutHoldMs === undefined) return;
+    setTimeout(() => {
+      this.held.delete(res);
+      res.destroy();
+    }, this.timeoutHoldMs).unref();
   }
 
   private async process(req: IncomingMessage, url: URL, httpMethod: string, raw: string, record: CallRecord): Promise<Reply> {
@@ -351,16 +376,20 @@ export class GceFake {
     if (method === 'insert' && typeof body['name'] === 'string') record.name = body['name'];
     this.settle();
 
-    if (route.collection === 'operations') return this.operationCall(method, route, url);
-    const collection = route.collection as Collection;
+    const poll = route.collection === 'operations';
     const fault = this.plan.pick({
       method,
-      collection,
+      collection: route.collection,
       ...(record.name === undefined ? {} : { name: record.name }),
-      mutation: !READ_METHODS.has(method),
+      mutation: !poll && !READ_METHODS.has(method),
+      poll,
     });
+    if (fault !== undefined) record.fault = typeof fault === 'string' ? fault : fault.reason;
+    if (fault === 'timeout') return { status: 0, hold: true };
     const answer = fault === undefined ? undefined : faultAnswer(fault);
     if (answer) throw answer;
+    if (poll) return this.operationCall(method, route, url);
+    const collection = route.collection as Collection;
 
     if (method === 'list')
       return this.page(
@@ -611,6 +640,8 @@ export class GceFake {
     if (region !== undefined) record.name = region;
     this.settle();
     const fault = this.plan.pick({ method: record.method, collection: record.collection, mutation: false });
+    if (fault !== undefined) record.fault = typeof fault === 'string' ? fault : fault.reason;
+    if (fault === 'timeout') return { status: 0, hold: true };
     const answer = fault === undefined ? undefined : faultAnswer(fault);
     if (answer) throw answer;
     if (region !== undefined) {
@@ -736,6 +767,7 @@ function faultAnswer(fault: FaultKind | CustomFault): GceError | undefined {
       return new GceError(503, 'backendError', 'The service is currently unavailable. (injected by the GCE fake)');
     case 'slow-operation':
     case 'operation-failure':
+    case 'timeout':
       return undefined;
     default:
       return new GceError(fault.status, fault.reason, fault.message);

@@ -1,6 +1,8 @@
 // The clouds the chaos suite runs against: how to start each one, what a node looks like there, how to
 // make its calls fail, and what its own state (never the controller's view) says about every Service.
 import { execFileSync } from 'node:child_process';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer as createHttpServer } from 'node:http';
 import { createConnection, createServer, type Server } from 'node:net';
 import type { ConfigInput } from '../../../src/config/schema.ts';
 import type { NodeOptions } from '../../harness/control-plane.ts';
@@ -15,6 +17,10 @@ import { freePort } from '../ports.ts';
 
 export type ChaosProviderName = 'local' | 'aws' | 'azure' | 'gcp';
 
+/** Created with some Services: an Azure internal load balancer, and GCP's NEG mode (passthrough otherwise). */
+export const AZURE_INTERNAL = 'service.beta.kubernetes.io/azure-load-balancer-internal';
+export const GCP_MODE = 'service-lb-controller.io/gcp-mode';
+
 /** A Service that should have a load balancer now, as the API server has it. */
 export interface WantedService {
   key: string;
@@ -25,6 +31,42 @@ export interface WantedService {
   ports: Array<{ port: number; protocol: string; nodePort: number }>;
   /** The nodes that must be targets. */
   nodes: Array<{ name: string; address: string }>;
+  annotations: Record<string, string>;
+  /** Set with externalTrafficPolicy Local: nodes are health-checked on it (HTTP /healthz). */
+  healthCheckNodePort: number | undefined;
+}
+
+/** Cloud calls as the cloud saw them: every request, polls included. */
+export interface CallTally {
+  total: number;
+  /** Received while faults were on. */
+  window: number;
+  /** Of those, answered with a fault or held unanswered, by kind. */
+  failed: Record<string, number>;
+}
+
+/** Tallies a call log: the calls from index `from` to `to` (the fault window), and which of them failed. */
+function tally<T>(log: readonly T[], from: number, to: number | undefined, fault: (call: T) => string | undefined): CallTally {
+  const failed: Record<string, number> = {};
+  const window = log.slice(from, to ?? log.length);
+  for (const call of window) {
+    const kind = fault(call);
+    if (kind !== undefined) failed[kind] = (failed[kind] ?? 0) + 1;
+  }
+  return { total: log.length, window: window.length, failed };
+}
+
+/** Where a fault window starts and ends in a cloud's call log. */
+class FaultWindow {
+  from = 0;
+  to: number | undefined;
+
+  mark(on: boolean, logLength: number): void {
+    if (on) {
+      this.from = logLength;
+      this.to = undefined;
+    } else if (this.to === undefined) this.to = logLength;
+  }
 }
 
 export interface ChaosCloud {
@@ -37,9 +79,8 @@ export interface ChaosCloud {
   node(n: number): Promise<{ name: string; address: string; options: NodeOptions }>;
   /** Random faults on (rate > 0) or off. */
   faults(rate: number, seed: number): void;
-  faultsInjected(): number;
-  /** Calls the cloud received (faulted ones included). */
-  cloudCalls(): number;
+  /** The calls the cloud received, counted where they arrived (the proxy or the fake). */
+  calls(): CallTally;
   /** Creates of a resource that already existed: a replica that did not find what another made. */
   duplicateCreates(): string[];
   /** Everything wrong between the cloud and the wanted Services; empty when they agree. */
@@ -55,7 +96,7 @@ function uidPart(name: string): string | undefined {
   return /a[0-9a-f]{31}/.exec(name)?.[0];
 }
 
-// ---- local: VIPs on loopback, listeners seen with ss, traffic through them to echo servers on the nodes ----
+// ---- local: VIPs on loopback, listeners (TCP and UDP) seen with ss, traffic through them to echo servers on the nodes ----
 
 const LOCAL_POOL = '127.13.0.0/24';
 const VIP_PREFIX = '127.13.0.';
@@ -64,7 +105,9 @@ class LocalCloud implements ChaosCloud {
   readonly name = 'local' as const;
   readonly clusterName = 'chaos';
   readonly replicaExtras = {};
-  readonly #servers = new Map<string, Server>();
+  /** TCP servers by address:port; a port may serve NodePort echo at one time and a health check at another. */
+  readonly #servers = new Map<string, { server: Server; kind: 'echo' | 'healthz' }>();
+  readonly #udpServers = new Map<string, UdpSocket>();
   #healthPort = 0;
 
   static async start(): Promise<LocalCloud> {
@@ -92,11 +135,8 @@ class LocalCloud implements ChaosCloud {
   }
 
   faults(): void {}
-  faultsInjected(): number {
-    return 0;
-  }
-  cloudCalls(): number {
-    return 0;
+  calls(): CallTally {
+    return { total: 0, window: 0, failed: {} };
   }
   duplicateCreates(): string[] {
     return [];
@@ -104,52 +144,99 @@ class LocalCloud implements ChaosCloud {
 
   /** An echo server on address:port answering `<address> <what it got>`, as a node's NodePort would. */
   async #serve(address: string, port: number): Promise<void> {
+    await this.#listen(address, port, 'echo', () =>
+      createServer((socket) => {
+        socket.on('data', (data) => socket.end(`${address} ${data.toString()}`));
+        socket.on('error', () => undefined);
+      }),
+    );
+  }
+
+  async #listen(address: string, port: number, kind: 'echo' | 'healthz', make: () => Server): Promise<void> {
     const key = `${address}:${port}`;
-    if (this.#servers.has(key)) return;
-    const server = createServer((socket) => {
-      socket.on('data', (data) => socket.end(`${address} ${data.toString()}`));
-      socket.on('error', () => undefined);
-    });
-    this.#servers.set(key, server);
+    const existing = this.#servers.get(key);
+    if (existing?.kind === kind) return;
+    if (existing) await new Promise((resolve) => existing.server.close(resolve));
+    const server = make();
+    this.#servers.set(key, { server, kind });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, address, () => resolve());
     });
   }
 
+  /** A UDP echo server on address:port answering `<address> <what it got>`, as a node's UDP NodePort would. */
+  async #serveUdp(address: string, port: number): Promise<void> {
+    const key = `${address}:${port}`;
+    if (this.#udpServers.has(key)) return;
+    const socket = createSocket('udp4');
+    socket.on('message', (data, from) => socket.send(`${address} ${data.toString()}`, from.port, from.address));
+    this.#udpServers.set(key, socket);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, address, () => resolve());
+    });
+  }
+
+  /** kube-proxy's health check on a node (externalTrafficPolicy Local): 200 on /healthz. */
+  async #serveHealthz(address: string, port: number): Promise<void> {
+    await this.#listen(address, port, 'healthz', () =>
+      createHttpServer((req, res) => res.writeHead(req.url === '/healthz' ? 200 : 404).end('{"localEndpoints": 1}')),
+    );
+  }
+
   async problems(wanted: WantedService[]): Promise<string[]> {
     const problems: string[] = [];
-    const listening = new Set(
-      execFileSync('ss', ['-Hltn'], { encoding: 'utf8' })
-        .split('\n')
-        .map((line) => line.trim().split(/\s+/)[3] ?? '')
-        .filter((local) => local.startsWith(VIP_PREFIX)),
-    );
-    const expected = new Set<string>();
+    // `ss -H -l -n` with -t or -u: the fourth column is the local address of each listening socket.
+    const sockets = (flag: string) =>
+      new Set(
+        execFileSync('ss', [`-Hl${flag}n`], { encoding: 'utf8' })
+          .split('\n')
+          .map((line) => line.trim().split(/\s+/)[3] ?? '')
+          .filter((local) => local.startsWith(VIP_PREFIX)),
+      );
+    const listening = { TCP: sockets('t'), UDP: sockets('u') };
+    const expected = { TCP: new Set<string>(), UDP: new Set<string>() };
     for (const svc of wanted) {
       if (!svc.address) {
         problems.push(`${svc.key}: no address`);
         continue;
       }
-      for (const p of svc.ports) expected.add(`${svc.address}:${p.port}`);
+      for (const p of svc.ports) expected[p.protocol === 'UDP' ? 'UDP' : 'TCP'].add(`${svc.address}:${p.port}`);
     }
-    for (const l of listening) if (!expected.has(l)) problems.push(`a listener on ${l}, which no Service has`);
-    for (const e of expected) if (!listening.has(e)) problems.push(`nothing listens on ${e}`);
+    for (const proto of ['TCP', 'UDP'] as const) {
+      for (const l of listening[proto]) if (!expected[proto].has(l)) problems.push(`a ${proto} listener on ${l}, which no Service has`);
+      for (const e of expected[proto]) if (!listening[proto].has(e)) problems.push(`nothing listens on ${proto} ${e}`);
+    }
     if (problems.length > 0) return problems;
-    // Real traffic: every port of every Service reaches a node that serves its NodePort.
-    for (const svc of wanted) {
-      for (const node of svc.nodes) for (const p of svc.ports) await this.#serve(node.address, p.nodePort);
-      for (const p of svc.ports) {
+    // Real traffic: every port of every Service reaches a node that serves its NodePort. With no eligible
+    // node a load balancer has no target: a TCP connection must fail (UDP, with nothing to answer, is not
+    // asked: its silence would prove nothing).
+    for (const svc of wanted.filter((w) => w.nodes.length === 0)) {
+      for (const p of svc.ports.filter((port) => port.protocol !== 'UDP')) {
         const reply = await ask(svc.address!, p.port, svc.key);
+        if (!reply.startsWith('(')) problems.push(`${svc.key}: TCP ${svc.address}:${p.port} answered "${reply}" with no eligible node`);
+      }
+    }
+    for (const svc of wanted.filter((w) => w.nodes.length > 0)) {
+      for (const node of svc.nodes) {
+        if (svc.healthCheckNodePort) await this.#serveHealthz(node.address, svc.healthCheckNodePort);
+        for (const p of svc.ports)
+          await (p.protocol === 'UDP' ? this.#serveUdp(node.address, p.nodePort) : this.#serve(node.address, p.nodePort));
+      }
+      for (const p of svc.ports) {
+        const reply = p.protocol === 'UDP' ? await askUdp(svc.address!, p.port, svc.key) : await ask(svc.address!, p.port, svc.key);
         const node = reply.split(' ')[0];
-        if (!svc.nodes.some((n) => n.address === node)) problems.push(`${svc.key}: ${svc.address}:${p.port} answered "${reply}"`);
+        if (!svc.nodes.some((n) => n.address === node))
+          problems.push(`${svc.key}: ${p.protocol} ${svc.address}:${p.port} answered "${reply}"`);
       }
     }
     return problems;
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.#servers.values()].map((s) => new Promise((resolve) => s.close(resolve))));
+    for (const socket of this.#udpServers.values()) socket.close();
+    await Promise.all([...this.#servers.values()].map((s) => new Promise((resolve) => s.server.close(resolve))));
   }
 }
 
@@ -166,6 +253,27 @@ function ask(host: string, port: number, message: string): Promise<string> {
     socket.on('data', (d) => (reply += d.toString()));
     socket.on('end', () => done(reply));
     socket.on('error', (err) => done(`(${err.message})`));
+  });
+}
+
+/** One datagram to host:port and the first answer; sent again each second (UDP may lose one), 5 tries. */
+function askUdp(host: string, port: number, message: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = createSocket('udp4');
+    let tries = 0;
+    const done = (text: string) => {
+      clearInterval(timer);
+      socket.close();
+      resolve(text);
+    };
+    const send = () => {
+      if (tries++ === 5) return done('(no answer)');
+      socket.send(message, port, host);
+    };
+    const timer = setInterval(send, 1_000);
+    socket.on('message', (data) => done(data.toString()));
+    socket.on('error', (err) => done(`(${err.message})`));
+    send();
   });
 }
 
@@ -217,17 +325,16 @@ class AwsCloud implements ChaosCloud {
     };
   }
 
+  readonly #window = new FaultWindow();
+
   faults(rate: number, seed: number): void {
+    this.#window.mark(rate > 0, this.#proxy.calls.length);
     if (rate <= 0) this.#proxy.clearFaults();
     else this.#proxy.randomFaults({ rate, kinds: ['throttle', 'server-error', 'timeout'], random: seededRandom(seed), holdMs: 4_000 });
   }
 
-  faultsInjected(): number {
-    return this.#proxy.calls.filter((c) => c.injected).length;
-  }
-
-  cloudCalls(): number {
-    return this.#proxy.calls.length;
+  calls(): CallTally {
+    return tally(this.#proxy.calls, this.#window.from, this.#window.to, (c) => c.injected);
   }
 
   duplicateCreates(): string[] {
@@ -288,9 +395,20 @@ class AwsCloud implements ChaosCloud {
         const port = svc.ports.find((p) => p.port === l.Port);
         const tgArn = l.DefaultActions?.[0]?.TargetGroupArn;
         if (!port || !tgArn) continue;
+        if (l.Protocol !== port.protocol) problems.push(`${svc.key}: listener ${l.Port} is ${l.Protocol}, the port ${port.protocol}`);
         const targets = (await targetsOf(elb, tgArn)).map((t) => t.split('@')[0]!);
         const want = svc.nodes.map((n) => `${n.address}:${port.nodePort}`);
         if (!sameSet(targets, want)) problems.push(`${svc.key}: port ${l.Port} targets ${targets.join(',')}, nodes ${want.join(',')}`);
+        // externalTrafficPolicy Local: kube-proxy's healthCheckNodePort; Cluster: the traffic port, or for UDP
+        // (a UDP NodePort cannot answer a TCP connect) kube-proxy's own health endpoint.
+        const tg = a.targetGroups.find((t) => t.TargetGroupArn === tgArn);
+        const check = `${tg?.HealthCheckProtocol} ${tg?.HealthCheckPort}${tg?.HealthCheckProtocol === 'TCP' ? '' : ` ${tg?.HealthCheckPath}`}`;
+        const wantCheck = svc.healthCheckNodePort
+          ? `HTTP ${svc.healthCheckNodePort} /healthz`
+          : port.protocol === 'UDP'
+            ? 'HTTP 10256 /healthz'
+            : 'TCP traffic-port';
+        if (check !== wantCheck) problems.push(`${svc.key}: port ${l.Port} health check ${check}, expected ${wantCheck}`);
       }
     }
     return problems;
@@ -316,7 +434,7 @@ class AzureCloud implements ChaosCloud {
 
   static async start(): Promise<AzureCloud> {
     const cloud = new AzureCloud();
-    cloud.#arm = await startArm();
+    cloud.#arm = await startArm({ timeoutHoldMs: 4_000 });
     return cloud;
   }
 
@@ -338,6 +456,8 @@ class AzureCloud implements ChaosCloud {
         pollIntervalMs: 50,
         retryBaseDelayMs: 50,
         retryMaxDelayMs: 1_000,
+        // The fake holds a 'timeout' for 4 s: the client gives up first, as against a stuck endpoint.
+        requestTimeoutMs: 3_000,
         writesPerHour: 10_000_000,
         writeBurst: 10_000,
       },
@@ -349,20 +469,16 @@ class AzureCloud implements ChaosCloud {
     return { name: `node-${n}`, address, options: { addresses: [{ type: 'InternalIP' as const, address }] } };
   }
 
+  readonly #window = new FaultWindow();
+
   faults(rate: number, seed: number): void {
-    this.#arm.faults(
-      rate <= 0
-        ? undefined
-        : { rate, seed, kinds: ['throttle', 'server-error', 'unavailable', 'slow-lro'], methods: ['GET', 'PUT', 'PATCH', 'DELETE'] },
-    );
+    this.#window.mark(rate > 0, this.#arm.count());
+    // Every request may fail, Azure-AsyncOperation and Location polls included.
+    this.#arm.faults(rate <= 0 ? undefined : { rate, seed, kinds: ['throttle', 'server-error', 'unavailable', 'timeout'], all: true });
   }
 
-  faultsInjected(): number {
-    return [...this.#arm.injectedFaults().values()].reduce((a, b) => a + b, 0);
-  }
-
-  cloudCalls(): number {
-    return this.#arm.count();
+  calls(): CallTally {
+    return tally(this.#arm.calls(), this.#window.from, this.#window.to, (c) => c.fault);
   }
 
   duplicateCreates(): string[] {
@@ -410,20 +526,45 @@ class AzureCloud implements ChaosCloud {
         problems.push(`${svc.key}: no frontend ${svc.lbName}`);
         continue;
       }
-      const pip = this.#arm.publicIp(RG, `${this.clusterName}-${svc.lbName}`);
-      if (!pip || svc.address !== pip.properties['ipAddress'])
-        problems.push(`${svc.key}: status ${svc.address}, public IP ${String(pip?.properties['ipAddress'])}`);
+      const internal = svc.annotations[AZURE_INTERNAL] === 'true';
+      if (internal !== String(fe['lb']).startsWith(`${this.clusterName}-internal`))
+        problems.push(`${svc.key}: its frontend is on ${String(fe['lb'])}, internal is ${internal}`);
+      if (internal) {
+        if (svc.address !== fe['privateIPAddress'])
+          problems.push(`${svc.key}: status ${svc.address}, frontend ${String(fe['privateIPAddress'])}`);
+      } else {
+        const pip = this.#arm.publicIp(RG, `${this.clusterName}-${svc.lbName}`);
+        if (!pip || svc.address !== pip.properties['ipAddress'])
+          problems.push(`${svc.key}: status ${svc.address}, public IP ${String(pip?.properties['ipAddress'])}`);
+      }
       const lb = lbs.find((l) => l.name === fe['lb'])!;
       const rules = ((lb.properties['loadBalancingRules'] ?? []) as Named[]).filter((r) => r.name.startsWith(`${svc.lbName}-`));
+      const title = (protocol: string) => (protocol === 'UDP' ? 'Udp' : 'Tcp');
       if (
         !sameSet(
-          rules.map((r) => Number(r.properties['frontendPort'])),
-          svc.ports.map((p) => p.port),
+          rules.map((r) => `${r.properties['protocol']}/${r.properties['frontendPort']}`),
+          svc.ports.map((p) => `${title(p.protocol)}/${p.port}`),
         )
       )
         problems.push(
-          `${svc.key}: rules ${rules.map((r) => r.properties['frontendPort']).join(',')}, ports ${svc.ports.map((p) => p.port).join(',')}`,
+          `${svc.key}: rules ${rules.map((r) => `${r.properties['protocol']}/${r.properties['frontendPort']}`).join(',')}, ports ${svc.ports.map((p) => `${p.protocol}/${p.port}`).join(',')}`,
         );
+      // externalTrafficPolicy Local: HTTP /healthz on the healthCheckNodePort; Cluster: a TCP connect to
+      // the nodePort, and no probe for UDP (a UDP NodePort cannot answer a TCP connect).
+      const probes = (lb.properties['probes'] ?? []) as Named[];
+      for (const rule of rules) {
+        const probeId = (rule.properties['probe'] as { id?: string } | undefined)?.id;
+        const probe = probeId ? probes.find((p) => probeId.endsWith(`/probes/${p.name}`)) : undefined;
+        const got = probe
+          ? `${probe.properties['protocol']} ${probe.properties['port']}${probe.properties['requestPath'] ? ` ${probe.properties['requestPath']}` : ''}`
+          : 'none';
+        const want = svc.healthCheckNodePort
+          ? `Http ${svc.healthCheckNodePort} /healthz`
+          : rule.properties['protocol'] === 'Udp'
+            ? 'none'
+            : `Tcp ${rule.properties['backendPort']}`;
+        if (got !== want) problems.push(`${svc.key}: rule ${rule.name} probe ${got}, expected ${want}`);
+      }
       if (
         !sameSet(
           rules.map((r) => Number(r.properties['backendPort'])),
@@ -459,7 +600,9 @@ class GcpCloud implements ChaosCloud {
 
   static async start(): Promise<GcpCloud> {
     const cloud = new GcpCloud();
-    cloud.#gce = await GceFake.start({ pageSize: 50 });
+    cloud.#gce = await GceFake.start({ pageSize: 50, timeoutHoldMs: 4_000 });
+    // NEG mode's regional TCP proxies need the region's proxy-only subnetwork.
+    cloud.#gce.addSubnetwork('proxy-only', { ipCidrRange: '10.129.0.0/23', purpose: 'REGIONAL_MANAGED_PROXY', role: 'ACTIVE' });
     return cloud;
   }
 
@@ -474,9 +617,12 @@ class GcpCloud implements ChaosCloud {
         protocol: 'http',
         nodeTags: ['k8s-node'],
         subnetwork: 'default',
+        proxySubnet: 'proxy-only',
         callsPerSecond: 1_000,
         retryBaseDelayMs: 50,
         retryMaxDelayMs: 1_000,
+        // The fake holds a 'timeout' for 4 s: the client gives up first, as against a stuck endpoint.
+        requestTimeoutMs: 3_000,
       },
     };
   }
@@ -493,25 +639,20 @@ class GcpCloud implements ChaosCloud {
     };
   }
 
+  readonly #window = new FaultWindow();
+
   faults(rate: number, seed: number): void {
+    this.#window.mark(rate > 0, this.#gce.count());
+    // Every request may fail, operation gets and waits included.
     this.#gce.faults(
       rate <= 0
         ? undefined
-        : {
-            rate,
-            seed,
-            kinds: ['rate-limit', 'too-many-requests', 'server-error', 'unavailable', 'slow-operation'],
-            methods: ['get', 'list', 'insert', 'delete', 'patch', 'addInstance', 'removeInstance', 'setTarget', 'update'],
-          },
+        : { rate, seed, kinds: ['rate-limit', 'too-many-requests', 'server-error', 'unavailable', 'timeout'], all: true },
     );
   }
 
-  faultsInjected(): number {
-    return [...this.#gce.injectedFaults().values()].reduce((a, b) => a + b, 0);
-  }
-
-  cloudCalls(): number {
-    return this.#gce.count();
+  calls(): CallTally {
+    return tally(this.#gce.calls(), this.#window.from, this.#window.to, (c) => c.fault);
   }
 
   duplicateCreates(): string[] {
@@ -532,27 +673,69 @@ class GcpCloud implements ChaosCloud {
         const uid = uidPart(String(r['name']));
         if (uid && !byName.has(uid)) problems.push(`orphaned ${collection}/${String(r['name'])}`);
       }
-    for (const svc of wanted) {
-      const rule = this.#gce.resource('forwardingRules', svc.lbName);
+    for (const svc of wanted)
+      problems.push(...(svc.annotations[GCP_MODE] === 'neg' ? this.#negProblems(svc) : this.#passthroughProblems(svc)));
+    return problems;
+  }
+
+  /** A forwarding rule per protocol (the UDP one named lbName-udp beside TCP) into one target pool. */
+  #passthroughProblems(svc: WantedService): string[] {
+    const problems: string[] = [];
+    const protocols = (['TCP', 'UDP'] as const).filter((proto) => svc.ports.some((p) => p.protocol === proto));
+    for (const protocol of protocols) {
+      const name = protocols.length > 1 && protocol === 'UDP' ? `${svc.lbName}-udp` : svc.lbName;
+      const rule = this.#gce.resource('forwardingRules', name);
       if (!rule) {
-        problems.push(`${svc.key}: no forwarding rule ${svc.lbName}`);
+        problems.push(`${svc.key}: no forwarding rule ${name}`);
         continue;
       }
       if (svc.address !== rule['IPAddress'])
-        problems.push(`${svc.key}: status ${svc.address}, forwarding rule ${String(rule['IPAddress'])}`);
-      const ports = svc.ports.map((p) => p.port);
+        problems.push(`${svc.key}: status ${svc.address}, forwarding rule ${name} ${String(rule['IPAddress'])}`);
+      if (rule['IPProtocol'] !== protocol) problems.push(`${svc.key}: forwarding rule ${name} is ${String(rule['IPProtocol'])}`);
+      const ports = svc.ports.filter((p) => p.protocol === protocol).map((p) => p.port);
       const range = `${Math.min(...ports)}-${Math.max(...ports)}`;
-      if (rule['portRange'] !== range) problems.push(`${svc.key}: port range ${String(rule['portRange'])}, ports ${ports.join(',')}`);
-      const pool = ((this.#gce.resource('targetPools', svc.lbName)?.['instances'] as string[] | undefined) ?? []).map(
-        (u) => u.split('/').pop()!,
-      );
-      if (
-        !sameSet(
-          pool,
-          svc.nodes.map((n) => n.name),
-        )
+      if (rule['portRange'] !== range)
+        problems.push(`${svc.key}: ${name} port range ${String(rule['portRange'])}, ports ${ports.join(',')}`);
+    }
+    const pool = this.#gce.resource('targetPools', svc.lbName);
+    const instances = ((pool?.['instances'] as string[] | undefined) ?? []).map((u) => u.split('/').pop()!);
+    if (
+      !sameSet(
+        instances,
+        svc.nodes.map((n) => n.name),
       )
-        problems.push(`${svc.key}: target pool ${pool.join(',')}`);
+    )
+      problems.push(`${svc.key}: target pool ${instances.join(',')}`);
+    // externalTrafficPolicy Local: the Service's own check on its healthCheckNodePort; Cluster: the
+    // cluster's shared check on kube-proxy (10256).
+    const checkName = ((pool?.['healthChecks'] as string[] | undefined) ?? []).map((u) => u.split('/').pop()!)[0];
+    const check = checkName ? this.#gce.resource('httpHealthChecks', checkName) : undefined;
+    const got = check ? `${checkName} ${String(check['port'])}` : 'none';
+    const want = svc.healthCheckNodePort ? `${svc.lbName} ${svc.healthCheckNodePort}` : `k8s-${this.clusterName}-node 10256`;
+    if (got !== want) problems.push(`${svc.key}: target pool health check ${got}, expected ${want}`);
+    return problems;
+  }
+
+  /** Per port: a forwarding rule on the Service's address into a TCP proxy, and NEGs of NodeIP:NodePort. */
+  #negProblems(svc: WantedService): string[] {
+    const problems: string[] = [];
+    for (const p of svc.ports) {
+      const name = `${svc.lbName}-${p.port}`;
+      const rule = this.#gce.resource('forwardingRules', name);
+      if (!rule) {
+        problems.push(`${svc.key}: no forwarding rule ${name}`);
+        continue;
+      }
+      if (svc.address !== rule['IPAddress'])
+        problems.push(`${svc.key}: status ${svc.address}, forwarding rule ${name} ${String(rule['IPAddress'])}`);
+      if (rule['portRange'] !== `${p.port}-${p.port}`) problems.push(`${svc.key}: ${name} port range ${String(rule['portRange'])}`);
+      const endpoints = this.#gce.zones.flatMap((zone) =>
+        this.#gce.resource('networkEndpointGroups', name, zone)
+          ? this.#gce.networkEndpoints(name, zone).map((e) => `${String(e['ipAddress'])}:${String(e['port'])}`)
+          : [],
+      );
+      const want = svc.nodes.map((n) => `${n.address}:${p.nodePort}`);
+      if (!sameSet(endpoints, want)) problems.push(`${svc.key}: NEG endpoints of ${name} ${endpoints.join(',')}, nodes ${want.join(',')}`);
     }
     return problems;
   }

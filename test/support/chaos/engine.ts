@@ -12,7 +12,16 @@ import { KubeClient } from '../../../src/kube/client.ts';
 import { defaultLoadBalancerName } from '../../../src/providers/provider.ts';
 import { startControlPlane, type ControlPlane } from '../../harness/control-plane.ts';
 import { seededRandom } from '../../fakes/azure-arm/faults.ts';
-import { startCloud, type ChaosCloud, type ChaosProviderName, type WantedService } from './clouds.ts';
+import { shippedRbacKubeconfig } from '../shipped-rbac.ts';
+import {
+  AZURE_INTERNAL,
+  type CallTally,
+  GCP_MODE,
+  startCloud,
+  type ChaosCloud,
+  type ChaosProviderName,
+  type WantedService,
+} from './clouds.ts';
 import { Replicas } from './replicas.ts';
 
 export interface ChaosOptions {
@@ -39,8 +48,8 @@ export interface ChaosReport {
   operations: Record<string, number>;
   /** Operations the API server refused (a NodePort another Service took meanwhile, ...). */
   refused: number;
-  cloudFaults: number;
-  cloudCalls: number;
+  /** Counted where the calls arrived (the fault proxy or the fake), polls included. */
+  cloudCalls: CallTally;
   /** SIGKILL of the leader to the new leader's Lease acquisition, per failover. */
   failoverMs: number[];
   apiServerRestarts: number;
@@ -50,6 +59,8 @@ export interface ChaosReport {
   convergeMs: number | undefined;
   problems: string[];
   duplicateCreates: string[];
+  /** What the last check covered: Services with a load balancer, and how many of them had each feature. */
+  checked: { services: number; nodes: number; udp: number; etpLocal: number; azureInternal: number; gcpNeg: number };
   logDir: string | undefined;
 }
 
@@ -59,7 +70,18 @@ const OTHER_CLASS = 'chaos.example/other';
 const SHARE_KEY = 'service-lb-controller.io/allow-shared-ip';
 const EXCLUDE = 'node.kubernetes.io/exclude-from-external-load-balancers';
 
-type OpKind = 'create' | 'delete' | 'port' | 'nodePort' | 'type' | 'class' | 'annotation' | 'node-add' | 'node-remove' | 'node-exclude';
+type OpKind =
+  | 'create'
+  | 'delete'
+  | 'port'
+  | 'nodePort'
+  | 'type'
+  | 'class'
+  | 'annotation'
+  | 'traffic-policy'
+  | 'node-add'
+  | 'node-remove'
+  | 'node-exclude';
 
 interface ModelService {
   name: string;
@@ -124,14 +146,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     seed: options.seed,
     operations: {},
     refused: 0,
-    cloudFaults: 0,
-    cloudCalls: 0,
+    cloudCalls: { total: 0, window: 0, failed: {} },
     failoverMs: [],
     apiServerRestarts: 0,
     replicaExits: 0,
     convergeMs: undefined,
     problems: [],
     duplicateCreates: [],
+    checked: { services: 0, nodes: 0, udp: 0, etpLocal: 0, azureInternal: 0, gcpNeg: 0 },
     logDir: options.keepLogs ? logDir : undefined,
   };
 
@@ -174,7 +196,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       server: { metricsAddress: '127.0.0.1:0', healthAddress: '127.0.0.1:0' },
       logging: { level: options.logLevel ?? 'info' },
     };
-    replicas = new Replicas(plane.kubeconfigPath, config, theCloud.replicaExtras, logDir);
+    // The replicas run as deployed: with the ServiceAccount and RBAC of deploy/base, not as admin.
+    replicas = new Replicas(await shippedRbacKubeconfig(plane), config, theCloud.replicaExtras, logDir);
     replicas.start();
     const reps = replicas;
     theCloud.faults(options.faultRate, options.seed);
@@ -182,25 +205,40 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     const servicePath = (name = '') => `/api/v1/namespaces/${NS}/services${name ? `/${name}` : ''}`;
     const live = () => services;
+    // The final check must judge something: the first KEPT Services that are ours with a load balancer are
+    // never deleted, nor taken out of type LoadBalancer or our class (every other operation still hits them).
+    const KEPT = 3;
+    const removable = () => {
+      const kept = new Set(services.filter((s) => s.loadBalancer && s.ours).slice(0, KEPT));
+      return services.filter((s) => !kept.has(s));
+    };
+    // Likewise one eligible node is never removed or excluded, so that the final check sends traffic to nodes.
+    const spareNodes = () => {
+      const eligible = nodes.filter((n) => !n.excluded);
+      return nodes.filter((n) => n.excluded || eligible.length > 1);
+    };
 
     /** One operation, chosen by the seed from what the model allows; returns its kind. */
     async function operate(): Promise<OpKind> {
+      // Creates outweigh deletes enough that a few dozen Services are left for the final check to judge.
       const choices: Array<[OpKind, number]> = [
         ['create', services.length < 40 ? 3 : 0],
-        ['delete', services.length > 0 ? 2 : 0],
+        ['traffic-policy', services.some((s) => s.loadBalancer) ? 1 : 0],
+        ['delete', removable().length > 0 ? 1 : 0],
         ['port', services.some((s) => s.loadBalancer) ? 2 : 0],
         ['nodePort', services.some((s) => s.loadBalancer) ? 1 : 0],
-        ['type', services.length > 0 ? 1.5 : 0],
-        ['class', services.length > 0 ? 1 : 0],
+        ['type', removable().length > 0 ? 1.5 : 0],
+        ['class', removable().length > 0 ? 1 : 0],
         ['annotation', services.length > 0 ? 1.5 : 0],
         ['node-add', nodes.length < 6 ? 1 : 0],
-        ['node-remove', nodes.length > 1 ? 0.7 : 0],
-        ['node-exclude', nodes.length > 0 ? 1 : 0],
+        ['node-remove', nodes.length > 1 && spareNodes().length > 0 ? 0.7 : 0],
+        ['node-exclude', spareNodes().length > 0 ? 1 : 0],
       ];
       const total = choices.reduce((s, [, w]) => s + w, 0);
       let r = random() * total;
       const kind = choices.find(([, w]) => (r -= w) < 0)?.[0] ?? 'create';
       const anyService = () => pick(live());
+      const removableService = () => pick(removable());
       const lbService = () => pick(live().filter((s) => s.loadBalancer));
       switch (kind) {
         case 'create': {
@@ -208,6 +246,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           const ports = random() < 0.3 ? 2 : 1;
           const ours = random() < 0.9;
           const shared = options.provider === 'local' && random() < 0.3;
+          const annotations: Record<string, string> = shared ? { [SHARE_KEY]: 'chaos' } : {};
+          if (options.provider === 'azure' && random() < 0.3) annotations[AZURE_INTERNAL] = 'true';
+          // NEG mode serves TCP only (UDP ports get a Warning and nothing), so its Services have no UDP.
+          const neg = options.provider === 'gcp' && random() < 0.3;
+          if (neg) annotations[GCP_MODE] = 'neg';
+          const protocols = Array.from({ length: ports }, () => (!neg && random() < 0.25 ? 'UDP' : 'TCP'));
+          const local = random() < 0.2;
           const svc: ModelService = { name, loadBalancer: true, ours, ports, wantedSince: Date.now() };
           services.push(svc);
           await withRetry(
@@ -216,12 +261,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
               kube.request('POST', servicePath(), {
                 apiVersion: 'v1',
                 kind: 'Service',
-                metadata: { name, namespace: NS, annotations: shared ? { [SHARE_KEY]: 'chaos' } : {} },
+                metadata: { name, namespace: NS, annotations },
                 spec: {
                   type: 'LoadBalancer',
                   selector: { app: name },
                   ...(ours ? {} : { loadBalancerClass: OTHER_CLASS }),
-                  ports: Array.from({ length: ports }, (_, i) => ({ name: `p${i}`, port: nextPort++, targetPort: 8080, protocol: 'TCP' })),
+                  ...(local ? { externalTrafficPolicy: 'Local' } : {}),
+                  ports: protocols.map((protocol, i) => ({ name: `p${i}`, port: nextPort++, targetPort: 8080, protocol })),
                 },
               }),
             (status) => status === 409,
@@ -229,7 +275,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           return kind;
         }
         case 'delete': {
-          const svc = anyService();
+          const svc = removableService();
           services.splice(services.indexOf(svc), 1);
           await withRetry(`delete ${svc.name}`, () => kube.request('DELETE', servicePath(svc.name)));
           return kind;
@@ -252,7 +298,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           return kind;
         }
         case 'type': {
-          const svc = anyService();
+          const svc = removableService();
           svc.loadBalancer = !svc.loadBalancer;
           const spec = svc.loadBalancer
             ? { type: 'LoadBalancer', loadBalancerClass: svc.ours ? null : OTHER_CLASS }
@@ -263,7 +309,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         }
         case 'class': {
           // spec.loadBalancerClass cannot change on a LoadBalancer Service: through ClusterIP, as a user must.
-          const svc = anyService();
+          const svc = removableService();
           svc.ours = !svc.ours;
           if (svc.loadBalancer)
             await withRetry(`type of ${svc.name}`, () =>
@@ -281,6 +327,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           );
           return kind;
         }
+        case 'traffic-policy': {
+          // Local <-> Cluster: the API server allocates (or releases) the healthCheckNodePort.
+          const svc = lbService();
+          const now = await withRetry(`read ${svc.name}`, () => kube.request<V1Service>('GET', servicePath(svc.name)));
+          const value = now?.spec?.externalTrafficPolicy === 'Local' ? 'Cluster' : 'Local';
+          await withRetry(`traffic policy of ${svc.name}`, () =>
+            kube.request('PATCH', servicePath(svc.name), { spec: { externalTrafficPolicy: value } }, 'merge'),
+          );
+          return kind;
+        }
         case 'annotation': {
           const svc = anyService();
           const value = String(between(0, 1_000_000));
@@ -293,13 +349,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           await addNode();
           return kind;
         case 'node-remove': {
-          const node = pick(nodes);
+          const node = pick(spareNodes());
           nodes.splice(nodes.indexOf(node), 1);
           await withRetry(`delete node ${node.name}`, () => api.deleteNode(node.name));
           return kind;
         }
         case 'node-exclude': {
-          const node = pick(nodes);
+          const node = pick(spareNodes());
           node.excluded = !node.excluded;
           await withRetry(`label node ${node.name}`, () =>
             api.patchNode(node.name, { metadata: { labels: { [EXCLUDE]: node.excluded ? 'true' : null } } }),
@@ -459,10 +515,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           address,
           ports: (s.spec?.ports ?? []).map((p) => ({ port: p.port, protocol: p.protocol ?? 'TCP', nodePort: p.nodePort ?? 0 })),
           nodes: eligible,
+          annotations: s.metadata?.annotations ?? {},
+          healthCheckNodePort: s.spec?.externalTrafficPolicy === 'Local' ? s.spec.healthCheckNodePort : undefined,
         });
       }
       for (const name of modelNames)
         if (!list.items.some((s) => s.metadata?.name === name)) found.push(`${NS}/${name}: missing from the API`);
+      report.checked = {
+        services: wanted.length,
+        nodes: eligible.length,
+        udp: wanted.filter((w) => w.ports.some((p) => p.protocol === 'UDP')).length,
+        etpLocal: wanted.filter((w) => w.healthCheckNodePort !== undefined).length,
+        azureInternal: wanted.filter((w) => w.annotations[AZURE_INTERNAL] === 'true').length,
+        gcpNeg: wanted.filter((w) => w.annotations[GCP_MODE] === 'neg').length,
+      };
       // One address, one Service, unless every holder asked to share it.
       const byAddress = new Map<string, V1Service[]>();
       for (const s of list.items) {
@@ -511,8 +577,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     report.problems = last;
     report.duplicateCreates = theCloud.duplicateCreates();
-    report.cloudFaults = theCloud.faultsInjected();
-    report.cloudCalls = theCloud.cloudCalls();
+    report.cloudCalls = theCloud.calls();
     report.replicaExits = reps.unexpectedExits;
     // A failed run keeps the replicas' logs whatever was asked, for whoever has to read them.
     if (report.convergeMs === undefined || report.problems.length > 0 || report.duplicateCreates.length > 0) report.logDir = logDir;
@@ -526,18 +591,30 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   }
 }
 
+/** Cloud calls that failed while faults were on. */
+export function cloudFaults(r: ChaosReport): number {
+  return Object.values(r.cloudCalls.failed).reduce((a, b) => a + b, 0);
+}
+
 /** The report as lines for people. */
 export function formatReport(r: ChaosReport): string {
   const ops = Object.entries(r.operations)
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
   const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const failed = cloudFaults(r);
+  const kinds = Object.entries(r.cloudCalls.failed)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  const share = r.cloudCalls.window ? ` (${((100 * failed) / r.cloudCalls.window).toFixed(1)}%${kinds ? `: ${kinds}` : ''})` : '';
   return [
     `provider ${r.provider}, seed ${r.seed} (replay: CHAOS_SEED=${r.seed})`,
     `  operations: ${Object.values(r.operations).reduce((a, b) => a + b, 0)} (${ops}); refused by the API server: ${r.refused}`,
-    `  faults: ${r.failoverMs.length} leader kills, ${r.apiServerRestarts} API server restarts, ${r.cloudFaults} cloud faults of ${r.cloudCalls} cloud calls; replica exits on lost leases: ${r.replicaExits}`,
+    `  faults: ${r.failoverMs.length} leader kills, ${r.apiServerRestarts} API server restarts; replica exits on lost leases: ${r.replicaExits}`,
+    `  cloud calls: ${r.cloudCalls.window} while faults were on, ${failed} of them failed${share}; ${r.cloudCalls.total} in all`,
     `  failovers (SIGKILL to the new leader's Lease): ${r.failoverMs.map(secs).join(', ') || 'none'}${r.failoverMs.length ? `; max ${secs(Math.max(...r.failoverMs))}` : ''}`,
     `  converged: ${r.convergeMs === undefined ? 'NO' : `${secs(r.convergeMs)} after the last fault`}`,
+    `  checked at the end: ${r.checked.services} Services with a load balancer, ${r.checked.nodes} eligible nodes; with UDP ports ${r.checked.udp}, externalTrafficPolicy Local ${r.checked.etpLocal}${r.provider === 'azure' ? `, internal ${r.checked.azureInternal}` : ''}${r.provider === 'gcp' ? `, mode neg ${r.checked.gcpNeg}` : ''}`,
     `  duplicate creates: ${r.duplicateCreates.length}${r.duplicateCreates.length ? ` (${r.duplicateCreates.join('; ')})` : ''}`,
     `  problems: ${r.problems.length}${r.problems.map((p) => `\n    - ${p}`).join('')}`,
     ...(r.logDir ? [`  logs: ${r.logDir}`] : []),
