@@ -17,6 +17,8 @@ export interface ReplicaOptions {
 }
 
 const options = JSON.parse(process.argv[2]!) as ReplicaOptions;
+// The runner is gone (however it ended, SIGKILL included: the kernel closes the IPC pipe): so is this replica.
+process.once('disconnect', () => process.exit(1));
 const config = parseConfig(options.config);
 const logger = pino({ level: config.logging.level });
 
