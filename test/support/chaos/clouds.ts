@@ -98,8 +98,10 @@ function uidPart(name: string): string | undefined {
 
 // ---- local: VIPs on loopback, listeners (TCP and UDP) seen with ss, traffic through them to echo servers on the nodes ----
 
-const LOCAL_POOL = '127.13.0.0/24';
-const VIP_PREFIX = '127.13.0.';
+/** A loopback /16 of this run's own, so that two runs on one machine never see each other's listeners. */
+const NET = `127.${100 + Math.floor(Math.random() * 100)}`;
+const LOCAL_POOL = `${NET}.0.0/24`;
+const VIP_PREFIX = `${NET}.0.`;
 
 class LocalCloud implements ChaosCloud {
   readonly name = 'local' as const;
@@ -128,7 +130,7 @@ class LocalCloud implements ChaosCloud {
   }
 
   async node(n: number) {
-    const address = `127.13.1.${n + 1}`;
+    const address = `${NET}.1.${n + 1}`;
     // The node's health check port, always open (kube-proxy's part on a real node).
     await this.#serve(address, this.#healthPort);
     return { name: `node-${n}`, address, options: { addresses: [{ type: 'InternalIP' as const, address }] } };
