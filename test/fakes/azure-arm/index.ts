@@ -27,6 +27,7 @@ import {
   type TopType,
   type Wire,
 } from './state.ts';
+import { HeldRequests } from '../held-requests.ts';
 
 export type { ArmResource, Wire } from './state.ts';
 export type { CustomFault, FaultKind, RandomFaults, TargetedFault } from './faults.ts';
@@ -172,7 +173,7 @@ export class AzureArmFake {
   private readonly plan = new FaultPlan();
   private readonly faultRetryAfterSeconds: number;
   private readonly log: CallRecord[] = [];
-  private readonly held = new Set<ServerResponse>();
+  private readonly held = new HeldRequests(() => this.timeoutHoldMs);
   private readonly pkiDir: string;
 
   private constructor(server: Server, endpoint: string, caPem: string, pkiDir: string, options: AzureArmFakeOptions) {
@@ -219,7 +220,7 @@ export class AzureArmFake {
   }
 
   async stop(): Promise<void> {
-    for (const res of this.held) res.destroy();
+    this.held.dropAll();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     rmSync(this.pkiDir, { recursive: true, force: true });
@@ -401,7 +402,7 @@ export class AzureArmFake {
     record.status = reply.status;
     this.log.push(record);
     if (reply.hold) {
-      this.hold(res);
+      this.held.hold(res);
       return;
     }
     const headers: Record<string, string> = {
@@ -414,16 +415,6 @@ export class AzureArmFake {
     } else {
       res.writeHead(reply.status, { ...headers, 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(reply.body));
     }
-  }
-
-  /** A request that gets no answer: its connection is dropped after timeoutHoldMs, or at stop(). */
-  private hold(res: ServerResponse): void {
-    this.held.add(res);
-    if (this.timeoutHoldMs === undefined) return;
-    setTimeout(() => {
-      this.held.delete(res);
-      res.destroy();
-    }, this.timeoutHoldMs).unref();
   }
 
   private async process(req: IncomingMessage, url: URL, method: string, route: Route, raw: string, record: CallRecord): Promise<Reply> {

@@ -27,6 +27,7 @@ import {
   timestamp,
   type Wire,
 } from './state.ts';
+import { HeldRequests } from '../held-requests.ts';
 
 export type { Collection, InstanceSpec, QuotaName, Quotas, SubnetworkSpec, Wire } from './state.ts';
 export type { CustomFault, FaultKind, RandomFaults, TargetedFault } from './faults.ts';
@@ -144,7 +145,7 @@ export class GceFake {
   private readonly requestIds = new Map<string, string>();
   private readonly plan = new FaultPlan();
   private readonly log: CallRecord[] = [];
-  private readonly held = new Set<ServerResponse>();
+  private readonly held = new HeldRequests(() => this.timeoutHoldMs);
   private readonly auth: OAuth2Client;
 
   private constructor(server: Server, port: number, options: GceFakeOptions) {
@@ -184,7 +185,7 @@ export class GceFake {
   }
 
   async stop(): Promise<void> {
-    for (const res of this.held) res.destroy();
+    this.held.dropAll();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -333,7 +334,7 @@ export class GceFake {
     record.status = reply.status;
     this.log.push(record);
     if (reply.hold) {
-      this.hold(res);
+      this.held.hold(res);
       return;
     }
     if (reply.body === undefined) {
@@ -341,16 +342,6 @@ export class GceFake {
       return;
     }
     res.writeHead(reply.status, { 'content-type': 'application/json; charset=UTF-8' }).end(JSON.stringify(reply.body));
-  }
-
-  /** A request that gets no answer: its connection is dropped after timeoutHoldMs, or at stop(). */
-  private hold(res: ServerResponse): void {
-    this.held.add(res);
-    if (this.timeoutHoldMs === undefined) return;
-    setTimeout(() => {
-      this.held.delete(res);
-      res.destroy();
-    }, this.timeoutHoldMs).unref();
   }
 
   private async process(req: IncomingMessage, url: URL, httpMethod: string, raw: string, record: CallRecord): Promise<Reply> {
