@@ -137,14 +137,7 @@ async function benchMode(mode: GcpMode, services: number): Promise<Row[]> {
     });
     const registry = new MetricsRegistry();
     const config = gcpProviderConfigSchema.parse({
-      project: gce.project,
-      region: gce.region,
-      apiEndpoint: '127.0.0.1',
-      port: gce.port,
-      protocol: 'http',
-      nodeTags: ['k8s-node'],
-      subnetwork: 'default',
-      proxySubnet: 'proxy-only',
+      ...gce.providerConfig(),
       mode,
       callsPerSecond,
       retryBaseDelayMs: 200,

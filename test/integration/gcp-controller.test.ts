@@ -11,7 +11,7 @@ import { runController, type RunningController } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { createGcpProvider } from '../../src/providers/gcp/index.ts';
 import { defaultLoadBalancerName } from '../../src/providers/provider.ts';
-import { GceFake, PROVIDER_COLLECTIONS } from '../fakes/gce/index.ts';
+import { GceFake } from '../fakes/gce/index.ts';
 import { useControlPlane } from '../harness/node-test.ts';
 import { TestKube, waitFor } from '../support/controller.ts';
 import { MetricsRegistry } from '../../src/server/metrics-registry.ts';
@@ -37,7 +37,7 @@ describe('controller + kube-apiserver + GCE fake (gcp provider)', () => {
   }
 
   function owned(): string[] {
-    const global = PROVIDER_COLLECTIONS.flatMap((c) => gce.resources(c).map((r) => `${c}/${String(r['name'])}`));
+    const global = gce.providerResourceNames();
     const zonal = gce.zones.flatMap((z) =>
       (['networkEndpointGroups', 'instanceGroups'] as const).flatMap((c) =>
         gce.resources(c, z).map((r) => `${c}/${z}/${String(r['name'])}`),
@@ -70,14 +70,7 @@ describe('controller + kube-apiserver + GCE fake (gcp provider)', () => {
       provider: {
         name: 'gcp',
         gcp: {
-          project: gce.project,
-          region: gce.region,
-          apiEndpoint: '127.0.0.1',
-          port: gce.port,
-          protocol: 'http',
-          nodeTags: ['k8s-node'],
-          subnetwork: 'default',
-          proxySubnet: 'proxy-only',
+          ...gce.providerConfig(),
           callsPerSecond: 1_000,
           retryBaseDelayMs: 50,
           retryMaxDelayMs: 500,

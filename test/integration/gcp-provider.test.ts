@@ -16,7 +16,7 @@ import {
   type Target,
 } from '../../src/providers/provider.ts';
 import { plainServiceDefaults } from '../fakes/desired-defaults.ts';
-import { type Collection, GceFake, PROVIDER_COLLECTIONS } from '../fakes/gce/index.ts';
+import { type Collection, GceFake } from '../fakes/gce/index.ts';
 import { providerDeps } from '../fakes/provider-deps.ts';
 import { RateBudget } from '../../src/providers/rate-budget.ts';
 
@@ -25,14 +25,7 @@ const nodes: Target[] = [];
 
 function provider(config: Partial<GcpProviderConfigInput> = {}, deps = providerDeps()): { p: GcpProvider; deps: typeof deps } {
   const parsed = gcpProviderConfigSchema.parse({
-    project: gce.project,
-    region: gce.region,
-    apiEndpoint: '127.0.0.1',
-    port: gce.port,
-    protocol: 'http',
-    nodeTags: ['k8s-node'],
-    subnetwork: 'default',
-    proxySubnet: 'proxy-only',
+    ...gce.providerConfig(),
     callsPerSecond: 10_000,
     retryBaseDelayMs: 1,
     retryMaxDelayMs: 5,
@@ -60,7 +53,7 @@ function mutations(): number {
 }
 
 function leftovers(): string[] {
-  return PROVIDER_COLLECTIONS.flatMap((c) => gce.resources(c).map((r) => `${c}/${String(r['name'])}`));
+  return gce.providerResourceNames();
 }
 
 function zonal(collection: Collection): string[] {

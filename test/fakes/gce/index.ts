@@ -19,6 +19,7 @@ import {
   isCollection,
   newId,
   obj,
+  PROVIDER_COLLECTIONS,
   type Quotas,
   type Scope,
   scopePath,
@@ -241,6 +242,28 @@ export class GceFake {
     this.settle();
     const scope = where === undefined && COLLECTIONS[collection].scopes[0] !== 'global' ? undefined : this.scopeFor(collection, where);
     return this.state.list(collection, scope).map((e) => this.state.render(e));
+  }
+
+  /** "collection/name" of everything in the global and regional collections the gcp provider creates in. */
+  providerResourceNames(): string[] {
+    return PROVIDER_COLLECTIONS.flatMap((c) => this.resources(c).map((r) => `${c}/${String(r['name'])}`));
+  }
+
+  /**
+   * provider.gcp fields that point the gcp provider at this fake: endpoint, project, region, the node tag the
+   * tests give instances, the seeded subnetwork, and the proxy-only subnet the tests add (addSubnetwork).
+   */
+  providerConfig() {
+    return {
+      project: this.project,
+      region: this.region,
+      apiEndpoint: '127.0.0.1',
+      port: this.port,
+      protocol: 'http' as const,
+      nodeTags: ['k8s-node'],
+      subnetwork: 'default',
+      proxySubnet: 'proxy-only',
+    };
   }
 
   networkEndpoints(neg: string, zone: string = this.zones[0] ?? ''): Wire[] {

@@ -54,18 +54,6 @@ const COLLECTION_NAMES = [
 
 export type Collection = (typeof COLLECTION_NAMES)[number];
 
-/** The global and regional collections the gcp provider creates in, for "nothing owned is left" checks. */
-export const PROVIDER_COLLECTIONS: readonly Collection[] = [
-  'addresses',
-  'firewalls',
-  'httpHealthChecks',
-  'healthChecks',
-  'targetPools',
-  'forwardingRules',
-  'backendServices',
-  'targetTcpProxies',
-];
-
 export const COLLECTIONS: Readonly<Record<Collection, CollectionInfo>> = {
   addresses: { scopes: ['region'], kind: 'compute#address', type: 'address' },
   firewalls: { scopes: ['global'], kind: 'compute#firewall', type: 'firewall' },
@@ -81,6 +69,14 @@ export const COLLECTIONS: Readonly<Record<Collection, CollectionInfo>> = {
   networks: { scopes: ['global'], kind: 'compute#network', type: 'network', readOnly: true },
   subnetworks: { scopes: ['region'], kind: 'compute#subnetwork', type: 'subnetwork', readOnly: true },
 };
+
+/**
+ * The global and regional collections the gcp provider creates in, for "nothing owned is left" checks:
+ * every writable one that is not zonal (NEGs and instance groups are checked per zone).
+ */
+export const PROVIDER_COLLECTIONS: readonly Collection[] = COLLECTION_NAMES.filter(
+  (c) => !COLLECTIONS[c].readOnly && !COLLECTIONS[c].scopes.includes('zone'),
+);
 
 export function isCollection(value: string): value is Collection {
   return Object.hasOwn(COLLECTIONS, value);

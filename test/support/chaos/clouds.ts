@@ -12,7 +12,7 @@ import { startMoto, type Moto } from '../../fakes/aws-moto.ts';
 import type { AzureArmFake, Wire } from '../../fakes/azure-arm/index.ts';
 import { RG, startArm } from '../../fakes/azure-suite.ts';
 import { seededRandom } from '../../fakes/azure-arm/faults.ts';
-import { GceFake, PROVIDER_COLLECTIONS, type Collection } from '../../fakes/gce/index.ts';
+import { GceFake, PROVIDER_COLLECTIONS, type Collection, type Wire as GceWire } from '../../fakes/gce/index.ts';
 import { freePort } from '../ports.ts';
 
 export type ChaosProviderName = 'local' | 'aws' | 'azure' | 'gcp';
@@ -612,14 +612,7 @@ class GcpCloud implements ChaosCloud {
     return {
       name: 'gcp',
       gcp: {
-        project: this.#gce.project,
-        region: this.#gce.region,
-        apiEndpoint: '127.0.0.1',
-        port: this.#gce.port,
-        protocol: 'http',
-        nodeTags: ['k8s-node'],
-        subnetwork: 'default',
-        proxySubnet: 'proxy-only',
+        ...this.#gce.providerConfig(),
         callsPerSecond: 1_000,
         retryBaseDelayMs: 50,
         retryMaxDelayMs: 1_000,
@@ -680,19 +673,26 @@ class GcpCloud implements ChaosCloud {
     return problems;
   }
 
+  /** The forwarding rule, once it exists and carries the Service's address; else what is wrong goes to problems. */
+  #forwardingRule(svc: WantedService, name: string, problems: string[]): GceWire | undefined {
+    const rule = this.#gce.resource('forwardingRules', name);
+    if (!rule) {
+      problems.push(`${svc.key}: no forwarding rule ${name}`);
+      return undefined;
+    }
+    if (svc.address !== rule['IPAddress'])
+      problems.push(`${svc.key}: status ${svc.address}, forwarding rule ${name} ${String(rule['IPAddress'])}`);
+    return rule;
+  }
+
   /** A forwarding rule per protocol (the UDP one named lbName-udp beside TCP) into one target pool. */
   #passthroughProblems(svc: WantedService): string[] {
     const problems: string[] = [];
     const protocols = (['TCP', 'UDP'] as const).filter((proto) => svc.ports.some((p) => p.protocol === proto));
     for (const protocol of protocols) {
       const name = protocols.length > 1 && protocol === 'UDP' ? `${svc.lbName}-udp` : svc.lbName;
-      const rule = this.#gce.resource('forwardingRules', name);
-      if (!rule) {
-        problems.push(`${svc.key}: no forwarding rule ${name}`);
-        continue;
-      }
-      if (svc.address !== rule['IPAddress'])
-        problems.push(`${svc.key}: status ${svc.address}, forwarding rule ${name} ${String(rule['IPAddress'])}`);
+      const rule = this.#forwardingRule(svc, name, problems);
+      if (!rule) continue;
       if (rule['IPProtocol'] !== protocol) problems.push(`${svc.key}: forwarding rule ${name} is ${String(rule['IPProtocol'])}`);
       const ports = svc.ports.filter((p) => p.protocol === protocol).map((p) => p.port);
       const range = `${Math.min(...ports)}-${Math.max(...ports)}`;
@@ -723,13 +723,8 @@ class GcpCloud implements ChaosCloud {
     const problems: string[] = [];
     for (const p of svc.ports) {
       const name = `${svc.lbName}-${p.port}`;
-      const rule = this.#gce.resource('forwardingRules', name);
-      if (!rule) {
-        problems.push(`${svc.key}: no forwarding rule ${name}`);
-        continue;
-      }
-      if (svc.address !== rule['IPAddress'])
-        problems.push(`${svc.key}: status ${svc.address}, forwarding rule ${name} ${String(rule['IPAddress'])}`);
+      const rule = this.#forwardingRule(svc, name, problems);
+      if (!rule) continue;
       if (rule['portRange'] !== `${p.port}-${p.port}`) problems.push(`${svc.key}: ${name} port range ${String(rule['portRange'])}`);
       const endpoints = this.#gce.zones.flatMap((zone) =>
         this.#gce.resource('networkEndpointGroups', name, zone)
