@@ -78,6 +78,9 @@ function exitOnSignal(logger: Logger, stop: () => Promise<void>, context: Record
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 }
 
+/** run and proxy log alike. */
+const logFormatOption = () => new Option('--log-format <format>', 'json lines, or text for people').choices(LOG_FORMATS).default('json');
+
 const program = new Command().name('service-lb-controller').description(packageJson.description).version(packageJson.version);
 
 program
@@ -85,7 +88,7 @@ program
   .description('run the controller')
   .requiredOption('-c, --config <file>', 'YAML config file')
   .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster config)')
-  .addOption(new Option('--log-format <format>', 'json lines, or text for people').choices(LOG_FORMATS).default('json'))
+  .addOption(logFormatOption())
   .action(async (opts: { config: string; kubeconfig?: string; logFormat: LogFormat }) => {
     const config = await readConfig(opts.config);
     const logger = createLogger(config.logging.level, opts.logFormat);
@@ -108,7 +111,7 @@ program
   .description("run the local provider's data path alone, fed by a controller with provider.local.dataPath: external")
   .requiredOption('-c, --config <file>', "YAML config file (the controller's: provider.local is read)")
   .option('--socket <path>', 'unix socket the controller connects to (default: provider.local.proxySocket)')
-  .addOption(new Option('--log-format <format>', 'json lines, or text for people').choices(LOG_FORMATS).default('json'))
+  .addOption(logFormatOption())
   .action(async (opts: { config: string; socket?: string; logFormat: LogFormat }) => {
     const config = await readConfig(opts.config);
     const logger = createLogger(config.logging.level, opts.logFormat);

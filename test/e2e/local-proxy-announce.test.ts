@@ -12,8 +12,8 @@ import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { createLogger } from '../../src/logger.ts';
 import { ExternalProxy } from '../../src/providers/local/external-proxy.ts';
-import type { FrontendGroupSpec } from '../../src/providers/local/proxy-spec.ts';
 import { until } from './helpers.ts';
+import { frontendGroup } from '../fakes/frontend-group.ts';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -25,18 +25,11 @@ const tag = `slbp${process.pid}`;
 const peer = `${tag}-peer`;
 const hosts = { a: `${tag}-a`, b: `${tag}-b` };
 
-const spec: FrontendGroupSpec = {
-  key: 'default/moving/uid',
-  service: 'default/moving',
-  frontends: [VIP4, VIP6].map((vip) => ({ protocol: 'TCP' as const, ip: vip, port: 80, nodePort: 30080, backends: [] })),
-  sourceRanges: [],
-  affinity: 'None',
-  drainGraceMs: 0,
-  udpIdleMs: 60_000,
-  udpMaxFlows: 0,
-  maxConnectionsPerListener: 0,
-  idleTimeoutMs: 0,
-};
+const spec = frontendGroup(
+  'default/moving/uid',
+  'default/moving',
+  [VIP4, VIP6].map((vip) => ({ protocol: 'TCP' as const, ip: vip, port: 80, nodePort: 30080, backends: [] })),
+);
 
 /** The MAC address the peer's neighbour table holds for address, if any. */
 async function peerEntry(address: string): Promise<string | undefined> {

@@ -10,6 +10,7 @@ import type { FrontendGroupSpec } from '../../src/providers/local/proxy-spec.ts'
 import { ProxyWorkers } from '../../src/providers/local/proxy-workers.ts';
 import { freePort } from '../support/ports.ts';
 import { until } from './helpers.ts';
+import { frontendGroup } from '../fakes/frontend-group.ts';
 
 interface LogRecord {
   level: number;
@@ -26,18 +27,9 @@ function capturingLogger(): { logger: pino.Logger; records: LogRecord[] } {
 const NO_LIMITS = { maxConnections: 0, maxBufferedBytes: 2 ** 40 };
 
 function spec(key: string, port: number): FrontendGroupSpec {
-  return {
-    key,
-    service: `default/${key}`,
-    frontends: [{ protocol: 'TCP', ip: '127.0.0.1', port, nodePort: 30000, backends: [] }],
-    sourceRanges: [],
-    affinity: 'None',
-    drainGraceMs: 0,
+  return frontendGroup(key, `default/${key}`, [{ protocol: 'TCP', ip: '127.0.0.1', port, nodePort: 30000, backends: [] }], {
     udpIdleMs: 1_000,
-    udpMaxFlows: 0,
-    maxConnectionsPerListener: 0,
-    idleTimeoutMs: 0,
-  };
+  });
 }
 
 /**

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../src/logger.ts';
 import { incompatible, receive } from '../../src/providers/local/proxy-channel.ts';
 import { ProxyServer } from '../../src/providers/local/proxy-server.ts';
-import type { FrontendGroupSpec } from '../../src/providers/local/proxy-spec.ts';
+import { frontendGroup } from '../fakes/frontend-group.ts';
 
 test('a peer of the same major version is compatible, whatever its minor', () => {
   assert.equal(incompatible('1.0'), undefined);
@@ -105,18 +105,7 @@ describe('the proxy end of the channel', () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const { port } = blocker.address() as AddressInfo;
-    const spec: FrontendGroupSpec = {
-      key: 'uid-1',
-      service: 'default/web',
-      frontends: [{ protocol: 'TCP', ip: '127.0.0.1', port, nodePort: 30080, backends: [] }],
-      sourceRanges: [],
-      affinity: 'None',
-      drainGraceMs: 0,
-      udpIdleMs: 60_000,
-      udpMaxFlows: 0,
-      maxConnectionsPerListener: 0,
-      idleTimeoutMs: 0,
-    };
+    const spec = frontendGroup('uid-1', 'default/web', [{ protocol: 'TCP', ip: '127.0.0.1', port, nodePort: 30080, backends: [] }]);
     try {
       const answers = await converse(
         [
