@@ -270,7 +270,13 @@ async function runOnce(plane: ControlPlane, kube: KubeClient, modulePath: string
     throw err;
   } finally {
     child.removeAllListeners('exit');
-    child.kill('SIGKILL');
+    // A graceful stop, so that a --cpu-prof in BENCH_CHILD_ARGS gets written; SIGKILL if it hangs.
+    if (child.exitCode === null) {
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+      child.kill('SIGKILL');
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }

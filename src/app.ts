@@ -19,6 +19,14 @@ import { providerReadiness } from './server/readiness.ts';
 import { startServers } from './server/servers.ts';
 import { MetricsRegistry } from './server/metrics-registry.ts';
 
+/**
+ * Syncs in flight per worker. A worker is one provider call in flight (the provider wrapper holds them to
+ * controller.workers), but a sync also writes to the Service before its provider call (finalizer) and after
+ * it (status). With one sync per worker the provider sat idle during those writes: 2x its bound at 16
+ * workers. A second sync per worker does its writes while the first one's provider call runs.
+ */
+const SYNCS_PER_WORKER = 2;
+
 export const EVENT_COMPONENT = 'service-lb-controller';
 
 export interface RunOptions {
@@ -86,12 +94,13 @@ export async function runController(config: Config, options: RunOptions): Promis
       })),
     metrics,
     logger,
+    config.controller.workers,
   );
   const providerReady = providerReadiness(provider);
   const controller = new ServiceLoadBalancerController({
     clusterName: config.clusterName,
     loadBalancerClass: config.loadBalancerClass,
-    workers: config.controller.workers,
+    concurrentSyncs: SYNCS_PER_WORKER * config.controller.workers,
     resyncPeriodMs: config.controller.resyncPeriod,
     nodePortRange: config.controller.nodePortRange,
     backoff: config.controller.backoff,

@@ -74,10 +74,15 @@ export class ExampleProvider implements LoadBalancerProvider {
   private readonly deps: ProviderDeps;
   /** By UID: the one field of an identity that never changes. */
   private readonly records = new Map<string, Allocation>();
+  /** The same allocations by address, so that a lookup or a search for a free one is not a scan of all. */
+  private readonly byIp = new Map<string, Allocation>();
+  /** Where the search for a free address starts: just past the last one handed out. */
+  private scanFrom: number;
 
   constructor(config: ExampleConfig, deps: ProviderDeps) {
     this.config = config;
     this.range = parseCidr(config.cidr)!;
+    this.scanFrom = this.range.first;
     this.deps = deps;
   }
 
@@ -90,7 +95,7 @@ export class ExampleProvider implements LoadBalancerProvider {
     for (const lb of known) {
       const entry = lb.ingress.find((i) => i.ip && this.inRange(i.ip));
       if (entry?.ip && !this.holder(entry.ip)) {
-        this.records.set(lb.identity.uid, { identity: lb.identity, ip: entry.ip, ports: entry.ports ?? [] });
+        this.put({ identity: lb.identity, ip: entry.ip, ports: entry.ports ?? [] });
       }
     }
     this.deps.logger.info({ restored: this.records.size, cidr: this.config.cidr }, 'example provider started');
@@ -113,7 +118,7 @@ export class ExampleProvider implements LoadBalancerProvider {
       ports: desired.listeners.map((l) => ({ port: l.port, protocol: l.protocol })),
       targets: desired.targets,
     };
-    this.records.set(identity.uid, allocation);
+    this.put(allocation);
     return ingressOf(allocation);
   }
 
@@ -127,6 +132,8 @@ export class ExampleProvider implements LoadBalancerProvider {
 
   async delete(identity: LoadBalancerIdentity): Promise<void> {
     await this.latency();
+    const allocation = this.records.get(identity.uid);
+    if (allocation) this.byIp.delete(allocation.ip);
     this.records.delete(identity.uid);
   }
 
@@ -152,10 +159,15 @@ export class ExampleProvider implements LoadBalancerProvider {
     if (held !== undefined) return held;
     const current = desired.currentIngress.find((i) => i.ip && this.inRange(i.ip) && !this.holder(i.ip))?.ip;
     if (current) return current;
-    const taken = new Set([...this.records.values()].map((r) => r.ip));
-    for (let n = this.range.first; n <= this.range.last; n++) {
+    const { first, last } = this.range;
+    const size = last - first + 1;
+    for (let i = 0; i < size; i++) {
+      const n = first + ((this.scanFrom - first + i) % size);
       const ip = formatIPv4(n);
-      if (!taken.has(ip)) return ip;
+      if (!this.byIp.has(ip)) {
+        this.scanFrom = n === last ? first : n + 1;
+        return ip;
+      }
     }
     // Retryable: an address frees up when another Service is deleted.
     throw new ProviderError(`no free address left in ${this.config.cidr}`, { retryable: true });
@@ -167,7 +179,14 @@ export class ExampleProvider implements LoadBalancerProvider {
   }
 
   private holder(ip: string): Allocation | undefined {
-    return [...this.records.values()].find((r) => r.ip === ip);
+    return this.byIp.get(ip);
+  }
+
+  private put(allocation: Allocation): void {
+    const previous = this.records.get(allocation.identity.uid);
+    if (previous) this.byIp.delete(previous.ip);
+    this.records.set(allocation.identity.uid, allocation);
+    this.byIp.set(allocation.ip, allocation);
   }
 
   private async latency(): Promise<void> {

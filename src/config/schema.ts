@@ -85,9 +85,10 @@ export const configSchema = z.strictObject({
   controller: z
     .strictObject({
       /**
-       * Syncs in flight at once. A sync spends most of its time waiting (on the API server for the finalizer
-       * and the status, on the provider), so 16 keep up with a burst of creates where 4 fell seconds behind;
-       * providers hold their cloud calls to their own rate budgets.
+       * Provider calls in flight at once. A sync spends most of its time waiting (on the API server for the
+       * finalizer and the status, on the provider), so 16 keep up with a burst of creates where 4 fell
+       * seconds behind; twice as many syncs run, so the API writes overlap provider calls (src/app.ts).
+       * Providers also hold their cloud calls to their own rate budgets.
        */
       workers: z.number().int().min(1).max(256).default(16),
       /** How often every load balancer is ensured again, repairing changes made behind our back. */

@@ -24,7 +24,8 @@ const EVENTS_MAX_DEFER_MS = 1_000;
 export interface ControllerOptions {
   clusterName: string;
   loadBalancerClass: string | null;
-  workers: number;
+  /** Services synced at once (the provider calls among them are bounded by the provider wrapper). */
+  concurrentSyncs: number;
   resyncPeriodMs: number;
   nodePortRange: PortRange;
   backoff: { initial: number; max: number };
@@ -140,7 +141,7 @@ export class ServiceLoadBalancerController {
     if (this.stopped) return;
     this.running = true;
     for (const svc of this.lbServices()) this.queue.add(serviceKeyOf(svc));
-    this.workersDone = runWorkers(this.queue, this.o.workers, (key) => this.process(key));
+    this.workersDone = runWorkers(this.queue, this.o.concurrentSyncs, (key) => this.process(key));
     this.timers.push(
       setInterval(() => {
         this.applied.markAllStale();
@@ -150,7 +151,7 @@ export class ServiceLoadBalancerController {
     if (this.o.garbageCollection.enabled) {
       this.timers.push(setInterval(() => void this.collectGarbage(), this.o.garbageCollection.period));
     }
-    this.o.logger.info({ workers: this.o.workers, services: known.length }, 'controller running');
+    this.o.logger.info({ concurrentSyncs: this.o.concurrentSyncs, services: known.length }, 'controller running');
   }
 
   /** Stops reconciling. The provider is the caller's to stop, so it can drain after the lease is released. */

@@ -68,6 +68,11 @@ export function createControllerMetrics(registry: Registry) {
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120],
       registers,
     }),
+    providerCallsWaiting: new Gauge({
+      name: 'service_lb_provider_calls_waiting',
+      help: 'Provider operations waiting for a free worker (controller.workers bounds those in flight)',
+      registers,
+    }),
     kubeRequests: new Counter({
       name: 'service_lb_kube_api_requests_total',
       help: 'Kubernetes API requests made by the controller (watches excluded), by verb, resource and status code',

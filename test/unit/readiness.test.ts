@@ -100,10 +100,10 @@ test('providerReadiness goes through the instrumented wrapper, and is absent for
   const metrics = createControllerMetrics(new Registry());
   const logger = pino({ level: 'silent' });
   const plain = new RecordingProvider();
-  assert.equal(providerReadiness(instrumentProvider(plain, metrics, logger)), undefined);
+  assert.equal(providerReadiness(instrumentProvider(plain, metrics, logger, 1)), undefined);
 
   const withCheck = Object.assign(new RecordingProvider(), { checkReady: async () => ['subnet nodes not found'] });
-  const ready = providerReadiness(instrumentProvider(withCheck, metrics, logger));
+  const ready = providerReadiness(instrumentProvider(withCheck, metrics, logger, 1));
   assert.ok(ready);
   await ready.refresh();
   assert.deepEqual(ready.problems(), [`provider ${withCheck.name}: subnet nodes not found`]);
