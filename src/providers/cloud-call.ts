@@ -5,6 +5,18 @@ import pRetry from 'p-retry';
 import { Counter, Histogram, type LabelValues, type Metric, type Registry } from 'prom-client';
 import type { RateBudget } from './rate-budget.ts';
 
+/** Socket and DNS error codes: the request may not have reached the cloud, or its answer was lost; retry. */
+export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
 /** The provider config fields every adapter has for its retries. */
 export interface RetrySettings {
   maxRetries: number;

@@ -2,6 +2,7 @@
 
 import { ProviderError } from '../provider.ts';
 import { errorMessage } from '../../error-message.ts';
+import { NETWORK_ERROR_CODES } from '../cloud-call.ts';
 
 /** Error names AWS uses for "slow down" (the SDK's own throttling list, plus EC2's). */
 const THROTTLING_NAMES = new Set([
@@ -24,17 +25,6 @@ const SERVER_NAMES = new Set([
   'Unavailable',
   'RequestTimeout',
   'RequestTimeoutException',
-]);
-
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
 ]);
 
 /** How a failed call should be treated: the first three are worth retrying. */
@@ -62,7 +52,7 @@ export function classifyFailure(err: unknown): FailureKind {
   const status = typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : undefined;
   if (THROTTLING_NAMES.has(name) || status === 429) return 'throttled';
   if (SERVER_NAMES.has(name) || (status !== undefined && status >= 500) || e.$fault === 'server') return 'server_error';
-  if (name === 'TimeoutError' || (typeof e.code === 'string' && NETWORK_CODES.has(e.code))) return 'network_error';
+  if (name === 'TimeoutError' || (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code))) return 'network_error';
   return 'client_error';
 }
 

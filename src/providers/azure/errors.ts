@@ -2,6 +2,7 @@
 // ARM refuses; and how it reaches the core as a ProviderError.
 
 import { errorMessage } from '../../error-message.ts';
+import { NETWORK_ERROR_CODES } from '../cloud-call.ts';
 import { ProviderError } from '../provider.ts';
 
 export type FailureKind = 'throttled' | 'server_error' | 'network_error' | 'precondition_failed' | 'not_found' | 'client_error';
@@ -31,17 +32,8 @@ export function armCode(err: unknown): string | undefined {
   return m?.[1];
 }
 
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'REQUEST_SEND_ERROR',
-]);
+// core-rest-pipeline's code for a request that failed before any answer came.
+const NETWORK_CODES = new Set([...NETWORK_ERROR_CODES, 'REQUEST_SEND_ERROR']);
 const SERVER_CODES = new Set([
   'AnotherOperationInProgress',
   'InternalServerError',

@@ -5,6 +5,7 @@
 // resourceInUseByAnotherResource...).
 
 import { errorMessage } from '../../error-message.ts';
+import { NETWORK_ERROR_CODES } from '../cloud-call.ts';
 import { ProviderError } from '../provider.ts';
 
 export type FailureKind = 'throttled' | 'server_error' | 'network_error' | 'client_error';
@@ -12,14 +13,7 @@ export type FailureKind = 'throttled' | 'server_error' | 'network_error' | 'clie
 const RAW_PAYLOAD = Symbol.for('google-gax.rawHttpResponsePayload');
 
 const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
+  ...NETWORK_ERROR_CODES,
   // gaxios names a request that hit its timeout after the DOMException.
   'TimeoutError',
 ]);
