@@ -16,6 +16,7 @@ import { startControlPlane, type ControlPlane } from '../test/harness/control-pl
 import { buildPackage, PACKAGE_ROOT } from '../test/support/package-build.ts';
 import { freePort } from '../test/support/ports.ts';
 import { cliLaunch } from './cli-launch.ts';
+import { metricSum } from './metrics-text.ts';
 
 const COMPILED = join(PACKAGE_ROOT, '.tmp/bench-example');
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 1000);
@@ -24,11 +25,7 @@ const LATENCY_MS = 50;
 
 /** Events the controller did not write (service_lb_events_dropped_total, every reason). */
 async function eventsDropped(metricsUrl: string): Promise<number> {
-  const text = await (await fetch(metricsUrl)).text();
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith('service_lb_events_dropped_total{'))
-    .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+  return metricSum(await (await fetch(metricsUrl)).text(), 'service_lb_events_dropped_total');
 }
 
 /** Provider calls that succeeded, by operation, as the controller's /metrics counts them. */
@@ -46,12 +43,7 @@ async function providerCalls(metricsUrl: string): Promise<Record<string, number>
 
 /** Sum and count of a histogram, over all its series, from one scrape. */
 function histogram(text: string, name: string): { sum: number; count: number } {
-  const value = (suffix: string) =>
-    text
-      .split('\n')
-      .filter((line) => line.startsWith(`${name}_${suffix} `) || line.startsWith(`${name}_${suffix}{`))
-      .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
-  return { sum: value('sum'), count: value('count') };
+  return { sum: metricSum(text, `${name}_sum`), count: metricSum(text, `${name}_count`) };
 }
 
 /** Where a sync's time went in the first phase: the controller's own sync and API request histograms. */
@@ -131,7 +123,7 @@ async function watchUntil(
 
 /**
  * The API server's bound here and now: the two writes a first sync makes for each Service (finalizer, then
- * status), at the controller's concurrency, made by the bench itself before the controller starts. Each
+ * status), `workers` at a time, made by the bench itself before the controller starts. Each
  * write changes the object: the API server skips storage for a patch that changes nothing.
  */
 async function apiBound(kube: KubeClient, namespace: string, names: string[], workers: number): Promise<number> {

@@ -14,6 +14,7 @@ import { KubeClient } from '../src/kube/client.ts';
 import { ResilientInformer } from '../src/kube/informer.ts';
 import { startControlPlane } from '../test/harness/control-plane.ts';
 import { cliLaunch } from './cli-launch.ts';
+import { metricSum, metricValues } from './metrics-text.ts';
 import { ControllerProcess } from '../test/support/controller-process-client.ts';
 import { freePort } from '../test/support/ports.ts';
 
@@ -113,13 +114,6 @@ function workerPid(pid: number): number {
   }
 }
 
-function metricValues(text: string, name: string): number[] {
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
-    .map((l) => Number(l.split(' ').at(-1)));
-}
-
 async function scrape(metricsUrl: string): Promise<string> {
   return (await fetch(`${metricsUrl}/metrics`)).text();
 }
@@ -155,7 +149,7 @@ function workSummary(before: string, after: string): string {
 }
 
 function heapSummary(text: string): string {
-  const mb = (name: string) => (metricValues(text, name).reduce((a, b) => a + b, 0) / 1e6).toFixed(1);
+  const mb = (name: string) => (metricSum(text, name) / 1e6).toFixed(1);
   return `rss ${mb('process_resident_memory_bytes')} MB, heap used ${mb('nodejs_heap_size_used_bytes')} / total ${mb('nodejs_heap_size_total_bytes')} MB, external ${mb('nodejs_external_memory_bytes')} MB`;
 }
 

@@ -9,6 +9,7 @@ import {
   servedFrontend,
   type ToWorker,
 } from './proxy-spec.ts';
+import { errorMessage } from '../../error-message.ts';
 import { sourceFilter } from './source-ranges.ts';
 import { type EngineLimits, setEngineLimits, TcpFrontend } from './tcp-proxy.ts';
 import { UdpFrontend, type UdpContext } from './udp-proxy.ts';
@@ -30,10 +31,6 @@ function explainListenError(err: NodeJS.ErrnoException): string {
   return err.code ?? err.message;
 }
 
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** The frontends one thread serves: its groups, and the frontends still draining. */
 export class FrontendHost {
   private readonly groups = new Map<string, FrontendGroup>();
@@ -47,7 +44,7 @@ export class FrontendHost {
 
   /** Answers the message through reply, exactly once. */
   handle(message: ToWorker, reply: (answer: FromWorker) => void): void {
-    const failed = (what: string) => (err: unknown) => reply({ type: 'done', id: message.id, errors: [`${what}: ${describe(err)}`] });
+    const failed = (what: string) => (err: unknown) => reply({ type: 'done', id: message.id, errors: [`${what}: ${errorMessage(err)}`] });
     // A throw must come back as an error answer: uncaught, it would end a worker thread, whose replacement
     // would be given the same spec, or on the main thread the process.
     try {
@@ -55,7 +52,7 @@ export class FrontendHost {
         case 'apply':
           // One group that throws fails only itself.
           Promise.all(
-            message.specs.map((spec) => this.apply(spec).catch((err: unknown) => [`cannot serve ${spec.key}: ${describe(err)}`])),
+            message.specs.map((spec) => this.apply(spec).catch((err: unknown) => [`cannot serve ${spec.key}: ${errorMessage(err)}`])),
           ).then(
             (errors) =>
               reply({ type: 'applied', id: message.id, errors: Object.fromEntries(message.specs.map((s, i) => [s.key, errors[i]!])) }),

@@ -918,13 +918,13 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   return id;
 }
 
-/* The scan starts at hint: backends usually come in the same order every time, so the first compare hits. */
 static napi_value get_key(napi_env env, napi_value obj, napi_value key) {
   napi_value v = NULL;
   if (key) napi_get_property(env, obj, key, &v);
   return v;
 }
 
+/* The scan starts at hint: backends usually come in the same order every time, so the first compare hits. */
 static int node_index(frontend *fe, const char *name, int hint) {
   for (int k = 0; k < fe->nnodes; k++) {
     int i = (hint + k) % fe->nnodes;
