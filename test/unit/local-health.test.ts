@@ -1,7 +1,9 @@
 // Health check verdicts and thresholds, and how checks are shared between load balancers.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HealthMonitor, nextHealth, probeKey, type HealthState, type Probe } from '../../src/providers/local/health.ts';
+import { createServer as createHttpServer } from 'node:http';
+import { type AddressInfo, createServer } from 'node:net';
+import { HealthMonitor, nextHealth, probeKey, runProbe, type HealthState, type Probe } from '../../src/providers/local/health.ts';
 import { planFrontends } from '../../src/providers/local/targets.ts';
 import type { DesiredLoadBalancer } from '../../src/providers/provider.ts';
 import { plainServiceDefaults } from '../fakes/desired-defaults.ts';
@@ -117,4 +119,45 @@ test('load balancers moving to a new node set keep the shared checks running and
   for (let i = 0; i < 100; i++) monitor.release(`lb${i}`);
   assert.equal(monitor.size, 0);
   monitor.stop();
+});
+
+/** Holds this thread for ms, as a busy turn of the controller's loop does. */
+function holdLoop(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}
+
+test('a probe answered while the loop was held up passes: its timeout, late itself, waits once more', async (t) => {
+  const tcp = createServer((socket) => socket.destroy()).listen(0, '127.0.0.1');
+  const web = createHttpServer((_req, res) => res.end('ok')).listen(0, '127.0.0.1');
+  t.after(() => {
+    tcp.close();
+    web.close();
+  });
+  await Promise.all([tcp, web].map((server) => new Promise((resolve) => server.once('listening', resolve))));
+  const port = (server: { address(): unknown }) => (server.address() as AddressInfo).port;
+
+  const verdicts = [
+    runProbe({ node: 'n1', kind: 'tcp', address: '127.0.0.1', port: port(tcp) }, 50),
+    runProbe({ node: 'n1', kind: 'http', address: '127.0.0.1', port: port(web), path: '/healthz' }, 50),
+  ];
+  // Once the requests are out, four timeouts' worth: both timers are overdue before the loop sees an answer.
+  await new Promise((resolve) => setImmediate(resolve));
+  holdLoop(200);
+  assert.deepEqual(await Promise.all(verdicts), [true, true]);
+});
+
+test('a probe nobody answers still fails after its timeout', async (t) => {
+  // Listening, but never answering the request.
+  const silent = createHttpServer(() => undefined).listen(0, '127.0.0.1');
+  t.after(() => {
+    silent.closeAllConnections();
+    silent.close();
+  });
+  await new Promise((resolve) => silent.once('listening', resolve));
+  const ok = await runProbe(
+    { node: 'n1', kind: 'http', address: '127.0.0.1', port: (silent.address() as AddressInfo).port, path: '/healthz' },
+    100,
+  );
+  assert.equal(ok, false);
 });

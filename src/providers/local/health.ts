@@ -48,15 +48,35 @@ export function probeKey(probe: Probe): string {
   return key;
 }
 
+/**
+ * Calls onTimeout after ms; returns what cancels it. Timers run before I/O in each turn of the loop, so a
+ * timer that fires late (the loop was held up: a busy turn such as a node round at a thousand Services, a
+ * GC) may have the answer waiting behind it, or the request not even sent: it waits once more rather than
+ * fail a node that answered in time.
+ */
+function probeTimeout(ms: number, onTimeout: () => void): () => void {
+  let timer: NodeJS.Timeout;
+  const arm = (mayWaitAgain: boolean) => {
+    const due = performance.now() + ms;
+    timer = setTimeout(() => {
+      if (mayWaitAgain && performance.now() - due > ms / 2) arm(false);
+      else onTimeout();
+    }, ms);
+  };
+  arm(true);
+  return () => clearTimeout(timer);
+}
+
 function checkTcp(address: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ host: address, port, timeout: timeoutMs });
+    const socket = connect({ host: address, port });
     const done = (ok: boolean) => () => {
+      cancel();
       socket.destroy();
       resolve(ok);
     };
+    const cancel = probeTimeout(timeoutMs, done(false));
     socket.once('connect', done(true));
-    socket.once('timeout', done(false));
     socket.once('error', done(false));
   });
 }
@@ -64,12 +84,16 @@ function checkTcp(address: string, port: number, timeoutMs: number): Promise<boo
 /** kube-proxy's health endpoint answers 200 when the node has local endpoints and 503 when not. */
 function checkHttp(address: string, port: number, path: string, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = http.request({ host: address, port, path, method: 'GET', timeout: timeoutMs, agent: false }, (res) => {
+    const req = http.request({ host: address, port, path, method: 'GET', agent: false }, (res) => {
+      cancel();
       res.resume();
       resolve(res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300);
     });
-    req.once('timeout', () => req.destroy());
-    req.once('error', () => resolve(false));
+    const cancel = probeTimeout(timeoutMs, () => req.destroy());
+    req.once('error', () => {
+      cancel();
+      resolve(false);
+    });
     req.end();
   });
 }
