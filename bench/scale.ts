@@ -15,14 +15,13 @@ import { ResilientInformer } from '../src/kube/informer.ts';
 import { startControlPlane } from '../test/harness/control-plane.ts';
 import { cliLaunch } from './cli-launch.ts';
 import { metricSum, metricValues } from './metrics-text.ts';
-import { ControllerProcess } from '../test/support/controller-process-client.ts';
 import { freePort } from '../test/support/ports.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SERVICES = Number(process.env.SCALE_SERVICES ?? 1000);
 const NODES = Number(process.env.SCALE_NODES ?? 100);
 const PORTS = Number(process.env.SCALE_PORTS ?? 1);
-/** local: the local provider through the CLI; none: a provider that does nothing (test/support/controller-process.ts). */
+/** local: the local provider; none: a provider module that does nothing (bench/noop-provider.ts). Both through the CLI. */
 const PROVIDER = process.env.SCALE_PROVIDER ?? 'local';
 /** How the CLI is started: src (npm start), dist (the bin after npm run build), image (the Dockerfile's command). */
 const START = process.env.SCALE_START ?? 'src';
@@ -156,7 +155,6 @@ function heapSummary(text: string): string {
 const plane = await startControlPlane();
 const healthServers: Server[] = [];
 let child: ChildProcess | undefined;
-let proc: ControllerProcess | undefined;
 try {
   const kube = new KubeClient(plane.kubeConfig);
   const addNode = async (name: string, address: string) => {
@@ -171,100 +169,74 @@ try {
   await plane.createNamespace('bench');
 
   const config = {
-    provider: { name: 'local', local: { addressPools: [{ name: 'bench', addresses: [`127.${NET}.128.0/17`] }] } },
+    provider:
+      PROVIDER === 'none'
+        ? { name: 'module', module: join(ROOT, 'bench/noop-provider.ts') }
+        : { name: 'local', local: { addressPools: [{ name: 'bench', addresses: [`127.${NET}.128.0/17`] }] } },
     controller: { resyncPeriod: '1h', ...(WORKERS ? { workers: WORKERS } : {}) },
     leaderElection: { enabled: false },
     logging: { level: 'warn' as const },
   };
   let metricsUrl: string;
   let pid: number;
-  if (PROVIDER === 'none') {
-    // Compiled like the shipped controller unless SCALE_START=src; the environment and flags are the CLI's
-    // (src/cli.ts's shebang).
-    let script: string | undefined;
-    if (START !== 'src') {
-      const out = mkdtempSync(join(tmpdir(), 'slc-scale-none-'));
-      execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json', '--outDir', out], { cwd: ROOT, stdio: 'inherit' });
-      // tsc copies package.json (src/cli.ts imports it), which makes the output ES modules.
-      execFileSync('ln', ['-s', join(ROOT, 'node_modules'), out]);
-      script = join(out, 'test/support/controller-process.js');
-    }
-    const launch = cliLaunch();
-    // The child inherits them: nothing else here reads these variables.
-    Object.assign(process.env, launch.env);
-    proc = new ControllerProcess(
-      {
-        kubeconfig: plane.kubeconfigPath,
-        config: { controller: config.controller, leaderElection: config.leaderElection, logging: config.logging },
-        latencyMs: 0,
-        keepDesired: false,
-      },
-      script,
-      launch.flags,
-    );
-    await proc.whenReady();
-    metricsUrl = (await proc.stats()).metricsUrl;
-    pid = proc.child.pid!;
-  } else {
-    const dir = mkdtempSync(join(tmpdir(), 'slc-scale-'));
-    const [metricsPort, healthPort] = [await freePort(), await freePort()];
-    const file = join(dir, 'config.yaml');
-    writeFileSync(
-      file,
-      stringify({ ...config, server: { metricsAddress: `127.0.0.1:${metricsPort}`, healthAddress: `127.0.0.1:${healthPort}` } }),
-    );
-    const args = ['run', '--config', file, '--kubeconfig', plane.kubeconfigPath];
-    const dockerfileEnv = () =>
-      Object.fromEntries([...readFileSync(join(ROOT, 'Dockerfile'), 'utf8').matchAll(/^ENV (\S+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
-    const dockerfileEntrypoint = () => {
-      const line = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').match(/^(?:ENTRYPOINT|CMD) (\[.*\])$/m)![1]!;
-      return (JSON.parse(line) as string[]).map((a) => a.replace('/app/dist/', join(dir, 'dist/')));
-    };
-    if (START !== 'src') {
-      execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json', '--outDir', join(dir, 'dist')], {
-        cwd: ROOT,
-        stdio: 'inherit',
-      });
-      // dist/ sits next to build/ and node_modules/ in the image; symlinks stand in for them here.
-      execFileSync('ln', ['-s', join(ROOT, 'build'), join(ROOT, 'node_modules'), join(ROOT, 'package.json'), dir]);
-      // npm makes a package's bin executable when it installs it.
-      execFileSync('chmod', ['+x', join(dir, 'dist/cli.js')]);
-    }
-    // SCALE_PROFILE=dir: a CPU profile of the controller, written when it stops. Node refuses --cpu-prof in
-    // NODE_OPTIONS, so a profiled run from source starts the CLI as npm start does, with the flag added.
-    const profileDir = process.env.SCALE_PROFILE;
-    const cliFlags = cliLaunch().flags;
-    const [command, ...rest] =
-      START === 'src' && profileDir
-        ? [process.execPath, ...cliFlags, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, 'src/cli.ts', ...args]
-        : START === 'src'
-          ? ['npm', 'start', '--silent', '--', ...args]
-          : START === 'dist'
-            ? [join(dir, 'dist/cli.js'), ...args]
-            : [...dockerfileEntrypoint(), ...args];
-    child = spawn(command!, rest, {
-      cwd: START === 'src' ? ROOT : dir,
-      stdio: ['ignore', 'inherit', 'inherit'],
-      // The image's ENV lines apply to its entrypoint (the bin and npm start set the same themselves).
-      // `node` on PATH is this Node (24), as in the image and under npm start, not whatever the host has.
-      env: {
-        ...process.env,
-        PATH: `${dirname(process.execPath)}:${process.env.PATH}`,
-        ...(START === 'image' ? dockerfileEnv() : {}),
-      },
+  const dir = mkdtempSync(join(tmpdir(), 'slc-scale-'));
+  const [metricsPort, healthPort] = [await freePort(), await freePort()];
+  const file = join(dir, 'config.yaml');
+  writeFileSync(
+    file,
+    stringify({ ...config, server: { metricsAddress: `127.0.0.1:${metricsPort}`, healthAddress: `127.0.0.1:${healthPort}` } }),
+  );
+  const args = ['run', '--config', file, '--kubeconfig', plane.kubeconfigPath];
+  const dockerfileEnv = () =>
+    Object.fromEntries([...readFileSync(join(ROOT, 'Dockerfile'), 'utf8').matchAll(/^ENV (\S+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+  const dockerfileEntrypoint = () => {
+    const line = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').match(/^(?:ENTRYPOINT|CMD) (\[.*\])$/m)![1]!;
+    return (JSON.parse(line) as string[]).map((a) => a.replace('/app/dist/', join(dir, 'dist/')));
+  };
+  if (START !== 'src') {
+    execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json', '--outDir', join(dir, 'dist')], {
+      cwd: ROOT,
+      stdio: 'inherit',
     });
-    metricsUrl = `http://127.0.0.1:${metricsPort}`;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`controller exited with ${child.exitCode}`);
-      try {
-        if ((await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok) break;
-      } catch {
-        // not listening yet
-      }
-      await sleep(100);
-    }
-    pid = workerPid(child.pid!);
+    // dist/ sits next to build/ and node_modules/ in the image; symlinks stand in for them here.
+    execFileSync('ln', ['-s', join(ROOT, 'build'), join(ROOT, 'node_modules'), join(ROOT, 'package.json'), dir]);
+    // npm makes a package's bin executable when it installs it.
+    execFileSync('chmod', ['+x', join(dir, 'dist/cli.js')]);
   }
+  // SCALE_PROFILE=dir: a CPU profile of the controller, written when it stops. Node refuses --cpu-prof in
+  // NODE_OPTIONS, so a profiled run from source starts the CLI as npm start does, with the flag added.
+  const profileDir = process.env.SCALE_PROFILE;
+  const cliFlags = cliLaunch().flags;
+  const [command, ...rest] =
+    START === 'src' && profileDir
+      ? [process.execPath, ...cliFlags, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, 'src/cli.ts', ...args]
+      : START === 'src'
+        ? ['npm', 'start', '--silent', '--', ...args]
+        : START === 'dist'
+          ? [join(dir, 'dist/cli.js'), ...args]
+          : [...dockerfileEntrypoint(), ...args];
+  child = spawn(command!, rest, {
+    cwd: START === 'src' ? ROOT : dir,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    // The image's ENV lines apply to its entrypoint (the bin and npm start set the same themselves).
+    // `node` on PATH is this Node (24), as in the image and under npm start, not whatever the host has.
+    env: {
+      ...process.env,
+      PATH: `${dirname(process.execPath)}:${process.env.PATH}`,
+      ...(START === 'image' ? dockerfileEnv() : {}),
+    },
+  });
+  metricsUrl = `http://127.0.0.1:${metricsPort}`;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`controller exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${healthPort}/readyz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  pid = workerPid(child.pid!);
   const idle = await scrape(metricsUrl);
   // Which phase the peak falls in: VmHWM alone does not say.
   let phase = 'idle';
@@ -343,9 +315,7 @@ try {
   const mem = memoryOf(pid);
 
   const row = (label: string, value: string) => console.log(`${label.padEnd(40)} ${value}`);
-  console.log(
-    `\nscale benchmark: ${SERVICES} Services x ${PORTS} port(s), ${NODES} Nodes, provider ${PROVIDER}, started as ${PROVIDER === 'none' ? `controller-process (${START === 'src' ? 'src' : 'compiled'})` : START}`,
-  );
+  console.log(`\nscale benchmark: ${SERVICES} Services x ${PORTS} port(s), ${NODES} Nodes, provider ${PROVIDER}, started as ${START}`);
   row('creating the Services', `${((lastCreate - createStart) / 1000).toFixed(2)} s`);
   row('last create -> every EXTERNAL-IP', `${((allIpsAt - lastCreate) / 1000).toFixed(2)} s`);
   row(
@@ -378,7 +348,6 @@ try {
       if (pid !== child.pid) child.kill('SIGKILL');
     }
   }
-  await proc?.kill();
   for (const s of healthServers) s.close();
   await plane.stop();
 }

@@ -33,9 +33,18 @@ function normalize(entries: readonly IngressStatus[]): IngressStatus[] {
     .sort((a, b) => `${a.ip ?? ''}|${a.hostname ?? ''}`.localeCompare(`${b.ip ?? ''}|${b.hostname ?? ''}`));
 }
 
+/**
+ * The API server stores an ip entry without ipMode as ipMode VIP (and one that predates the field drops it),
+ * so both mean VIP here: otherwise a provider that leaves ipMode out would have its status patched again on
+ * every sync.
+ */
+function withDefaultIpMode(entries: readonly IngressStatus[]): IngressStatus[] {
+  return entries.map((e) => (e.ip && !e.ipMode ? { ...e, ipMode: 'VIP' } : e));
+}
+
 /** True when the published ingress already says what the provider returned (ip, hostname, ipMode, ports). */
 export function ingressEqual(current: readonly V1LoadBalancerIngress[] | undefined, wanted: readonly IngressStatus[]): boolean {
-  return isDeepStrictEqual(normalize(ingressFromStatus(current)), normalize(wanted));
+  return isDeepStrictEqual(normalize(withDefaultIpMode(ingressFromStatus(current))), normalize(withDefaultIpMode(wanted)));
 }
 
 /** A merge patch for the status subresource; null clears the list. */

@@ -35,9 +35,8 @@ interface StoredLoadBalancer {
 
 export interface RecordingProviderOptions {
   latencyMs?: number;
-  ipMode?: 'VIP' | 'Proxy';
-  /** Keep the full desired state in recorded calls (off for benchmarks, to save memory). */
-  keepDesired?: boolean;
+  /** null leaves ipMode out of the status, as a provider may. */
+  ipMode?: 'VIP' | 'Proxy' | null;
 }
 
 export class RecordingProvider implements LoadBalancerProvider {
@@ -108,14 +107,14 @@ export class RecordingProvider implements LoadBalancerProvider {
   }
 
   async ensure(desired: DesiredLoadBalancer): Promise<IngressStatus[]> {
-    const release = await this.enter({ op: 'ensure', ...about(desired.identity), targets: targetNames(desired), ...this.keep(desired) });
+    const release = await this.enter({ op: 'ensure', ...about(desired.identity), targets: targetNames(desired), desired });
     try {
       const existing = this.lbs.get(desired.identity.uid);
       const ip = existing?.ingress[0]?.ip ?? desired.currentIngress[0]?.ip ?? this.allocateAddress();
       const ingress: IngressStatus[] = [
         {
           ip,
-          ipMode: this.options.ipMode ?? 'VIP',
+          ...(this.options.ipMode === null ? {} : { ipMode: this.options.ipMode ?? 'VIP' }),
           ports: desired.listeners.map((l) => ({ port: l.port, protocol: l.protocol })),
         },
       ];
@@ -134,7 +133,7 @@ export class RecordingProvider implements LoadBalancerProvider {
       op: 'updateTargets',
       ...about(desired.identity),
       targets: targetNames(desired),
-      ...this.keep(desired),
+      desired,
     });
     try {
       const lb = this.lbs.get(desired.identity.uid);
@@ -161,10 +160,6 @@ export class RecordingProvider implements LoadBalancerProvider {
   private allocateAddress(): string {
     const n = this.nextAddress++;
     return `100.${64 + ((n >> 16) & 63)}.${(n >> 8) & 255}.${n & 255}`;
-  }
-
-  private keep(desired: DesiredLoadBalancer): { desired?: DesiredLoadBalancer } {
-    return this.options.keepDesired === false ? {} : { desired };
   }
 
   /** Records the call, applies latency and faults; returns the function that ends the call. */

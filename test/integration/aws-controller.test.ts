@@ -24,6 +24,7 @@ import {
 } from '../fakes/aws-cloud.ts';
 import { startMoto, type Moto } from '../fakes/aws-moto.ts';
 import { desiredService } from '../fakes/aws-service.ts';
+import { metricTotal } from '../support/metrics.ts';
 
 useTestCredentials();
 
@@ -40,19 +41,8 @@ async function awsCalls(metricsUrl: string): Promise<Map<string, number>> {
 }
 
 /** Status PATCHes the controller sent, from its own /metrics. */
-async function statusPatches(metricsUrl: string): Promise<number> {
-  const text = await (await fetch(metricsUrl)).text();
-  let n = 0;
-  for (const line of text.split('\n')) {
-    if (
-      line.startsWith('service_lb_kube_api_requests_total{') &&
-      line.includes('verb="PATCH"') &&
-      line.includes('resource="services/status"')
-    ) {
-      n += Number(line.split(' ').pop());
-    }
-  }
-  return n;
+function statusPatches(metricsUrl: string): Promise<number> {
+  return metricTotal(metricsUrl, 'service_lb_kube_api_requests_total', { verb: 'PATCH', resource: 'services/status' });
 }
 
 function delta(before: Map<string, number>, after: Map<string, number>): Map<string, number> {

@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { LB_FINALIZER } from '../../src/controller/predicates.ts';
 import { ProviderError } from '../../src/providers/provider.ts';
 import { useControlPlane } from '../harness/node-test.ts';
+import { metricTotal } from '../support/metrics.ts';
 import { ingressIPs, startTestController, TestKube, waitFor, type TestController } from '../support/controller.ts';
 
 describe('service load balancer controller on a real API server', () => {
@@ -307,6 +308,32 @@ describe('service load balancer controller on a real API server', () => {
       });
       assert.equal(changed.status?.loadBalancer?.ingress?.[0]?.ipMode, 'VIP');
       assert.deepEqual(ingressIPs(changed), ingressIPs(first));
+    });
+
+    test('a provider that leaves ipMode out: the API server stores VIP, and resyncs send no status PATCH', async () => {
+      const ns = await namespace();
+      const bare = await startTestController(
+        plane(),
+        { loadBalancerClass: 'example.com/no-ip-mode', controller: { resyncPeriod: '500ms' } },
+        { ipMode: null },
+      );
+      try {
+        await lbService(ns, 'bare', { loadBalancerClass: 'example.com/no-ip-mode' });
+        const svc = await waitForIngress(ns, 'bare');
+        assert.equal(svc.status?.loadBalancer?.ingress?.[0]?.ipMode, 'VIP');
+        const url = `${bare.running.metricsUrl}/metrics`;
+        const metrics = async () => ({
+          syncs: await metricTotal(url, 'service_lb_sync_duration_seconds_count'),
+          statusPatches: await metricTotal(url, 'service_lb_kube_api_requests_total', { verb: 'PATCH', resource: 'services/status' }),
+        });
+        const before = await metrics();
+        // Such a PATCH stores nothing new, so it shows in the controller's requests, not in the resourceVersion.
+        await waitFor('three resyncs', async () => (await metrics()).syncs >= before.syncs + 3);
+        assert.equal((await metrics()).statusPatches, before.statusPatches);
+        assert.equal(ctl.provider.callsFor(`${ns}/bare`).length, 0, 'the other controller left it alone');
+      } finally {
+        await bare.stop();
+      }
     });
 
     test('allocateLoadBalancerNodePorts: false: the controller allocates a NodePort before asking the provider', async () => {

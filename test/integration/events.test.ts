@@ -4,6 +4,7 @@ import type { CoreV1Event } from '@kubernetes/client-node';
 import { after, before, describe, test } from 'node:test';
 import { useControlPlane } from '../harness/node-test.ts';
 import { startTestController, TestKube, waitFor, type TestController } from '../support/controller.ts';
+import { metricTotal } from '../support/metrics.ts';
 
 /** Enough to keep every writer busy for a while on this machine; the 1000-Service case is a unit test. */
 const SERVICES = 150;
@@ -34,13 +35,7 @@ describe('events at scale', () => {
     return byReason;
   };
 
-  const dropped = async () => {
-    const text = await (await fetch(`${ctl.running.metricsUrl}/metrics`)).text();
-    return text
-      .split('\n')
-      .filter((l) => l.startsWith('service_lb_events_dropped_total{'))
-      .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
-  };
+  const dropped = () => metricTotal(`${ctl.running.metricsUrl}/metrics`, 'service_lb_events_dropped_total');
 
   test(`${SERVICES} Services and then a node add: each Service gets its Ensuring, Ensured and Updated events`, async () => {
     const names = Array.from({ length: SERVICES }, (_, i) => `svc-${i}`);

@@ -9,6 +9,7 @@ import { LB_FINALIZER } from '../../src/controller/predicates.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { useControlPlane } from '../harness/node-test.ts';
 import { startTestController, TestKube, waitFor, type TestController } from '../support/controller.ts';
+import { metricTotal } from '../support/metrics.ts';
 import { TcpRelay } from '../support/tcp-relay.ts';
 
 describe('watch resilience', () => {
@@ -34,19 +35,12 @@ describe('watch resilience', () => {
   });
 
   /** LIST requests for Services so far: one per (re-)list, watches aside. */
-  const serviceLists = async () => {
-    const text = await (await fetch(`${ctl.running.metricsUrl}/metrics`)).text();
-    const line = text
-      .split('\n')
-      .find(
-        (l) =>
-          l.startsWith('service_lb_kube_api_requests_total{') &&
-          l.includes('verb="GET"') &&
-          l.includes('resource="services"') &&
-          l.includes('code="200"'),
-      );
-    return Number(line?.split(' ').at(-1) ?? 0);
-  };
+  const serviceLists = () =>
+    metricTotal(`${ctl.running.metricsUrl}/metrics`, 'service_lb_kube_api_requests_total', {
+      verb: 'GET',
+      resource: 'services',
+      code: '200',
+    });
 
   const ingressOf = async (name: string) => (await kube.getService('default', name)).status?.loadBalancer?.ingress?.length;
 

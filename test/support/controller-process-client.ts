@@ -7,12 +7,9 @@ export class ControllerProcess {
   readonly child: ChildProcess;
   private readonly ready: Promise<void>;
 
-  constructor(
-    options: ControllerProcessOptions,
-    script = new URL('./controller-process.ts', import.meta.url).pathname,
-    execArgv: string[] = [],
-  ) {
-    this.child = fork(script, [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+  constructor(options: ControllerProcessOptions) {
+    const script = new URL('./controller-process.ts', import.meta.url).pathname;
+    this.child = fork(script, [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.ready = new Promise((resolve, reject) => {
       this.child.once('message', () => resolve());
       this.child.once('exit', (code) => reject(new Error(`controller process exited with ${code} before it was ready`)));
@@ -23,7 +20,7 @@ export class ControllerProcess {
     return this.ready;
   }
 
-  stats(node?: string): Promise<ControllerProcessStats> {
+  stats(): Promise<ControllerProcessStats> {
     return new Promise((resolve, reject) => {
       const onMessage = (msg: ControllerProcessStats) => {
         if (msg.type !== 'stats') return;
@@ -31,7 +28,7 @@ export class ControllerProcess {
         resolve(msg);
       };
       this.child.on('message', onMessage);
-      this.child.send({ type: 'stats', node }, (err) => err && reject(err));
+      this.child.send({ type: 'stats' }, (err) => err && reject(err));
     });
   }
 

@@ -1,5 +1,5 @@
-// The controller with a recording provider in a child process, so tests can kill it like a crashed pod
-// and benchmarks can measure its own memory. Options arrive as JSON in argv[2]; it answers over IPC.
+// The controller with a recording provider in a child process, so tests can kill it like a crashed pod.
+// Options arrive as JSON in argv[2]; it answers over IPC.
 import { pino } from 'pino';
 import { runController } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/load.ts';
@@ -9,24 +9,17 @@ import { RecordingProvider } from '../fakes/recording-provider.ts';
 export interface ControllerProcessOptions {
   kubeconfig: string;
   config: ConfigInput;
-  latencyMs?: number;
-  keepDesired?: boolean;
 }
 
 export interface ControllerProcessStats {
   type: 'stats';
   /** UIDs of the load balancers this process's provider holds. */
   lbs: string[];
-  /** How many load balancers target `node`, when asked. */
-  targeting: number;
   byOp: Record<string, number>;
-  maxRssKb: number;
-  memory: Record<string, number>;
-  metricsUrl: string;
 }
 
 const options = JSON.parse(process.argv[2]!) as ControllerProcessOptions;
-const provider = new RecordingProvider({ latencyMs: options.latencyMs ?? 0, keepDesired: options.keepDesired ?? true });
+const provider = new RecordingProvider();
 const config = parseConfig({
   ...options.config,
   server: { metricsAddress: '127.0.0.1:0', healthAddress: '127.0.0.1:0' },
@@ -38,7 +31,7 @@ const running = await runController(config, {
   onLostLeadership: () => process.exit(1),
 });
 
-process.on('message', (msg: { type: string; node?: string }) => {
+process.on('message', (msg: { type: string }) => {
   if (msg.type === 'stats') {
     const lbs = [...provider.lbs.values()];
     const byOp: Record<string, number> = {};
@@ -46,11 +39,7 @@ process.on('message', (msg: { type: string; node?: string }) => {
     const stats: ControllerProcessStats = {
       type: 'stats',
       lbs: lbs.map((lb) => lb.identity.uid),
-      targeting: msg.node ? lbs.filter((lb) => lb.desired.targets.some((t) => t.nodeName === msg.node)).length : 0,
       byOp,
-      maxRssKb: process.resourceUsage().maxRSS,
-      memory: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 1e6)])),
-      metricsUrl: running.metricsUrl,
     };
     process.send!(stats);
   } else if (msg.type === 'stop') {

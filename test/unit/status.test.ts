@@ -90,6 +90,14 @@ test('ingressEqual: a field present but undefined is the same as an absent field
   assert.equal(ingressEqual([{ ip: '192.0.2.1' }], [{ ip: '192.0.2.1', hostname: undefined, ipMode: undefined }]), true);
 });
 
+// The API server (1.30 and later) stores an ip entry without ipMode as ipMode VIP; older ones drop the field.
+test('ingressEqual: an ip entry without ipMode is the same as ipMode VIP, and not as Proxy', () => {
+  assert.equal(ingressEqual([{ ip: '192.0.2.1', ipMode: 'VIP' }], [{ ip: '192.0.2.1' }]), true, 'the API server added VIP');
+  assert.equal(ingressEqual([{ ip: '192.0.2.1' }], [{ ip: '192.0.2.1', ipMode: 'VIP' }]), true, 'an API server that drops ipMode');
+  assert.equal(ingressEqual([{ ip: '192.0.2.1', ipMode: 'Proxy' }], [{ ip: '192.0.2.1' }]), false);
+  assert.equal(ingressEqual([{ hostname: 'lb-1.example.com', ipMode: 'VIP' }], [{ hostname: 'lb-1.example.com' }]), false);
+});
+
 test('statusPatch writes the entries through a merge patch on status.loadBalancer.ingress', () => {
   const patch = statusPatch([{ ip: '192.0.2.1', ipMode: 'VIP', ports: [{ port: 443, protocol: 'TCP' }] }]);
   assert.deepEqual(patch, {
