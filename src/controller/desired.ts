@@ -15,6 +15,7 @@ import {
 } from '../providers/provider.ts';
 import { nodeIsEligible } from './predicates.ts';
 import { ingressFromStatus } from './status.ts';
+import { compareStrings } from '../compare.ts';
 
 export function identityOf(svc: V1Service, clusterName: string): LoadBalancerIdentity {
   const uid = svc.metadata?.uid ?? '';
@@ -58,7 +59,7 @@ function computeTargets(nodes: readonly V1Node[]): Target[] {
     .map((target) =>
       Object.freeze({ ...target, addresses: Object.freeze(target.addresses.map((a) => Object.freeze(a))) as Target['addresses'] }),
     )
-    .sort((a, b) => a.nodeName.localeCompare(b.nodeName));
+    .sort((a, b) => compareStrings(a.nodeName, b.nodeName));
 }
 
 /** The deprecated annotation upstream still honours when spec.loadBalancerSourceRanges is empty. */

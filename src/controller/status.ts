@@ -2,6 +2,7 @@
 import type { V1LoadBalancerIngress } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
 import type { IngressStatus, Protocol } from '../providers/provider.ts';
+import { compareStrings } from '../compare.ts';
 
 /** status.loadBalancer.ingress in the contract's terms. */
 export function ingressFromStatus(entries: readonly V1LoadBalancerIngress[] | undefined): IngressStatus[] {
@@ -26,11 +27,11 @@ function normalize(entries: readonly IngressStatus[]): IngressStatus[] {
         ? {
             ports: e.ports
               .map((p) => ({ port: p.port, protocol: p.protocol, ...(p.error ? { error: p.error } : {}) }))
-              .sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol)),
+              .sort((a, b) => a.port - b.port || compareStrings(a.protocol, b.protocol)),
           }
         : {}),
     }))
-    .sort((a, b) => `${a.ip ?? ''}|${a.hostname ?? ''}`.localeCompare(`${b.ip ?? ''}|${b.hostname ?? ''}`));
+    .sort((a, b) => compareStrings(`${a.ip ?? ''}|${a.hostname ?? ''}`, `${b.ip ?? ''}|${b.hostname ?? ''}`));
 }
 
 /**

@@ -16,6 +16,7 @@ import type {
 } from './model.ts';
 import { assertLoadBalancerName, securityGroupName, targetGroupName } from './names.ts';
 import { nodesWithLabels, selectTargetIps, targetRefs } from './targets.ts';
+import { compareStrings } from '../../compare.ts';
 
 export interface NlbContext {
   clusterName: string;
@@ -161,7 +162,7 @@ function backendRules(groupIds: string[], targetGroups: DesiredTargetGroup[]): B
       if (/^\d+$/.test(tg.healthCheck.port)) add(groupId, 'tcp', Number(tg.healthCheck.port));
     }
   }
-  return [...rules.values()].sort((a, b) => `${a.groupId}/${a.protocol}/${a.port}`.localeCompare(`${b.groupId}/${b.protocol}/${b.port}`));
+  return [...rules.values()].sort((a, b) => compareStrings(`${a.groupId}/${a.protocol}/${a.port}`, `${b.groupId}/${b.protocol}/${b.port}`));
 }
 
 /** Which ports terminate TLS: the ssl-ports annotation's (names or numbers), or every port. */
@@ -192,7 +193,7 @@ export function ruleKey(rule: SgRule): string {
 }
 
 export function sortRules(rules: SgRule[]): SgRule[] {
-  return [...rules].sort((a, b) => ruleKey(a).localeCompare(ruleKey(b)));
+  return [...rules].sort((a, b) => compareStrings(ruleKey(a), ruleKey(b)));
 }
 
 function subnetMappings(options: AwsServiceOptions, ctx: NlbContext): SubnetMapping[] {
@@ -258,7 +259,7 @@ export function buildDesiredNlb(desired: DesiredLoadBalancer, options: AwsServic
     });
     listeners.push({ port: g.port, protocol: listenerProtocol, targetGroupName: tgName, ...(listenerTls ? { tls: listenerTls } : {}) });
   }
-  const sortedGroups = [...targetGroups.values()].sort((a, b) => a.name.localeCompare(b.name));
+  const sortedGroups = [...targetGroups.values()].sort((a, b) => compareStrings(a.name, b.name));
 
   const nlb: DesiredNlb = {
     name,

@@ -8,6 +8,7 @@ import { Annotations } from './annotations.ts';
 import type { AwsProviderConfig } from './config.ts';
 import { isAwsError } from './errors.ts';
 import type { Scheme } from './model.ts';
+import { compareStrings } from '../../compare.ts';
 
 /** Subnets and CIDR blocks change rarely; a new one is picked up within this time. */
 const TTL_MS = 10 * 60_000;
@@ -34,12 +35,12 @@ export function pickSubnetPerZone(subnets: Subnet[], clusterName: string): strin
   const clusterTag = `kubernetes.io/cluster/${clusterName}`;
   const rank = (s: Subnet) => (tagValue(s, clusterTag) !== undefined ? 0 : 1);
   const byZone = new Map<string, Subnet>();
-  const sorted = [...subnets].sort((a, b) => rank(a) - rank(b) || (a.SubnetId ?? '').localeCompare(b.SubnetId ?? ''));
+  const sorted = [...subnets].sort((a, b) => rank(a) - rank(b) || compareStrings(a.SubnetId ?? '', b.SubnetId ?? ''));
   for (const s of sorted) {
     const zone = s.AvailabilityZone ?? '';
     if (!byZone.has(zone)) byZone.set(zone, s);
   }
-  return [...byZone.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, s]) => s.SubnetId!);
+  return [...byZone.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, s]) => s.SubnetId!);
 }
 
 export class NetworkInfo {

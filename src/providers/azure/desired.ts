@@ -13,6 +13,7 @@ import { ipFamily } from '../../net/cidr.ts';
 import { invalidService, serviceKey, type DesiredLoadBalancer, type LoadBalancerIdentity, type Target } from '../provider.ts';
 import { PROBE_DEFAULTS, type AzureServiceOptions } from './annotations.ts';
 import { frontendName, ruleName, securityRuleName, TAG_CLUSTER, TAG_SERVICE, type LbKind, type ResourceIds } from './names.ts';
+import { compareStrings } from '../../compare.ts';
 
 /** Where a Service's frontend goes and what it points at, resolved by the provider before building. */
 export interface PlacementContext {
@@ -122,7 +123,7 @@ export function buildServicePart(desired: DesiredLoadBalancer, options: AzureSer
   const lb = ctx.loadBalancerName;
   const rules: LoadBalancingRule[] = [];
   const probes: Probe[] = [];
-  const listeners = [...desired.listeners].sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol));
+  const listeners = [...desired.listeners].sort((a, b) => a.port - b.port || compareStrings(a.protocol, b.protocol));
   for (const l of listeners) {
     const protocol = l.protocol as 'TCP' | 'UDP';
     const name = ruleName(identity, protocol, l.port, options.internalSubnet);
@@ -153,7 +154,7 @@ export function buildServicePart(desired: DesiredLoadBalancer, options: AzureSer
 export function backendAddresses(targets: Target[], preference: readonly string[]): Array<{ name: string; ip: string }> {
   const out: Array<{ name: string; ip: string }> = [];
   const ips = new Set<string>();
-  for (const t of [...targets].sort((a, b) => a.nodeName.localeCompare(b.nodeName))) {
+  for (const t of [...targets].sort((a, b) => compareStrings(a.nodeName, b.nodeName))) {
     for (const type of preference) {
       const a = t.addresses.find((x) => x.type === type && ipFamily(x.address) === 'IPv4');
       if (a) {
@@ -210,7 +211,7 @@ export function buildSecurityRules(desired: DesiredLoadBalancer, sources: string
       });
     }
   }
-  return rules.sort((a, b) => a.name!.localeCompare(b.name!));
+  return rules.sort((a, b) => compareStrings(a.name!, b.name!));
 }
 
 export function ownershipPipTags(identity: LoadBalancerIdentity): Record<string, string> {

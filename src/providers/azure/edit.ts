@@ -6,6 +6,7 @@ import type { BackendAddressPool, LoadBalancer, LoadBalancingRule, NetworkSecuri
 import { invalidService } from '../provider.ts';
 import type { ServicePart } from './desired.ts';
 import { ownedByService } from './names.ts';
+import { compareStrings } from '../../compare.ts';
 
 function isNamed(x: unknown): x is { name: string } {
   return x !== null && typeof x === 'object' && typeof (x as { name?: unknown }).name === 'string';
@@ -14,7 +15,7 @@ function isNamed(x: unknown): x is { name: string } {
 /** JSON with every array of named items sorted by name: ARM does not promise to keep our order. */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
-    if (Array.isArray(v) && v.every(isNamed)) return [...v].sort((a, b) => a.name.localeCompare(b.name));
+    if (Array.isArray(v) && v.every(isNamed)) return [...v].sort((a, b) => compareStrings(a.name, b.name));
     return v;
   });
 }

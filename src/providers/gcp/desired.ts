@@ -17,6 +17,7 @@ import {
   serviceDescription,
 } from './names.ts';
 import { byZone, endpointMember, instanceMember, type NodeInstance } from './targets.ts';
+import { compareStrings } from '../../compare.ts';
 
 export interface GcpContext {
   project: string;
@@ -103,7 +104,7 @@ function allowed(listeners: Array<Pick<Listener, 'protocol' | 'port'>>): Array<{
   const byProtocol = new Map<string, Set<number>>();
   for (const l of listeners) byProtocol.set(l.protocol.toLowerCase(), (byProtocol.get(l.protocol.toLowerCase()) ?? new Set()).add(l.port));
   return [...byProtocol]
-    .sort(([a], [b]) => a.localeCompare(b))
+    .sort(([a], [b]) => compareStrings(a, b))
     .map(([IPProtocol, ports]) => ({ IPProtocol, ports: [...ports].sort((a, b) => a - b).map(String) }));
 }
 

@@ -3,6 +3,7 @@
 import { ipFamily } from '../../net/cidr.ts';
 import type { Target } from '../provider.ts';
 import type { Member } from './model.ts';
+import { compareStrings } from '../../compare.ts';
 
 export interface NodeInstance {
   nodeName: string;
@@ -40,7 +41,7 @@ export function resolveNodes(targets: Target[], preference: readonly string[]): 
     }
     instances.push({ nodeName: t.nodeName, ...id, ...(ip ? { ip } : {}) });
   }
-  instances.sort((a, b) => a.zone.localeCompare(b.zone) || a.instance.localeCompare(b.instance));
+  instances.sort((a, b) => compareStrings(a.zone, b.zone) || compareStrings(a.instance, b.instance));
   return { instances, skipped };
 }
 
