@@ -93,6 +93,7 @@ export interface PortStatus {
 export interface IngressStatus {
   ip?: string;
   hostname?: string;
+  /** Left out of an ip entry, it means VIP: the API server stores it so, and the controller compares it so. */
   ipMode?: 'VIP' | 'Proxy';
   ports?: PortStatus[];
 }

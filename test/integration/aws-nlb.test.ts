@@ -351,7 +351,7 @@ describe('aws provider against moto', () => {
     const ingress = await cloud.aws.provider.ensure(svc);
     const lb = (await account(cloud.elb, cloud.ec2, cloud.vpc.vpcId)).loadBalancers[0]!;
     // Bare ip entries would let kube-proxy short-circuit in-cluster traffic to the EIPs (skipping proxy
-    // protocol and source ranges), and the API server would store them with ipMode: VIP added.
+    // protocol and source ranges).
     assert.deepEqual(ingress, [{ hostname: lb.DNSName }]);
     assert.deepEqual(lb.AvailabilityZones!.map((z) => z.SubnetId).sort(), [...cloud.vpc.publicSubnets].sort());
   });

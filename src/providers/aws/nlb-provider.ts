@@ -68,8 +68,7 @@ function hash(value: unknown): string {
 
 /**
  * The DNS name only, also with EIPs (as cloud-provider-aws does): an ip entry would make kube-proxy
- * short-circuit in-cluster traffic to that IP (skipping proxy protocol and source ranges), and the API
- * server would store it with ipMode: VIP added, which made every resync PATCH the status again.
+ * short-circuit in-cluster traffic to that IP (skipping proxy protocol and source ranges).
  */
 function ingressOf(dnsName: string): IngressStatus[] {
   return [{ hostname: dnsName }];
