@@ -188,8 +188,6 @@ try {
     leaderElection: { enabled: false },
     logging: { level: 'warn' as const },
   };
-  let metricsUrl: string;
-  let pid: number;
   const dir = mkdtempSync(join(tmpdir(), 'slc-scale-'));
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
   const file = join(dir, 'config.yaml');
@@ -237,7 +235,7 @@ try {
       ...(START === 'image' ? dockerfileEnv() : {}),
     },
   });
-  metricsUrl = `http://127.0.0.1:${metricsPort}`;
+  const metricsUrl = `http://127.0.0.1:${metricsPort}`;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`controller exited with ${child.exitCode}`);
     try {
@@ -247,7 +245,7 @@ try {
     }
     await sleep(100);
   }
-  pid = workerPid(child.pid!);
+  const pid = workerPid(child.pid!);
   const idle = await scrape(metricsUrl);
   // Which phase the peak falls in: VmHWM alone does not say.
   let phase = 'idle';
