@@ -202,18 +202,19 @@ export class EventRecorder {
       return Promise.resolve();
     }
     const now = this.now();
+    const subject = subjectOf(svc);
     return new Promise((resolve) => {
       const queued = this.pending.get(correlation.key);
       if (queued) {
         queued.occurrences++;
         queued.last = now;
         queued.message = correlation.message;
-        queued.subject = svc;
+        queued.subject = subject;
         queued.done.push(resolve);
       } else {
         this.pending.set(correlation.key, {
           key: correlation.key,
-          subject: svc,
+          subject,
           type,
           reason,
           message: correlation.message,
@@ -325,6 +326,16 @@ function retryable(err: unknown): boolean {
 
 function timestampOf(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+/**
+ * The fields an Event names its Service by, and nothing else: a waiting event that held the Service itself
+ * kept a superseded copy of it alive. During a burst of a thousand creates, events wait for the syncs, and
+ * those copies were several MB.
+ */
+function subjectOf(svc: EventSubject): EventSubject {
+  const { namespace, name, uid, resourceVersion } = svc.metadata ?? {};
+  return { metadata: { namespace, name, uid, resourceVersion } };
 }
 
 function subjectKey(svc: EventSubject): string {

@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Service } from '@kubernetes/client-node';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { KubeApiError } from '../../src/kube/client.ts';
@@ -74,6 +76,41 @@ function dropCounter() {
   const dropped: Partial<Record<DropReason, number>> = {};
   return { dropped, onDropped: (reason: DropReason) => (dropped[reason] = (dropped[reason] ?? 0) + 1) };
 }
+
+test('an event waiting to be written holds the names of its Service, not the Service object', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const fake = fakeClient();
+  let idle!: () => void;
+  const whenIdle = new Promise<void>((resolve) => (idle = resolve));
+  const recorder = new EventRecorder(fake.client, 'c', 'i', silent, { whenIdle: () => whenIdle });
+  // Built and handed over in a function of its own, so that nothing here keeps the object alive.
+  const record = () => {
+    const superseded: V1Service = {
+      metadata: { name: 'web', namespace: 'shop', uid: 'u1', resourceVersion: '7' },
+      spec: { type: 'LoadBalancer', ports: [{ port: 80, protocol: 'TCP', nodePort: 30080 }] },
+    };
+    return {
+      written: recorder.record(superseded, 'Normal', 'EnsuringLoadBalancer', 'Ensuring load balancer'),
+      ref: new WeakRef(superseded),
+    };
+  };
+  const { written, ref } = record();
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  assert.equal(ref.deref(), undefined, 'the Service object was collected while its event waited');
+  assert.equal(fake.requests.length, 0);
+  idle();
+  await written;
+  assert.deepEqual(fake.requests[0]?.body.involvedObject, {
+    apiVersion: 'v1',
+    kind: 'Service',
+    namespace: 'shop',
+    name: 'web',
+    uid: 'u1',
+    resourceVersion: '7',
+  });
+});
 
 test('several writers, never more than configured, started in the order recorded; close() drops and counts what is queued', async () => {
   const fake = fakeClient();
