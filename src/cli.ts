@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import packageJson from '../package.json' with { type: 'json' };
-import { runController } from './app.ts';
+import { restartFlags } from './compilers.ts';
 import { ConfigError, loadConfig } from './config/load.ts';
 import { createLogger, LOG_FORMATS, type LogFormat } from './logger.ts';
 import { errorMessage } from './error-message.ts';
@@ -91,6 +91,11 @@ program
   .addOption(logFormatOption())
   .action(async (opts: { config: string; kubeconfig?: string; logFormat: LogFormat }) => {
     const config = await readConfig(opts.config);
+    const flags = restartFlags(config, process.execArgv);
+    // execve: this process (its pid, signals and stdio) starts over with the flags; nothing has run yet.
+    if (flags && process.execve) process.execve(process.execPath, [process.execPath, ...flags, ...process.argv.slice(1)]);
+    // Loaded after the restart, not twice.
+    const { runController } = await import('./app.ts');
     const logger = createLogger(config.logging.level, opts.logFormat);
     let running;
     try {

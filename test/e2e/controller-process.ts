@@ -32,6 +32,15 @@ export class ControllerProcess {
     process.once('exit', () => this.child.kill('SIGKILL'));
   }
 
+  /** Node's flags of the process now: `run` may have restarted itself (execve, same pid) with others. */
+  nodeFlags(): string[] {
+    const argv = readFileSync(`/proc/${this.child.pid}/cmdline`, 'utf8').split('\0');
+    return argv.slice(
+      1,
+      argv.findIndex((arg) => arg.endsWith('src/cli.ts')),
+    );
+  }
+
   /** SIGTERM: the controller stops reconciling and drains its proxy. */
   terminate(): void {
     this.child.kill('SIGTERM');

@@ -147,6 +147,8 @@ describe('the controller with provider.name: module and the example', () => {
     }
     assert.deepEqual(ingress, [{ ip: '198.51.100.65', ipMode: 'VIP', ports: [{ port: 80, protocol: 'TCP' }] }], controller.log());
     assert.match(controller.log(), /"provider":"module"/);
+    // The process the test started, restarted by `run` without the optimizing compilers (src/compilers.ts).
+    assert.deepEqual(controller.nodeFlags(), ['--no-turbofan', '--no-maglev']);
   });
 });
 
