@@ -92,11 +92,18 @@ program
   .action(async (opts: { config: string; kubeconfig?: string; logFormat: LogFormat }) => {
     const config = await readConfig(opts.config);
     const flags = restartFlags(config, process.execArgv);
-    // execve: this process (its pid, signals and stdio) starts over with the flags; nothing has run yet.
-    if (flags && process.execve) process.execve(process.execPath, [process.execPath, ...flags, ...process.argv.slice(1)]);
+    let notRestarted: unknown;
+    try {
+      // execve: this process (its pid, signals and stdio) starts over with the flags; nothing has run yet.
+      if (flags && process.execve) process.execve(process.execPath, [process.execPath, ...flags, ...process.argv.slice(1)]);
+    } catch (err) {
+      notRestarted = err;
+    }
     // Loaded after the restart, not twice.
     const { runController } = await import('./app.ts');
     const logger = createLogger(config.logging.level, opts.logFormat);
+    // Only memory is at stake: the controller runs as started.
+    if (notRestarted) logger.warn({ err: errorMessage(notRestarted) }, 'could not restart without the optimizing compilers');
     let running;
     try {
       running = await runController(config, {
