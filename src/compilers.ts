@@ -5,11 +5,12 @@ import type { Config } from './config/schema.ts';
 export const WITHOUT_OPTIMIZING_COMPILERS = ['--no-turbofan', '--no-maglev'];
 
 /**
- * Maglev and TurboFan pay for themselves in the local provider's data path (its UDP forwarding is
- * JavaScript; bench/local-udp.ts: 20% fewer datagrams without them) when that runs in this process. Everything else the
- * controller does waits on the network, and there the two compilers are mostly memory: their code, and what
- * they allocate to compile. Without them a controller with a provider that does nothing peaked at 86-100 MB
- * at 1000 Services and 100 nodes instead of 101-108 (bench/scale.ts), at the same CPU.
+ * Maglev and TurboFan pay for themselves in the local provider's data path when that runs in this process:
+ * its UDP forwarding is JavaScript, and forwards 20% fewer datagrams without them (bench/local-udp.ts).
+ * Everything else the controller does waits on the network, and there the two compilers are mostly memory:
+ * their code, and what they allocate to compile. Without them, a controller with a provider that does
+ * nothing peaked at 86-100 MB at 1000 Services and 100 nodes instead of 101-108 (bench/scale.ts), and used
+ * no more CPU.
  */
 export function wantsOptimizingCompilers(config: Config): boolean {
   return config.provider.name === 'local' && config.provider.local.dataPath !== 'external';

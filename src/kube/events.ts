@@ -329,9 +329,8 @@ function timestampOf(ms: number): string {
 }
 
 /**
- * The fields an Event names its Service by, and nothing else: a waiting event that held the Service itself
- * kept a superseded copy of it alive. During a burst of a thousand creates, events wait for the syncs, and
- * those copies were several MB.
+ * The fields an Event names its Service by, and nothing else: during a burst, events wait for the syncs, and
+ * one that held the Service itself kept a copy alive that the informer had already replaced.
  */
 function subjectOf(svc: EventSubject): EventSubject {
   const { namespace, name, uid, resourceVersion } = svc.metadata ?? {};
