@@ -34,6 +34,8 @@ function fakeClient() {
 }
 
 const svc: V1Service = { metadata: { name: 'web', namespace: 'shop', uid: 'u1', resourceVersion: '7' } };
+/** How an Event names svc. */
+const webReference = { apiVersion: 'v1', kind: 'Service', namespace: 'shop', name: 'web', uid: 'u1', resourceVersion: '7' };
 
 test('an event names the Service, with the upstream fields', async () => {
   const fake = fakeClient();
@@ -42,14 +44,7 @@ test('an event names the Service, with the upstream fields', async () => {
   const [req] = fake.requests;
   assert.equal(req?.method, 'POST');
   assert.equal(req?.path, '/api/v1/namespaces/shop/events');
-  assert.deepEqual(req?.body.involvedObject, {
-    apiVersion: 'v1',
-    kind: 'Service',
-    namespace: 'shop',
-    name: 'web',
-    uid: 'u1',
-    resourceVersion: '7',
-  });
+  assert.deepEqual(req?.body.involvedObject, webReference);
   assert.equal(req?.body.type, 'Warning');
   assert.equal(req?.body.reason, 'SyncLoadBalancerFailed');
   assert.deepEqual(req?.body.source, { component: 'service-lb-controller' });
@@ -102,14 +97,7 @@ test('an event waiting to be written holds the names of its Service, not the Ser
   assert.equal(fake.requests.length, 0);
   idle();
   await written;
-  assert.deepEqual(fake.requests[0]?.body.involvedObject, {
-    apiVersion: 'v1',
-    kind: 'Service',
-    namespace: 'shop',
-    name: 'web',
-    uid: 'u1',
-    resourceVersion: '7',
-  });
+  assert.deepEqual(fake.requests[0]?.body.involvedObject, webReference);
 });
 
 test('several writers, never more than configured, started in the order recorded; close() drops and counts what is queued', async () => {
