@@ -56,7 +56,7 @@ const nodePort = Number(((await lines.next()).value as string).split(' ')[1]);
 
 const port = await freePort();
 const tcp = new TcpFrontend(
-  { protocol: 'TCP', ip: '127.0.0.1', port, backends: [{ id: 'n', node: 'n', address: '127.0.0.1', port: nodePort, healthy: true }] },
+  { protocol: 'TCP', ip: '127.0.0.1', port, nodePort, backends: [{ node: 'n', address: '127.0.0.1', healthy: true }] },
   {
     sourceRanges: [],
     affinity: 'None',

@@ -22,7 +22,7 @@ const HOST = '127.0.0.1';
 /** The proxy side: one UDP frontend forwarding to the node at argv[3], on the port argv[4]. */
 async function serve(nodePort: number, port: number): Promise<void> {
   const frontend = new UdpFrontend(
-    { protocol: 'UDP', ip: HOST, port, backends: [{ id: 'n', node: 'n', address: HOST, port: nodePort, healthy: true }] },
+    { protocol: 'UDP', ip: HOST, port, nodePort, backends: [{ node: 'n', address: HOST, healthy: true }] },
     { filter: sourceFilter([]), idleMs: 60_000, maxFlows: 0 },
     'None',
   );

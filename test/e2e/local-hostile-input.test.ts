@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, afterEach, before, describe, test, type TestContext } from 'node:test';
 import { dataPathLimits, fdLimit } from '../../src/providers/local/limits.ts';
-import type { BackendSpec, FrontendSettings } from '../../src/providers/local/proxy-spec.ts';
+import type { FrontendSettings, NodeBackend } from '../../src/providers/local/proxy-spec.ts';
 import { sourceFilter } from '../../src/providers/local/source-ranges.ts';
 import { engineUsage, setEngineLimits, TcpFrontend } from '../../src/providers/local/tcp-proxy.ts';
 import { UdpFrontend } from '../../src/providers/local/udp-proxy.ts';
@@ -40,13 +40,12 @@ async function echoNode(): Promise<{ server: Server; port: number; sockets: Set<
   return { server, port: await listen(server), sockets };
 }
 
-function backend(name: string, port: number): BackendSpec {
-  return { id: name, node: name, address: '127.0.0.1', port, healthy: true };
-}
+const loopbackNode = (name: string): NodeBackend => ({ node: name, address: '127.0.0.1', healthy: true });
 
-async function frontend(backends: BackendSpec[], settings: FrontendSettings): Promise<{ tcp: TcpFrontend; port: number }> {
+/** A frontend whose one node serves on nodePort. */
+async function frontend(name: string, nodePort: number, settings: FrontendSettings): Promise<{ tcp: TcpFrontend; port: number }> {
   const port = await freePort();
-  const tcp = new TcpFrontend({ protocol: 'TCP', ip: '127.0.0.1', port, backends }, settings);
+  const tcp = new TcpFrontend({ protocol: 'TCP', ip: '127.0.0.1', port, nodePort, backends: [loopbackNode(name)] }, settings);
   await tcp.listen();
   return { tcp, port };
 }
@@ -111,7 +110,7 @@ describe('hostile clients on the local data path', () => {
   after(() => closeServer(node.server));
 
   const serve = async (settings: FrontendSettings): Promise<{ tcp: TcpFrontend; port: number }> => {
-    const made = await frontend([backend('n1', node.port)], settings);
+    const made = await frontend('n1', node.port, settings);
     opened.push(made.tcp);
     return made;
   };
@@ -171,7 +170,7 @@ describe('hostile clients on the local data path', () => {
       write();
     });
     const sourcePort = await listen(source);
-    const { tcp, port } = await frontend([backend('source', sourcePort)], plain);
+    const { tcp, port } = await frontend('source', sourcePort, plain);
     opened.push(tcp);
     try {
       const readers = Array.from({ length: connections }, () => {
@@ -350,7 +349,7 @@ describe('UDP flood from many sources', () => {
     const port = await freePort();
     const maxFlows = 20;
     udp = new UdpFrontend(
-      { protocol: 'UDP', ip: '127.0.0.1', port, backends: [backend('n1', echo.address().port)] },
+      { protocol: 'UDP', ip: '127.0.0.1', port, nodePort: echo.address().port, backends: [loopbackNode('n1')] },
       { filter: sourceFilter([]), idleMs: 60_000, maxFlows },
       'None',
     );

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { pickForClient } from '../../src/providers/local/node-picker.ts';
-import type { BackendSpec, FrontendSettings } from '../../src/providers/local/proxy-spec.ts';
+import type { FrontendSettings, NodeBackend, PlannedFrontend } from '../../src/providers/local/proxy-spec.ts';
 import { TcpFrontend } from '../../src/providers/local/tcp-proxy.ts';
 import { freePort } from '../support/ports.ts';
 import { until } from './helpers.ts';
@@ -18,13 +18,40 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
+/** Node k's address: a loopback address of its own, as every node serves a NodePort on the same port. */
+const nodeAddress = (k: number): string => `127.0.1.${k}`;
+
+/** The servers as nodes 1, 2, ... on one port, which is returned. */
+async function onOnePort(servers: Server[]): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    const bound: Server[] = [];
+    try {
+      for (const [i, server] of servers.entries()) {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(port, nodeAddress(i + 1), () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+        bound.push(server);
+      }
+      return port;
+    } catch (err) {
+      // Free on 127.0.0.1 a moment ago, taken on another address since: another port.
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      await Promise.all(bound.map((server) => new Promise((resolve) => server.close(resolve))));
+    }
+  }
+}
+
 /** A node that answers every connection with its name, then FIN, in one write. */
-async function namedNode(name: string): Promise<{ server: Server; port: number }> {
-  const server = createServer((socket) => {
+function namedNode(name: string): Server {
+  return createServer((socket) => {
     socket.on('error', () => {});
     socket.end(`${name}\n`);
   });
-  return { server, port: await listen(server) };
 }
 
 /** A node that sends to every connection, as fast as it is read, until the connection ends. */
@@ -55,36 +82,55 @@ function exchange(port: number, localAddress?: string, send?: string): Promise<s
   });
 }
 
-function backend(name: string, port: number, healthy = true): BackendSpec {
-  return { id: name, node: name, address: '127.0.0.1', port, healthy };
+function backend(name: string, address: string, healthy = true): NodeBackend {
+  return { node: name, address, healthy };
 }
 
-async function frontendFor(backends: BackendSpec[], settings = plain): Promise<{ tcp: TcpFrontend; port: number }> {
+/** The one node that a single-node test serves, on 127.0.0.1. */
+const only = (name: string): NodeBackend[] => [backend(name, '127.0.0.1')];
+
+/** What a frontend on 127.0.0.1:port serves: backends on nodePort. */
+function planned(port: number, nodePort: number, backends: readonly NodeBackend[]): PlannedFrontend {
+  return { protocol: 'TCP', ip: '127.0.0.1', port, nodePort, backends };
+}
+
+async function frontendFor(
+  backends: readonly NodeBackend[],
+  nodePort: number,
+  settings = plain,
+): Promise<{ tcp: TcpFrontend; port: number }> {
   const port = await freePort();
-  const tcp = new TcpFrontend({ protocol: 'TCP', ip: '127.0.0.1', port, backends }, settings);
+  const tcp = new TcpFrontend(planned(port, nodePort, backends), settings);
   await tcp.listen();
   return { tcp, port };
 }
 
 describe('native TCP engine on loopback', () => {
-  const nodes = new Map<string, { server: Server; port: number }>();
+  const names = ['n1', 'n2', 'n3'];
+  const servers = names.map(namedNode);
+  /** The NodePort of n1, n2 and n3. */
+  let nodePort = 0;
   const open: TcpFrontend[] = [];
 
   before(async () => {
-    for (const name of ['n1', 'n2', 'n3']) nodes.set(name, await namedNode(name));
+    nodePort = await onOnePort(servers);
   });
 
   after(async () => {
     for (const tcp of open) tcp.cut();
-    await Promise.all([...nodes.values()].map(({ server }) => new Promise((resolve) => server.close(resolve))));
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
   });
 
-  const frontend = async (backends: BackendSpec[], settings = plain): Promise<{ tcp: TcpFrontend; port: number }> => {
-    const made = await frontendFor(backends, settings);
+  const frontend = async (
+    backends: readonly NodeBackend[],
+    port = nodePort,
+    settings = plain,
+  ): Promise<{ tcp: TcpFrontend; port: number }> => {
+    const made = await frontendFor(backends, port, settings);
     open.push(made.tcp);
     return made;
   };
-  const node = (name: string): BackendSpec => backend(name, nodes.get(name)!.port);
+  const node = (name: string): NodeBackend => backend(name, nodeAddress(names.indexOf(name) + 1));
 
   test('a reply and its FIN in one segment reach the client, connection after connection', async () => {
     const { tcp, port } = await frontend([node('n1')]);
@@ -102,7 +148,7 @@ describe('native TCP engine on loopback', () => {
       socket.on('data', (d: Buffer) => (text += d.toString()));
       socket.on('end', () => socket.end(`got ${text.length} bytes then FIN`));
     });
-    const { tcp, port } = await frontend([backend('echo', await listen(echo))]);
+    const { tcp, port } = await frontend(only('echo'), await listen(echo));
     try {
       assert.equal(await exchange(port, undefined, 'x'.repeat(100_000)), 'got 100000 bytes then FIN');
       await until('the connection is closed', async () => (tcp.liveCount === 0 ? true : undefined));
@@ -130,7 +176,7 @@ describe('native TCP engine on loopback', () => {
         ended();
       });
     });
-    const { tcp, port } = await frontend([backend('sink', await listen(sink))]);
+    const { tcp, port } = await frontend(only('sink'), await listen(sink));
     try {
       const sent = createHash('sha256');
       const client = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
@@ -168,7 +214,7 @@ describe('native TCP engine on loopback', () => {
 
   test('clients that reset in the middle of a large download end cleanly, one after another', async () => {
     const source = streamingNode(1024 * 1024);
-    const { tcp, port } = await frontend([backend('source', await listen(source))]);
+    const { tcp, port } = await frontend(only('source'), await listen(source));
     try {
       for (let i = 0; i < 150; i++) {
         await new Promise<void>((resolve) => {
@@ -197,7 +243,7 @@ describe('native TCP engine on loopback', () => {
       nodeSocket = socket;
       socket.on('end', () => socket.write('late reply'));
     });
-    const { tcp, port } = await frontend([backend('late', await listen(late))]);
+    const { tcp, port } = await frontend(only('late'), await listen(late));
     try {
       const client = connect({ host: '127.0.0.1', port });
       client.on('error', () => {});
@@ -217,7 +263,7 @@ describe('native TCP engine on loopback', () => {
 
   test('a stream cut by a drain ends in a reset, not in a FIN that looks complete', async () => {
     const source = streamingNode(64 * 1024);
-    const { tcp, port } = await frontend([backend('source', await listen(source))]);
+    const { tcp, port } = await frontend(only('source'), await listen(source));
     try {
       const client = connect({ host: '127.0.0.1', port });
       const ending = new Promise<string>((resolve) => {
@@ -225,7 +271,7 @@ describe('native TCP engine on loopback', () => {
         client.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
       });
       await new Promise((resolve) => client.once('data', resolve));
-      tcp.update({ protocol: 'TCP', ip: '127.0.0.1', port, backends: [] }, plain);
+      tcp.update(planned(port, nodePort, []), plain);
       assert.equal(await ending, 'ECONNRESET');
       client.destroy();
     } finally {
@@ -235,10 +281,10 @@ describe('native TCP engine on loopback', () => {
 
   test('ClientIP affinity picks the node the TypeScript hash picks, for every client address', async () => {
     const backends = ['n1', 'n2', 'n3'].map(node);
-    const { port } = await frontend(backends, { ...plain, affinity: 'ClientIP' });
+    const { port } = await frontend(backends, nodePort, { ...plain, affinity: 'ClientIP' });
     for (let i = 1; i <= 12; i++) {
       const client = `127.0.0.${i}`;
-      const expected = pickForClient(backends, client, (b) => b.id)!.node;
+      const expected = pickForClient(backends, client, (b) => b.node)!.node;
       for (let j = 0; j < 3; j++) assert.equal(await exchange(port, client), `${expected}\n`, `client ${client}`);
     }
   });
@@ -254,17 +300,18 @@ describe('native TCP engine on loopback', () => {
       ['n1', 15],
       ['n2', 15],
     ]);
-    tcp.update({ protocol: 'TCP', ip: '127.0.0.1', port, backends: [node('n3')] }, plain);
+    tcp.update(planned(port, nodePort, [node('n3')]), plain);
     assert.equal(await exchange(port), 'n3\n');
   });
 
   test('a node that refuses costs another attempt, not the connection; all refusing resets it', async () => {
-    const dead = await freePort();
-    const { tcp, port } = await frontend([backend('dead', dead), node('n2')]);
+    // Nothing listens there.
+    const dead = backend('dead', nodeAddress(9));
+    const { tcp, port } = await frontend([dead, node('n2')]);
     for (let i = 0; i < 10; i++) assert.equal(await exchange(port), 'n2\n');
     assert.equal(tcp.stats().rejected.connect_failed, 0);
 
-    tcp.update({ protocol: 'TCP', ip: '127.0.0.1', port, backends: [backend('dead', dead)] }, plain);
+    tcp.update(planned(port, nodePort, [dead]), plain);
     assert.equal(await exchange(port), 'error ECONNRESET');
     await until('the failure is counted', async () => (tcp.stats().rejected.connect_failed === 1 ? true : undefined));
   });
@@ -274,20 +321,42 @@ describe('native TCP engine on loopback', () => {
     assert.equal(await exchange(port), 'error ECONNRESET');
     assert.equal(tcp.stats().rejected.no_healthy_target, 1);
 
-    tcp.update(
-      { protocol: 'TCP', ip: '127.0.0.1', port, backends: [node('n1')] },
-      { ...plain, sourceRanges: ['10.0.0.0/8', '127.0.0.2/32'] },
-    );
+    tcp.update(planned(port, nodePort, [node('n1')]), { ...plain, sourceRanges: ['10.0.0.0/8', '127.0.0.2/32'] });
     assert.equal(await exchange(port, '127.0.0.1'), 'error ECONNRESET');
     assert.equal(await exchange(port, '127.0.0.2'), 'n1\n');
     assert.equal(tcp.stats().rejected.source_range, 1);
+  });
+
+  test('frontends given one node list each reach the nodes on their own NodePort', async () => {
+    // The engine reads a list once for every frontend it is given to: the port must not be read with it.
+    const others = names.map((name) => namedNode(`${name} on the other port`));
+    const otherPort = await onOnePort(others);
+    try {
+      const shared = Object.freeze([node('n1'), node('n2')]);
+      const first = await frontend(shared, nodePort);
+      const second = await frontend(shared, otherPort);
+      assert.match(await exchange(first.port), /^n[12]\n$/);
+      assert.match(await exchange(second.port), /^n[12] on the other port\n$/);
+      first.tcp.update(planned(first.port, nodePort, [node('n3')]), plain);
+      assert.equal(await exchange(first.port), 'n3\n');
+      assert.match(await exchange(second.port), /^n[12] on the other port\n$/);
+    } finally {
+      await Promise.all(others.map((server) => new Promise((resolve) => server.close(resolve))));
+    }
+  });
+
+  test('a node address that is no IP address is refused, and the listener closed', async () => {
+    const port = await freePort();
+    const tcp = new TcpFrontend(planned(port, nodePort, [backend('n1', 'node-1.example')]), plain);
+    await assert.rejects(tcp.listen(), /a node address is not an IP address/);
+    assert.equal(await exchange(port), 'error ECONNREFUSED');
   });
 
   test('a port held without reusePort is refused with its errno', async () => {
     const holder = createServer();
     const port = await listen(holder);
     try {
-      const tcp = new TcpFrontend({ protocol: 'TCP', ip: '127.0.0.1', port, backends: [] }, plain);
+      const tcp = new TcpFrontend(planned(port, nodePort, []), plain);
       await assert.rejects(tcp.listen(), (err: NodeJS.ErrnoException) => err.code === 'EADDRINUSE');
     } finally {
       await new Promise((resolve) => holder.close(resolve));
@@ -297,9 +366,10 @@ describe('native TCP engine on loopback', () => {
 
 test('an update that reorders the nodes or adds one keeps the connections to the nodes that stay; a node that leaves is cut', async () => {
   const echo = (): Server => createServer((socket) => socket.on('error', () => {}).pipe(socket));
-  const servers = { a: echo(), b: echo(), c: echo() };
-  const ports = { a: await listen(servers.a), b: await listen(servers.b), c: await listen(servers.c) };
-  const { tcp, port } = await frontendFor([backend('a', ports.a), backend('b', ports.b)]);
+  const servers = [echo(), echo(), echo()];
+  const nodePort = await onOnePort(servers);
+  const [a, b, c] = ['a', 'b', 'c'].map((name, i) => backend(name, nodeAddress(i + 1))) as [NodeBackend, NodeBackend, NodeBackend];
+  const { tcp, port } = await frontendFor([a, b], nodePort);
   const held: { socket: Socket; closed: Promise<void> }[] = [];
   try {
     for (let i = 0; i < 4; i++) {
@@ -315,19 +385,16 @@ test('an update that reorders the nodes or adds one keeps the connections to the
       });
     for (const [i, { socket }] of held.entries()) assert.equal(await roundTrip(socket, `before ${i}`), `before ${i}`);
 
-    tcp.update(
-      { protocol: 'TCP', ip: '127.0.0.1', port, backends: [backend('c', ports.c), backend('b', ports.b), backend('a', ports.a)] },
-      plain,
-    );
+    tcp.update(planned(port, nodePort, [c, b, a]), plain);
     for (const [i, { socket }] of held.entries()) assert.equal(await roundTrip(socket, `after ${i}`), `after ${i}`);
     assert.equal(tcp.liveCount, 4);
 
-    tcp.update({ protocol: 'TCP', ip: '127.0.0.1', port, backends: [backend('c', ports.c)] }, plain);
+    tcp.update(planned(port, nodePort, [c]), plain);
     await Promise.all(held.map((h) => h.closed));
     await until('the cut connections are gone', async () => (tcp.liveCount === 0 ? true : undefined));
   } finally {
     for (const { socket } of held) socket.destroy();
     tcp.cut();
-    await Promise.all(Object.values(servers).map((s) => new Promise((resolve) => s.close(resolve))));
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   }
 });

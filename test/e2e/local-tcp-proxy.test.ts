@@ -47,7 +47,8 @@ describe('TCP frontend: connections still dialling their node', () => {
         protocol: 'TCP',
         ip: '127.0.0.1',
         port,
-        backends: [{ id: node.name, node: node.name, address: node.address, port: NODE_PORT, healthy: true }],
+        nodePort: NODE_PORT,
+        backends: [{ node: node.name, address: node.address, healthy: true }],
       },
       settings,
     );
@@ -119,7 +120,7 @@ describe('TCP frontend: connections still dialling their node', () => {
 
   test('a node removed while a connection to it is still dialling drains that connection too', () =>
     withDialInFlight(async ({ tcp, port, closed }) => {
-      tcp.update({ protocol: 'TCP', ip: '127.0.0.1', port, backends: [] }, settings);
+      tcp.update({ protocol: 'TCP', ip: '127.0.0.1', port, nodePort: NODE_PORT, backends: [] }, settings);
       await closed;
       assert.equal(tcp.liveCount, 0);
       assert.equal(tcp.stats().rejected.connect_failed, 0, 'closed by the drain, not by the connect timing out');

@@ -37,7 +37,7 @@ test('a removed UDP port keeps its flows for the grace period, takes no new ones
   probe.close();
 
   const udp = new UdpFrontend(
-    { protocol: 'UDP', ip: '127.0.0.1', port, backends: [{ id: 'n1', node: 'n1', address: '127.0.0.1', port: nodePort, healthy: true }] },
+    { protocol: 'UDP', ip: '127.0.0.1', port, nodePort, backends: [{ node: 'n1', address: '127.0.0.1', healthy: true }] },
     { filter: sourceFilter([]), idleMs: 60_000, maxFlows: 0 },
     'None',
   );

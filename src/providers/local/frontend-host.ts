@@ -4,9 +4,8 @@ import {
   frontendName,
   type FrontendGroupSpec,
   type FromWorker,
-  type FrontendSpec,
   type FrontendStats,
-  servedFrontend,
+  type PlannedFrontend,
   type ToWorker,
 } from './proxy-spec.ts';
 import { errorMessage } from '../../error-message.ts';
@@ -110,7 +109,7 @@ export class FrontendHost {
       Object.assign(group.context, context);
       group.settings = settings;
     }
-    const wanted = new Map(spec.frontends.map((f) => [frontendName(f), servedFrontend(f)] as [string, FrontendSpec]));
+    const wanted = new Map(spec.frontends.map((f) => [frontendName(f), f] as [string, PlannedFrontend]));
     for (const [name, frontend] of group.frontends) {
       if (!wanted.has(name)) {
         group.frontends.delete(name);

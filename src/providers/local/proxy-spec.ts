@@ -12,14 +12,6 @@ export interface BackendSpec {
   healthy: boolean;
 }
 
-/** What a frontend serves: its backends, each a NodeIP:NodePort. */
-export interface FrontendSpec {
-  protocol: 'TCP' | 'UDP';
-  ip: string;
-  port: number;
-  backends: BackendSpec[];
-}
-
 /** A node as the frontends of one node set see it (with its current health verdict). */
 export interface NodeBackend {
   node: string;
@@ -40,14 +32,9 @@ export interface PlannedFrontend {
   backends: readonly NodeBackend[];
 }
 
-/** The frontend a worker serves from a planned one. */
-export function servedFrontend(f: PlannedFrontend): FrontendSpec {
-  return {
-    protocol: f.protocol,
-    ip: f.ip,
-    port: f.port,
-    backends: f.backends.map((b) => ({ id: b.node, node: b.node, address: b.address, port: f.nodePort, healthy: b.healthy })),
-  };
+/** The backends a UDP frontend keeps of a planned one (the TCP engine takes the shared list itself). */
+export function servedBackends(f: PlannedFrontend): BackendSpec[] {
+  return f.backends.map((b) => ({ id: b.node, node: b.node, address: b.address, port: f.nodePort, healthy: b.healthy }));
 }
 
 /** Everything one Service's load balancer serves: its frontends and the settings they share. */

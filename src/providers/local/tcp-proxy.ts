@@ -4,13 +4,19 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Counters, type FrontendCounters, type FrontendTotals, totalsOf } from './frontend-stats.ts';
-import type { FrontendSettings, FrontendSpec } from './proxy-spec.ts';
+import type { FrontendSettings, NodeBackend, PlannedFrontend } from './proxy-spec.ts';
+
+declare const nodeSetBrand: unique symbol;
+/** The engine's own copy of a node list, freed when the handle is collected. */
+type NodeSet = { readonly [nodeSetBrand]: true };
 
 interface TcpEngine {
   listen(host: string, port: number): number;
+  nodes(list: readonly NodeBackend[]): NodeSet;
   configure(
     id: number,
-    backends: FrontendSpec['backends'],
+    nodes: NodeSet,
+    port: number,
     clientIPAffinity: boolean,
     sourceRanges: string[],
     drainGraceMs: number,
@@ -70,14 +76,29 @@ export function engineUsage(): EngineUsage {
   return engine().usage();
 }
 
+/**
+ * Load balancers planned against the same nodes share one list (proxy-spec.ts): the engine reads each list
+ * once, however many frontends it serves, so a list must not change once given (the planner freezes them).
+ */
+const nodeSets = new WeakMap<readonly NodeBackend[], NodeSet>();
+
+function nodeSet(list: readonly NodeBackend[]): NodeSet {
+  let set = nodeSets.get(list);
+  if (!set) {
+    set = engine().nodes(list);
+    nodeSets.set(list, set);
+  }
+  return set;
+}
+
 export class TcpFrontend {
   private readonly ip: string;
   private readonly port: number;
   /** What listen() configures; dropped then, since the native engine keeps its own copy of the backends. */
-  private initial: { spec: FrontendSpec; settings: FrontendSettings } | undefined;
+  private initial: { spec: PlannedFrontend; settings: FrontendSettings } | undefined;
   private id: number | undefined;
 
-  constructor(spec: FrontendSpec, settings: FrontendSettings) {
+  constructor(spec: PlannedFrontend, settings: FrontendSettings) {
     this.ip = spec.ip;
     this.port = spec.port;
     this.initial = { spec, settings };
@@ -103,7 +124,7 @@ export class TcpFrontend {
   }
 
   /** Takes new backends and settings; connections to backends that left are cut after drainGraceMs. */
-  update(spec: FrontendSpec, settings: FrontendSettings): void {
+  update(spec: PlannedFrontend, settings: FrontendSettings): void {
     this.configure(spec, settings, settings.drainGraceMs);
   }
 
@@ -130,10 +151,11 @@ export class TcpFrontend {
     return this.id === undefined ? totalsOf(new Counters().snapshot()) : engine().stats(this.id, false);
   }
 
-  private configure(spec: FrontendSpec, settings: FrontendSettings, graceMs: number): void {
+  private configure(spec: PlannedFrontend, settings: FrontendSettings, graceMs: number): void {
     engine().configure(
       this.id!,
-      spec.backends,
+      nodeSet(spec.backends),
+      spec.nodePort,
       settings.affinity === 'ClientIP',
       settings.sourceRanges,
       graceMs,

@@ -4,7 +4,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { Backends, type Backend, type Closable } from './backends.ts';
 import { Counters, type FrontendCounters, type FrontendTotals, totalsOf } from './frontend-stats.ts';
-import type { FrontendSettings, FrontendSpec } from './proxy-spec.ts';
+import { type FrontendSettings, type PlannedFrontend, servedBackends } from './proxy-spec.ts';
 import type { SourceFilter } from './source-ranges.ts';
 
 /** Datagrams held while a new flow's upstream socket connects; more than this are dropped, as UDP may. */
@@ -30,16 +30,18 @@ export class UdpFrontend {
   private readonly counters = new Counters();
   private readonly socket: Socket;
   private readonly flows = new Map<string, Flow>();
-  private readonly spec: FrontendSpec;
+  private readonly ip: string;
+  private readonly port: number;
   private readonly context: UdpContext;
   private sweeper: NodeJS.Timeout | undefined;
   private closing = false;
   private closeTimer: NodeJS.Timeout | undefined;
 
-  constructor(spec: FrontendSpec, context: UdpContext, affinity: 'None' | 'ClientIP') {
-    this.spec = spec;
+  constructor(spec: PlannedFrontend, context: UdpContext, affinity: 'None' | 'ClientIP') {
+    this.ip = spec.ip;
+    this.port = spec.port;
     this.context = context;
-    this.backends = new Backends(spec.backends, affinity);
+    this.backends = new Backends(servedBackends(spec), affinity);
     this.socket = createSocket({ type: isIPv6(spec.ip) ? 'udp6' : 'udp4', reuseAddr: true, reusePort: true });
     this.socket.on('message', (msg, rinfo) => this.receive(msg, rinfo));
   }
@@ -47,7 +49,7 @@ export class UdpFrontend {
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
       this.socket.once('error', reject);
-      this.socket.bind({ address: this.spec.ip, port: this.spec.port }, () => {
+      this.socket.bind({ address: this.ip, port: this.port }, () => {
         this.socket.off('error', reject);
         this.socket.on('error', () => {});
         // Idle flows are swept in batches: one timer per frontend, not one per datagram.
@@ -75,9 +77,9 @@ export class UdpFrontend {
   }
 
   /** Takes new backends and affinity; flows to backends that left are cut after drainGraceMs. */
-  update(spec: FrontendSpec, settings: FrontendSettings): void {
+  update(spec: PlannedFrontend, settings: FrontendSettings): void {
     this.backends.affinity = settings.affinity;
-    this.backends.update(spec.backends, settings.drainGraceMs);
+    this.backends.update(servedBackends(spec), settings.drainGraceMs);
   }
 
   get liveCount(): number {

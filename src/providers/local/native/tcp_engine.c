@@ -68,8 +68,7 @@ typedef union sockaddr_any {
 typedef struct backend {
   struct backend *next_retired;
   uint64_t serial;
-  char *id; /* NULL when the id is the node's name (as the provider sends it): one copy per node, not per backend */
-  int node; /* index in frontend->nodes */
+  int node; /* index in frontend->nodes: its name is the backend's id */
   int healthy;
   sockaddr_any addr;
   socklen_t addrlen;
@@ -180,7 +179,7 @@ static void wake(engine *e) {
 /* FNV-1a over "client|id" with a final avalanche: the same numbers as node-picker.ts's hash, so that the
  * TCP and UDP paths and every worker send a client to the same node. */
 static const char *backend_id(const frontend *fe, const backend *b) {
-  return b->id ? b->id : fe->nodes[b->node].name;
+  return fe->nodes[b->node].name;
 }
 
 static uint32_t affinity_hash(const char *client, const char *id) {
@@ -604,17 +603,12 @@ static void close_idle(engine *e, backend *b, int64_t idle_ms) {
   }
 }
 
-static void free_backend(backend *b) {
-  free(b->id);
-  free(b);
-}
-
 static void free_frontend(frontend *fe) {
-  for (int i = 0; i < fe->ncurrent; i++) free_backend(fe->current[i]);
+  for (int i = 0; i < fe->ncurrent; i++) free(fe->current[i]);
   while (fe->retired) {
     backend *b = fe->retired;
     fe->retired = b->next_retired;
-    free_backend(b);
+    free(b);
   }
   for (int i = 0; i < fe->nnodes; i++) free(fe->nodes[i].name);
   free(fe->nodes);
@@ -655,7 +649,7 @@ static void tick(engine *e, int64_t now) {
       if (cut_all || b->deadline <= now) cut_backend(e, b);
       if (!b->conns) {
         *bl = b->next_retired;
-        free_backend(b);
+        free(b);
       } else {
         bl = &b->next_retired;
         timed = 1;
@@ -944,76 +938,106 @@ static int node_index(frontend *fe, const char *name, int hint) {
   return fe->nnodes++;
 }
 
-typedef struct backend_spec {
-  char *id, *node;
-  int port, healthy;
+/* A node as nodes() read it: the address without a port, which each frontend adds. */
+typedef struct node_entry {
+  char *name;
+  int healthy;
   sockaddr_any addr;
   socklen_t addrlen;
-} backend_spec;
+} node_entry;
 
-static void free_specs(backend_spec *specs, uint32_t n) {
-  for (uint32_t i = 0; specs && i < n; i++) {
-    free(specs[i].id);
-    free(specs[i].node);
-  }
-  free(specs);
+typedef struct node_set {
+  uint32_t n;
+  node_entry *items;
+} node_set;
+
+static void free_node_set(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  node_set *set = data;
+  for (uint32_t i = 0; set && i < set->n; i++) free(set->items[i].name);
+  if (set) free(set->items);
+  free(set);
 }
 
-/* configure(id, backends [{id, node, address, port, healthy}], clientIPAffinity, sourceRanges ["cidr"],
- * drainGraceMs, maxConnections (0: none), idleTimeoutMs (0: none)). Backends that left (or moved) keep
- * their connections for the grace period. */
+/* nodes([{node, address, healthy}]) -> a handle for configure(). A node change gives a thousand frontends
+ * one shared list: it is read here once, not once per frontend (100,000 backends read property by property
+ * took most of a node round). */
+static napi_value js_nodes(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  uint32_t n = 0;
+  if (napi_get_array_length(env, argv[0], &n) != napi_ok) return throw_error(env, NULL, "nodes: expected an array");
+  node_set *set = calloc(1, sizeof *set);
+  if (set) set->items = calloc(n ? n : 1, sizeof *set->items);
+  if (!set || !set->items) {
+    free_node_set(env, set, NULL);
+    return throw_error(env, "ENOMEM", "nodes: out of memory");
+  }
+  /* The property names once per call, not once per node: each named lookup internalizes its name. */
+  napi_value k_node = NULL, k_address = NULL, k_healthy = NULL;
+  napi_create_string_utf8(env, "node", NAPI_AUTO_LENGTH, &k_node);
+  napi_create_string_utf8(env, "address", NAPI_AUTO_LENGTH, &k_address);
+  napi_create_string_utf8(env, "healthy", NAPI_AUTO_LENGTH, &k_healthy);
+  const char *bad = NULL;
+  for (uint32_t i = 0; i < n && !bad; i++) {
+    napi_value item;
+    napi_get_element(env, argv[0], i, &item);
+    node_entry *s = &set->items[i];
+    set->n = i + 1;
+    s->name = get_string_alloc(env, get_key(env, item, k_node));
+    char *address = get_string_alloc(env, get_key(env, item, k_address));
+    bool healthy = false;
+    if (!s->name || !address || napi_get_value_bool(env, get_key(env, item, k_healthy), &healthy) != napi_ok)
+      bad = "nodes: a node needs node, address and healthy";
+    else if (!sockaddr_of(address, 0, &s->addr, &s->addrlen)) bad = "nodes: a node address is not an IP address";
+    free(address);
+    s->healthy = healthy;
+  }
+  napi_value out;
+  if (bad || napi_create_external(env, set, free_node_set, NULL, &out) != napi_ok) {
+    free_node_set(env, set, NULL);
+    return throw_error(env, NULL, bad ? bad : "nodes: cannot create the handle");
+  }
+  return out;
+}
+
+/* configure(id, nodes (a handle from nodes()), port, clientIPAffinity, sourceRanges ["cidr"], drainGraceMs,
+ * maxConnections (0: none), idleTimeoutMs (0: none)): the backends are every node on port. Backends that
+ * left (or moved) keep their connections for the grace period. */
 static napi_value js_configure(napi_env env, napi_callback_info info) {
-  ARGS(7);
+  ARGS(8);
   ENGINE(e);
-  int32_t id, grace, max_conns;
+  int32_t id, port, grace, max_conns;
   int64_t idle_ms;
   bool affinity;
-  uint32_t nb = 0, nr = 0;
-  if (napi_get_value_int32(env, argv[0], &id) != napi_ok || napi_get_array_length(env, argv[1], &nb) != napi_ok ||
-      napi_get_value_bool(env, argv[2], &affinity) != napi_ok || napi_get_array_length(env, argv[3], &nr) != napi_ok ||
-      napi_get_value_int32(env, argv[4], &grace) != napi_ok || napi_get_value_int32(env, argv[5], &max_conns) != napi_ok ||
-      napi_get_value_int64(env, argv[6], &idle_ms) != napi_ok || max_conns < 0 || idle_ms < 0)
+  uint32_t nr = 0;
+  napi_valuetype nodes_type;
+  node_set *set = NULL;
+  if (napi_get_value_int32(env, argv[0], &id) != napi_ok || napi_typeof(env, argv[1], &nodes_type) != napi_ok ||
+      nodes_type != napi_external || napi_get_value_external(env, argv[1], (void **)&set) != napi_ok || !set ||
+      napi_get_value_int32(env, argv[2], &port) != napi_ok || port < 1 || port > 65535 ||
+      napi_get_value_bool(env, argv[3], &affinity) != napi_ok || napi_get_array_length(env, argv[4], &nr) != napi_ok ||
+      napi_get_value_int32(env, argv[5], &grace) != napi_ok || napi_get_value_int32(env, argv[6], &max_conns) != napi_ok ||
+      napi_get_value_int64(env, argv[7], &idle_ms) != napi_ok || max_conns < 0 || idle_ms < 0)
     return throw_error(env, NULL, "configure: bad arguments");
+  uint32_t nb = set->n;
 
-  /* Everything is parsed and allocated before the lock; what the frontend does not take is freed at
+  /* Everything is allocated and parsed before the lock; what the frontend does not take is freed at
    * `done`. */
-  backend_spec *specs = calloc(nb ? nb : 1, sizeof *specs);
   range *ranges = calloc(nr ? nr : 1, sizeof *ranges);
   backend **current = calloc(nb ? nb : 1, sizeof *current);
   backend **eligible = calloc(nb ? nb : 1, sizeof *eligible);
   backend **candidates = calloc(nb ? nb : 1, sizeof *candidates);
   const char *bad = NULL, *code = NULL;
-  if (!specs || !ranges || !current || !eligible || !candidates) {
+  if (!ranges || !current || !eligible || !candidates) {
     bad = "configure: out of memory";
     code = "ENOMEM";
     goto done;
   }
-  /* The property names once per call, not once per backend: each named lookup internalizes its name. */
-  napi_value k_id = NULL, k_node = NULL, k_address = NULL, k_port = NULL, k_healthy = NULL;
-  napi_create_string_utf8(env, "id", NAPI_AUTO_LENGTH, &k_id);
-  napi_create_string_utf8(env, "node", NAPI_AUTO_LENGTH, &k_node);
-  napi_create_string_utf8(env, "address", NAPI_AUTO_LENGTH, &k_address);
-  napi_create_string_utf8(env, "port", NAPI_AUTO_LENGTH, &k_port);
-  napi_create_string_utf8(env, "healthy", NAPI_AUTO_LENGTH, &k_healthy);
-  for (uint32_t i = 0; i < nb && !bad; i++) {
-    napi_value item;
-    napi_get_element(env, argv[1], i, &item);
-    backend_spec *s = &specs[i];
-    s->id = get_string_alloc(env, get_key(env, item, k_id));
-    s->node = get_string_alloc(env, get_key(env, item, k_node));
-    char *address = get_string_alloc(env, get_key(env, item, k_address));
-    bool healthy = false;
-    if (!s->id || !s->node || !address || napi_get_value_int32(env, get_key(env, item, k_port), &s->port) != napi_ok ||
-        napi_get_value_bool(env, get_key(env, item, k_healthy), &healthy) != napi_ok)
-      bad = "configure: a backend needs id, node, address, port and healthy";
-    else if (!sockaddr_of(address, s->port, &s->addr, &s->addrlen)) bad = "configure: a backend address is not an IP address";
-    free(address);
-    s->healthy = healthy;
-  }
   for (uint32_t i = 0; i < nr && !bad; i++) {
     napi_value item;
     char text[INET6_ADDRSTRLEN + 8];
-    napi_get_element(env, argv[3], i, &item);
+    napi_get_element(env, argv[4], i, &item);
     char *slash;
     if (!get_string(env, item, text, sizeof text) || !(slash = strchr(text, '/'))) {
       bad = "configure: a source range is not a CIDR";
@@ -1040,15 +1064,20 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
   int64_t deadline = now_ms() + grace;
   int neligible = 0;
   for (uint32_t i = 0; i < nb; i++) {
-    backend_spec *s = &specs[i];
+    const node_entry *s = &set->items[i];
+    sockaddr_any addr = s->addr;
+    if (addr.sa.sa_family == AF_INET) addr.in4.sin_port = htons((uint16_t)port);
+    else addr.in6.sin6_port = htons((uint16_t)port);
+    int node = node_index(fe, s->name, (int)i);
+    /* Out of memory: the node is left out, as a backend that cannot be allocated below. */
+    if (node < 0) continue;
     backend *b = NULL;
     /* The same node at the same address keeps its connections; anything else is a new backend. The scan
      * starts at the same position (as node_index): 1000 frontends of 100 backends are otherwise 10^7 compares. */
     for (int k = 0; k < fe->ncurrent && !b; k++) {
       int j = (int)((i + (uint32_t)k) % (uint32_t)fe->ncurrent);
       backend *old = fe->current[j];
-      if (old && strcmp(backend_id(fe, old), s->id) == 0 && old->addrlen == s->addrlen &&
-          memcmp(&old->addr, &s->addr, s->addrlen) == 0) {
+      if (old && old->node == node && old->addrlen == s->addrlen && memcmp(&old->addr, &addr, s->addrlen) == 0) {
         b = old;
         fe->current[j] = NULL;
       }
@@ -1057,17 +1086,11 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
       b = calloc(1, sizeof *b);
       if (!b) continue;
       b->serial = ++e->next_serial;
-      b->addr = s->addr;
+      b->addr = addr;
       b->addrlen = s->addrlen;
+      b->node = node;
     }
-    int node = node_index(fe, s->node, (int)i);
-    /* The id is kept only where it is not the node's name; node_index has a copy of that. */
-    if (!b->id && (node < 0 || strcmp(s->id, s->node) != 0)) {
-      b->id = s->id;
-      s->id = NULL;
-    }
-    b->node = node < 0 ? 0 : node;
-    b->healthy = s->healthy && node >= 0;
+    b->healthy = s->healthy;
     current[i] = b;
     if (b->healthy) eligible[neligible++] = b;
   }
@@ -1105,7 +1128,6 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
   pthread_mutex_unlock(&e->mu);
   wake(e);
 done:
-  free_specs(specs, nb);
   free(ranges);
   free(current);
   free(eligible);
@@ -1241,6 +1263,7 @@ static napi_value js_usage(napi_env env, napi_callback_info info) {
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
       {"listen", NULL, js_listen, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"nodes", NULL, js_nodes, NULL, NULL, NULL, napi_enumerable, NULL},
       {"configure", NULL, js_configure, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"live", NULL, js_live, NULL, NULL, NULL, napi_enumerable, NULL},
