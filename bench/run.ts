@@ -8,6 +8,7 @@ const benches = [
   'local-proxy.ts',
   'local-proxy-hostile.ts',
   'local-udp.ts',
+  'local-engine-nodes.ts',
   'aws-nlb.ts',
   'azure.ts',
   'gcp.ts',
