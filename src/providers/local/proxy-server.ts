@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { announce } from './announce.ts';
 import { InterfaceAddresses } from './interface-addresses.ts';
 import { isLoopback, parseIP } from './ip.ts';
+import { NodeLists } from './node-lists.ts';
 import { incompatible, PROTOCOL_VERSION, receive, send } from './proxy-channel.ts';
 import type { FrontendGroupSpec, FrontendStats } from './proxy-spec.ts';
 import { ProxyWorkers } from './proxy-workers.ts';
@@ -50,6 +51,7 @@ export class ProxyServer {
   private readonly workers: ProxyWorkers;
   private readonly iface: InterfaceAddresses | undefined;
   private readonly groups = new Map<string, FrontendGroupSpec>();
+  private readonly nodeLists = new NodeLists();
   /** VIPs this process put on the interface. */
   private readonly added = new Set<string>();
   private readonly server: Server;
@@ -123,7 +125,7 @@ export class ProxyServer {
     const seq = Number(message.seq);
     switch (message.type) {
       case 'snapshot': {
-        const wanted = new Map((message.groups as FrontendGroupSpec[]).map((g) => [g.key, g]));
+        const wanted = new Map((message.groups as FrontendGroupSpec[]).map((g) => [g.key, this.nodeLists.share(g)]));
         const errors = [...(await this.addAddresses([...wanted.values()]))];
         for (const spec of wanted.values()) errors.push(...(await this.apply(spec)));
         const keep = new Set(message.keep as string[]);
@@ -136,7 +138,7 @@ export class ProxyServer {
         return;
       }
       case 'apply': {
-        const spec = message.spec as FrontendGroupSpec;
+        const spec = this.nodeLists.share(message.spec as FrontendGroupSpec);
         const errors = await this.addAddresses([spec]);
         errors.push(...(await this.apply(spec)), ...(await this.removeUnused()));
         this.applied('apply', seq);
