@@ -5,7 +5,7 @@
  * microseconds of callbacks and stream bookkeeping per chunk.
  *
  * Policy stays in TypeScript (tcp-proxy.ts): which nodes, their health, source ranges, affinity and limits
- * are handed over by limits() and configure(), counters are read back by stats() and usage(). The
+ * are handed over by limits(), nodes() and configure(), counters are read back by stats() and usage(). The
  * semantics follow the proxy spec: half-close passed on, backpressure both ways, up to three nodes tried
  * per connection, removed nodes and closed listeners drained for a grace period, then cut.
  *
