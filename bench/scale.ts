@@ -27,6 +27,8 @@ const PROVIDER = process.env.SCALE_PROVIDER ?? 'local';
 /** How the CLI is started: src (npm start), dist (the bin after npm run build), image (the Dockerfile's command). */
 const START = process.env.SCALE_START ?? 'src';
 const WORKERS = process.env.SCALE_WORKERS ? Number(process.env.SCALE_WORKERS) : undefined;
+/** With the local provider: external runs the data path as `service-lb-controller proxy`, started the same way. */
+const EXTERNAL = process.env.SCALE_DATAPATH === 'external';
 /** Loopback addresses of their own, so that runs by other people on this host do not collide. */
 const NET = 1 + Math.floor(Math.random() * 250);
 const nodeAddress = (i: number): string => `127.${NET}.${1 + (i >> 8)}.${i & 255}`;
@@ -166,6 +168,7 @@ function noopProviderModule(): string {
 const plane = await startControlPlane();
 const healthServers: Server[] = [];
 let child: ChildProcess | undefined;
+let proxy: ChildProcess | undefined;
 try {
   const kube = new KubeClient(plane.kubeConfig);
   const addNode = async (name: string, address: string) => {
@@ -179,16 +182,23 @@ try {
   );
   await plane.createNamespace('bench');
 
+  const dir = mkdtempSync(join(tmpdir(), 'slc-scale-'));
+  const external = EXTERNAL
+    ? {
+        dataPath: 'external',
+        proxySocket: join(dir, 'proxy.sock'),
+        proxyServer: { metricsAddress: `127.0.0.1:${await freePort()}`, healthAddress: `127.0.0.1:${await freePort()}` },
+      }
+    : {};
   const config = {
     provider:
       PROVIDER === 'none'
         ? { name: 'module', module: noopProviderModule() }
-        : { name: 'local', local: { addressPools: [{ name: 'bench', addresses: [`127.${NET}.128.0/17`] }] } },
+        : { name: 'local', local: { addressPools: [{ name: 'bench', addresses: [`127.${NET}.128.0/17`] }], ...external } },
     controller: { resyncPeriod: '1h', ...(WORKERS ? { workers: WORKERS } : {}) },
     leaderElection: { enabled: false },
     logging: { level: 'warn' as const },
   };
-  const dir = mkdtempSync(join(tmpdir(), 'slc-scale-'));
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
   const file = join(dir, 'config.yaml');
   writeFileSync(
@@ -216,6 +226,15 @@ try {
   // NODE_OPTIONS, so a profiled run from source starts the CLI as npm start does, with the flag added.
   const profileDir = process.env.SCALE_PROFILE;
   const cliFlags = cliLaunch().flags;
+  // The proxy first, as its container starts next to the controller's; started from source or dist as the controller is.
+  if (EXTERNAL) {
+    const cli = START === 'src' ? [join(ROOT, 'src/cli.ts')] : [join(dir, 'dist/cli.js')];
+    const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    proxy = spawn(process.execPath, [...cliFlags, ...profile, ...cli, 'proxy', '--config', file], {
+      cwd: START === 'src' ? ROOT : dir,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+  }
   const [command, ...rest] =
     START === 'src' && profileDir
       ? [process.execPath, ...cliFlags, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, 'src/cli.ts', ...args]
@@ -341,6 +360,10 @@ try {
   row('peak RSS sampled, by phase', [...peaks].map(([p, mb]) => `${p} ${mb.toFixed(1)} MB`).join(', '));
   row('peak anonymous RSS sampled', `${peakAnonMb.toFixed(1)} MB (RssAnon: not the executable or other files)`);
   row('resident now, by mapping (MB)', residentBreakdown(pid));
+  if (proxy) {
+    const proxyMem = memoryOf(proxy.pid!);
+    row('proxy peak RSS (VmHWM)', `${proxyMem.hwmMb.toFixed(1)} MB (pid ${proxy.pid}, now ${proxyMem.rssMb.toFixed(1)} MB)`);
+  }
   if (process.env.SCALE_HEAPSNAPSHOT) {
     process.kill(pid, 'SIGUSR2');
     await sleep(20_000);
@@ -356,6 +379,12 @@ try {
       process.kill(pid, 'SIGKILL');
       if (pid !== child.pid) child.kill('SIGKILL');
     }
+  }
+  if (proxy && proxy.exitCode === null) {
+    const exited = new Promise((r) => proxy!.once('exit', r));
+    proxy.kill('SIGTERM');
+    await Promise.race([exited, sleep(15_000)]);
+    if (proxy.exitCode === null) proxy.kill('SIGKILL');
   }
   for (const s of healthServers) s.close();
   await plane.stop();

@@ -12,6 +12,7 @@ import { createLogger } from '../../src/logger.ts';
 import { incompatible, receive } from '../../src/providers/local/proxy-channel.ts';
 import { ProxyServer } from '../../src/providers/local/proxy-server.ts';
 import { frontendGroup } from '../fakes/frontend-group.ts';
+import { freePort } from '../support/ports.ts';
 
 test('a peer of the same major version is compatible, whatever its minor', () => {
   assert.equal(incompatible('1.0'), undefined);
@@ -137,6 +138,51 @@ describe('the proxy end of the channel', () => {
     } finally {
       blocker.close();
     }
+  });
+
+  test('applies in a row are acknowledged one by one, in order: a malformed one fails alone, the last of a key wins', async () => {
+    const [first, second, other] = [await freePort(), await freePort(), await freePort()];
+    const web = (port: number) =>
+      frontendGroup('uid-web', 'default/web', [{ protocol: 'TCP', ip: '127.0.0.1', port, nodePort: 30080, backends: [] }]);
+    const api = frontendGroup('uid-api', 'default/api', [{ protocol: 'TCP', ip: '127.0.0.1', port: other, nodePort: 30081, backends: [] }]);
+    const before = server.status().updates.apply;
+    const answers = await converse(
+      [
+        { type: 'hello', version: '1.0' },
+        { type: 'snapshot', seq: 1, groups: [], keep: [] },
+        // Written together, so that they arrive together and are applied as one.
+        { type: 'apply', seq: 2, spec: web(first) },
+        { type: 'apply', seq: 3, spec: null },
+        { type: 'apply', seq: 4, spec: api },
+        { type: 'apply', seq: 5, spec: web(second) },
+        { type: 'stats', seq: 6 },
+      ],
+      7,
+    );
+    assert.deepEqual(
+      answers.slice(1, 6).map((a) => [a.type, a.seq, (a.errors as string[]).length]),
+      [
+        ['ack', 1, 0],
+        ['ack', 2, 0],
+        ['ack', 3, 1],
+        ['ack', 4, 0],
+        ['ack', 5, 0],
+      ],
+    );
+    assert.match(String((answers[3]!.errors as string[])[0]), /null/);
+    assert.equal(server.status().updates.apply - before, 3);
+    assert.equal(server.status().stateSeq, 5);
+    assert.equal(server.status().loadBalancers, 2);
+    const served = (answers[6]!.stats as { frontend: string }[]).map((f) => f.frontend).sort();
+    assert.deepEqual(served, [`127.0.0.1:${second}/TCP`, `127.0.0.1:${other}/TCP`].sort());
+    await converse(
+      [
+        { type: 'hello', version: '1.0' },
+        { type: 'snapshot', seq: 1, groups: [], keep: [] },
+      ],
+      2,
+    );
+    assert.equal(server.status().loadBalancers, 0);
   });
 });
 

@@ -62,6 +62,8 @@ export class ProxyServer {
   private readonly unserved = new Map<string, { service: string; errors: string[] }>();
   private readonly updates: Record<StateMessage, number> = { snapshot: 0, apply: 0, remove: 0 };
   private lastUpdate: { ms: number; seq: number } | undefined;
+  /** The last removeUnused() left an address behind: the next apply tries again. */
+  private removalFailed = false;
 
   constructor(options: ProxyServerOptions) {
     this.options = options;
@@ -90,6 +92,8 @@ export class ProxyServer {
 
   private accept(socket: Socket): void {
     let greeted = false;
+    /** Apply messages in a row whose turn has not come yet: they are applied together (applyAll). */
+    let applies: Record<string, unknown>[] | undefined;
     socket.on('error', (err) => this.logger.warn({ err: err.message }, 'controller connection failed'));
     socket.on('close', () => {
       if (this.controller !== socket) return;
@@ -112,6 +116,24 @@ export class ProxyServer {
         send(socket, { type: 'hello', version: PROTOCOL_VERSION });
         return;
       }
+      if (message.type === 'apply') {
+        if (applies) {
+          applies.push(message);
+          return;
+        }
+        const batch = [message];
+        applies = batch;
+        this.queue = this.queue.then(() => {
+          if (applies === batch) applies = undefined;
+          // The queue must go on whatever happens: a rejected link would stop every later message.
+          return this.applyAll(socket, batch).catch((err: unknown) =>
+            this.logger.error({ err: (err as Error).message, type: 'apply' }, 'cannot handle a controller message'),
+          );
+        });
+        return;
+      }
+      // A later apply must not overtake this message.
+      applies = undefined;
       this.queue = this.queue.then(() =>
         this.handle(socket, message).catch((err: unknown) => {
           this.logger.error({ err: (err as Error).message, type: message.type }, 'cannot handle a controller message');
@@ -137,14 +159,6 @@ export class ProxyServer {
         send(socket, { type: 'ack', seq, errors });
         return;
       }
-      case 'apply': {
-        const spec = this.nodeLists.share(message.spec as FrontendGroupSpec);
-        const errors = await this.addAddresses([spec]);
-        errors.push(...(await this.apply(spec)), ...(await this.removeUnused()));
-        this.applied('apply', seq);
-        send(socket, { type: 'ack', seq, errors });
-        return;
-      }
       case 'remove': {
         await this.remove(String(message.key));
         const errors = await this.removeUnused();
@@ -159,6 +173,46 @@ export class ProxyServer {
         send(socket, { type: 'error', message: `unknown message type ${JSON.stringify(message.type)}` });
         socket.end();
     }
+  }
+
+  /**
+   * Apply messages that came in a row, applied together: the data path gets them in one turn of the loop,
+   * and each is still acknowledged on its own, in order. One at a time, a node round at 1000 Services
+   * waited a turn per load balancer.
+   */
+  private async applyAll(socket: Socket, messages: Record<string, unknown>[]): Promise<void> {
+    const jobs: { seq: number; spec?: FrontendGroupSpec; previous?: FrontendGroupSpec; errors: string[] }[] = [];
+    for (const message of messages) {
+      const seq = Number(message.seq);
+      try {
+        const spec = this.nodeLists.share(message.spec as FrontendGroupSpec);
+        jobs.push({ seq, spec, previous: this.groups.get(spec.key), errors: await this.addAddresses([spec]) });
+      } catch (err) {
+        this.logger.error({ err: (err as Error).message, type: 'apply' }, 'cannot handle a controller message');
+        jobs.push({ seq, errors: [(err as Error).message] });
+      }
+    }
+    await Promise.all(
+      jobs.map(async (job) => {
+        if (job.spec) job.errors.push(...(await this.apply(job.spec).catch((err: unknown) => [(err as Error).message])));
+      }),
+    );
+    // Only an address a load balancer gave up can have become unused (or one whose removal failed): a pass
+    // over every group per message made a node round at 1000 Services a million steps.
+    const dropped = jobs.filter((job) => job.spec && job.previous && this.gaveUpAddress(job.previous, job.spec));
+    if (this.removalFailed || dropped.length > 0) {
+      const errors = await this.removeUnused();
+      for (const job of dropped.length > 0 ? dropped : jobs.slice(-1)) job.errors.push(...errors);
+    }
+    for (const job of jobs) {
+      if (job.spec) this.applied('apply', job.seq);
+      send(socket, { type: 'ack', seq: job.seq, errors: job.errors });
+    }
+  }
+
+  private gaveUpAddress(previous: FrontendGroupSpec, spec: FrontendGroupSpec): boolean {
+    const wanted = this.vips([spec]);
+    return [...this.vips([previous])].some((ip) => !wanted.has(ip));
   }
 
   private async apply(spec: FrontendGroupSpec): Promise<string[]> {
@@ -243,6 +297,8 @@ export class ProxyServer {
 
   /** Removes the VIPs this process added that no group serves any more. */
   private async removeUnused(): Promise<string[]> {
+    // Nothing added (no interface, or loopback VIPs only): no pass over every group.
+    if (this.added.size === 0) return [];
     const used = this.vips(this.groups.values());
     const errors: string[] = [];
     for (const ip of [...this.added]) {
@@ -255,6 +311,7 @@ export class ProxyServer {
         errors.push((err as Error).message);
       }
     }
+    this.removalFailed = errors.length > 0;
     return errors;
   }
 
