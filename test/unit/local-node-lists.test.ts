@@ -3,24 +3,21 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NodeLists } from '../../src/providers/local/node-lists.ts';
 import type { FrontendGroupSpec, NodeBackend } from '../../src/providers/local/proxy-spec.ts';
+import { frontendGroup } from '../fakes/frontend-group.ts';
 
 /** The nodes as a freshly parsed message carries them: a new list each time. */
 const nodes = (count: number, address = (i: number) => `10.0.0.${i}`, healthy = true): NodeBackend[] =>
   Array.from({ length: count }, (_, i) => ({ node: `n${i}`, address: address(i), healthy }));
 
 function group(key: string, ...lists: NodeBackend[][]): FrontendGroupSpec {
-  return {
-    key,
-    service: `default/${key}`,
-    frontends: lists.map((backends, i) => ({ protocol: 'TCP', ip: `192.0.2.${i + 1}`, port: 80, nodePort: 30000 + i, backends })),
-    sourceRanges: [],
-    affinity: 'None',
-    drainGraceMs: 0,
-    udpIdleMs: 60_000,
-    udpMaxFlows: 0,
-    maxConnectionsPerListener: 0,
-    idleTimeoutMs: 0,
-  };
+  const frontends = lists.map((backends, i) => ({
+    protocol: 'TCP' as const,
+    ip: `192.0.2.${i + 1}`,
+    port: 80,
+    nodePort: 30000 + i,
+    backends,
+  }));
+  return frontendGroup(key, `default/${key}`, frontends);
 }
 
 test('load balancers sent one after another with equal nodes get one list; the rest of the spec is kept', () => {
