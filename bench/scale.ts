@@ -165,6 +165,18 @@ function noopProviderModule(): string {
   return file;
 }
 
+/** SIGTERM to pid (the child, or the process it runs), then SIGKILL if the child has not exited within 15 s. */
+async function stop(child: ChildProcess, pid: number): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  process.kill(pid, 'SIGTERM');
+  await Promise.race([exited, sleep(15_000)]);
+  if (child.exitCode === null) {
+    process.kill(pid, 'SIGKILL');
+    if (pid !== child.pid) child.kill('SIGKILL');
+  }
+}
+
 const plane = await startControlPlane();
 const healthServers: Server[] = [];
 let child: ChildProcess | undefined;
@@ -369,23 +381,9 @@ try {
     await sleep(20_000);
   }
 } finally {
-  if (child && child.exitCode === null) {
-    // npm does not pass signals on to the controller: signal the controller itself.
-    const exited = new Promise((r) => child!.once('exit', r));
-    const pid = workerPid(child.pid!);
-    process.kill(pid, 'SIGTERM');
-    await Promise.race([exited, sleep(15_000)]);
-    if (child.exitCode === null) {
-      process.kill(pid, 'SIGKILL');
-      if (pid !== child.pid) child.kill('SIGKILL');
-    }
-  }
-  if (proxy && proxy.exitCode === null) {
-    const exited = new Promise((r) => proxy!.once('exit', r));
-    proxy.kill('SIGTERM');
-    await Promise.race([exited, sleep(15_000)]);
-    if (proxy.exitCode === null) proxy.kill('SIGKILL');
-  }
+  // npm does not pass signals on to the controller: signal the controller itself.
+  if (child) await stop(child, workerPid(child.pid!));
+  if (proxy) await stop(proxy, proxy.pid!);
   for (const s of healthServers) s.close();
   await plane.stop();
 }

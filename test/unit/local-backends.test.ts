@@ -4,7 +4,7 @@ import { mock, test } from 'node:test';
 import { Backends, type Closable } from '../../src/providers/local/backends.ts';
 import type { BackendSpec } from '../../src/providers/local/proxy-spec.ts';
 
-const spec = (node: string, healthy = true): BackendSpec => ({ id: node, node, address: `10.0.0.${node.slice(1)}`, port: 30000, healthy });
+const spec = (node: string, healthy = true): BackendSpec => ({ node, address: `10.0.0.${node.slice(1)}`, port: 30000, healthy });
 
 function connection(log: string[], name: string): Closable {
   return { close: () => log.push(name) };

@@ -14,7 +14,7 @@ export interface Backend {
 }
 
 export class Backends {
-  private byId = new Map<string, Backend>();
+  private byNode = new Map<string, Backend>();
   private eligible: Backend[] = [];
   private readonly roundRobin = new RoundRobin(Math.floor(Math.random() * 1_000));
   private readonly drainTimers = new Set<NodeJS.Timeout>();
@@ -29,22 +29,22 @@ export class Backends {
   update(specs: BackendSpec[], graceMs: number): void {
     const next = new Map<string, Backend>();
     for (const spec of specs) {
-      const existing = this.byId.get(spec.id);
+      const existing = this.byNode.get(spec.node);
       const sameTarget = existing && existing.spec.address === spec.address && existing.spec.port === spec.port;
-      next.set(spec.id, sameTarget ? { spec, live: existing.live } : { spec, live: new Set() });
+      next.set(spec.node, sameTarget ? { spec, live: existing.live } : { spec, live: new Set() });
     }
-    for (const [id, backend] of this.byId) {
-      const kept = next.get(id);
+    for (const [node, backend] of this.byNode) {
+      const kept = next.get(node);
       if (kept?.live !== backend.live) this.drain(backend.live, graceMs);
     }
-    this.byId = next;
+    this.byNode = next;
     this.eligible = [...next.values()].filter((b) => b.spec.healthy);
   }
 
   /** A backend for a new connection, skipping the ones a failed attempt already tried. */
   pick(clientIP: string, tried: readonly Backend[]): Backend | undefined {
     const candidates = tried.length === 0 ? this.eligible : this.eligible.filter((b) => !tried.includes(b));
-    return this.affinity === 'ClientIP' ? pickForClient(candidates, clientIP, (b) => b.spec.id) : this.roundRobin.pick(candidates);
+    return this.affinity === 'ClientIP' ? pickForClient(candidates, clientIP, (b) => b.spec.node) : this.roundRobin.pick(candidates);
   }
 
   get size(): number {
@@ -63,7 +63,7 @@ export class Backends {
   }
 
   drainAll(graceMs: number): void {
-    for (const backend of this.byId.values()) this.drain(backend.live, graceMs);
+    for (const backend of this.byNode.values()) this.drain(backend.live, graceMs);
   }
 
   /** Forgets pending drains; the frontend cuts its connections itself. */

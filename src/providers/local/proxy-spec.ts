@@ -3,8 +3,7 @@
 import type { FrontendTotals } from './frontend-stats.ts';
 
 export interface BackendSpec {
-  /** Stable across workers and restarts: affinity hashes on it. */
-  id: string;
+  /** The node's name: stable across workers and restarts, so affinity hashes on it. */
   node: string;
   address: string;
   port: number;
@@ -34,7 +33,7 @@ export interface PlannedFrontend {
 
 /** The backends a UDP frontend keeps of a planned one (the TCP engine takes the shared list itself). */
 export function servedBackends(f: PlannedFrontend): BackendSpec[] {
-  return f.backends.map((b) => ({ id: b.node, node: b.node, address: b.address, port: f.nodePort, healthy: b.healthy }));
+  return f.backends.map((b) => ({ node: b.node, address: b.address, port: f.nodePort, healthy: b.healthy }));
 }
 
 /** Everything one Service's load balancer serves: its frontends and the settings they share. */

@@ -68,7 +68,7 @@ typedef union sockaddr_any {
 typedef struct backend {
   struct backend *next_retired;
   uint64_t serial;
-  int node; /* index in frontend->nodes: its name is the backend's id */
+  int node; /* index in frontend->nodes */
   int healthy;
   sockaddr_any addr;
   socklen_t addrlen;
@@ -177,11 +177,7 @@ static void wake(engine *e) {
 }
 
 /* FNV-1a over "client|id" with a final avalanche: the same numbers as node-picker.ts's hash, so that the
- * TCP and UDP paths and every worker send a client to the same node. */
-static const char *backend_id(const frontend *fe, const backend *b) {
-  return fe->nodes[b->node].name;
-}
-
+ * TCP and UDP paths and every worker send a client to the same node. The id is the node's name. */
 static uint32_t affinity_hash(const char *client, const char *id) {
   uint32_t h = 0x811c9dc5u;
   for (const char *p = client; *p; p++) h = (h ^ (unsigned char)*p) * 0x01000193u;
@@ -217,7 +213,7 @@ static backend *pick(frontend *fe, conn *c) {
   backend *best = NULL;
   uint32_t best_score = 0;
   for (int i = 0; i < n; i++) {
-    uint32_t score = affinity_hash(client, backend_id(fe, fe->candidates[i]));
+    uint32_t score = affinity_hash(client, fe->nodes[fe->candidates[i]->node].name);
     if (!best || score > best_score) {
       best = fe->candidates[i];
       best_score = score;
