@@ -229,11 +229,23 @@ export class KubeClient {
   }
 }
 
+/**
+ * One key for every connection of the pool. node:https keys its connections by the request's TLS options,
+ * CA, certificate and key included, concatenated into a new string of several KB for every request: garbage
+ * that costs GC time at a thousand Services. A pool's requests all go to one server with the TLS material
+ * the pool was made with, so they all share one key anyway.
+ */
+class SingleServerAgent extends HttpsAgent {
+  override getName(): string {
+    return 'api-server';
+  }
+}
+
 function newPool(server: string, tls: RequestOptions): Pool {
   const common = { keepAlive: true, maxSockets: MAX_SOCKETS, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' as const };
   if (!server.startsWith('https:')) return { agent: new http.Agent(common), request: http.request };
   return {
-    agent: new HttpsAgent({
+    agent: new SingleServerAgent({
       ...common,
       ...(tls.ca ? { ca: tls.ca } : {}),
       ...(tls.cert ? { cert: tls.cert } : {}),

@@ -1,11 +1,17 @@
-// The API client: the client-side token bucket (on a fake clock), Retry-After on 429, and watches exempt from the limit.
+// The API client: the client-side token bucket (on a fake clock), Retry-After on 429, watches exempt from the limit, and TLS connection reuse.
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError, KubeClient } from '../../src/kube/client.ts';
 import { TokenBucket, type Clock } from '../../src/kube/rate-limiter.ts';
+import { generateClusterPki } from '../harness/certs.ts';
 
 /** Time moves only when a sleeper is woken by advance(): nothing here depends on the machine's speed. */
 function fakeClock() {
@@ -125,6 +131,73 @@ describe('KubeClient against a local server', () => {
     fake.advance(400);
     await Promise.all(requests);
     assert.equal(seen.length - before, 4);
+    await client.close();
+  });
+});
+
+describe('KubeClient over TLS with a client certificate', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'slc-kube-client-'));
+  const pki = generateClusterPki(dir);
+  let connections = 0;
+  const clients: string[] = [];
+  const server = createHttpsServer(
+    {
+      ca: pki.caCertPem,
+      cert: readFileSync(pki.servingCertPath),
+      key: readFileSync(pki.servingKeyPath),
+      requestCert: true,
+      rejectUnauthorized: true,
+    },
+    (req, res) => {
+      clients.push((req.socket as TLSSocket).getPeerCertificate().subject.CN as string);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"kind":"NodeList","items":[]}');
+    },
+  );
+  server.on('secureConnection', () => connections++);
+  // Idle connections stay open however slowly the test runs.
+  server.keepAliveTimeout = 60_000;
+  let kubeConfig: KubeConfig;
+  before(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({
+      clusters: [
+        {
+          name: 'c',
+          server: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+          caData: Buffer.from(pki.caCertPem).toString('base64'),
+        },
+      ],
+      users: [
+        {
+          name: 'u',
+          certData: Buffer.from(pki.adminCertPem).toString('base64'),
+          keyData: Buffer.from(pki.adminKeyPem).toString('base64'),
+        },
+      ],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('requests reuse the connections they opened, each presenting the client certificate', async () => {
+    const client = new KubeClient(kubeConfig);
+    for (let i = 0; i < 10; i++) await client.request('GET', '/api/v1/nodes');
+    assert.equal(connections, 1);
+    // Four at once open at most four connections; four more after them find those free.
+    await Promise.all(Array.from({ length: 4 }, () => client.request('GET', '/api/v1/nodes')));
+    const opened = connections;
+    assert.ok(opened >= 1 && opened <= 4, `${opened} connections`);
+    await Promise.all(Array.from({ length: 4 }, () => client.request('GET', '/api/v1/namespaces/a/services')));
+    assert.equal(connections, opened);
+    assert.deepEqual(new Set(clients), new Set(['test-admin']));
+    assert.equal(clients.length, 18);
     await client.close();
   });
 });
