@@ -172,6 +172,17 @@ export class ControlPlane {
     this.core = this.kubeConfig.makeApiClient(CoreV1Api);
   }
 
+  /** kube-apiserver's own /metrics, read as the admin. */
+  async metrics(): Promise<string> {
+    const probe = await get(`${this.server}/metrics`, {
+      ca: this.#pki.caCertPem,
+      cert: this.#pki.adminCertPem,
+      key: this.#pki.adminKeyPem,
+    });
+    if (probe.status !== 200) throw new Error(`kube-apiserver /metrics answered ${probe.status}: ${probe.body.slice(0, 200)}`);
+    return probe.body;
+  }
+
   get pids(): { readonly etcd: number; readonly apiserver: number } {
     return { etcd: this.#etcd.pid, apiserver: this.#apiserver.pid };
   }
