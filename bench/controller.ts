@@ -41,9 +41,9 @@ async function providerCalls(metricsUrl: string): Promise<Record<string, number>
   return calls;
 }
 
-/** Sum and count of a histogram, over all its series, from one scrape. */
-function histogram(text: string, name: string): { sum: number; count: number } {
-  return { sum: metricSum(text, `${name}_sum`), count: metricSum(text, `${name}_count`) };
+/** Sum and count of a histogram, over its series (those with the labels given), from one scrape. */
+function histogram(text: string, name: string, labels: Record<string, string> = {}): { sum: number; count: number } {
+  return { sum: metricSum(text, `${name}_sum`, labels), count: metricSum(text, `${name}_count`, labels) };
 }
 
 const mean = (h: { sum: number; count: number }) => `${((h.sum / (h.count || 1)) * 1000).toFixed(1)} ms × ${h.count}`;
@@ -54,10 +54,9 @@ const mean = (h: { sum: number; count: number }) => `${((h.sum / (h.count || 1))
  * TLS and both processes' queues.
  */
 function serverWrites(before: string, after: string): string {
-  const name = 'apiserver_request_duration_seconds';
-  const labels = { verb: 'PATCH', resource: 'services' };
-  const delta = (suffix: string) => metricSum(after, `${name}_${suffix}`, labels) - metricSum(before, `${name}_${suffix}`, labels);
-  return mean({ sum: delta('sum'), count: delta('count') });
+  const writes = (text: string) => histogram(text, 'apiserver_request_duration_seconds', { verb: 'PATCH', resource: 'services' });
+  const [b, a] = [writes(before), writes(after)];
+  return mean({ sum: a.sum - b.sum, count: a.count - b.count });
 }
 
 /** Where a sync's time went in the first phase: the controller's own sync and API request histograms. */
